@@ -1,0 +1,24 @@
+"""HLX: a deterministic, content-addressed GPU compute runtime.
+
+This module is the public facade: it re-exports the API from hlx_core and holds no logic.
+"""
+from hlx_core.errors import (BackendError, CodecError, ContractError, HandleError, HLXError,
+                             SpirvError)
+from hlx_core.codec import decode, encode, pre_serialize
+from hlx_core.cas.handle import Handle
+from hlx_core.cas.store import DiskStore, MemoryStore, Store
+from hlx_core.cas.api import (collapse, exists, get_default_store, resolve, set_default_store, snapshot,
+                              transaction)
+from hlx_core.contracts.validate import validate
+from hlx_core.spirv.shader import shader_contract
+from hlx_core.runtime import Result, backend_info, backends, run
+from hlx import kernels
+
+__all__ = [
+    "HLXError", "CodecError", "ContractError", "HandleError", "SpirvError", "BackendError",
+    "encode", "decode", "pre_serialize",
+    "Handle", "Store", "MemoryStore", "DiskStore",
+    "collapse", "resolve", "exists", "get_default_store", "set_default_store", "snapshot", "transaction",
+    "validate", "shader_contract",
+    "run", "Result", "backends", "backend_info", "kernels",
+]

@@ -1,0 +1,83 @@
+"""Handles: ``&h_<tag>_<64 lowercase hex>``, the BLAKE3-256 of a value's LC-B bytes.
+
+The tag names the kind of value so a reader can tell a tensor from a contract without resolving it; it is
+derived from the value, so equal values always get equal handles.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from hlx_core.errors import HandleError
+
+TAGS = ("null", "bool", "int", "float", "str", "blob", "list", "map", "tensor", "contract", "ref")
+_HANDLE_RE = re.compile(r"^&h_(" + "|".join(TAGS) + r")_([0-9a-f]{64})$")
+_CONTRACT_KEY_RE = re.compile(r"^[0-9]+$")
+
+
+class Handle(str):
+    """A content address. A ``str`` subclass so it prints, compares and hashes like its text."""
+
+    __slots__ = ()
+
+    def __new__(cls, text: str) -> "Handle":
+        if isinstance(text, Handle):
+            return text
+        if not isinstance(text, str) or not _HANDLE_RE.match(text):
+            raise HandleError("E_HANDLE_INVALID", f"not a handle: {text!r:.120} (expected &h_<tag>_<64 hex>)")
+        return super().__new__(cls, text)
+
+    @classmethod
+    def from_digest(cls, tag: str, digest: bytes) -> "Handle":
+        if tag not in TAGS or len(digest) != 32:
+            raise HandleError("E_HANDLE_INVALID", f"bad tag {tag!r} or digest length {len(digest)}")
+        return super().__new__(cls, f"&h_{tag}_{digest.hex()}")
+
+    @property
+    def tag(self) -> str:
+        return self.split("_", 2)[1]
+
+    @property
+    def hex(self) -> str:
+        return self[-64:]
+
+    @property
+    def digest(self) -> bytes:
+        return bytes.fromhex(self.hex)
+
+    def __repr__(self) -> str:
+        return f"Handle({str.__repr__(self)})"
+
+
+def is_handle(text: Any) -> bool:
+    """True when ``text`` is a well-formed handle string (a Handle or plain str)."""
+    return isinstance(text, str) and bool(_HANDLE_RE.match(text))
+
+
+def tag_of(value: Any) -> str:
+    """The handle tag for a value: a map with one all-digit key is a contract."""
+    if value is None:
+        return "null"
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, Handle):
+        return "ref"
+    if isinstance(value, (int, np.integer)):
+        return "int"
+    if isinstance(value, (float, np.floating)):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "blob"
+    if isinstance(value, np.ndarray):
+        return "tensor"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, dict):
+        if len(value) == 1 and all(isinstance(k, str) and _CONTRACT_KEY_RE.match(k) for k in value):
+            return "contract"
+        return "map"
+    return "blob"

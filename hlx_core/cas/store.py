@@ -1,0 +1,4 @@
+"""Placeholder."""
+class Store: pass
+class MemoryStore(Store): pass
+class DiskStore(Store): pass

@@ -1,0 +1,110 @@
+"""The planned form of a contract that backends execute.
+
+The runtime validates a 901/902, resolves every handle and turns it into a ``Plan``: a tuple of ``Stage``s
+whose bindings are concrete (an input array, an output to allocate, or an earlier stage's output). Backends
+never see raw contract dicts, so every backend interprets contracts the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+from hlx_core.cas.handle import Handle
+from hlx_core.spirv.types import EntryPoint
+
+
+@dataclass(frozen=True)
+class Shader:
+    """A resolved 900: SPIR-V bytes plus what reflection found at the entry point."""
+
+    handle: Handle
+    spirv: bytes = field(repr=False)
+    entry_point: str
+    info: EntryPoint
+    wgsl_source: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class InputRef:
+    """A binding fed from the store: ``array`` is the resolved (read-only) tensor behind ``handle``."""
+
+    handle: Handle
+    array: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.array.nbytes)
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    """A binding the backend allocates and the stage writes: its result is this dtype and shape."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+
+@dataclass(frozen=True)
+class StageRef:
+    """A binding that reads output number ``output`` (counting OutputRefs) of the earlier stage ``stage``."""
+
+    stage: int
+    output: int
+
+
+Binding = Union[InputRef, OutputRef, StageRef]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One dispatch. Binding i of ``bindings`` is descriptor (set 0, binding i) of the shader."""
+
+    kernel_name: str
+    shader: Shader
+    workgroup_size: tuple[int, int, int]
+    dispatch: tuple[int, int, int]
+    bindings: tuple[Binding, ...]
+    push_constants: bytes = b""
+    specialization_constants: tuple[tuple[int, Any], ...] = ()
+    params: dict[str, Any] = field(default_factory=dict, compare=False)
+    shared_memory_bytes: int = 0
+
+    @property
+    def output_slots(self) -> tuple[int, ...]:
+        """Binding indices of this stage's outputs, in output order."""
+        return tuple(i for i, b in enumerate(self.bindings) if isinstance(b, OutputRef))
+
+    def output_spec(self, j: int) -> OutputRef:
+        ref = self.bindings[self.output_slots[j]]
+        assert isinstance(ref, OutputRef)
+        return ref
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Stages in execution order. ``key`` is the handle of the normalised contract (stable across runs,
+    so backends may cache recorded work under it); ``outputs`` lists the (stage, output) pairs returned;
+    ``barriers`` the (stage index, memory scope) pairs the contract asked for after a stage."""
+
+    key: Handle
+    stages: tuple[Stage, ...]
+    outputs: tuple[tuple[int, int], ...]
+    barriers: tuple[tuple[int, str], ...] = ()
+
+    def binding_spec(self, stage: int, slot: int) -> InputRef | OutputRef:
+        """What lives in a binding, following StageRefs back to the OutputRef that made it."""
+        b = self.stages[stage].bindings[slot]
+        while isinstance(b, StageRef):
+            b = self.stages[b.stage].output_spec(b.output)
+        return b
+
+    def consumers(self, stage: int) -> set[int]:
+        """Indices of the later stages that read an output of ``stage`` (they need a barrier after it)."""
+        return {i for i, s in enumerate(self.stages) for b in s.bindings
+                if isinstance(b, StageRef) and b.stage == stage}

@@ -1,0 +1,1 @@
+"""hlx_cpu backend plugin."""

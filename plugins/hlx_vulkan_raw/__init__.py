@@ -1,0 +1,1 @@
+"""hlx_vulkan_raw backend plugin."""

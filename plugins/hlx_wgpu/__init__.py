@@ -1,0 +1,1 @@
+"""hlx_wgpu backend plugin."""

@@ -1,0 +1,1 @@
+"""Kernel library shaders: GLSL sources, committed SPIR-V, WGSL variants (package data)."""
