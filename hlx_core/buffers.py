@@ -1,0 +1,82 @@
+"""The device buffers a plan needs, computed once for every GPU backend.
+
+Each distinct input tensor (by handle) gets one buffer, however many stages read it; each stage output gets
+one buffer, which later stages read through StageRefs. Backends allocate ``BufferSlot``s, upload the inputs,
+bind ``bindings[stage][slot]`` and read back ``outputs``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hlx_core.plan import InputRef, OutputRef, Plan, StageRef
+
+MIN_BUFFER_BYTES = 4  # Vulkan and WebGPU refuse zero-size buffers; empty tensors get a 4-byte buffer.
+
+
+@dataclass(frozen=True)
+class BufferSlot:
+    """One buffer: ``source`` is the InputRef it is filled from, or the OutputRef a stage writes."""
+
+    index: int
+    nbytes: int
+    source: InputRef | OutputRef
+    writer: int | None  # stage that writes it (None for inputs)
+
+    @property
+    def alloc_bytes(self) -> int:
+        return max(self.nbytes, MIN_BUFFER_BYTES)
+
+    @property
+    def is_input(self) -> bool:
+        return isinstance(self.source, InputRef)
+
+
+@dataclass(frozen=True)
+class BufferLayout:
+    """``bindings[s][i]`` is the slot index bound at binding i of stage s; ``outputs[k]`` is the slot
+    holding ``plan.outputs[k]``."""
+
+    slots: tuple[BufferSlot, ...]
+    bindings: tuple[tuple[int, ...], ...]
+    outputs: tuple[int, ...]
+
+    @property
+    def inputs(self) -> tuple[BufferSlot, ...]:
+        return tuple(s for s in self.slots if s.is_input)
+
+
+def buffer_layout(plan: Plan) -> BufferLayout:
+    """Assign every binding of every stage to a buffer slot."""
+    slots: list[BufferSlot] = []
+    by_input: dict[str, int] = {}
+    by_output: dict[tuple[int, int], int] = {}
+    bindings: list[tuple[int, ...]] = []
+    for s, stage in enumerate(plan.stages):
+        row: list[int] = []
+        out_j = 0
+        for b in stage.bindings:
+            if isinstance(b, InputRef):
+                if b.handle not in by_input:
+                    by_input[b.handle] = len(slots)
+                    slots.append(BufferSlot(len(slots), b.nbytes, b, None))
+                row.append(by_input[b.handle])
+            elif isinstance(b, OutputRef):
+                by_output[(s, out_j)] = len(slots)
+                slots.append(BufferSlot(len(slots), b.nbytes, b, s))
+                row.append(by_output[(s, out_j)])
+                out_j += 1
+            else:
+                assert isinstance(b, StageRef)
+                row.append(by_output[(b.stage, b.output)])
+        bindings.append(tuple(row))
+    outputs = tuple(by_output[key] for key in plan.outputs)
+    return BufferLayout(tuple(slots), tuple(bindings), outputs)
+
+
+def to_array(data: bytes | bytearray | memoryview, spec: OutputRef) -> np.ndarray:
+    """View downloaded bytes as the output's dtype and shape (a writable copy owned by the caller)."""
+    count = int(np.prod(spec.shape, dtype=np.int64))
+    arr = np.frombuffer(data, dtype=np.dtype(spec.dtype).newbyteorder("<"), count=count)
+    return arr.reshape(spec.shape).astype(np.dtype(spec.dtype), copy=True)
