@@ -1,47 +1,66 @@
-# `make demo` and `make test` do all set-up themselves on a fresh Debian machine (as root).
+# `make demo` and `make test` do all set-up themselves on a fresh Debian machine: as root they install the
+# missing system packages with apt; otherwise they print the exact apt command and stop. Then a .venv with
+# `pip install -e .[test]` (redone when pyproject.toml changes).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Vulkan on the CPU (Mesa lavapipe) and its loader, the shader compiler and SPIR-V tools the tests use.
 APT_PKGS := mesa-vulkan-drivers libvulkan1 glslang-tools spirv-tools spirv-cross vulkan-validationlayers
 SHADER_SRC := $(wildcard shaders/*.comp)
 SHADER_SPV := $(SHADER_SRC:.comp=.spv)
+PYTEST_ARGS ?= -q
 
-.PHONY: demo test sysdeps venv shaders bench clean
+.PHONY: demo test sysdeps venv shaders bench example clean
 
 demo: sysdeps venv
 	$(VENV)/bin/hlx demo
 
 test: sysdeps venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Debian packages, plus python3/python3-venv when $(PYTHON) cannot make a virtualenv.
 sysdeps:
-	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@if ! command -v dpkg >/dev/null 2>&1; then \
+	  echo "note: not a Debian system; make sure these are installed: $(APT_PKGS) and python3 with venv"; \
+	  exit 0; \
+	fi; \
+	missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if ! command -v $(PYTHON) >/dev/null 2>&1; then missing="$$missing python3 python3-venv"; \
+	elif ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then missing="$$missing python3-venv"; fi; \
+	missing=$$(echo $$missing); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing system packages:" $$missing; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    echo "installing system packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null \
+	      || { echo "apt-get install failed"; exit 1; }; \
 	  else \
 	    echo "missing system packages; run as root:"; \
-	    echo "  apt-get update && apt-get install -y $$missing"; exit 1; \
+	    echo "  apt-get update && apt-get install -y $$missing"; \
+	    exit 1; \
 	  fi; \
 	fi
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	touch $@
+	@touch $@
 
 shaders: $(SHADER_SPV)
 
 shaders/%.spv: shaders/%.comp
 	glslangValidator -V --target-env vulkan1.1 -o $@ $<
 
+# The third-party example backend, installed into the venv next to hlx (tests install it on their own).
+example: venv
+	$(PY) -m pip install -q --no-deps --no-build-isolation ./examples/hlx-backend-example
+
 bench: sysdeps venv
 	$(PY) -m pip install -q -e '.[bench]'
-	$(PY) benchmarks/run_all.py
+	@set -e; for f in benchmarks/*.py; do case $$(basename $$f) in _*) continue;; esac; \
+	  echo "== $$f"; $(PY) $$f; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

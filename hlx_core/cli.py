@@ -1,1 +1,258 @@
-def main(argv=None): raise NotImplementedError
+"""The ``hlx`` command line: devices, plugins, run, demo, cache, shader pack.
+
+Every HLXError ends the command with ``error [E_CODE]: message`` on stderr and exit status 1 (no
+traceback); usage errors exit with 2, as argparse does.
+
+``hlx run FILE`` reads a contract as LC-B bytes or as JSON. JSON has no bytes and no tensors, so a few
+one-key maps stand for them (paths are relative to the JSON file):
+
+- ``{"$bytes": "<base64>"}`` → bytes;  ``{"$file": "shader.spv"}`` → that file's bytes;
+- ``{"$tensor": [[1, 2], [3, 4]], "dtype": "float32"}`` → the array, collapsed into the store; its handle;
+- ``{"$npy": "x.npy"}`` → the array in that .npy file, collapsed into the store; its handle.
+
+Handles are written as plain strings (``"&h_tensor_…"``).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from hlx_core import runtime
+from hlx_core.cas import api as cas
+from hlx_core.cas.handle import is_handle
+from hlx_core.errors import CodecError, ContractError, HLXError, SpirvError
+from hlx_core.paths import hlx_home
+
+
+# -- contract files ----------------------------------------------------------------------------------
+
+def _from_json(value: Any, base: Path, store: Any, path: str) -> Any:
+    """Replace the JSON spellings of bytes and tensors (see the module docstring) throughout ``value``."""
+    if isinstance(value, list):
+        return [_from_json(v, base, store, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    if "$bytes" in value:
+        try:
+            return base64.b64decode(value["$bytes"], validate=True)
+        except (ValueError, TypeError) as exc:
+            raise ContractError("E_CONTRACT_FIELD_TYPE", f"$bytes is not base64: {exc}", path=path) from None
+    if "$file" in value:
+        return _read(base / value["$file"], path)
+    if "$tensor" in value:
+        try:
+            array = np.asarray(value["$tensor"], dtype=np.dtype(value.get("dtype", "float32")))
+        except (ValueError, TypeError) as exc:
+            raise ContractError("E_CONTRACT_FIELD_TYPE", f"$tensor: {exc}", path=path) from None
+        return cas.collapse(array, store=store)
+    if "$npy" in value:
+        try:
+            array = np.load(base / value["$npy"], allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ContractError("E_CONTRACT_FIELD_TYPE", f"$npy {value['$npy']!r}: {exc}", path=path) from None
+        return cas.collapse(array, store=store)
+    return {k: _from_json(v, base, store, f"{path}.{k}" if path else k) for k, v in value.items()}
+
+
+def _read(file: Path, where: str = "") -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise HLXError("E_IO", f"cannot read {file}: {exc.strerror or exc}", path=where or None) from None
+
+
+def load_contract(source: str, store: Any) -> Any:
+    """A contract from a file (LC-B, else JSON) or the handle of a stored contract."""
+    if is_handle(source) and not Path(source).exists():
+        return source
+    data = _read(Path(source))
+    from hlx_core.codec import decode
+    try:
+        return decode(data)
+    except CodecError as lcb_error:
+        try:
+            parsed = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise CodecError(lcb_error.code, f"{source} is neither LC-B ({lcb_error.message}) nor JSON") from None
+    return _from_json(parsed, Path(source).resolve().parent, store, "")
+
+
+# -- commands ------------------------------------------------------------------------------------------
+
+def cmd_devices(args: argparse.Namespace, console: Console) -> int:
+    table = Table(title="HLX backends and devices")
+    for col in ("backend", "device", "name", "kind", "status"):
+        table.add_column(col)
+    for info in runtime.backend_info():
+        if not info["available"]:
+            table.add_row(info["name"], "-", "-", "-", f"[red]unavailable[/]: {info['reason']}")
+            continue
+        for d in info["devices"] or [{"index": "-", "name": "(default)", "kind": "-"}]:
+            table.add_row(info["name"], str(d["index"]), d["name"], d["kind"], "[green]available[/]")
+    console.print(table)
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace, console: Console) -> int:
+    table = Table(title="HLX plugins (entry-point group hlx.backends)")
+    for col in ("backend", "plugin", "distribution", "version", "status"):
+        table.add_column(col)
+    for info in runtime.backend_info():
+        if "error" in info:
+            status = f"[red]failed ({info['stage']})[/]: {info['error']}"
+        elif info["available"]:
+            status = f"[green]available[/] ({len(info['devices'])} device(s))"
+        else:
+            status = f"[yellow]unavailable[/]: {info['reason']}"
+        table.add_row(info["name"], info["plugin"], info["distribution"] or "(registered in code)",
+                      info["version"], status)
+    console.print(table)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    store = cas.get_default_store()
+    contract = load_contract(args.file, store)
+    result = runtime.run(contract, backend=args.backend, device=args.device, store=store)
+    console.print(f"ran {result.contract} on {result.backend} ({result.device})", markup=False)
+    for i, (handle, array) in enumerate(zip(result.outputs, result.arrays())):
+        console.print(f"output {i}: {handle} {array.dtype}{list(array.shape)}", markup=False)
+    console.print("timings: " + ", ".join(f"{k} {v:.3f} ms" for k, v in sorted(result.timings.items())))
+    if args.print:
+        for i, array in enumerate(result.arrays()):
+            console.print(f"array {i}:\n{np.array2string(array, threshold=200)}", markup=False)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    from hlx_core.demo import run_demo
+    rows = run_demo(size=args.size, backends=args.backend, console=console)
+    return 0 if rows and all(r.match for r in rows) else 1
+
+
+def cmd_cache(args: argparse.Namespace, console: Console) -> int:
+    store = cas.get_default_store()
+    if args.action == "stats":
+        stats = store.stats()
+        console.print(f"HLX_HOME  {hlx_home()}")
+        console.print(f"store     {store!r}: {stats['objects']} object(s), {_size(stats['bytes'])}")
+    elif args.action == "gc":
+        if args.max_bytes is None:
+            raise HLXError("E_USAGE", "hlx cache gc needs --max-bytes N (evicts least recently used first)")
+        removed = store.gc(max_bytes=args.max_bytes)
+        stats = store.stats()
+        console.print(f"removed {len(removed)} object(s); {stats['objects']} left, {_size(stats['bytes'])}")
+    else:
+        console.print(f"removed {store.clear()} object(s) from {store!r}")
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def compile_glsl(source: Path) -> bytes:
+    """Compile a GLSL compute shader with glslangValidator (Debian package glslang-tools)."""
+    tool = shutil.which("glslangValidator")
+    if tool is None:
+        raise SpirvError("E_SPIRV_COMPILE", "glslangValidator not found; install it with "
+                                            "`apt-get install glslang-tools`")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "shader.spv"
+        proc = subprocess.run([tool, "-V", "--target-env", "vulkan1.1", "-o", str(out), str(source)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SpirvError("E_SPIRV_COMPILE", f"glslangValidator failed on {source}:\n"
+                                                f"{(proc.stdout + proc.stderr).strip()}")
+        return out.read_bytes()
+
+
+def cmd_shader_pack(args: argparse.Namespace, console: Console) -> int:
+    from hlx_core.spirv.shader import shader_contract
+    source = Path(args.file)
+    spirv = compile_glsl(source) if source.suffix in (".comp", ".glsl") else _read(source)
+    wgsl = _read(Path(args.wgsl)).decode("utf-8") if args.wgsl else None
+    contract = shader_contract(spirv, entry_point=args.entry_point, wgsl_source=wgsl)
+    print(cas.collapse(contract))
+    return 0
+
+
+# -- entry point ---------------------------------------------------------------------------------------
+
+def _version() -> str:
+    try:
+        return metadata.version("hlx")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hlx", description="HLX: deterministic, content-addressed GPU "
+                                                             "compute (Vulkan, wgpu, NumPy reference).")
+    parser.add_argument("--version", action="version", version=f"hlx {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("devices", help="backends and their devices").set_defaults(func=cmd_devices)
+    sub.add_parser("plugins", help="backend plugins, their distributions, failures").set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("run", help="run a contract file (LC-B or JSON) or a stored contract's handle")
+    p.add_argument("file", help="contract file (.lcb or .json) or a contract handle")
+    p.add_argument("--backend", default="auto", help="backend name or 'auto' (default)")
+    p.add_argument("--device", default=None, help="device index or name substring")
+    p.add_argument("--print", action="store_true", help="also print the output arrays")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="MLP pipeline and a GEMM on every available backend")
+    p.add_argument("--size", type=int, default=1024, help="GEMM size N for N×N×N (default 1024)")
+    p.add_argument("--backend", action="append", help="only this backend (repeatable)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("cache", help="the store under $HLX_HOME: stats, gc, clear")
+    p.add_argument("action", choices=("stats", "gc", "clear"))
+    p.add_argument("--max-bytes", type=int, default=None, help="gc: evict until at most N bytes remain")
+    p.set_defaults(func=cmd_cache)
+
+    shader = sub.add_parser("shader", help="shader tools").add_subparsers(dest="shader_command", required=True,
+                                                                          metavar="ACTION")
+    p = shader.add_parser("pack", help="a .spv (or a GLSL .comp, compiled) as a 900 in the store; "
+                                       "prints its handle")
+    p.add_argument("file")
+    p.add_argument("--entry-point", default="main")
+    p.add_argument("--wgsl", default=None, help="WGSL source for backends that cannot take the SPIR-V")
+    p.set_defaults(func=cmd_shader_pack)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Handles are long: never wrap them when the output goes to a file or a pipe.
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    try:
+        return args.func(args, console)
+    except HLXError as exc:
+        where = f" at {exc.path}" if exc.path else ""
+        print(f"error [{exc.code}]{where}: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,297 @@
-"""Placeholder."""
-class Result: pass
-def run(*a, **k): raise NotImplementedError
-def backends(): return []
-def backend_info(): return []
+"""``hlx.run``: plan a contract, pick a backend and device, execute, store the outputs in the CAS.
+
+Sessions (an open device) are expensive, so the runtime keeps one per (backend, device) for the life of the
+process, serialises the work on each with a lock, and closes them all at interpreter exit.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hlx_core import plugin_manager
+from hlx_core.backend import DeviceInfo, Execution, Session
+from hlx_core.cas import api as cas
+from hlx_core.cas.handle import Handle, is_handle
+from hlx_core.errors import BackendError, ContractError, HLXError
+from hlx_core.plan import Plan
+from hlx_core.planner import plan as make_plan
+
+log = logging.getLogger("hlx.runtime")
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True, repr=False)
+class Result:
+    """What ``hlx.run`` returns. ``outputs`` are handles of the stored outputs (in the order the contract
+    returns them), ``timings`` are milliseconds: ``host_ms`` (the backend's execute, host clock) and
+    ``total_ms`` (the whole run) always, ``gpu_ms`` and ``stage<i>_gpu_ms`` where the backend has GPU
+    timestamps. ``contract`` is the handle of the normalised contract that ran."""
+
+    outputs: list[Handle]
+    backend: str
+    device: str
+    timings: dict[str, float]
+    contract: Handle
+    _arrays: list[np.ndarray] = field(compare=False)
+
+    def arrays(self) -> list[np.ndarray]:
+        """The outputs as (read-only) NumPy arrays, without a trip through the store."""
+        return list(self._arrays)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{h[:20]}…{a.dtype}{list(a.shape)}" for h, a in zip(self.outputs, self._arrays))
+        times = ", ".join(f"{k}={v:.3f}" for k, v in sorted(self.timings.items()))
+        return f"Result(backend={self.backend!r}, device={self.device!r}, outputs=[{shown}], timings_ms={{{times}}})"
+
+
+class _SessionSlot:
+    """An open session and the lock that serialises work on it."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.lock = threading.Lock()
+
+
+_sessions: dict[tuple[str, Any], _SessionSlot] = {}
+_sessions_lock = threading.RLock()
+
+
+def backends() -> list[str]:
+    """Names of the backends that can run here now."""
+    return [name for name, entry in plugin_manager.backend_entries().items() if entry.availability().available]
+
+
+def _device_dict(d: DeviceInfo) -> dict[str, Any]:
+    return {"index": d.index, "name": d.name, "kind": d.kind, "is_gpu": d.is_gpu}
+
+
+def backend_info() -> list[dict[str, Any]]:
+    """Every registered backend (available or not, with the reason) and every plugin that failed to load.
+
+    Keys: name, available, reason, devices (index, name, kind, is_gpu), version (the backend's own, else
+    its distribution's), distribution, plugin; failed plugins also carry ``error`` and ``stage``."""
+    info = []
+    for name, entry in plugin_manager.backend_entries().items():
+        avail = entry.availability()
+        info.append({
+            "name": name, "available": avail.available, "reason": avail.reason,
+            "devices": [_device_dict(d) for d in avail.devices],
+            "version": avail.version or entry.distribution_version,
+            "distribution": entry.distribution, "plugin": entry.plugin,
+        })
+    for failure in plugin_manager.failures():
+        info.append({
+            "name": failure.name, "available": False,
+            "reason": f"plugin failed ({failure.stage}): {failure.error}",
+            "devices": [], "version": "", "distribution": failure.distribution, "plugin": failure.name,
+            "error": failure.error, "stage": failure.stage,
+        })
+    return info
+
+
+# -- choosing a backend and device ---------------------------------------------------------------------
+
+def _matches(spec: Any, device: DeviceInfo) -> bool:
+    """A device argument: an index, a digit string, or a case-insensitive substring of the name."""
+    if spec is None:
+        return True
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        return device.index == int(spec)
+    text = str(spec)
+    return device.index == int(text) if text.isdigit() else text.lower() in device.name.lower()
+
+
+def _auto_rank(name: str, device: DeviceInfo | None) -> float:
+    """Lower is better: Vulkan on a GPU, wgpu on a GPU, any other backend on a GPU, Vulkan on a CPU device
+    (lavapipe), the CPU reference, other backends, wgpu on a CPU device."""
+    gpu = device is not None and device.is_gpu
+    if name == "vulkan":
+        return 1 if gpu else 4
+    if name == "wgpu":
+        return 2 if gpu else 7
+    if name == "cpu":
+        return 5
+    return 3 if gpu else 6
+
+
+def _auto_order(entries: dict[str, plugin_manager.BackendEntry], spec: Any) -> list[tuple[str, int | None]]:
+    """Candidates for backend="auto", best first, as (backend, device index); ties go by name and index."""
+    found: list[tuple[float, str, int]] = []
+    for name, entry in entries.items():
+        avail = entry.availability()
+        if not avail.available:
+            continue
+        if not avail.devices and spec is None:  # a backend that lists no devices runs on its default
+            found.append((_auto_rank(name, None), name, -1))
+        found += [(_auto_rank(name, d), name, d.index) for d in avail.devices if _matches(spec, d)]
+    found.sort()
+    return [(name, None if index < 0 else index) for _, name, index in found]
+
+
+def _landscape(entries: dict[str, plugin_manager.BackendEntry]) -> str:
+    """Every backend with its devices or why it cannot run, and every failed plugin: for error messages."""
+    parts = []
+    for name, entry in entries.items():
+        avail = entry.availability()
+        if avail.available:
+            devices = ", ".join(f"{d.index} {d.name!r} ({d.kind})" for d in avail.devices) or "default device"
+            parts.append(f"{name}: {devices}")
+        else:
+            parts.append(f"{name}: unavailable ({avail.reason})")
+    parts += [f"{f.name}: plugin failed ({f.error})" for f in plugin_manager.failures()]
+    return "; ".join(parts) or "no backend plugins are registered (is HLX_PLUGINS set to an empty string?)"
+
+
+def _choose(backend: str, device: Any) -> tuple[str, Any]:
+    """(backend name, device argument for Backend.open) or BackendError naming what is there."""
+    entries = plugin_manager.backend_entries()
+    if backend == AUTO:
+        order = _auto_order(entries, device)
+        if not order:
+            wanted = "" if device is None else f" with a device matching {device!r}"
+            raise BackendError("E_BACKEND_UNAVAILABLE",
+                               f"no backend is available{wanted}: {_landscape(entries)}")
+        return order[0]
+    if not isinstance(backend, str):
+        raise BackendError("E_BACKEND_UNKNOWN", f"backend must be a name or 'auto', got {type(backend).__name__}")
+    entry = entries.get(backend)
+    if entry is None:
+        failed = [f for f in plugin_manager.failures() if f.name == backend]
+        if failed:
+            raise BackendError("E_BACKEND_UNAVAILABLE",
+                               f"backend {backend!r}: plugin {failed[0].name!r} "
+                               f"({failed[0].distribution or 'unknown distribution'}) failed at "
+                               f"{failed[0].stage}: {failed[0].error}")
+        available = backends()
+        raise BackendError("E_BACKEND_UNKNOWN",
+                           f"unknown backend {backend!r}; available: {', '.join(available) or 'none'}"
+                           + ("" if set(entries) == set(available) else
+                              f" (registered but unavailable: {', '.join(sorted(set(entries) - set(available)))})"))
+    avail = entry.availability()
+    if not avail.available:
+        raise BackendError("E_BACKEND_UNAVAILABLE", f"backend {backend!r} is not available: {avail.reason}")
+    return backend, device
+
+
+def _session(name: str, device: Any) -> _SessionSlot:
+    """The cached session for (backend, device), opening one on first use. Two spellings of the same device
+    (None and its index, say) end up sharing one session."""
+    key = (name, device)
+    with _sessions_lock:
+        slot = _sessions.get(key)
+        if slot is not None:
+            return slot
+        entry = plugin_manager.backend_entries()[name]
+        try:
+            session = entry.backend.open(device)
+        except HLXError:
+            raise
+        except Exception as exc:
+            raise BackendError("E_BACKEND_UNAVAILABLE",
+                               f"backend {name!r} could not open device {device!r}: "
+                               f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(session, Session):
+            raise BackendError("E_PLUGIN", f"backend {name!r} open() returned {type(session).__name__}, "
+                                           "not an hlx_core.backend.Session")
+        for (other_name, _), other in _sessions.items():
+            if other_name == name and other.session.device == session.device:
+                _close_quietly(session)
+                slot = other
+                break
+        else:
+            slot = _SessionSlot(session)
+        _sessions[key] = slot
+        return slot
+
+
+def _close_quietly(session: Session) -> None:
+    try:
+        session.close()
+    except Exception:  # closing at exit must never raise; the log says what went wrong
+        log.warning("closing session %s failed", getattr(session, "backend", "?"), exc_info=True)
+
+
+def close_sessions() -> None:
+    """Close every cached session (they reopen on the next run). Called at interpreter exit."""
+    with _sessions_lock:
+        slots = {id(s): s for s in _sessions.values()}.values()
+        _sessions.clear()
+    for slot in slots:
+        with slot.lock:
+            _close_quietly(slot.session)
+
+
+atexit.register(close_sessions)
+
+
+# -- running --------------------------------------------------------------------------------------------
+
+def _as_contract(contract: Any, store: Any) -> Any:
+    """A contract dict from a dict, a library helper's return value, or the handle of a stored contract."""
+    if isinstance(contract, str):
+        if not is_handle(contract):
+            raise ContractError("E_CONTRACT_STRUCTURE",
+                                f"expected a contract or a contract handle, got the string {contract!r:.80}")
+        value = cas.resolve(Handle(contract), store=store)
+        if not (isinstance(value, dict) and len(value) == 1 and next(iter(value)).isdigit()):
+            raise ContractError("E_CONTRACT_STRUCTURE",
+                                f"handle {contract} names a {type(value).__name__}, not a contract")
+        return value
+    return contract
+
+
+def _execute(slot: _SessionSlot, plan: Plan, name: str) -> Execution:
+    with slot.lock:
+        start = time.perf_counter()
+        try:
+            execution = slot.session.execute(plan)
+        except HLXError:
+            raise
+        except Exception as exc:  # a plugin bug: report it as such, never as a raw library error
+            log.debug("backend %s raised", name, exc_info=True)
+            raise BackendError("E_PLUGIN", f"backend {name!r} failed executing {plan.key}: "
+                                           f"{type(exc).__name__}: {exc}") from exc
+        host_ms = (time.perf_counter() - start) * 1e3
+    if not isinstance(execution, Execution) or len(execution.arrays) != len(plan.outputs):
+        got = len(execution.arrays) if isinstance(execution, Execution) else type(execution).__name__
+        raise BackendError("E_PLUGIN", f"backend {name!r} returned {got} output(s); the plan has "
+                                       f"{len(plan.outputs)}")
+    for k, ((s, j), array) in enumerate(zip(plan.outputs, execution.arrays)):
+        spec = plan.stages[s].output_spec(j)
+        if not isinstance(array, np.ndarray) or array.dtype != spec.dtype or array.shape != spec.shape:
+            shape = getattr(array, "shape", None)
+            raise BackendError("E_PLUGIN", f"backend {name!r} output {k} is {getattr(array, 'dtype', '?')}"
+                                           f"{shape}, the plan says {spec.dtype}{spec.shape}")
+    execution.timings.setdefault("host_ms", host_ms)
+    return execution
+
+
+def run(contract: Any, backend: str = AUTO, device: int | str | None = None, store: Any = None) -> Result:
+    """Run a 901 or 902 contract and store its outputs.
+
+    ``contract``: a contract dict, what a ``hlx.kernels`` helper returns, or the handle of a stored
+    contract. ``backend``: a name from ``hlx.backends()`` or "auto". ``device``: an index or a name
+    substring (the backend's default when None). ``store``: where inputs are read and outputs written
+    (the default store when None)."""
+    start = time.perf_counter()
+    store = store if store is not None else cas.get_default_store()
+    name, device_arg = _choose(backend, device)
+    plan = make_plan(_as_contract(contract, store), store)
+    slot = _session(name, device_arg)
+    execution = _execute(slot, plan, name)
+    arrays = []
+    for array in execution.arrays:
+        array = np.ascontiguousarray(array)
+        array.flags.writeable = False
+        arrays.append(array)
+    outputs = [cas.collapse(a, store=store) for a in arrays]
+    timings = {k: float(v) for k, v in execution.timings.items()}
+    timings["total_ms"] = (time.perf_counter() - start) * 1e3
+    return Result(outputs, name, slot.session.device.name, timings, plan.key, arrays)

@@ -1,8 +1,97 @@
-"""Placeholder until implemented."""
-def collapse(*a, **k): raise NotImplementedError
-def exists(*a, **k): raise NotImplementedError
-def get_default_store(*a, **k): raise NotImplementedError
-def resolve(*a, **k): raise NotImplementedError
-def set_default_store(*a, **k): raise NotImplementedError
-def snapshot(*a, **k): raise NotImplementedError
-def transaction(*a, **k): raise NotImplementedError
+"""collapse / resolve / exists and the default store.
+
+``collapse`` hashes a value's LC-B encoding chunk by chunk (tensor payloads are hashed in place, never
+concatenated) and stores it; ``resolve`` reads it back, verified, and decodes it zero-copy (tensors are
+read-only views, memory-mapped when they come from a DiskStore).
+
+The default store is a DiskStore at ``hlx_home()`` (``$HLX_HOME``, default ``~/.cache/hlx``), made on first
+use. Until ``set_default_store`` names one, it follows ``$HLX_HOME``: when the variable changes, the next
+call uses a store at the new place.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from hlx_core.cas.handle import Handle, blake3_digest, tag_of
+from hlx_core.cas.store import DiskStore, Snapshot, Store, Transaction
+from hlx_core import codec
+from hlx_core.errors import HandleError
+from hlx_core.paths import hlx_home
+
+_lock = threading.Lock()
+_explicit: Store | None = None
+_from_env: DiskStore | None = None
+
+
+def get_default_store() -> Store:
+    """The store used when none is passed: the one set explicitly, else a DiskStore at ``hlx_home()``."""
+    global _from_env
+    if _explicit is not None:
+        return _explicit
+    home = hlx_home()
+    with _lock:
+        if _from_env is None or _from_env.path != home:
+            _from_env = DiskStore(home)
+        return _from_env
+
+
+def set_default_store(store: Store | None) -> None:
+    """Use ``store`` when none is passed; ``None`` returns to the DiskStore at ``$HLX_HOME``."""
+    global _explicit
+    _explicit = _check_store(store) if store is not None else None
+
+
+def collapse(value: Any, store: Store | None = None) -> Handle:
+    """Store ``value`` and return its handle ``&h_<tag>_<BLAKE3 of encode(value)>``.
+
+    Always hashes (that is how the handle is known); writes only when the object is not stored yet.
+    """
+    target = _resolve_store(store)
+    chunks = codec.encode_chunks(value)
+    handle = Handle.from_digest(tag_of(value), blake3_digest(chunks))
+    target.put(handle, chunks)
+    return handle
+
+
+def resolve(handle: Handle | str, store: Store | None = None) -> Any:
+    """The value behind ``handle`` (E_HANDLE_INVALID for a malformed handle, E_HANDLE_NOT_FOUND when absent,
+    E_INTEGRITY when the stored bytes do not match)."""
+    return codec.decode(_resolve_store(store).get(handle))
+
+
+def exists(handle: Handle | str, store: Store | None = None) -> bool:
+    """Whether ``handle``'s object is stored (E_HANDLE_INVALID for a malformed handle)."""
+    return _resolve_store(store).contains(handle)
+
+
+def snapshot(store: Store | None = None) -> Snapshot:
+    """An immutable record of what the store holds now: ``Snapshot(handles: frozenset, bytes: int)``.
+
+    Compare two snapshots to see what a piece of code stored: ``after.handles - before.handles``.
+    """
+    return _resolve_store(store).snapshot()
+
+
+@contextmanager
+def transaction(store: Store | None = None) -> Iterator[Transaction]:
+    """A block whose stores are undone if it raises: objects this thread created inside it are removed,
+    objects that existed before stay.
+
+    Best effort under concurrent writers: if another thread (or, for a DiskStore, another process) stores
+    the same value while the block runs, the rollback removes it too and that writer's handle may later be
+    missing (docs/STORE.md). Yields a ``Transaction`` whose ``created`` lists the new handles.
+    """
+    with _resolve_store(store).transaction() as record:
+        yield record
+
+
+def _resolve_store(store: Store | None) -> Store:
+    return get_default_store() if store is None else _check_store(store)
+
+
+def _check_store(store: Any) -> Store:
+    if not isinstance(store, Store):
+        raise HandleError("E_STORE", f"expected a Store (MemoryStore, DiskStore), got {type(store).__name__}")
+    return store

@@ -1,4 +1,297 @@
-"""Placeholder."""
-class Store: pass
-class MemoryStore(Store): pass
-class DiskStore(Store): pass
+"""Stores: where the bytes behind handles live.
+
+A store maps a handle to the LC-B bytes whose BLAKE3 it is. The API is deliberately small so that the
+rest of HLX (and a future remote or sharded store) needs only these methods:
+
+- ``put(handle, chunks) -> bool``: store the concatenation of ``chunks`` (True when this call created it).
+  The caller vouches that ``handle`` is the hash of the chunks (``collapse`` computes it); stores check it
+  before they hand the bytes out.
+- ``get(handle) -> buffer``: the bytes, verified to hash to ``handle`` (``bytes`` or a read-only ``mmap``).
+- ``contains(handle)``, ``discard(handle)``, ``handles()``, ``stats()``, ``gc(...)``, ``clear()``,
+  ``snapshot()``, ``transaction()``.
+
+Subclasses implement the ``_``-prefixed primitives; the base class owns handle validation, garbage-collection
+policy and transaction journals so every store behaves the same.
+"""
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Sequence, Union
+
+from hlx_core.cas.handle import Buffer, Handle, blake3_digest
+from hlx_core.errors import HandleError
+
+ReadBuffer = Union[bytes, memoryview, Any]  # bytes, or an mmap.mmap opened read-only
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored object as the garbage collector sees it: ``last_used`` orders eviction (oldest first)."""
+
+    handle: Handle
+    size: int
+    last_used: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a store held at one moment: the set of handles and their total size in bytes.
+
+    Immutable and cheap to compare: ``later.handles - earlier.handles`` is what was added in between.
+    """
+
+    handles: frozenset[Handle]
+    bytes: int
+
+    @property
+    def objects(self) -> int:
+        return len(self.handles)
+
+    def __contains__(self, handle: object) -> bool:
+        return handle in self.handles
+
+    def __len__(self) -> int:
+        return len(self.handles)
+
+
+@dataclass
+class Transaction:
+    """The live record of a ``transaction()``: the handles this thread created in ``store`` inside it."""
+
+    store: "Store"
+    created: list[Handle] = field(default_factory=list)
+
+
+def as_handle(handle: Any) -> Handle:
+    """``handle`` as a Handle; a malformed string (or a non-string) raises E_HANDLE_INVALID."""
+    return Handle(handle)
+
+
+class Store(ABC):
+    """Base of all stores. Thread-safe; transactions are tracked per thread."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    # -- primitives a store implements -------------------------------------------------------------
+    @abstractmethod
+    def _put(self, handle: Handle, chunks: Sequence[Buffer]) -> bool:
+        """Store the object unless present (then mark it used); True when this call created it."""
+
+    @abstractmethod
+    def _get(self, handle: Handle) -> ReadBuffer | None:
+        """The verified bytes, or None when absent; raise E_INTEGRITY on a hash mismatch."""
+
+    @abstractmethod
+    def _contains(self, handle: Handle) -> bool:
+        ...
+
+    @abstractmethod
+    def _discard(self, handle: Handle) -> bool:
+        """Remove the object; True when it was there."""
+
+    @abstractmethod
+    def _entries(self) -> list[Entry]:
+        ...
+
+    def _sweep(self) -> None:
+        """Remove leftovers that are not objects (a DiskStore's abandoned temp files); gc and clear call it."""
+
+    # -- public API ------------------------------------------------------------------------------
+    def put(self, handle: Handle | str, chunks: Iterable[Buffer]) -> bool:
+        """Store the concatenation of ``chunks`` under ``handle``; True when this call created the object.
+
+        An object already present is left as it is (and counts as used for ``gc``)."""
+        h = as_handle(handle)
+        created = self._put(h, list(chunks))
+        if created:
+            for record in self._journals():
+                record.created.append(h)
+        return created
+
+    def get(self, handle: Handle | str) -> ReadBuffer:
+        """The object's bytes, verified against the handle; E_HANDLE_NOT_FOUND when absent."""
+        h = as_handle(handle)
+        buf = self._get(h)
+        if buf is None:
+            raise HandleError("E_HANDLE_NOT_FOUND", f"{h} is not in {self!r}")
+        return buf
+
+    def contains(self, handle: Handle | str) -> bool:
+        return self._contains(as_handle(handle))
+
+    def discard(self, handle: Handle | str) -> bool:
+        """Remove one object; True when it was there."""
+        return self._discard(as_handle(handle))
+
+    def handles(self) -> Iterator[Handle]:
+        """Every handle stored now (in no particular order)."""
+        return iter([e.handle for e in self._entries()])
+
+    def stats(self) -> dict[str, int]:
+        """``{"objects": count, "bytes": total size}``."""
+        entries = self._entries()
+        return {"objects": len(entries), "bytes": sum(e.size for e in entries)}
+
+    def snapshot(self) -> Snapshot:
+        entries = self._entries()
+        return Snapshot(frozenset(e.handle for e in entries), sum(e.size for e in entries))
+
+    def gc(self, max_bytes: int | None = None, keep: Iterable[Handle | str] | None = None) -> list[Handle]:
+        """Remove objects and return their handles, least recently used first.
+
+        ``keep`` handles are never removed. With ``max_bytes``, objects outside ``keep`` are evicted least
+        recently used first (used = stored, collapsed again or read) until the store holds at most
+        ``max_bytes``; with ``keep`` alone, everything outside it is removed (``max_bytes=0``). With neither,
+        nothing is removed.
+        """
+        if max_bytes is not None and (not isinstance(max_bytes, int) or max_bytes < 0):
+            raise HandleError("E_STORE", f"gc(max_bytes=...) must be an int >= 0, got {max_bytes!r}")
+        kept = frozenset(as_handle(h) for h in keep) if keep is not None else frozenset()
+        self._sweep()
+        if max_bytes is None:
+            if keep is None:
+                return []
+            max_bytes = 0
+        entries = sorted(self._entries(), key=lambda e: e.last_used)
+        total = sum(e.size for e in entries)
+        removed: list[Handle] = []
+        for entry in entries:
+            if total <= max_bytes:
+                break
+            if entry.handle in kept:
+                continue
+            if self._discard(entry.handle):
+                removed.append(entry.handle)
+            total -= entry.size
+        return removed
+
+    def clear(self) -> int:
+        """Remove every object; returns how many were removed."""
+        self._sweep()
+        return sum(self._discard(e.handle) for e in self._entries())
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Objects this thread creates inside the block are removed if the block raises.
+
+        Objects that existed before stay. Only this thread's writes are recorded; another writer storing the
+        same value meanwhile loses it too (best effort; docs/STORE.md).
+        """
+        record = Transaction(self)
+        journals = self._journals()
+        journals.append(record)
+        try:
+            yield record
+        except BaseException:
+            for h in reversed(record.created):
+                try:
+                    self._discard(h)
+                except HandleError:
+                    pass  # best effort: the original exception is what the caller must see
+            raise
+        finally:
+            journals.remove(record)
+
+    def _journals(self) -> list[Transaction]:
+        journals = getattr(self._local, "journals", None)
+        if journals is None:
+            journals = self._local.journals = []
+        return journals
+
+
+class MemoryStore(Store):
+    """Objects in this process's memory.
+
+    Large values are *borrowed*, not copied (``borrow=True``): the store keeps the caller's tensor buffers
+    and copies them on the first ``get``, verifying the hash then. So collapsing a large tensor costs about
+    one BLAKE3 pass, but mutating an array after collapsing it (before its first resolve) makes that resolve
+    fail with E_INTEGRITY instead of returning the new contents. ``borrow=False`` copies at ``put``.
+    Objects smaller than ``BORROW_MIN_BYTES`` are always copied.
+    """
+
+    BORROW_MIN_BYTES = 1 << 20
+
+    def __init__(self, *, borrow: bool = True) -> None:
+        super().__init__()
+        self.borrow = borrow
+        self._lock = threading.Lock()
+        # handle -> owned bytes, or a tuple of borrowed chunks not yet verified; ordered least recently used
+        # first.
+        self._objects: OrderedDict[Handle, bytes | tuple[Buffer, ...]] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(objects={len(self._objects)})"
+
+    def _put(self, handle: Handle, chunks: Sequence[Buffer]) -> bool:
+        with self._lock:
+            if handle in self._objects:
+                self._objects.move_to_end(handle)
+                return False
+        size = sum(memoryview(c).nbytes for c in chunks)
+        if self.borrow and size >= self.BORROW_MIN_BYTES:
+            stored: bytes | tuple[Buffer, ...] = tuple(chunks)  # verified when first read
+        else:
+            stored = _verified(handle, b"".join(chunks), "the chunks put under it hash differently")
+        with self._lock:
+            created = handle not in self._objects
+            if created:
+                self._objects[handle] = stored
+            self._objects.move_to_end(handle)
+            return created
+
+    def _get(self, handle: Handle) -> bytes | None:
+        with self._lock:
+            stored = self._objects.get(handle)
+            if stored is None:
+                return None
+            self._objects.move_to_end(handle)
+        if isinstance(stored, bytes):
+            return stored
+        data = _verified(handle, b"".join(stored), "the borrowed buffer changed after it was collapsed "
+                                                    "(MemoryStore(borrow=False) copies instead)")
+        with self._lock:
+            if handle in self._objects:
+                self._objects[handle] = data
+        return data
+
+    def _contains(self, handle: Handle) -> bool:
+        with self._lock:
+            return handle in self._objects
+
+    def _discard(self, handle: Handle) -> bool:
+        with self._lock:
+            return self._objects.pop(handle, None) is not None
+
+    def _entries(self) -> list[Entry]:
+        with self._lock:
+            items = list(self._objects.items())
+        # Position in the LRU order stands in for a timestamp.
+        return [Entry(h, _size(v), float(i)) for i, (h, v) in enumerate(items)]
+
+
+def _verified(handle: Handle, data: bytes, why: str) -> bytes:
+    if blake3_digest([data]) != handle.digest:
+        raise HandleError("E_INTEGRITY", f"{handle}: {why}")
+    return data
+
+
+def _size(stored: bytes | tuple[Buffer, ...]) -> int:
+    if isinstance(stored, bytes):
+        return len(stored)
+    return sum(memoryview(c).nbytes for c in stored)
+
+
+def __getattr__(name: str) -> Any:
+    # DiskStore (disk.py) subclasses Store, so it is exported from here lazily to keep imports acyclic.
+    if name == "DiskStore":
+        from hlx_core.cas.disk import DiskStore
+        return DiskStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Store", "MemoryStore", "DiskStore", "Entry", "Snapshot", "Transaction", "as_handle"]

@@ -15,6 +15,7 @@ class DescriptorBinding:
     readonly: bool = False
     writeonly: bool = False
     name: str = ""
+    count: int = 1  # descriptor array length (0: runtime-sized); HLX binds single buffers
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,1 @@
-"""hlx_wgpu backend plugin."""
+"""hlx_wgpu: the wgpu-py backend plugin (``backend="wgpu"``)."""

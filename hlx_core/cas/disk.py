@@ -1,0 +1,197 @@
+"""DiskStore: objects as files under ``<path>/objects/<2 hex>/<62 hex>.<tag>``.
+
+Why it is safe for concurrent writers (threads and processes, no locks): an object is written to a unique
+temp file in its final folder, fsynced, then ``os.replace``d into place and the folder fsynced. A reader
+sees either no file or a complete one; two writers of the same object write the same bytes, so whichever
+rename lands last changes nothing. Files are never modified in place (objects are read-only files), so a
+memory map of an object stays valid even if ``gc`` unlinks it afterwards.
+
+Reads re-hash the whole object (E_INTEGRITY naming the handle on mismatch; the corrupt file is removed so
+the next ``collapse`` of that value writes it again). Objects of ``mmap_min_bytes`` or more are returned
+memory-mapped, so large tensors decode zero-copy from the page cache.
+
+``gc`` evicts least recently used first, where "used" is the file's mtime: set when written and refreshed
+whenever the object is read or collapsed again.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from hlx_core.cas.handle import TAGS, Buffer, Handle, blake3_digest
+from hlx_core.cas.store import Entry, ReadBuffer, Store
+from hlx_core.errors import HandleError
+
+TEMP_PREFIX = ".tmp-"
+# A temp file this old belongs to a writer that died; gc and clear remove it.
+STALE_TEMP_SECONDS = 3600.0
+
+
+class DiskStore(Store):
+    """A content-addressed store in a folder (created on first write)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, mmap_min_bytes: int = 1 << 16) -> None:
+        super().__init__()
+        self.path = Path(path).expanduser()
+        self.objects = self.path / "objects"
+        self.mmap_min_bytes = max(1, int(mmap_min_bytes))
+
+    def __repr__(self) -> str:
+        return f"DiskStore({str(self.path)!r})"
+
+    def __reduce__(self) -> tuple:
+        # Lets a store be handed to another process (multiprocessing): the folder is the whole state.
+        return (type(self), (self.path,), {"mmap_min_bytes": self.mmap_min_bytes})
+
+    def __setstate__(self, state: dict) -> None:
+        self.mmap_min_bytes = state["mmap_min_bytes"]
+
+    def object_path(self, handle: Handle) -> Path:
+        """Where ``handle``'s object lives (whether or not it exists)."""
+        return self.objects / handle.hex[:2] / f"{handle.hex[2:]}.{handle.tag}"
+
+    # -- Store primitives --------------------------------------------------------------------------
+    def _put(self, handle: Handle, chunks: Sequence[Buffer]) -> bool:
+        final = self.object_path(handle)
+        if _touch(final):
+            return False
+        folder = final.parent
+        try:
+            if not folder.is_dir():
+                folder.mkdir(parents=True, exist_ok=True)
+                _fsync_dir(folder.parent)
+            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
+        except OSError as exc:
+            raise _store_error("cannot create an object file in", folder, exc) from exc
+        try:
+            with open(fd, "wb") as f:
+                for chunk in chunks:
+                    f.write(chunk)
+                f.flush()
+                os.fchmod(f.fileno(), 0o444)
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+            _fsync_dir(folder)
+        except BaseException as exc:
+            _unlink(Path(tmp))
+            if isinstance(exc, OSError):
+                raise _store_error(f"cannot write {handle} to", final, exc) from exc
+            raise
+        return True
+
+    def _get(self, handle: Handle) -> ReadBuffer | None:
+        path = self.object_path(handle)
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size >= self.mmap_min_bytes:
+                    buf: ReadBuffer = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                else:
+                    buf = f.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _store_error(f"cannot read {handle} from", path, exc) from exc
+        if blake3_digest([buf]) != handle.digest:
+            _unlink(path)
+            raise HandleError("E_INTEGRITY", f"{handle}: the object at {path} does not match its hash "
+                                             "(corrupt; removed so the value can be collapsed again)")
+        _touch(path)
+        return buf
+
+    def _contains(self, handle: Handle) -> bool:
+        return self.object_path(handle).is_file()
+
+    def _discard(self, handle: Handle) -> bool:
+        return _unlink(self.object_path(handle))
+
+    def _entries(self) -> list[Entry]:
+        entries: list[Entry] = []
+        for item in self._files():
+            handle = _handle_from_name(Path(item.path).parent.name, item.name)  # None for temp files
+            if handle is None:
+                continue
+            try:
+                st = item.stat()
+            except FileNotFoundError:
+                continue  # removed by another process since the listing
+            entries.append(Entry(handle, st.st_size, st.st_mtime))
+        return entries
+
+    def _sweep(self) -> None:
+        now = time.time()
+        for item in self._files():
+            if item.name.startswith(TEMP_PREFIX):
+                _remove_if_stale(Path(item.path), now)
+
+    def _files(self) -> Iterator[os.DirEntry]:
+        for folder in _scandir(self.objects):
+            if len(folder.name) == 2 and folder.is_dir():
+                yield from _scandir(Path(folder.path))
+
+
+def _handle_from_name(prefix: str, name: str) -> Handle | None:
+    rest, _, tag = name.partition(".")
+    if tag not in TAGS or len(rest) != 62:
+        return None
+    try:
+        return Handle(f"&h_{tag}_{prefix}{rest}")
+    except HandleError:
+        return None
+
+
+def _scandir(path: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise _store_error("cannot list", path, exc) from exc
+
+
+def _touch(path: Path) -> bool:
+    """Mark an object used now; False when it does not exist."""
+    try:
+        os.utime(path)
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return path.is_file()  # e.g. a store on a read-only file system: usable, just not LRU-tracked
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise _store_error("cannot remove", path, exc) from exc
+
+
+def _remove_if_stale(path: Path, now: float) -> None:
+    try:
+        if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise _store_error("cannot remove stale temp file", path, exc) from exc
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _store_error(what: str, path: Path, exc: OSError) -> HandleError:
+    return HandleError("E_STORE", f"{what} {path}: {exc.strerror or exc}")

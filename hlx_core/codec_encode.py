@@ -1,0 +1,242 @@
+"""LC-B encoder: Python values to canonical msgpack pieces.
+
+The encoder writes small items into one bytearray and hands large tensor and bin payloads over as
+memoryviews of the caller's memory, so a content-addressed store can hash and write a 1 GiB tensor
+without materialising its encoding (``encode_chunks``), and ``encode`` copies each payload once.
+"""
+from __future__ import annotations
+
+import math
+import unicodedata
+from typing import Any
+
+import numpy as np
+
+from hlx_core.cas.handle import Handle
+from hlx_core.codec_profile import (EXT_HANDLE, EXT_TENSOR, F64, MAX_DEPTH, MAX_LEN32, U16, U32, U64,
+                                    Fail, ext_header, max_bytes)
+from hlx_core.codec_tensor import tensor_parts
+
+#: Payloads at least this large become their own chunk (a view) instead of being copied into the buffer.
+_VIEW_THRESHOLD = 16 * 1024
+_INT_MIN = -(2**63)
+_UINT_MAX = 2**64 - 1
+
+
+class _Encoder:
+    __slots__ = ("buf", "chunks", "flushed", "limit")
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.chunks: list[bytes | memoryview] = []
+        self.flushed = 0
+        self.limit = max_bytes()
+
+    def finish(self) -> list[bytes | memoryview]:
+        self._check_size(0)
+        if self.buf or not self.chunks:
+            self.chunks.append(bytes(self.buf))
+        return self.chunks
+
+    def _check_size(self, extra: int) -> None:
+        total = self.flushed + len(self.buf) + extra
+        if total > self.limit:
+            raise Fail("E_SIZE_EXCEEDED", f"encoding exceeds the {self.limit}-byte limit (set_limits)")
+
+    def _payload(self, data: bytes | memoryview) -> None:
+        """Append payload bytes: copied into the buffer when small, a separate chunk when large (the size
+        cap is checked here for large payloads and once in ``finish`` for the rest)."""
+        n = len(data)
+        if n < _VIEW_THRESHOLD:
+            self.buf += data
+            return
+        self._check_size(n)
+        if self.buf:
+            self.chunks.append(bytes(self.buf))
+            self.flushed += len(self.buf)
+            self.buf = bytearray()
+        self.chunks.append(data)
+        self.flushed += n
+
+    def value(self, v: Any, depth: int) -> None:
+        t = type(v)
+        if t is str:
+            self.str(v)
+        elif t is int:
+            self.int(v)
+        elif t is dict:
+            self.map(v, depth)
+        elif t is list or t is tuple:
+            self.array(v, depth)
+        elif t is float:
+            self.float(v)
+        elif t is bool:
+            self.buf.append(0xC3 if v else 0xC2)
+        elif v is None:
+            self.buf.append(0xC0)
+        elif t is bytes:
+            self.bin(v)
+        else:
+            self.other(v, depth)
+
+    def other(self, v: Any, depth: int) -> None:
+        """Subclasses, NumPy scalars and the ext types (the slower, isinstance-based dispatch)."""
+        if isinstance(v, Handle):
+            self.handle(v)
+        elif isinstance(v, (bool, np.bool_)):
+            self.buf.append(0xC3 if v else 0xC2)
+        elif isinstance(v, (int, np.integer)):
+            self.int(int(v))
+        elif isinstance(v, (float, np.floating)):
+            self.float(float(v))
+        elif isinstance(v, str):
+            self.str(v)
+        elif isinstance(v, (bytes, bytearray)):
+            self.bin(v)
+        elif isinstance(v, memoryview):
+            self.bin(v.cast("B") if v.c_contiguous else v.tobytes())
+        elif isinstance(v, np.ndarray):
+            self.tensor(v)
+        elif isinstance(v, dict):
+            self.map(v, depth)
+        elif isinstance(v, (list, tuple)):
+            self.array(v, depth)
+        else:
+            raise Fail("E_TYPE", f"cannot encode {type(v).__module__}.{type(v).__qualname__}")
+
+    def int(self, v: int) -> None:
+        buf = self.buf
+        if v >= 0:
+            if v < 0x80:
+                buf.append(v)
+            elif v < 0x100:
+                buf += bytes((0xCC, v))
+            elif v < 0x10000:
+                buf += b"\xcd" + U16.pack(v)
+            elif v < 0x100000000:
+                buf += b"\xce" + U32.pack(v)
+            elif v <= _UINT_MAX:
+                buf += b"\xcf" + U64.pack(v)
+            else:
+                raise Fail("E_TYPE", f"int {v} is above 2**64-1")
+        elif v >= -32:
+            buf.append(v + 0x100)
+        elif v >= -0x80:
+            buf += bytes((0xD0, v + 0x100))
+        elif v >= -0x8000:
+            buf += b"\xd1" + v.to_bytes(2, "big", signed=True)
+        elif v >= -0x80000000:
+            buf += b"\xd2" + v.to_bytes(4, "big", signed=True)
+        elif v >= _INT_MIN:
+            buf += b"\xd3" + v.to_bytes(8, "big", signed=True)
+        else:
+            raise Fail("E_TYPE", f"int {v} is below -2**63")
+
+    def float(self, v: float) -> None:
+        if not math.isfinite(v):
+            raise Fail("E_FLOAT_SPECIAL", f"float {v} is not finite")
+        self.buf += b"\xcb" + F64.pack(v if v != 0.0 else 0.0)
+
+    def str(self, v: str) -> None:
+        try:
+            data = v.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise Fail("E_TYPE", f"string is not encodable as UTF-8: {exc.reason}") from None
+        n = len(data)
+        if n != len(v) and not unicodedata.is_normalized("NFC", v):  # only non-ASCII text can be non-NFC
+            raise Fail("E_TYPE", "string is not NFC (pre_serialize normalises it)")
+        buf = self.buf
+        if n < 32:
+            buf.append(0xA0 | n)
+            buf += data
+            return
+        if n < 0x100:
+            buf += bytes((0xD9, n))
+        elif n < 0x10000:
+            buf += b"\xda" + U16.pack(n)
+        elif n <= MAX_LEN32:
+            buf += b"\xdb" + U32.pack(n)
+        else:
+            raise Fail("E_SIZE_EXCEEDED", f"string of {n} bytes exceeds the str32 limit")
+        self._payload(data)
+
+    def bin(self, v: bytes | bytearray | memoryview) -> None:
+        n = len(v)
+        buf = self.buf
+        if n < 0x100:
+            buf += bytes((0xC4, n))
+        elif n < 0x10000:
+            buf += b"\xc5" + U16.pack(n)
+        elif n <= MAX_LEN32:
+            buf += b"\xc6" + U32.pack(n)
+        else:
+            raise Fail("E_SIZE_EXCEEDED", f"bytes of length {n} exceed the bin32 limit")
+        self._payload(v)
+
+    def handle(self, v: Handle) -> None:
+        payload = v.tag.encode("ascii") + v.digest
+        self.buf += ext_header(EXT_HANDLE, len(payload)) + payload
+
+    def tensor(self, v: np.ndarray) -> None:
+        header, data = tensor_parts(v)
+        self.buf += ext_header(EXT_TENSOR, len(header) + len(data)) + header
+        self._payload(data)
+
+    def _container_header(self, n: int, fix: int, m16: bytes, m32: bytes, depth: int, what: str) -> None:
+        if depth >= MAX_DEPTH:
+            raise Fail("E_DEPTH_EXCEEDED", f"{what} nested deeper than {MAX_DEPTH}")
+        if n < 16:
+            self.buf.append(fix | n)
+        elif n < 0x10000:
+            self.buf += m16 + U16.pack(n)
+        elif n <= MAX_LEN32:
+            self.buf += m32 + U32.pack(n)
+        else:
+            raise Fail("E_SIZE_EXCEEDED", f"{what} of {n} entries exceeds the 32-bit count limit")
+
+    def array(self, v: list | tuple, depth: int) -> None:
+        self._container_header(len(v), 0x90, b"\xdc", b"\xdd", depth, "array")
+        i = 0
+        try:
+            for i, item in enumerate(v):
+                self.value(item, depth + 1)
+        except Fail as fail:
+            fail.at_index(i)
+            raise
+
+    def map(self, v: dict, depth: int) -> None:
+        self._container_header(len(v), 0x80, b"\xde", b"\xdf", depth, "map")
+        try:
+            keys = sorted(v)  # str order is code point order, which is UTF-8 byte order
+        except TypeError:
+            keys = list(v)  # mixed key types: the loop reports the first key that is not a str
+        k = None
+        try:
+            for k in keys:
+                if type(k) is not str and not isinstance(k, str):
+                    raise Fail("E_TYPE", f"map key {k!r:.60} is a {type(k).__name__}, LC-B keys are str")
+                self.str(k)
+                self.value(v[k], depth + 1)
+        except Fail as fail:
+            fail.at_key(k)
+            raise
+
+
+def encode_chunks(value: Any) -> list[bytes | memoryview]:
+    """The LC-B encoding of ``value`` as pieces whose concatenation is ``encode(value)``.
+
+    Large tensor and bin payloads are memoryviews of the caller's memory (no copy): keep the value
+    unmodified until the pieces are consumed.
+    """
+    enc = _Encoder()
+    try:
+        enc.value(value, 0)
+        return enc.finish()
+    except Fail as fail:
+        raise fail.to_error() from None
+
+
+def encode(value: Any) -> bytes:
+    """The canonical LC-B bytes of ``value`` (equal values give equal bytes; key order never matters)."""
+    chunks = encode_chunks(value)
+    return chunks[0] if len(chunks) == 1 and type(chunks[0]) is bytes else b"".join(chunks)

@@ -1,0 +1,89 @@
+"""The LC-B tensor ext: a small canonical header followed by the raw array bytes.
+
+Payload = dtype code (1 byte), ndim (1 byte), ndim little-endian uint64 dims, then the data in
+little-endian C order. No padding: with the ext32 header (6 bytes, used for every payload of 64 KiB or
+more) the data starts 8 + 8*ndim bytes after the marker, so a large top-level tensor read from a
+page-aligned mmap is 8-byte aligned. Decode wraps those bytes in a read-only NumPy view (zero copy).
+"""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from hlx_core.codec_profile import MAX_LEN32, Fail
+
+#: dtype code: high nibble = kind (0 bool, 1 signed int, 2 unsigned int, 3 IEEE float), low nibble =
+#: log2 of the item size in bytes.
+DTYPE_CODES: dict[tuple[str, int], int] = {
+    ("b", 1): 0x00,
+    ("i", 1): 0x10, ("i", 2): 0x11, ("i", 4): 0x12, ("i", 8): 0x13,
+    ("u", 1): 0x20, ("u", 2): 0x21, ("u", 4): 0x22, ("u", 8): 0x23,
+    ("f", 2): 0x31, ("f", 4): 0x32, ("f", 8): 0x33,
+}
+CODE_DTYPES: dict[int, np.dtype] = {
+    code: np.dtype(("?" if kind == "b" else "<" + kind + str(size)))
+    for (kind, size), code in DTYPE_CODES.items()
+}
+#: NumPy 1.x's dimension limit; fixed by the profile so every supported NumPy can decode every tensor.
+MAX_NDIM = 32
+_HEADER = struct.Struct("<BB")
+_U8 = np.dtype(np.uint8)
+
+
+def tensor_parts(arr: np.ndarray) -> tuple[bytes, memoryview]:
+    """(payload header, data bytes) for an array; copies only to fix byte order, layout or bool bytes."""
+    dt = arr.dtype
+    code = DTYPE_CODES.get((dt.kind, dt.itemsize))
+    if code is None:
+        raise Fail("E_TYPE", f"unsupported tensor dtype {dt}")
+    if arr.ndim > MAX_NDIM:
+        raise Fail("E_TYPE", f"tensor has {arr.ndim} dimensions, LC-B allows {MAX_NDIM}")
+    shape = arr.shape
+    flat = np.ascontiguousarray(arr, dtype=CODE_DTYPES[code]).reshape(-1).view(_U8)
+    if code == 0x00 and flat.size and flat.max() > 1:
+        flat = np.not_equal(flat, 0).view(_U8)
+    header = _HEADER.pack(code, len(shape)) + struct.pack(f"<{len(shape)}Q", *shape)
+    if len(header) + flat.size > MAX_LEN32:
+        raise Fail("E_SIZE_EXCEEDED", f"tensor of {flat.size} bytes exceeds the ext32 payload limit")
+    return header, memoryview(flat)
+
+
+def tensor_from(buf: memoryview, pos: int, n: int, at: int) -> np.ndarray:
+    """A read-only view of the tensor whose payload occupies ``buf[pos:pos+n]``; strict about the header.
+    ``at`` is the offset of the ext marker, for error messages."""
+    try:
+        return _tensor_view(buf, pos, n)
+    except Fail as fail:
+        fail.message += f" (tensor at byte {at})"
+        raise
+
+
+def _tensor_view(buf: memoryview, pos: int, n: int) -> np.ndarray:
+    if n < 2:
+        raise Fail("E_LC_PARSE", f"tensor payload of {n} bytes is shorter than its 2-byte header")
+    code, ndim = _HEADER.unpack_from(buf, pos)
+    dtype = CODE_DTYPES.get(code)
+    if dtype is None:
+        raise Fail("E_LC_PARSE", f"unknown tensor dtype code 0x{code:02x}")
+    if ndim > MAX_NDIM:
+        raise Fail("E_LC_PARSE", f"tensor ndim {ndim} exceeds {MAX_NDIM}")
+    data_pos = pos + 2 + 8 * ndim
+    if data_pos > pos + n:
+        raise Fail("E_LC_PARSE", f"tensor payload of {n} bytes is shorter than its {ndim}-d header")
+    shape = struct.unpack_from(f"<{ndim}Q", buf, pos + 2)
+    count = 1
+    for dim in shape:
+        count *= dim
+    held = pos + n - data_pos
+    if count * dtype.itemsize != held:
+        raise Fail("E_LC_PARSE", f"tensor shape {shape} of {dtype} needs {count * dtype.itemsize} data "
+                                 f"bytes, payload holds {held}")
+    try:
+        arr = np.frombuffer(buf, dtype=dtype, count=count, offset=data_pos).reshape(shape)
+    except ValueError as exc:
+        raise Fail("E_LC_PARSE", f"tensor shape {shape} is not representable: {exc}") from None
+    if code == 0x00 and count and arr.view(_U8).max() > 1:
+        raise Fail("E_LC_PARSE", "bool tensor holds a byte other than 0 or 1")
+    arr.flags.writeable = False
+    return arr

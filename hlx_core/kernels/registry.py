@@ -1,0 +1,133 @@
+"""The kernel registry: kernel name -> shader, signature, push-constant layout and NumPy reference.
+
+The CPU backend executes a stage by looking up its ``kernel_name`` here, and the helpers in
+``hlx_core.kernels.helpers`` read the shader stem and push-constant layout of library kernels from here.
+Plugins add kernels through the ``hlx_register_kernels(registry)`` hook.
+"""
+from __future__ import annotations
+
+import struct
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Literal
+
+import numpy as np
+
+from hlx_core.errors import BackendError, ContractError
+from hlx_core.plan import OutputRef
+
+Reference = Callable[[list[np.ndarray], dict[str, Any], list[OutputRef]], list[np.ndarray]]
+"""``reference(inputs, params, outputs) -> arrays``: the input arrays in binding order (outputs left out),
+the 901's ``params``, and the OutputRefs the stage writes; returns one array per OutputRef."""
+
+PushField = tuple[str, Literal["uint", "int", "float"]]
+_PUSH_FORMATS = {"uint": "I", "int": "i", "float": "f"}
+_PUSH_RANGES = {"uint": (0, 2**32 - 1), "int": (-2**31, 2**31 - 1)}
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """A kernel the library (or a plugin) knows.
+
+    ``shader`` is the file stem under ``shaders/`` for library kernels (None for a plugin kernel that
+    ships its own 900). ``push_constants`` lists the 32-bit fields of the shader's push block in order;
+    the helpers pack ``params`` with it. ``exact`` says GPU results must equal the reference bit for bit.
+    """
+
+    name: str
+    reference: Reference
+    signature: str = ""
+    exact: bool = False
+    dtypes: tuple[str, ...] = ("float32",)
+    shader: str | None = None
+    push_constants: tuple[PushField, ...] = ()
+    dispatch: str = ""
+
+    def pack_push_constants(self, params: dict[str, Any]) -> bytes:
+        """The push block as bytes: each field a little-endian 32-bit value at offset 4*i (std430)."""
+        values = []
+        for name, kind in self.push_constants:
+            if name not in params:
+                raise ContractError("E_CONTRACT_FIELD_MISSING", f"{self.name}: push constant {name!r} has no "
+                                    "value in params", path="901.params")
+            value = params[name]
+            if kind == "float":
+                value = float(value)
+                if not np.isfinite(value):
+                    raise ContractError("E_CONTRACT_FIELD_TYPE", f"{self.name}: {name}={value} is not finite",
+                                        path=f"901.params.{name}")
+            else:
+                lo, hi = _PUSH_RANGES[kind]
+                if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+                    raise ContractError("E_CONTRACT_FIELD_TYPE", f"{self.name}: {name}={value!r} is not a "
+                                        f"{kind}32 value", path=f"901.params.{name}")
+                value = int(value)
+            values.append(value)
+        fmt = "<" + "".join(_PUSH_FORMATS[kind] for _, kind in self.push_constants)
+        return struct.pack(fmt, *values)
+
+    def push_constants_layout(self) -> list[dict[str, Any]]:
+        """The 901 ``push_constants_layout`` field: name, byte offset and type of each push field."""
+        return [{"name": name, "offset": 4 * i, "type": f"{kind}32"}
+                for i, (name, kind) in enumerate(self.push_constants)]
+
+
+class KernelRegistry:
+    """Thread-safe map from kernel name to ``KernelSpec``."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, KernelSpec] = {}
+        self._lock = threading.Lock()
+
+    def register(self, spec: KernelSpec, *, replace: bool = False) -> None:
+        """Add ``spec``. Registering an equal spec again is a no-op (plugins may load more than once); a
+        different spec under a taken name needs ``replace=True``."""
+        if not isinstance(spec, KernelSpec):
+            raise BackendError("E_PLUGIN", f"registry.register expects a KernelSpec, got {type(spec).__name__}")
+        with self._lock:
+            old = self._specs.get(spec.name)
+            if old is not None and old != spec and not replace:
+                raise BackendError("E_KERNEL_CONFLICT", f"kernel {spec.name!r} is already registered "
+                                   "(pass replace=True to override it)")
+            self._specs[spec.name] = spec
+
+    def get(self, name: str) -> KernelSpec:
+        """The spec for ``name``, or E_NO_REFERENCE saying how to register one."""
+        spec = self._specs.get(name)
+        if spec is None:
+            known = ", ".join(sorted(self._specs)) or "none"
+            raise BackendError(
+                "E_NO_REFERENCE",
+                f"no kernel named {name!r} has a NumPy reference (known: {known}). Register one from a plugin: "
+                "implement the hook `@hlx_core.plugins.hookimpl def hlx_register_kernels(registry)` and call "
+                f"`registry.register(KernelSpec(name={name!r}, reference=fn))` with "
+                "`fn(inputs, params, outputs) -> list[np.ndarray]`, exposing the module under the "
+                "'hlx.backends' entry-point group.")
+        return spec
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[KernelSpec]:
+        return iter([self._specs[n] for n in self.names()])
+
+
+_registry: KernelRegistry | None = None
+_registry_lock = threading.Lock()
+
+
+def get_registry() -> KernelRegistry:
+    """The process-wide registry, created with the built-in library kernels on first use."""
+    global _registry
+    with _registry_lock:
+        if _registry is None:
+            from hlx_core.kernels.library import LIBRARY
+
+            registry = KernelRegistry()
+            for spec in LIBRARY:
+                registry.register(spec)
+            _registry = registry
+        return _registry

@@ -1,0 +1,323 @@
+"""Turn a 901/902 contract into a ``Plan``: the single place where contracts are interpreted.
+
+validate -> resolve shaders (a 900 in the store, or inline) -> reflect -> workgroup size (contract or
+reflection, spec constants overriding LocalSizeId) -> check bindings and push constants against the
+reflected interface -> resolve input tensors -> ``Plan``. Backends only ever see Plans, so every backend
+reads contracts the same way. Plans are cached by contract key and store, since a key names the same
+work forever (inputs are content-addressed too).
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from hlx_core.cas import api as cas
+from hlx_core.cas.handle import Handle, is_handle
+from hlx_core.contracts.validate import validate
+from hlx_core.errors import ContractError, HandleError, HLXError
+from hlx_core.plan import Binding, InputRef, OutputRef, Plan, Shader, Stage, StageRef
+from hlx_core.spirv.reflect import reflect_entry
+from hlx_core.spirv.types import EntryPoint
+
+PLAN_CACHE_ENTRIES = 64
+PLAN_CACHE_INPUT_BYTES = 64 << 20  # plans holding more input data than this are not kept
+SHADER_CACHE_ENTRIES = 256
+
+
+class _LRU:
+    """A small thread-safe LRU map."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_plans = _LRU(PLAN_CACHE_ENTRIES)      # (contract key, id(store)) -> (store, Plan)
+_shaders = _LRU(SHADER_CACHE_ENTRIES)  # shader handle -> Shader (reflection is pure Python, not free)
+
+
+def clear_caches() -> None:
+    """Drop cached plans and reflected shaders."""
+    _plans.clear()
+    _shaders.clear()
+
+
+def _fail(path: str, message: str, code: str = "E_CONTRACT_STRUCTURE") -> ContractError:
+    return ContractError(code, message, path=path)
+
+
+def _resolve(handle: str, store: Any, path: str) -> Any:
+    """``cas.resolve`` with the contract path added to a missing/invalid-handle error."""
+    try:
+        return cas.resolve(Handle(handle), store=store)
+    except HandleError as exc:
+        if exc.path:
+            raise
+        raise type(exc)(exc.code, exc.message, path=path) from None
+
+
+def _contract_id(contract: dict) -> str:
+    return next(iter(contract))
+
+
+def plan(contract: Any, store: Any = None) -> Plan:
+    """Plan a 901 or 902 contract (a dict) against ``store`` (default: the default store)."""
+    store = store if store is not None else cas.get_default_store()
+    normalised = validate(contract)
+    cid = _contract_id(normalised)
+    if cid not in ("901", "902"):
+        raise _fail(cid, f"hlx.run executes 901 COMPUTE_KERNEL and 902 PIPELINE_CONFIG contracts, not {cid}",
+                    "E_CONTRACT_UNKNOWN")
+    key = cas.collapse(normalised, store=store)
+    cached = _plans.get((key, id(store)))
+    if cached is not None and cached[0] is store:
+        return cached[1]
+    built = _Planner(store).build(key, cid, normalised[cid])
+    input_bytes = sum(b.nbytes for s in built.stages for b in s.bindings if isinstance(b, InputRef))
+    if input_bytes <= PLAN_CACHE_INPUT_BYTES:
+        _plans.put((key, id(store)), (store, built))
+    return built
+
+
+class _Planner:
+    """Builds one Plan; resolved input tensors are shared across the stages that read them."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.inputs: dict[str, InputRef] = {}
+
+    def build(self, key: Handle, cid: str, body: dict) -> Plan:
+        if cid == "901":
+            stage = self.stage(body, "901", earlier=())
+            outputs = tuple((0, j) for j in range(len(stage.output_slots)))
+            return Plan(key, (stage,), outputs)
+        return self.pipeline(key, body)
+
+    # -- 902 ---------------------------------------------------------------------------------------------
+    def pipeline(self, key: Handle, body: dict) -> Plan:
+        stages: list[Stage] = []
+        for i, item in enumerate(body["stages"]):
+            path = f"902.stages[{i}]"
+            kernel = self.stage_contract(item, path)
+            stages.append(self.stage(kernel, f"{path}.901", earlier=tuple(stages)))
+        outputs = self.pipeline_outputs(body.get("outputs"), stages)
+        barriers = tuple((b["stage_idx"], b["memory_scope"]) for b in body.get("sync_barriers") or [])
+        return Plan(key, tuple(stages), outputs, barriers)
+
+    def stage_contract(self, item: Any, path: str) -> dict:
+        """A stage given inline ({"901": ...}) or as the handle of a stored 901."""
+        if isinstance(item, str):
+            stored = _resolve(item, self.store, path)
+            if not (isinstance(stored, dict) and set(stored) == {"901"}):
+                raise _fail(path, f"handle {item} names a {_describe(stored)}, not a 901 contract")
+            item = validate(stored)
+        return item["901"]
+
+    @staticmethod
+    def pipeline_outputs(spec: Any, stages: list[Stage]) -> tuple[tuple[int, int], ...]:
+        """The returned (stage, output) pairs: those ``outputs`` names, else every output of the last stage."""
+        if not spec:
+            last = len(stages) - 1
+            return tuple((last, j) for j in range(len(stages[last].output_slots)))
+        for i, ref in enumerate(spec):
+            s, j = ref["stage"], ref["output"]
+            if j >= len(stages[s].output_slots):
+                raise _fail(f"902.outputs[{i}].output",
+                            f"stage {s} has {len(stages[s].output_slots)} output(s), no output {j}")
+        return tuple((ref["stage"], ref["output"]) for ref in spec)
+
+    # -- 901 ---------------------------------------------------------------------------------------------
+    def stage(self, body: dict, path: str, earlier: tuple[Stage, ...]) -> Stage:
+        shader = self.shader(body["shader_handle"], f"{path}.shader_handle")
+        info = shader.info
+        spec = tuple(sorted((int(k), v) for k, v in (body.get("specialization_constants") or {}).items()))
+        workgroup, spec = self.workgroup(body.get("workgroup_size"), info, dict(spec), path)
+        bindings = self.bindings(body.get("bindings") or [], info, path, earlier)
+        push = body.get("push_constants")
+        if push is None and body.get("push_constants_layout"):
+            push = _pack_params(body["push_constants_layout"], body.get("params") or {},
+                                int(info.push_constant_size), path)
+        push = bytes(push or b"")
+        self.check_push_constants(push, info, path)
+        dispatch = tuple(int(v) for v in body.get("dispatch", (1, 1, 1)))
+        return Stage(
+            kernel_name=str(body.get("kernel_name", "")),
+            shader=shader,
+            workgroup_size=workgroup,
+            dispatch=dispatch,  # type: ignore[arg-type]
+            bindings=bindings,
+            push_constants=push,
+            specialization_constants=spec,
+            params=dict(body.get("params") or {}),
+            shared_memory_bytes=int(body.get("shared_memory_bytes") or 0),
+        )
+
+    def shader(self, ref: Any, path: str) -> Shader:
+        """A 900 from the store (by handle) or inline; reflected once per shader handle."""
+        if isinstance(ref, str):
+            handle = Handle(ref)
+            cached = _shaders.get(handle)
+            if cached is not None and cas.exists(handle, store=self.store):  # cached, yet never past a store
+                return cached
+            stored = _resolve(ref, self.store, path)
+            if not (isinstance(stored, dict) and set(stored) == {"900"}):
+                raise _fail(path, f"handle {ref} names a {_describe(stored)}, not a 900 shader contract")
+            body = validate(stored)["900"]
+        else:
+            handle = cas.collapse(ref, store=self.store)
+            cached = _shaders.get(handle)
+            if cached is not None:
+                return cached
+            body = ref["900"]
+        spirv = bytes(body["spirv_binary"])
+        entry = str(body.get("entry_point", "main"))
+        info = _reflect(spirv, entry, path)
+        shader = Shader(handle, spirv, entry, info, body.get("wgsl_source"))
+        _shaders.put(handle, shader)
+        return shader
+
+    @staticmethod
+    def workgroup(given: Any, info: EntryPoint, spec: dict[int, Any],
+                  path: str) -> tuple[tuple[int, int, int], tuple[tuple[int, Any], ...]]:
+        """The workgroup size that will run, and the spec constants that make it so.
+
+        A dimension the shader fixes must agree with the contract; a dimension set by a spec constant
+        (LocalSizeId) takes the contract's value when no constant is given for it."""
+        size = []
+        for dim in range(3):
+            sid = info.local_size_ids[dim]
+            declared = int(spec[sid]) if sid is not None and sid in spec else int(info.local_size[dim])
+            if given is not None and int(given[dim]) != declared:
+                if sid is not None and sid not in spec:
+                    spec[sid] = int(given[dim])
+                    declared = int(given[dim])
+                else:
+                    raise _fail(f"{path}.workgroup_size[{dim}]",
+                                f"contract says {int(given[dim])} but the shader runs with {declared} "
+                                f"(local_size {tuple(info.local_size)}"
+                                + (f", spec constant {sid}" if sid is not None else "") + ")")
+            if declared < 1:
+                raise _fail(f"{path}.workgroup_size[{dim}]", f"workgroup size {declared} must be at least 1")
+            size.append(declared)
+        return (size[0], size[1], size[2]), tuple(sorted(spec.items()))
+
+    def bindings(self, items: list, info: EntryPoint, path: str,
+                 earlier: tuple[Stage, ...]) -> tuple[Binding, ...]:
+        declared = sorted(b.binding for b in info.bindings if b.set == 0)
+        other_sets = sorted({b.set for b in info.bindings if b.set != 0})
+        if other_sets:
+            raise _fail(f"{path}.shader_handle", f"the shader uses descriptor set(s) {other_sets}; contracts "
+                                                 "bind set 0 only (binding i = set 0, binding i)")
+        arrays = [b for b in info.bindings if getattr(b, "count", 1) != 1]
+        if arrays:
+            raise _fail(f"{path}.shader_handle", f"binding {arrays[0].binding} is a descriptor array; "
+                                                 "contracts bind one buffer per binding")
+        if declared != list(range(len(items))):
+            raise _fail(f"{path}.bindings", f"the contract gives {len(items)} binding(s) but the shader "
+                                            f"declares set 0 bindings {declared}; binding i must be binding i")
+        return tuple(self.binding(item, f"{path}.bindings[{i}]", earlier) for i, item in enumerate(items))
+
+    def binding(self, item: Any, path: str, earlier: tuple[Stage, ...]) -> Binding:
+        if isinstance(item, str):
+            return self.input(item, path)
+        if isinstance(item, dict) and "output" in item and isinstance(item["output"], dict):
+            out = item["output"]
+            try:
+                dtype = np.dtype(out["dtype"])
+            except TypeError as exc:
+                raise _fail(f"{path}.output.dtype", f"unknown dtype {out['dtype']!r}",
+                            "E_CONTRACT_FIELD_TYPE") from exc
+            return OutputRef(dtype, tuple(int(d) for d in out["shape"]))
+        if isinstance(item, dict) and "stage" in item:
+            s, j = int(item["stage"]), int(item["output"])
+            if not 0 <= s < len(earlier):
+                raise _fail(path, f"stage {s} is not an earlier stage (this is stage {len(earlier)})")
+            if not 0 <= j < len(earlier[s].output_slots):
+                raise _fail(path, f"stage {s} has {len(earlier[s].output_slots)} output(s), no output {j}")
+            return StageRef(s, j)
+        raise _fail(path, f"expected a tensor handle, {{'output': {{dtype, shape}}}} or "
+                          f"{{'stage': i, 'output': j}}, got {_describe(item)}")
+
+    def input(self, handle: str, path: str) -> InputRef:
+        if handle not in self.inputs:
+            if not is_handle(handle):
+                raise _fail(path, f"{handle!r:.90} is not a handle", "E_CONTRACT_FIELD_TYPE")
+            value = _resolve(handle, self.store, path)
+            if not isinstance(value, np.ndarray):
+                raise _fail(path, f"handle {handle} names a {_describe(value)}, not a tensor",
+                            "E_CONTRACT_FIELD_TYPE")
+            self.inputs[handle] = InputRef(Handle(handle), value)
+        return self.inputs[handle]
+
+    @staticmethod
+    def check_push_constants(push: bytes, info: EntryPoint, path: str) -> None:
+        size = int(info.push_constant_size)
+        if len(push) != size:
+            raise _fail(f"{path}.push_constants",
+                        f"{len(push)} byte(s) given but the shader's push-constant block is {size} byte(s)")
+
+
+def _pack_params(layout: list[dict], params: dict[str, Any], size: int, path: str) -> bytes:
+    """Push-constant bytes from named params and their layout (little-endian, zero elsewhere)."""
+    block = bytearray(size)
+    for i, item in enumerate(layout):
+        name, offset, dtype = item["name"], item["offset"], np.dtype(item["type"]).newbyteorder("<")
+        if name not in params:
+            raise _fail(f"{path}.params.{name}", f"push_constants_layout[{i}] names param {name!r}, which "
+                                                 "params does not give", "E_CONTRACT_FIELD_MISSING")
+        if offset + dtype.itemsize > size:
+            raise _fail(f"{path}.push_constants_layout[{i}]", f"{name!r} at offset {offset} ends past the "
+                                                              f"shader's {size}-byte push-constant block")
+        raw = _scalar_bytes(params[name], dtype, f"{path}.params.{name}")
+        block[offset:offset + dtype.itemsize] = raw
+    return bytes(block)
+
+
+def _scalar_bytes(value: Any, dtype: np.dtype, path: str) -> bytes:
+    """One param as little-endian bytes of ``dtype``, refusing values that do not fit."""
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+                or not info.min <= int(value) <= info.max:
+            raise _fail(path, f"{value!r} is not a {dtype.name} value", "E_CONTRACT_FIELD_TYPE")
+        return np.array(int(value), dtype).tobytes()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise _fail(path, f"{value!r} is not a number", "E_CONTRACT_FIELD_TYPE")
+    return np.array(float(value), dtype).tobytes()
+
+
+def _reflect(spirv: bytes, entry: str, path: str) -> EntryPoint:
+    try:
+        return reflect_entry(spirv, entry)
+    except HLXError as exc:
+        if exc.path:
+            raise
+        raise type(exc)(exc.code, exc.message, path=path) from None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict) and len(value) == 1:
+        return f"{next(iter(value))} contract" if next(iter(value)).isdigit() else "map"
+    return type(value).__name__

@@ -1,0 +1,196 @@
+"""Command pools, submission with fences, barriers and timestamp queries.
+
+A submit is a list of command buffers handed to the compute queue in one vkQueueSubmit with a fence.
+``Recorder`` wraps a command buffer being recorded with the few commands HLX uses, so barrier and timestamp
+rules live in one place.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from hlx_vulkan_raw.errors import check, result_error
+from hlx_vulkan_raw.loader import NULL, ffi, lib, new_struct, vk
+
+COMPUTE = vk.VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT
+TRANSFER = vk.VK_PIPELINE_STAGE_TRANSFER_BIT
+HOST = vk.VK_PIPELINE_STAGE_HOST_BIT
+SHADER_READ = vk.VK_ACCESS_SHADER_READ_BIT
+SHADER_WRITE = vk.VK_ACCESS_SHADER_WRITE_BIT
+TRANSFER_READ = vk.VK_ACCESS_TRANSFER_READ_BIT
+TRANSFER_WRITE = vk.VK_ACCESS_TRANSFER_WRITE_BIT
+HOST_READ = vk.VK_ACCESS_HOST_READ_BIT
+UNIFORM_READ = vk.VK_ACCESS_UNIFORM_READ_BIT
+
+
+def fence_timeout_ns() -> int:
+    """How long a wait may take before E_VK_TIMEOUT (HLX_VULKAN_TIMEOUT_S, default 120 s)."""
+    return int(float(os.environ.get("HLX_VULKAN_TIMEOUT_S", "120")) * 1e9)
+
+
+class Recorder:
+    """A command buffer in the recording state."""
+
+    def __init__(self, cb, one_time: bool) -> None:
+        self.cb = cb
+        flags = vk.VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT if one_time else 0
+        begin = new_struct("VkCommandBufferBeginInfo", vk.VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO, flags=flags)
+        check(lib.vkBeginCommandBuffer(cb, begin), "vkBeginCommandBuffer")
+        self._barrier = new_struct("VkMemoryBarrier", vk.VK_STRUCTURE_TYPE_MEMORY_BARRIER)
+        self._keep: list[Any] = []
+
+    def barrier(self, src_stage: int, src_access: int, dst_stage: int, dst_access: int) -> None:
+        """A global memory barrier (cheaper to record than per-buffer barriers and as precise on every
+        driver HLX targets, which track buffer hazards per queue)."""
+        self._barrier.srcAccessMask = src_access
+        self._barrier.dstAccessMask = dst_access
+        lib.vkCmdPipelineBarrier(self.cb, src_stage, dst_stage, 0, 1, self._barrier, 0, NULL, 0, NULL)
+
+    def copy(self, src, src_offset: int, dst, dst_offset: int, size: int) -> None:
+        region = ffi.new("VkBufferCopy*", {"srcOffset": src_offset, "dstOffset": dst_offset, "size": size})
+        lib.vkCmdCopyBuffer(self.cb, src, dst, 1, region)
+
+    def dispatch(self, pipe, dset, push: bytes, groups: tuple[int, int, int]) -> None:
+        lib.vkCmdBindPipeline(self.cb, vk.VK_PIPELINE_BIND_POINT_COMPUTE, pipe.handle)
+        if dset is not None:
+            sets = ffi.new("VkDescriptorSet[]", [dset])
+            lib.vkCmdBindDescriptorSets(self.cb, vk.VK_PIPELINE_BIND_POINT_COMPUTE, pipe.layout, 0, 1, sets, 0, NULL)
+        if pipe.push_size:
+            data = push.ljust(pipe.push_size, b"\0")
+            lib.vkCmdPushConstants(self.cb, pipe.layout, vk.VK_SHADER_STAGE_COMPUTE_BIT, 0, pipe.push_size,
+                                   ffi.from_buffer(data))
+        lib.vkCmdDispatch(self.cb, *groups)
+
+    def reset_queries(self, pool, count: int) -> None:
+        lib.vkCmdResetQueryPool(self.cb, pool, 0, count)
+
+    def timestamp(self, pool, index: int, stage: int = COMPUTE) -> None:
+        lib.vkCmdWriteTimestamp(self.cb, stage, pool, index)
+
+    def end(self):
+        check(lib.vkEndCommandBuffer(self.cb), "vkEndCommandBuffer")
+        return self.cb
+
+
+@dataclass(eq=False)
+class Pending:
+    """A submitted batch: its fence and what must stay alive until it completes."""
+
+    fence: Any
+    keep: list = field(default_factory=list)
+    recycle: list = field(default_factory=list)  # one-time command buffers to free afterwards
+
+
+class Submitter:
+    """The command pool, a fence pool and the compute queue of one device."""
+
+    def __init__(self, device, queue, family: int) -> None:
+        self.device = device
+        self.queue = queue
+        ci = new_struct("VkCommandPoolCreateInfo", vk.VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                        flags=vk.VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, queueFamilyIndex=family)
+        out = ffi.new("VkCommandPool*")
+        check(lib.vkCreateCommandPool(device, ci, NULL, out), "vkCreateCommandPool")
+        self.pool = out[0]
+        self.free_fences: list[Any] = []
+        self.free_cbs: list[Any] = []
+        self.pending: list[Pending] = []
+        self._submit = new_struct("VkSubmitInfo", vk.VK_STRUCTURE_TYPE_SUBMIT_INFO)
+
+    def command_buffer(self):
+        """A command buffer ready to record (recycled when possible)."""
+        if self.free_cbs:
+            cb = self.free_cbs.pop()
+            check(lib.vkResetCommandBuffer(cb, 0), "vkResetCommandBuffer")
+            return cb
+        ai = new_struct("VkCommandBufferAllocateInfo", vk.VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                        commandPool=self.pool, level=vk.VK_COMMAND_BUFFER_LEVEL_PRIMARY, commandBufferCount=1)
+        out = ffi.new("VkCommandBuffer*")
+        check(lib.vkAllocateCommandBuffers(self.device, ai, out), "vkAllocateCommandBuffers")
+        return out[0]
+
+    def release(self, cb) -> None:
+        """Give back a command buffer that no pending submit uses."""
+        self.free_cbs.append(cb)
+
+    def _fence(self):
+        if self.free_fences:
+            return self.free_fences.pop()
+        ci = new_struct("VkFenceCreateInfo", vk.VK_STRUCTURE_TYPE_FENCE_CREATE_INFO)
+        out = ffi.new("VkFence*")
+        check(lib.vkCreateFence(self.device, ci, NULL, out), "vkCreateFence")
+        return out[0]
+
+    def submit(self, cbs: list, keep: list | None = None, recycle: list | None = None) -> Pending:
+        """Submit ``cbs`` in order as one batch; the caller waits with ``wait`` (or ``sync``)."""
+        fence = self._fence()
+        arr = ffi.new("VkCommandBuffer[]", cbs)
+        self._submit.commandBufferCount = len(cbs)
+        self._submit.pCommandBuffers = arr
+        result = lib.vkQueueSubmit(self.queue, 1, self._submit, fence)
+        if result != 0:
+            self.free_fences.append(fence)
+            raise result_error(result, "vkQueueSubmit")
+        p = Pending(fence, keep or [], recycle or [])
+        self.pending.append(p)
+        return p
+
+    def wait(self, p: Pending) -> None:
+        """Wait for one batch, then recycle its fence and one-time command buffers."""
+        fences = ffi.new("VkFence[]", [p.fence])
+        result = lib.vkWaitForFences(self.device, 1, fences, 1, fence_timeout_ns())
+        if result != 0:
+            raise result_error(result, "vkWaitForFences")
+        self._retire(p, fences)
+
+    def _retire(self, p: Pending, fences) -> None:
+        check(lib.vkResetFences(self.device, 1, fences), "vkResetFences")
+        self.free_fences.append(p.fence)
+        self.free_cbs.extend(p.recycle)
+        self.pending.remove(p)
+
+    def sync(self) -> None:
+        """Wait for every pending batch."""
+        for p in list(self.pending):
+            self.wait(p)
+
+    def destroy(self) -> None:
+        """Wait for the queue and destroy the pool and fences (a lost device is tolerated here)."""
+        lib.vkQueueWaitIdle(self.queue)
+        for p in self.pending:
+            self.free_fences.append(p.fence)
+        self.pending.clear()
+        for f in self.free_fences:
+            lib.vkDestroyFence(self.device, f, NULL)
+        self.free_fences.clear()
+        self.free_cbs.clear()
+        lib.vkDestroyCommandPool(self.device, self.pool, NULL)
+
+
+class QueryPool:
+    """Timestamps for one recorded plan: query 0 before the first dispatch, query i+1 after stage i."""
+
+    def __init__(self, device, count: int, valid_bits: int, period_ns: float) -> None:
+        self.device = device
+        self.count = count
+        self.mask = (1 << valid_bits) - 1 if valid_bits < 64 else (1 << 64) - 1
+        self.period_ns = period_ns
+        ci = new_struct("VkQueryPoolCreateInfo", vk.VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                        queryType=vk.VK_QUERY_TYPE_TIMESTAMP, queryCount=count)
+        out = ffi.new("VkQueryPool*")
+        check(lib.vkCreateQueryPool(device, ci, NULL, out), "vkCreateQueryPool")
+        self.handle = out[0]
+        self._data = ffi.new("uint64_t[]", count)
+
+    def read_ms(self) -> list[float] | None:
+        """Timestamps in ms relative to query 0, or None when not available."""
+        flags = vk.VK_QUERY_RESULT_64_BIT | vk.VK_QUERY_RESULT_WAIT_BIT
+        result = lib.vkGetQueryPoolResults(self.device, self.handle, 0, self.count, 8 * self.count, self._data, 8, flags)
+        if result != 0:
+            return None
+        t0 = self._data[0] & self.mask
+        return [((self._data[i] & self.mask) - t0) * self.period_ns / 1e6 for i in range(self.count)]
+
+    def destroy(self) -> None:
+        lib.vkDestroyQueryPool(self.device, self.handle, NULL)

@@ -1,0 +1,248 @@
+"""Physical devices: what each offers, how they rank, and how a user picks one.
+
+Devices are listed best first (discrete > integrated > virtual > CPU, then device-local memory), so index 0
+is the device HLX would choose. A selector is an index into that list, a substring of the name, or a device
+UUID (hex, dashes optional); ``HLX_VULKAN_DEVICE`` supplies it when the caller gives none.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from hlx_vulkan_raw.errors import check, usage
+from hlx_vulkan_raw.instance import Instance
+from hlx_vulkan_raw.loader import NULL, chain, cstr, ffi, lib, make_version, new_struct, version_str, vk
+
+KINDS = {
+    vk.VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: "gpu-discrete",
+    vk.VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: "gpu-integrated",
+    vk.VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: "gpu-virtual",
+    vk.VK_PHYSICAL_DEVICE_TYPE_CPU: "cpu",
+}
+_KIND_RANK = {"gpu-discrete": 4, "gpu-integrated": 3, "gpu-virtual": 2, "cpu": 1, "other": 0}
+
+# Extensions HLX enables when present (the others below are only reported).
+ENABLE_EXTENSIONS = ("VK_EXT_memory_budget", "VK_KHR_cooperative_matrix")
+REPORT_EXTENSIONS = ENABLE_EXTENSIONS + (
+    "VK_KHR_shader_bfloat16", "VK_NV_cooperative_matrix2", "VK_KHR_shader_integer_dot_product",
+    "VK_EXT_subgroup_size_control", "VK_KHR_timeline_semaphore", "VK_KHR_16bit_storage", "VK_KHR_8bit_storage",
+    "VK_KHR_shader_float16_int8", "VK_KHR_vulkan_memory_model", "VK_EXT_shader_atomic_float")
+
+# Feature structs queried and, where supported, enabled: (ctype, sType, min device API or extension, fields).
+FEATURE_STRUCTS: tuple[tuple[str, int, Any, tuple[str, ...]], ...] = (
+    ("VkPhysicalDeviceVulkan11Features", vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, make_version(1, 2),
+     ("storageBuffer16BitAccess", "uniformAndStorageBuffer16BitAccess", "storagePushConstant16")),
+    ("VkPhysicalDeviceVulkan12Features", vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, make_version(1, 2),
+     ("storageBuffer8BitAccess", "uniformAndStorageBuffer8BitAccess", "storagePushConstant8", "shaderFloat16",
+      "shaderInt8", "timelineSemaphore", "vulkanMemoryModel", "vulkanMemoryModelDeviceScope", "scalarBlockLayout",
+      "shaderBufferInt64Atomics", "hostQueryReset")),
+    ("VkPhysicalDeviceVulkan13Features", vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES, make_version(1, 3),
+     ("subgroupSizeControl", "computeFullSubgroups", "maintenance4", "shaderIntegerDotProduct")),
+    ("VkPhysicalDeviceCooperativeMatrixFeaturesKHR",
+     vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR, "VK_KHR_cooperative_matrix",
+     ("cooperativeMatrix",)),
+)
+CORE_FEATURES = ("shaderFloat64", "shaderInt64", "shaderInt16", "robustBufferAccess")
+ENABLE_CORE_FEATURES = ("shaderFloat64", "shaderInt64", "shaderInt16")
+
+LIMIT_FIELDS = ("maxComputeSharedMemorySize", "maxComputeWorkGroupInvocations", "maxStorageBufferRange",
+                "maxUniformBufferRange", "maxPushConstantsSize", "minStorageBufferOffsetAlignment",
+                "minUniformBufferOffsetAlignment", "nonCoherentAtomSize", "maxMemoryAllocationCount",
+                "maxBoundDescriptorSets", "maxPerStageDescriptorStorageBuffers", "timestampPeriod",
+                "timestampComputeAndGraphics", "bufferImageGranularity")
+
+
+@dataclass
+class PhysicalDevice:
+    """Everything HLX reads about one physical device (``handle`` is the VkPhysicalDevice)."""
+
+    handle: Any = field(repr=False)
+    enum_index: int
+    name: str
+    kind: str
+    api_version: int
+    driver_version: int
+    vendor_id: int
+    device_id: int
+    uuid: str
+    driver_uuid: str
+    pipeline_cache_uuid: bytes
+    driver_name: str
+    driver_info: str
+    limits: dict[str, Any]
+    subgroup_size: int
+    subgroup_size_range: tuple[int, int]
+    memory_heaps: tuple[dict[str, Any], ...]
+    memory_types: tuple[dict[str, Any], ...]
+    queue_families: tuple[dict[str, Any], ...]
+    extensions: frozenset[str]
+    features: dict[str, bool]
+    index: int = -1  # position in the ranked list
+
+    @property
+    def api_version_str(self) -> str:
+        return version_str(self.api_version)
+
+    @property
+    def device_local_bytes(self) -> int:
+        return sum(h["size"] for h in self.memory_heaps if h["device_local"])
+
+    def score(self) -> tuple[int, int]:
+        return (_KIND_RANK.get(self.kind, 0), self.device_local_bytes)
+
+    def summary(self) -> dict[str, Any]:
+        """A plain dict for DeviceInfo.details and ``hlx devices``."""
+        return {
+            "api_version": self.api_version_str, "driver_version": self.driver_version,
+            "driver_name": self.driver_name, "driver_info": self.driver_info,
+            "vendor_id": f"0x{self.vendor_id:04x}", "device_id": f"0x{self.device_id:04x}", "uuid": self.uuid,
+            "subgroup_size": self.subgroup_size, "subgroup_size_range": list(self.subgroup_size_range),
+            "device_local_bytes": self.device_local_bytes,
+            "limits": dict(self.limits), "memory_heaps": [dict(h) for h in self.memory_heaps],
+            "features": {k: v for k, v in self.features.items()},
+            "extensions": sorted(e for e in self.extensions if e in REPORT_EXTENSIONS),
+        }
+
+
+def _device_extensions(handle) -> frozenset[str]:
+    count = ffi.new("uint32_t*")
+    check(lib.vkEnumerateDeviceExtensionProperties(handle, NULL, count, NULL), "vkEnumerateDeviceExtensionProperties")
+    props = ffi.new("VkExtensionProperties[]", count[0])
+    check(lib.vkEnumerateDeviceExtensionProperties(handle, NULL, count, props), "vkEnumerateDeviceExtensionProperties")
+    return frozenset(cstr(props[i].extensionName) for i in range(count[0]))
+
+
+def feature_chain(api_version: int, extensions: frozenset[str]) -> tuple[Any, list[tuple[str, Any]]]:
+    """A zeroed VkPhysicalDeviceFeatures2 chain with the structs this device understands."""
+    head = new_struct("VkPhysicalDeviceFeatures2", vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2)
+    parts: list[tuple[str, Any]] = []
+    for ctype, stype, needs, _fields in FEATURE_STRUCTS:
+        ok = api_version >= needs if isinstance(needs, int) else needs in extensions
+        if ok:
+            parts.append((ctype, new_struct(ctype, stype)))
+    chain(head, *(p for _, p in parts))
+    return head, parts
+
+
+def _query_features(handle, api_version: int, extensions: frozenset[str]) -> dict[str, bool]:
+    head, parts = feature_chain(api_version, extensions)
+    lib.vkGetPhysicalDeviceFeatures2(handle, head)
+    features = {name: bool(getattr(head.features, name)) for name in CORE_FEATURES}
+    by_type = dict(parts)
+    for ctype, _stype, _needs, fields in FEATURE_STRUCTS:
+        for name in fields:
+            features[name] = bool(getattr(by_type[ctype], name)) if ctype in by_type else False
+    features["bfloat16"] = "VK_KHR_shader_bfloat16" in extensions
+    features["memoryBudget"] = "VK_EXT_memory_budget" in extensions
+    return features
+
+
+def _uuid(raw) -> str:
+    b = bytes(ffi.buffer(raw, 16))
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _describe(handle, enum_index: int) -> PhysicalDevice:
+    extensions = _device_extensions(handle)
+    base = ffi.new("VkPhysicalDeviceProperties*")
+    lib.vkGetPhysicalDeviceProperties(handle, base)
+    api = int(base.apiVersion)
+    props2 = new_struct("VkPhysicalDeviceProperties2", vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2)
+    ids = new_struct("VkPhysicalDeviceIDProperties", vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES)
+    subgroup = new_struct("VkPhysicalDeviceSubgroupProperties", vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES)
+    maint3 = new_struct("VkPhysicalDeviceMaintenance3Properties",
+                        vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES)
+    links = [props2, ids, subgroup, maint3]
+    driver = sizes = None
+    if api >= make_version(1, 2) or "VK_KHR_driver_properties" in extensions:
+        driver = new_struct("VkPhysicalDeviceDriverProperties", vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES)
+        links.append(driver)
+    if api >= make_version(1, 3) or "VK_EXT_subgroup_size_control" in extensions:
+        sizes = new_struct("VkPhysicalDeviceSubgroupSizeControlProperties",
+                           vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES)
+        links.append(sizes)
+    chain(*links)
+    lib.vkGetPhysicalDeviceProperties2(handle, props2)
+    p = props2.properties
+    lim = p.limits
+    limits: dict[str, Any] = {}
+    for name in LIMIT_FIELDS:
+        v = getattr(lim, name)
+        limits[name] = float(v) if name == "timestampPeriod" else (bool(v) if name == "timestampComputeAndGraphics" else int(v))
+    limits["maxComputeWorkGroupCount"] = tuple(int(lim.maxComputeWorkGroupCount[i]) for i in range(3))
+    limits["maxComputeWorkGroupSize"] = tuple(int(lim.maxComputeWorkGroupSize[i]) for i in range(3))
+    limits["maxMemoryAllocationSize"] = int(maint3.maxMemoryAllocationSize)
+
+    mem = ffi.new("VkPhysicalDeviceMemoryProperties*")
+    lib.vkGetPhysicalDeviceMemoryProperties(handle, mem)
+    heaps = tuple({"index": i, "size": int(mem.memoryHeaps[i].size),
+                   "device_local": bool(mem.memoryHeaps[i].flags & vk.VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)}
+                  for i in range(mem.memoryHeapCount))
+    types = tuple({"index": i, "heap": int(mem.memoryTypes[i].heapIndex), "flags": int(mem.memoryTypes[i].propertyFlags)}
+                  for i in range(mem.memoryTypeCount))
+    qcount = ffi.new("uint32_t*")
+    lib.vkGetPhysicalDeviceQueueFamilyProperties(handle, qcount, NULL)
+    qprops = ffi.new("VkQueueFamilyProperties[]", qcount[0])
+    lib.vkGetPhysicalDeviceQueueFamilyProperties(handle, qcount, qprops)
+    families = tuple({"index": i, "flags": int(qprops[i].queueFlags), "count": int(qprops[i].queueCount),
+                      "timestamp_valid_bits": int(qprops[i].timestampValidBits)} for i in range(qcount[0]))
+    sg = int(subgroup.subgroupSize)
+    return PhysicalDevice(
+        handle=handle, enum_index=enum_index, name=cstr(p.deviceName), kind=KINDS.get(int(p.deviceType), "other"),
+        api_version=api, driver_version=int(p.driverVersion), vendor_id=int(p.vendorID), device_id=int(p.deviceID),
+        uuid=_uuid(ids.deviceUUID), driver_uuid=_uuid(ids.driverUUID),
+        pipeline_cache_uuid=bytes(ffi.buffer(p.pipelineCacheUUID, 16)),
+        driver_name=cstr(driver.driverName) if driver is not None else "",
+        driver_info=cstr(driver.driverInfo) if driver is not None else "",
+        limits=limits, subgroup_size=sg,
+        subgroup_size_range=(int(sizes.minSubgroupSize), int(sizes.maxSubgroupSize)) if sizes is not None else (sg, sg),
+        memory_heaps=heaps, memory_types=types, queue_families=families, extensions=extensions,
+        features=_query_features(handle, api, extensions))
+
+
+def enumerate_devices(instance: Instance) -> list[PhysicalDevice]:
+    """Every Vulkan 1.1+ physical device with its properties, best first."""
+    count = ffi.new("uint32_t*")
+    check(lib.vkEnumeratePhysicalDevices(instance.handle, count, NULL), "vkEnumeratePhysicalDevices")
+    handles = ffi.new("VkPhysicalDevice[]", count[0])
+    check(lib.vkEnumeratePhysicalDevices(instance.handle, count, handles), "vkEnumeratePhysicalDevices")
+    found = [_describe(handles[i], i) for i in range(count[0])]
+    return rank([d for d in found if d.api_version >= make_version(1, 1)])
+
+
+def rank(devices: list[PhysicalDevice]) -> list[PhysicalDevice]:
+    """Best first (kind, then device-local memory, then enumeration order); sets each ``index``."""
+    ranked = sorted(devices, key=lambda d: (tuple(-x for x in d.score()), d.enum_index))
+    for i, d in enumerate(ranked):
+        d.index = i
+    return ranked
+
+
+def select_device(devices: list[PhysicalDevice], selector: int | str | None = None) -> PhysicalDevice:
+    """Pick a device by ranked index, name substring or UUID; None means HLX_VULKAN_DEVICE, else the best."""
+    if not devices:
+        raise usage("E_BACKEND_UNAVAILABLE", "no Vulkan 1.1 device found (is a driver such as "
+                    "mesa-vulkan-drivers installed?)")
+    if selector is None:
+        selector = os.environ.get("HLX_VULKAN_DEVICE") or 0
+    names = ", ".join(f"{d.index}: {d.name}" for d in devices)
+    if isinstance(selector, bool) or not isinstance(selector, (int, str)):
+        raise usage("E_VK_DEVICE_NOT_FOUND", f"device selector must be an index, a name substring or a UUID, "
+                    f"got {type(selector).__name__}")
+    if isinstance(selector, str) and selector.strip().isdigit():
+        selector = int(selector.strip())
+    if isinstance(selector, int):
+        if 0 <= selector < len(devices):
+            return devices[selector]
+        raise usage("E_VK_DEVICE_NOT_FOUND", f"no Vulkan device with index {selector}; devices: {names}")
+    wanted = selector.strip().lower()
+    bare = wanted.replace("-", "")
+    for d in devices:
+        if len(bare) == 32 and d.uuid.replace("-", "") == bare:
+            return d
+    for d in devices:
+        if wanted and wanted in d.name.lower():
+            return d
+    raise usage("E_VK_DEVICE_NOT_FOUND", f"no Vulkan device matches {selector!r}; devices: {names}")

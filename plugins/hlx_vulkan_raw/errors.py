@@ -1,0 +1,90 @@
+"""VkResult -> HLXError mapping and the plugin's error classes.
+
+Every Vulkan call that returns a VkResult goes through ``check``; the error carries a stable HLX code and
+the Vulkan name of the result (``VK_ERROR_OUT_OF_DEVICE_MEMORY``) plus what was being done, so a user sees
+both the category and the driver's answer.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+from hlx_core.errors import BackendError, HLXError
+
+from hlx_vulkan_raw.loader import ffi
+
+VK_SUCCESS = 0
+VK_TIMEOUT = 2
+
+_RESULT_NAMES: dict[int, str] = dict(ffi.typeof("VkResult").elements)
+
+# Codes by VkResult value; anything unlisted is E_VK_ERROR.
+_CODES: dict[int, str] = {
+    -1: "E_HOST_OOM",          # VK_ERROR_OUT_OF_HOST_MEMORY
+    -2: "E_DEVICE_OOM",        # VK_ERROR_OUT_OF_DEVICE_MEMORY
+    -3: "E_VK_INIT",           # VK_ERROR_INITIALIZATION_FAILED
+    -4: "E_VK_DEVICE_LOST",    # VK_ERROR_DEVICE_LOST
+    -5: "E_VK_MEMORY_MAP",     # VK_ERROR_MEMORY_MAP_FAILED
+    -6: "E_VK_INIT",           # VK_ERROR_LAYER_NOT_PRESENT
+    -7: "E_VK_INIT",           # VK_ERROR_EXTENSION_NOT_PRESENT
+    -8: "E_VK_INIT",           # VK_ERROR_FEATURE_NOT_PRESENT
+    -9: "E_VK_INIT",           # VK_ERROR_INCOMPATIBLE_DRIVER
+    -10: "E_LIMIT_EXCEEDED",   # VK_ERROR_TOO_MANY_OBJECTS
+    -12: "E_LIMIT_EXCEEDED",   # VK_ERROR_FRAGMENTED_POOL
+    -1000069000: "E_LIMIT_EXCEEDED",  # VK_ERROR_OUT_OF_POOL_MEMORY
+    -1000012000: "E_SPIRV_INVALID",   # VK_ERROR_INVALID_SHADER_NV
+    2: "E_VK_TIMEOUT",         # VK_TIMEOUT
+}
+
+
+class VulkanError(BackendError):
+    """A failure reported by the Vulkan driver or found by the Vulkan backend; ``result`` is the VkResult
+    (None when the backend refused before calling the driver)."""
+
+    default_code = "E_VK_ERROR"
+
+    def __init__(self, code: str | None = None, message: str = "", *, path: str | None = None,
+                 result: int | None = None) -> None:
+        self.result = result
+        super().__init__(code, message, path=path)
+
+
+class VulkanUsageError(VulkanError):
+    """A call the Vulkan backend refuses before reaching the driver (freed buffer, wrong bindings, ...)."""
+
+
+def result_name(result: int) -> str:
+    return _RESULT_NAMES.get(int(result), f"VkResult({int(result)})")
+
+
+def result_error(result: int, what: str) -> VulkanError:
+    """The HLXError for a failed VkResult, naming the call."""
+    code = _CODES.get(int(result), "E_VK_ERROR")
+    return VulkanError(code, f"{what} failed: {result_name(result)}", result=int(result))
+
+
+def check(result: int, what: str) -> None:
+    """Raise the mapped HLXError when ``result`` is not VK_SUCCESS (positive non-success codes included,
+    since every call made through here treats them as failures)."""
+    if result != VK_SUCCESS:
+        raise result_error(result, what)
+
+
+def usage(code: str, message: str, path: str | None = None) -> VulkanUsageError:
+    return VulkanUsageError(code, message, path=path)
+
+
+def guarded(fn: Callable) -> Callable:
+    """Public entry points never leak a raw cffi, vulkan-package or Python exception: anything that is
+    not already an HLXError becomes E_VK_INTERNAL naming the call."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except HLXError:
+            raise
+        except Exception as exc:
+            raise VulkanError("E_VK_INTERNAL", f"{fn.__qualname__}: {type(exc).__name__}: {exc}") from exc
+
+    return wrapper

@@ -1,0 +1,287 @@
+"""Running Plans: buffers from the shared layout, one recorded command buffer per plan, one submit per run.
+
+A plan is recorded once (keyed by plan.key and the identity of its resident input buffers) and resubmitted:
+uploads of inputs not yet resident go into a small per-run command buffer submitted in the same
+vkQueueSubmit as the recorded one, which holds every dispatch, the barriers between dependent stages, the
+timestamps, and the copies of the requested outputs to a readback buffer. Intermediates never leave the
+device. On unified-memory devices inputs are written and outputs read through the buffers' mappings.
+"""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hlx_core.backend import Execution
+from hlx_core.buffers import BufferLayout, buffer_layout, to_array
+from hlx_core.plan import OutputRef, Plan
+
+from hlx_vulkan_raw.commands import (COMPUTE, HOST, HOST_READ, SHADER_READ, SHADER_WRITE, TRANSFER, TRANSFER_READ,
+                                     TRANSFER_WRITE, UNIFORM_READ, QueryPool, Recorder)
+from hlx_vulkan_raw.errors import usage
+from hlx_vulkan_raw.memory import DeviceBuffer, _align
+from hlx_vulkan_raw.pipelines import Pipeline
+from hlx_vulkan_raw.resources import Residency, default_budget
+
+if TYPE_CHECKING:
+    from hlx_vulkan_raw.context import VulkanContext
+
+MAX_RECORDED = 64
+TOP_OF_PIPE = 0x00000001  # VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT
+
+
+def _as_bytes(array: np.ndarray) -> memoryview:
+    a = np.ascontiguousarray(array)
+    if a.dtype.byteorder == ">":
+        a = a.astype(a.dtype.newbyteorder("<"))
+    return memoryview(a).cast("B") if a.size else memoryview(b"")
+
+
+@dataclass(eq=False)
+class RecordedPlan:
+    """What one recorded plan owns: its command buffer, output buffers, descriptor sets, timestamps."""
+
+    cb: Any
+    serials: frozenset[int]
+    outputs: dict[int, DeviceBuffer]           # slot -> buffer written by a stage
+    readback: DeviceBuffer | None              # host copy target (None: outputs read through mappings)
+    readback_offsets: dict[int, int]
+    sets: list = field(default_factory=list)   # (descriptor set, pool entry)
+    queries: QueryPool | None = None
+    barriers: int = 0                          # stage-to-stage barriers recorded
+
+
+class PlanExecutor:
+    """Executes Plans on a VulkanContext (the caller holds the context lock)."""
+
+    def __init__(self, ctx: "VulkanContext") -> None:
+        self.ctx = ctx
+        self.recorded: "OrderedDict[tuple, RecordedPlan]" = OrderedDict()
+        self.residency = Residency(ctx.allocator, default_budget(ctx.phys.device_local_bytes), self._evicted)
+        self.submits = 0
+
+    # -- bookkeeping --------------------------------------------------------------------------------------
+    def _evicted(self, serial: int) -> None:
+        for key in [k for k, rec in self.recorded.items() if serial in rec.serials]:
+            self._drop(key)
+
+    def _drop(self, key: tuple) -> None:
+        rec = self.recorded.pop(key)
+        ctx = self.ctx
+        ctx.submitter.release(rec.cb)
+        for dset, entry in rec.sets:
+            ctx.pipelines.free_set(dset, entry)
+        for buf in rec.outputs.values():
+            ctx.allocator.free(buf)
+        if rec.readback is not None:
+            ctx.allocator.free(rec.readback)
+        if rec.queries is not None:
+            rec.queries.destroy()
+
+    def clear(self) -> None:
+        for key in list(self.recorded):
+            self._drop(key)
+        self.residency.clear()
+
+    # -- checks -------------------------------------------------------------------------------------------
+    def _check_stage(self, plan: Plan, s: int, pipe: Pipeline) -> None:
+        stage = plan.stages[s]
+        where = f"stages[{s}] ({stage.kernel_name})"
+        lim = self.ctx.phys.limits
+        if len(stage.push_constants) > pipe.push_size:
+            raise usage("E_VK_PUSH_CONSTANTS", f"{len(stage.push_constants)} bytes of push constants, the "
+                        f"shader's push block has {pipe.push_size}", path=where)
+        if any(g > m for g, m in zip(stage.dispatch, lim["maxComputeWorkGroupCount"])):
+            raise usage("E_LIMIT_EXCEEDED", f"dispatch {tuple(stage.dispatch)} exceeds "
+                        f"maxComputeWorkGroupCount {lim['maxComputeWorkGroupCount']}", path=where)
+        if stage.shared_memory_bytes > lim["maxComputeSharedMemorySize"]:
+            raise usage("E_LIMIT_EXCEEDED", f"{stage.shared_memory_bytes} bytes of shared memory exceed "
+                        f"maxComputeSharedMemorySize {lim['maxComputeSharedMemorySize']}", path=where)
+        for b in pipe.info.bindings:
+            if b.binding >= len(stage.bindings):
+                raise usage("E_VK_BINDINGS", f"the shader declares binding {b.binding} but the stage binds "
+                            f"{len(stage.bindings)} buffers", path=where)
+            nbytes = plan.binding_spec(s, b.binding).nbytes
+            cap = lim["maxStorageBufferRange"] if b.kind == "storage" else lim["maxUniformBufferRange"]
+            if nbytes > cap:
+                raise usage("E_LIMIT_EXCEEDED", f"binding {b.binding} is {nbytes} bytes, over the device's "
+                            f"max{'Storage' if b.kind == 'storage' else 'Uniform'}BufferRange {cap}",
+                            path=f"{where}.bindings[{b.binding}]")
+
+    # -- execution ----------------------------------------------------------------------------------------
+    def execute(self, plan: Plan) -> Execution:
+        t0 = time.perf_counter()
+        ctx = self.ctx
+        layout = buffer_layout(plan)
+        pipes = [ctx.pipelines.get(st.shader.spirv, st.shader.entry_point, st.workgroup_size,
+                                   st.specialization_constants) for st in plan.stages]
+        for s, pipe in enumerate(pipes):
+            self._check_stage(plan, s, pipe)
+        written_inputs = self._written_slots(layout, pipes) & {slot.index for slot in layout.inputs}
+        inputs: dict[int, DeviceBuffer] = {}
+        uploads: list[tuple[DeviceBuffer, memoryview]] = []
+        fresh: list[tuple[str | None, DeviceBuffer]] = []  # new buffers; handle None: never kept resident
+        committed = False
+        try:
+            for slot in layout.inputs:
+                handle = str(slot.source.handle)
+                volatile = slot.index in written_inputs  # a shader writes it: never reuse the copy
+                buf = None if volatile else self.residency.get(handle)
+                if buf is None:
+                    buf = ctx.allocator.create_buffer(slot.alloc_bytes)
+                    fresh.append((None if volatile else handle, buf))
+                    uploads.append((buf, _as_bytes(slot.source.array)))
+                inputs[slot.index] = buf
+            key = (plan.key, tuple(inputs[s.index].serial for s in layout.inputs))
+            rec = self.recorded.get(key)
+            if rec is None:
+                rec = self._record(plan, layout, pipes, inputs)
+                self.recorded[key] = rec
+                while len(self.recorded) > MAX_RECORDED:
+                    self._drop(next(iter(self.recorded)))
+            else:
+                self.recorded.move_to_end(key)
+            cbs = self._uploads(uploads) + [rec.cb]
+            ctx.submitter.wait(ctx.submitter.submit(cbs))
+            self.submits += 1
+            for handle, buf in fresh:  # resident only once its upload has completed
+                if handle is not None:
+                    self.residency.put(handle, buf)
+            committed = True
+            arrays = [self._read(rec, layout.outputs[k], layout.slots[layout.outputs[k]].source)
+                      for k in range(len(layout.outputs))]
+            timings = self._timings(rec, len(plan.stages))
+        finally:
+            for handle, buf in fresh:
+                if handle is None or not committed:
+                    self._evicted(buf.serial)
+                    ctx.allocator.free(buf)
+            self.residency.trim()
+        timings["host_ms"] = (time.perf_counter() - t0) * 1e3
+        return Execution(arrays, timings)
+
+    def _uploads(self, uploads: list[tuple[DeviceBuffer, memoryview]]) -> list:
+        """Write new inputs: straight into mapped memory, or through the staging ring and a copy command
+        buffer that runs first in the same submit."""
+        if not uploads:
+            return []
+        ctx = self.ctx
+        if all(buf.host_visible for buf, _ in uploads):
+            for buf, data in uploads:
+                if data.nbytes:
+                    buf.write(data)
+            return []
+        ring = ctx.staging
+        ring.reset(sum(_align(d.nbytes, 16) for _, d in uploads) + 16)
+        rec = Recorder(ctx.upload_cb, one_time=True)
+        for buf, data in uploads:
+            if data.nbytes:
+                off = ring.reserve(data.nbytes)
+                ring.buffer.write(data, off)
+                rec.copy(ring.buffer.handle, off, buf.handle, 0, data.nbytes)
+        rec.barrier(TRANSFER, TRANSFER_WRITE, COMPUTE, SHADER_READ | UNIFORM_READ)
+        return [rec.end()]
+
+    def _read(self, rec: RecordedPlan, slot: int, spec: OutputRef) -> np.ndarray:
+        if rec.readback is None:
+            return to_array(rec.outputs[slot].view(spec.nbytes), spec)
+        return to_array(rec.readback.view(rec.readback_offsets[slot] + spec.nbytes)[rec.readback_offsets[slot]:], spec)
+
+    def _timings(self, rec: RecordedPlan, n: int) -> dict[str, float]:
+        if rec.queries is None:
+            return {}
+        ts = rec.queries.read_ms()
+        if ts is None:
+            return {}
+        out = {"gpu_ms": ts[-1]}
+        for i in range(n):
+            out[f"stage{i}_gpu_ms"] = ts[i + 1] - ts[i]
+        return out
+
+    @staticmethod
+    def _written_slots(layout: BufferLayout, pipes: list[Pipeline]) -> set[int]:
+        return {layout.bindings[s][b.binding] for s, pipe in enumerate(pipes) for b in pipe.info.bindings
+                if not b.readonly}
+
+    # -- recording ----------------------------------------------------------------------------------------
+    def _record(self, plan: Plan, layout: BufferLayout, pipes: list[Pipeline],
+                inputs: dict[int, DeviceBuffer]) -> RecordedPlan:
+        ctx = self.ctx
+        alloc = ctx.allocator
+        outputs: dict[int, DeviceBuffer] = {}
+        rec = RecordedPlan(cb=None, serials=frozenset(b.serial for b in inputs.values()), outputs=outputs,
+                           readback=None, readback_offsets={})
+        try:
+            for slot in layout.slots:
+                if not slot.is_input:
+                    outputs[slot.index] = alloc.create_buffer(slot.alloc_bytes)
+            bufs = {**inputs, **outputs}
+            wanted = list(dict.fromkeys(layout.outputs))
+            if not all(outputs[s].host_visible for s in wanted):
+                total = 0
+                for s in wanted:
+                    rec.readback_offsets[s] = total
+                    total = _align(total + layout.slots[s].nbytes, 16)
+                rec.readback = alloc.create_buffer(max(total, 16), host=True, readback=True)
+            for s, pipe in enumerate(pipes):
+                dset, entry = ctx.pipelines.allocate_set(pipe)
+                rec.sets.append((dset, entry))
+                ctx.pipelines.write_set(dset, pipe, {b.binding: bufs[layout.bindings[s][b.binding]]
+                                                     for b in pipe.info.bindings})
+            if ctx.timestamps:
+                rec.queries = QueryPool(ctx.device, len(plan.stages) + 1, ctx.timestamp_bits,
+                                        ctx.phys.limits["timestampPeriod"])
+            rec.cb = ctx.submitter.command_buffer()
+            self._record_commands(rec, plan, layout, pipes, bufs, wanted)
+        except Exception:
+            for buf in outputs.values():
+                alloc.free(buf)
+            if rec.readback is not None:
+                alloc.free(rec.readback)
+            for dset, entry in rec.sets:
+                ctx.pipelines.free_set(dset, entry)
+            if rec.queries is not None:
+                rec.queries.destroy()
+            if rec.cb is not None:
+                ctx.submitter.release(rec.cb)
+            raise
+        return rec
+
+    def _record_commands(self, rec: RecordedPlan, plan: Plan, layout: BufferLayout, pipes: list[Pipeline],
+                         bufs: dict[int, DeviceBuffer], wanted: list[int]) -> None:
+        r = Recorder(rec.cb, one_time=False)
+        q = rec.queries
+        if q is not None:
+            r.reset_queries(q.handle, q.count)
+            r.timestamp(q.handle, 0, TOP_OF_PIPE)
+        asked = {s for s, _scope in plan.barriers}
+        written: set[int] = set()  # slots written since the last barrier
+        read: set[int] = set()     # slots read since the last barrier
+        for s, pipe in enumerate(pipes):
+            row = layout.bindings[s]
+            reads = {row[b.binding] for b in pipe.info.bindings if not b.writeonly}
+            writes = {row[b.binding] for b in pipe.info.bindings if not b.readonly}
+            if (reads | writes) & written or writes & read or (s - 1) in asked:
+                r.barrier(COMPUTE, SHADER_WRITE, COMPUTE, SHADER_READ | SHADER_WRITE | UNIFORM_READ)
+                rec.barriers += 1
+                written.clear()
+                read.clear()
+            stage = plan.stages[s]
+            r.dispatch(pipe, rec.sets[s][0], stage.push_constants, tuple(stage.dispatch))
+            written |= writes
+            read |= reads
+            if q is not None:
+                r.timestamp(q.handle, s + 1)
+        if rec.readback is None:
+            r.barrier(COMPUTE, SHADER_WRITE, HOST, HOST_READ)
+        else:
+            r.barrier(COMPUTE, SHADER_WRITE, TRANSFER, TRANSFER_READ)
+            for s in wanted:
+                n = layout.slots[s].nbytes
+                if n:
+                    r.copy(bufs[s].handle, 0, rec.readback.handle, rec.readback_offsets[s], n)
+            r.barrier(TRANSFER, TRANSFER_WRITE, HOST, HOST_READ)
+        r.end()

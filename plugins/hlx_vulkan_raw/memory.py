@@ -1,0 +1,294 @@
+"""Device memory: blocks sub-allocated into buffers, a reusable staging ring, and memory statistics.
+
+Drivers cap the number of vkAllocateMemory calls and each costs a kernel round trip, so memory comes from
+large blocks per memory type and every buffer is a VkBuffer bound at an aligned offset inside a block.
+Freed ranges go back to the block's free list (coalesced) and are reused. Where device-local memory is also
+host-visible and coherent on a unified-memory device (lavapipe, integrated GPUs), buffers live there and are
+written and read through their mapping: no staging copies at all ("zero-copy").
+"""
+from __future__ import annotations
+
+import bisect
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from hlx_vulkan_raw.devices import PhysicalDevice
+from hlx_vulkan_raw.errors import check, result_error, usage
+from hlx_vulkan_raw.loader import NULL, chain, ffi, lib, new_struct, vk
+
+MiB = 1 << 20
+DEFAULT_BLOCK_BYTES = 64 * MiB
+BUFFER_USAGE = (vk.VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | vk.VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT
+                | vk.VK_BUFFER_USAGE_TRANSFER_SRC_BIT | vk.VK_BUFFER_USAGE_TRANSFER_DST_BIT)
+DEVICE_LOCAL = vk.VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT
+HOST_VISIBLE = vk.VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT
+HOST_COHERENT = vk.VK_MEMORY_PROPERTY_HOST_COHERENT_BIT
+HOST_CACHED = vk.VK_MEMORY_PROPERTY_HOST_CACHED_BIT
+
+
+def _align(x: int, a: int) -> int:
+    return (x + a - 1) // a * a
+
+
+class Block:
+    """One VkDeviceMemory of a memory type with a sorted, coalesced free list of (offset, size)."""
+
+    def __init__(self, memory, size: int, type_index: int, mapped: Any, dedicated: bool, host: bool) -> None:
+        self.memory = memory
+        self.host = host  # staging memory (always mapped) rather than device buffers
+        self.size = size
+        self.type_index = type_index
+        self.mapped = mapped  # host address of offset 0 when the memory is host-visible
+        self.dedicated = dedicated
+        self.free: list[tuple[int, int]] = [(0, size)]
+        self.used = 0
+
+    def take(self, size: int, alignment: int) -> int | None:
+        """First fit: the aligned offset of a ``size``-byte range, or None when nothing fits."""
+        for i, (off, length) in enumerate(self.free):
+            start = _align(off, alignment)
+            end = start + size
+            if end <= off + length:
+                pieces = [(o, n) for o, n in ((off, start - off), (end, off + length - end)) if n > 0]
+                self.free[i:i + 1] = pieces
+                self.used += size
+                return start
+        return None
+
+    def give_back(self, offset: int, size: int) -> None:
+        i = bisect.bisect_left(self.free, (offset, 0))
+        self.free.insert(i, (offset, size))
+        # Coalesce with the neighbours so large requests can reuse freed space.
+        if i + 1 < len(self.free) and offset + size == self.free[i + 1][0]:
+            self.free[i] = (offset, size + self.free[i + 1][1])
+            del self.free[i + 1]
+        if i > 0 and self.free[i - 1][0] + self.free[i - 1][1] == offset:
+            self.free[i - 1] = (self.free[i - 1][0], self.free[i - 1][1] + self.free[i][1])
+            del self.free[i]
+        self.used -= size
+
+    @property
+    def empty(self) -> bool:
+        return self.used == 0
+
+
+@dataclass(eq=False)
+class DeviceBuffer:
+    """A VkBuffer bound inside a block. ``ptr`` is its host address when mapped (zero-copy or staging)."""
+
+    handle: Any
+    size: int
+    block: Block
+    offset: int
+    reserved: int
+    ptr: Any = None
+    serial: int = 0
+    alive: bool = field(default=True)
+
+    @property
+    def host_visible(self) -> bool:
+        return self.ptr is not None
+
+    def write(self, data, offset: int = 0) -> None:
+        """Copy bytes-like ``data`` into the mapped buffer (caller checks the size)."""
+        ffi.memmove(self.ptr + offset, ffi.from_buffer(data), len(memoryview(data).cast("B")))
+
+    def read(self, nbytes: int | None = None) -> bytes:
+        return bytes(ffi.buffer(self.ptr, self.size if nbytes is None else nbytes))
+
+    def view(self, nbytes: int) -> memoryview:
+        """A live view of the mapped bytes (valid until the buffer is freed)."""
+        return memoryview(ffi.buffer(self.ptr, nbytes))
+
+
+class MemoryAllocator:
+    """Sub-allocates DeviceBuffers for one logical device."""
+
+    def __init__(self, device, phys: PhysicalDevice, block_bytes: int | None = None) -> None:
+        self.device = device
+        self.phys = phys
+        env_mb = os.environ.get("HLX_VULKAN_BLOCK_MB")
+        self.block_bytes = block_bytes or (int(env_mb) * MiB if env_mb else DEFAULT_BLOCK_BYTES)
+        self.blocks: list[Block] = []
+        self._serial = 0
+        self.types = phys.memory_types
+        # HLX_VULKAN_ZERO_COPY=0 forces the staging path (to test it, or to compare on unified memory).
+        self.zero_copy = self._unified_memory() and os.environ.get("HLX_VULKAN_ZERO_COPY", "1") != "0"
+        self.device_flags = DEVICE_LOCAL | (HOST_VISIBLE | HOST_COHERENT if self.zero_copy else 0)
+
+    def _unified_memory(self) -> bool:
+        """True when every device-local heap has a host-visible coherent type and the device is not a
+        discrete GPU (whose host-visible VRAM window is slow to read back and may be small)."""
+        if self.phys.kind == "gpu-discrete":
+            return False
+        local_heaps = {h["index"] for h in self.phys.memory_heaps if h["device_local"]}
+        mappable = {t["heap"] for t in self.types
+                    if t["flags"] & (DEVICE_LOCAL | HOST_VISIBLE | HOST_COHERENT) == DEVICE_LOCAL | HOST_VISIBLE | HOST_COHERENT}
+        return bool(local_heaps) and local_heaps <= mappable
+
+    def _pick_type(self, type_bits: int, required: int, preferred: int = 0) -> int:
+        best = None
+        for t in self.types:
+            if not (type_bits >> t["index"]) & 1 or t["flags"] & required != required:
+                continue
+            if t["flags"] & preferred == preferred:
+                return t["index"]
+            if best is None:
+                best = t["index"]
+        if best is None:
+            raise usage("E_VK_ERROR", f"no memory type with flags 0x{required:x} among 0x{type_bits:x}")
+        return best
+
+    def _new_block(self, type_index: int, size: int, dedicated: bool, host: bool) -> Block:
+        heap = self.phys.memory_heaps[self.types[type_index]["heap"]]
+        cap = self.phys.limits.get("maxMemoryAllocationSize") or heap["size"]
+        if size > heap["size"] or size > cap:
+            raise usage("E_DEVICE_OOM", f"{size} bytes do not fit: memory heap {heap['index']} has "
+                        f"{heap['size']} bytes and one allocation may be at most {cap} bytes")
+        info = new_struct("VkMemoryAllocateInfo", vk.VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+                          allocationSize=size, memoryTypeIndex=type_index)
+        out = ffi.new("VkDeviceMemory*")
+        result = lib.vkAllocateMemory(self.device, info, NULL, out)
+        if result != 0:
+            raise result_error(result, f"vkAllocateMemory of {size} bytes")
+        mapped = None
+        if host or self.zero_copy:
+            pp = ffi.new("void**")
+            result = lib.vkMapMemory(self.device, out[0], 0, size, 0, pp)
+            if result != 0:
+                lib.vkFreeMemory(self.device, out[0], NULL)
+                raise result_error(result, "vkMapMemory")
+            mapped = ffi.cast("char*", pp[0])
+        block = Block(out[0], size, type_index, mapped, dedicated, host)
+        self.blocks.append(block)
+        return block
+
+    def create_buffer(self, nbytes: int, host: bool = False, readback: bool = False) -> DeviceBuffer:
+        """A buffer of ``nbytes`` in device memory (``host``: host-visible staging memory instead)."""
+        info = new_struct("VkBufferCreateInfo", vk.VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, size=nbytes,
+                          usage=BUFFER_USAGE, sharingMode=vk.VK_SHARING_MODE_EXCLUSIVE)
+        out = ffi.new("VkBuffer*")
+        check(lib.vkCreateBuffer(self.device, info, NULL, out), f"vkCreateBuffer of {nbytes} bytes")
+        handle = out[0]
+        try:
+            req = ffi.new("VkMemoryRequirements*")
+            lib.vkGetBufferMemoryRequirements(self.device, handle, req)
+            if host:
+                type_index = self._pick_type(req.memoryTypeBits, HOST_VISIBLE | HOST_COHERENT,
+                                             HOST_VISIBLE | HOST_COHERENT | (HOST_CACHED if readback else 0))
+            else:
+                type_index = self._pick_type(req.memoryTypeBits, self.device_flags)
+            size, alignment = int(req.size), int(req.alignment)
+            block, offset = self._place(type_index, size, alignment, host)
+            try:
+                check(lib.vkBindBufferMemory(self.device, handle, block.memory, offset), "vkBindBufferMemory")
+            except Exception:
+                self._release(block, offset, size)
+                raise
+        except Exception:
+            lib.vkDestroyBuffer(self.device, handle, NULL)
+            raise
+        self._serial += 1
+        ptr = block.mapped + offset if block.mapped is not None else None
+        return DeviceBuffer(handle, nbytes, block, offset, size, ptr, self._serial)
+
+    def _place(self, type_index: int, size: int, alignment: int, host: bool) -> tuple[Block, int]:
+        if size > self.block_bytes // 2:  # large buffers get their own block, returned when freed
+            return self._new_block(type_index, _align(size, alignment), dedicated=True, host=host), 0
+        for block in self.blocks:
+            if block.type_index == type_index and block.host == host and not block.dedicated:
+                off = block.take(size, alignment)
+                if off is not None:
+                    return block, off
+        block = self._new_block(type_index, self.block_bytes, dedicated=False, host=host)
+        off = block.take(size, alignment)
+        assert off is not None
+        return block, off
+
+    def _release(self, block: Block, offset: int, size: int) -> None:
+        if block.dedicated:
+            self._free_block(block)
+            return
+        block.give_back(offset, size)
+        if block.empty:
+            # Keep one empty block per type for reuse; return the others to the driver.
+            spare = [b for b in self.blocks if b.empty and not b.dedicated and b.type_index == block.type_index
+                     and b.host == block.host]
+            if len(spare) > 1:
+                self._free_block(block)
+
+    def _free_block(self, block: Block) -> None:
+        if block.mapped is not None:
+            lib.vkUnmapMemory(self.device, block.memory)
+        lib.vkFreeMemory(self.device, block.memory, NULL)
+        self.blocks.remove(block)
+
+    def free(self, buf: DeviceBuffer) -> None:
+        if not buf.alive:
+            return
+        buf.alive = False
+        lib.vkDestroyBuffer(self.device, buf.handle, NULL)
+        self._release(buf.block, buf.offset, buf.reserved)
+
+    def destroy(self) -> None:
+        """Free every block (buffers must already be destroyed)."""
+        for block in list(self.blocks):
+            self._free_block(block)
+
+    def stats(self) -> dict[str, int]:
+        return {"blocks": len(self.blocks), "allocated_bytes": sum(b.size for b in self.blocks),
+                "used_bytes": sum(b.used for b in self.blocks)}
+
+    def heap_info(self) -> list[dict[str, Any]]:
+        """Heaps with size and, with VK_EXT_memory_budget, the driver's usage and budget."""
+        heaps = [dict(h) for h in self.phys.memory_heaps]
+        if "VK_EXT_memory_budget" in self.phys.extensions:
+            props = new_struct("VkPhysicalDeviceMemoryProperties2",
+                               vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2)
+            budget = new_struct("VkPhysicalDeviceMemoryBudgetPropertiesEXT",
+                                vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT)
+            chain(props, budget)
+            lib.vkGetPhysicalDeviceMemoryProperties2(self.phys.handle, props)
+            for h in heaps:
+                h["usage"] = int(budget.heapUsage[h["index"]])
+                h["budget"] = int(budget.heapBudget[h["index"]])
+        return heaps
+
+
+class StagingRing:
+    """A host-visible buffer reused by every submit for uploads and downloads. Space is handed out
+    linearly and reclaimed as a whole once the submit that used it has completed (``reset``); it grows
+    (replacing the buffer) only between submits."""
+
+    def __init__(self, allocator: MemoryAllocator, initial: int = 4 * MiB) -> None:
+        self.allocator = allocator
+        self.buffer: DeviceBuffer | None = None
+        self.capacity = 0
+        self.head = 0
+        self._initial = initial
+
+    def reset(self, needed: int = 0) -> None:
+        """Start a new submit's worth of staging with room for at least ``needed`` bytes."""
+        self.head = 0
+        if needed > self.capacity or self.buffer is None:
+            cap = max(self._initial, 1 << max(needed - 1, 1).bit_length())
+            if self.buffer is not None:
+                self.allocator.free(self.buffer)
+                self.buffer = None
+            self.buffer = self.allocator.create_buffer(cap, host=True, readback=True)
+            self.capacity = cap
+
+    def reserve(self, nbytes: int, alignment: int = 16) -> int:
+        """Offset of ``nbytes`` of staging space (``reset(needed)`` must have made room)."""
+        off = _align(self.head, alignment)
+        if off + nbytes > self.capacity:
+            raise usage("E_VK_ERROR", f"staging ring overflow: {off + nbytes} > {self.capacity}")
+        self.head = off + nbytes
+        return off
+
+    def destroy(self) -> None:
+        if self.buffer is not None:
+            self.allocator.free(self.buffer)
+            self.buffer = None
+            self.capacity = 0

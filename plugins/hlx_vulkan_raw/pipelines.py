@@ -1,0 +1,433 @@
+"""Shader modules, layouts, compute pipelines, descriptor sets and the persisted VkPipelineCache.
+
+Everything here is cached by content: a shader module by the BLAKE3 of its SPIR-V, a descriptor-set layout
+by its binding signature, a pipeline by (shader, entry point, specialization values). Layouts come from
+the SPIR-V reflection in hlx_core, so every backend reads a shader the same way.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import blake3
+
+from hlx_core.errors import SpirvError
+from hlx_core.paths import hlx_home
+from hlx_core.spirv.reflect import reflect_entry
+from hlx_core.spirv.types import EntryPoint, SpecConstant
+
+from hlx_vulkan_raw.devices import PhysicalDevice
+from hlx_vulkan_raw.errors import check, result_error, usage
+from hlx_vulkan_raw.loader import NULL, ffi, lib, make_version, new_struct, vk
+
+log = logging.getLogger("hlx.vulkan")
+
+DESCRIPTOR_TYPES = {"storage": vk.VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, "uniform": vk.VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER}
+SETS_PER_POOL = 64
+
+# SPIR-V capabilities that need a device feature HLX enables when present.
+CAPABILITY_FEATURES = {
+    "Float16": "shaderFloat16", "Float64": "shaderFloat64", "Int64": "shaderInt64", "Int16": "shaderInt16",
+    "Int8": "shaderInt8", "StorageBuffer16BitAccess": "storageBuffer16BitAccess",
+    "UniformAndStorageBuffer16BitAccess": "uniformAndStorageBuffer16BitAccess",
+    "StoragePushConstant16": "storagePushConstant16", "StorageBuffer8BitAccess": "storageBuffer8BitAccess",
+    "UniformAndStorageBuffer8BitAccess": "uniformAndStorageBuffer8BitAccess",
+    "StoragePushConstant8": "storagePushConstant8", "VulkanMemoryModel": "vulkanMemoryModel",
+    "VulkanMemoryModelDeviceScope": "vulkanMemoryModelDeviceScope", "CooperativeMatrixKHR": "cooperativeMatrix",
+    "DotProduct": "shaderIntegerDotProduct", "Int64Atomics": "shaderBufferInt64Atomics",
+}
+# The Vulkan version that first accepts each SPIR-V version.
+SPIRV_MIN_API = {(1, 0): (1, 0), (1, 1): (1, 1), (1, 2): (1, 1), (1, 3): (1, 1), (1, 4): (1, 2),
+                 (1, 5): (1, 2), (1, 6): (1, 3)}
+
+
+def shader_id(spirv: bytes) -> str:
+    """The content id of a module: the same bytes always give the same id."""
+    return blake3.blake3(bytes(spirv)).hexdigest()
+
+
+@dataclass(eq=False)
+class ShaderModule:
+    id: str
+    handle: Any
+    spirv: bytes
+
+
+class ShaderCache:
+    """VkShaderModules by content id, plus the reflection of each (module, entry point)."""
+
+    def __init__(self, device, phys: PhysicalDevice, enabled_features: dict[str, bool]) -> None:
+        self.device = device
+        self.phys = phys
+        self.features = enabled_features
+        self.modules: dict[str, ShaderModule] = {}
+
+    def reflect(self, spirv: bytes, entry_point: str) -> EntryPoint:
+        """Reflection plus the checks that this device can run the module (E_SPIRV_INVALID,
+        E_VK_UNSUPPORTED)."""
+        info = reflect_entry(spirv, entry_point)
+        need = SPIRV_MIN_API.get(info.version, (1, 3))
+        if self.phys.api_version < make_version(*need):
+            raise usage("E_VK_UNSUPPORTED", f"SPIR-V {info.version[0]}.{info.version[1]} needs Vulkan "
+                        f"{need[0]}.{need[1]}; {self.phys.name} offers {self.phys.api_version_str}")
+        missing = [f"{cap} (device feature {CAPABILITY_FEATURES[cap]})" for cap in info.capabilities
+                   if cap in CAPABILITY_FEATURES and not self.features.get(CAPABILITY_FEATURES[cap])]
+        if missing:
+            raise usage("E_VK_UNSUPPORTED", f"shader entry point {entry_point!r} uses capabilities "
+                        f"{self.phys.name} does not support: {', '.join(missing)}")
+        bad = [b for b in info.bindings if b.kind not in DESCRIPTOR_TYPES or b.set != 0 or b.count != 1]
+        if bad or info.extra.get("unsupported_descriptors"):
+            raise usage("E_VK_UNSUPPORTED", f"shader entry point {entry_point!r} declares descriptors HLX does "
+                        f"not bind (only single storage/uniform buffers in set 0): "
+                        f"{bad or info.extra['unsupported_descriptors']}")
+        return info
+
+    def validate(self, data: bytes) -> None:
+        """Run spirv-val (when installed; HLX_VULKAN_SPIRV_VAL=0 skips it) before a module reaches the
+        driver: reflection reads only what it needs, and a driver handed a malformed body may crash."""
+        exe = shutil.which("spirv-val")
+        if exe is None or os.environ.get("HLX_VULKAN_SPIRV_VAL", "1") == "0":
+            return
+        minor = min((self.phys.api_version >> 12) & 0x3FF, 3)
+        args = [exe, "--target-env", f"vulkan1.{minor}", "-"]
+        if self.features.get("scalarBlockLayout"):
+            args.insert(1, "--scalar-block-layout")
+        try:
+            proc = subprocess.run(args, input=data, capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("spirv-val could not run (%s); the module goes to the driver unchecked", exc)
+            return
+        if proc.returncode != 0:
+            msg = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip()
+            raise SpirvError("E_SPIRV_INVALID", f"spirv-val rejected the module: {msg}")
+
+    def load(self, spirv: bytes, entry_point: str = "main") -> tuple[ShaderModule, EntryPoint]:
+        data = bytes(spirv) if isinstance(spirv, (bytes, bytearray, memoryview)) else spirv
+        info = self.reflect(data, entry_point)  # validates header and body before the driver sees it
+        sid = shader_id(data)
+        mod = self.modules.get(sid)
+        if mod is None:
+            self.validate(data)
+            code = ffi.from_buffer("uint32_t[]", data)
+            ci = new_struct("VkShaderModuleCreateInfo", vk.VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                            codeSize=len(data), pCode=code)
+            out = ffi.new("VkShaderModule*")
+            check(lib.vkCreateShaderModule(self.device, ci, NULL, out), "vkCreateShaderModule")
+            mod = self.modules[sid] = ShaderModule(sid, out[0], data)
+        return mod, info
+
+    def destroy(self, sid: str | None = None) -> None:
+        for key in ([sid] if sid else list(self.modules)):
+            mod = self.modules.pop(key, None)
+            if mod is not None:
+                lib.vkDestroyShaderModule(self.device, mod.handle, NULL)
+
+
+def _pack_scalar(sc: SpecConstant, value: Any) -> bytes:
+    if sc.type == "bool":
+        return struct.pack("<I", 1 if value else 0)
+    if sc.type == "float":
+        fmt = {16: "<e", 32: "<f", 64: "<d"}[sc.width]
+        return struct.pack(fmt, float(value))
+    fmt = {8: "b", 16: "h", 32: "i", 64: "q"}[sc.width]
+    fmt = "<" + (fmt.upper() if sc.type == "uint" else fmt)
+    try:
+        return struct.pack(fmt, int(value))
+    except struct.error:
+        raise usage("E_VK_SPEC_CONSTANT", f"value {value!r} does not fit the {sc.width}-bit {sc.type} "
+                    f"specialization constant {sc.id}") from None
+
+
+def resolve_workgroup(info: EntryPoint, workgroup: tuple[int, int, int] | None,
+                      spec: Iterable[tuple[int, Any]], phys: PhysicalDevice) -> tuple[tuple[int, ...], tuple[tuple[int, Any], ...]]:
+    """Final workgroup size and specialization values: a workgroup size that differs from the shader's is
+    applied through its local_size_x_id/y_id/z_id constants, and both are checked against device limits."""
+    values = dict(spec)
+    size = list(info.local_size)
+    for i in range(3):
+        sid = info.local_size_ids[i]
+        if sid is not None and sid in values:
+            size[i] = int(values[sid])
+    if workgroup is not None:
+        for i in range(3):
+            if int(workgroup[i]) == size[i]:
+                continue
+            sid = info.local_size_ids[i]
+            if sid is None:
+                raise usage("E_VK_WORKGROUP", f"workgroup size {tuple(workgroup)} differs from the shader's "
+                            f"{tuple(size)} in dimension {'xyz'[i]}, which has no local_size_{'xyz'[i]}_id to "
+                            "specialize")
+            size[i] = values[sid] = int(workgroup[i])
+    lim = phys.limits
+    if any(s < 1 for s in size) or any(s > m for s, m in zip(size, lim["maxComputeWorkGroupSize"])) \
+            or size[0] * size[1] * size[2] > lim["maxComputeWorkGroupInvocations"]:
+        raise usage("E_LIMIT_EXCEEDED", f"workgroup size {tuple(size)} exceeds {phys.name}'s limits "
+                    f"(per dimension {lim['maxComputeWorkGroupSize']}, "
+                    f"{lim['maxComputeWorkGroupInvocations']} invocations)")
+    known = {sc.id for sc in info.spec_constants}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise usage("E_VK_SPEC_CONSTANT", f"specialization constant ids {unknown} are not declared by "
+                    f"entry point {info.name!r} (declared: {sorted(known)})")
+    return tuple(size), tuple(sorted(values.items()))
+
+
+class _SpecInfo:
+    """A VkSpecializationInfo and the memory it points to."""
+
+    def __init__(self, info: EntryPoint, values: tuple[tuple[int, Any], ...]) -> None:
+        by_id = {sc.id: sc for sc in info.spec_constants}
+        data = b""
+        self.entries = ffi.new("VkSpecializationMapEntry[]", max(len(values), 1))
+        for i, (cid, value) in enumerate(values):
+            packed = _pack_scalar(by_id[cid], value)
+            self.entries[i].constantID = cid
+            self.entries[i].offset = len(data)
+            self.entries[i].size = len(packed)
+            data += packed
+        self.data = ffi.new("char[]", data or b"\0")
+        self.info = new_struct("VkSpecializationInfo", mapEntryCount=len(values), pMapEntries=self.entries,
+                               dataSize=len(data), pData=self.data)
+
+
+@dataclass(eq=False)
+class Pipeline:
+    """A compute pipeline with its layouts; ``binding_types[b]`` is the descriptor type at binding b."""
+
+    key: tuple
+    info: EntryPoint
+    handle: Any
+    layout: Any
+    set_layout: Any
+    binding_types: dict[int, int]
+    workgroup: tuple[int, ...]
+    push_size: int
+
+
+class PipelineCache:
+    """The VkPipelineCache, loaded from and saved to ``$HLX_HOME/vulkan/`` keyed by device UUID, driver
+    version and pipelineCacheUUID. The header is checked before the driver sees the data."""
+
+    HEADER = struct.Struct("<IIII16s")  # length, version, vendorID, deviceID, pipelineCacheUUID
+
+    def __init__(self, device, phys: PhysicalDevice) -> None:
+        self.device = device
+        self.phys = phys
+        name = f"{phys.uuid}-{phys.driver_version:x}-{phys.pipeline_cache_uuid.hex()}.bin"
+        self.path = hlx_home() / "vulkan" / "pipeline-cache" / name
+        data = self._load()
+        buf = ffi.from_buffer(data) if data else NULL
+        ci = new_struct("VkPipelineCacheCreateInfo", vk.VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+                        initialDataSize=len(data), pInitialData=buf)
+        out = ffi.new("VkPipelineCache*")
+        check(lib.vkCreatePipelineCache(self.device, ci, NULL, out), "vkCreatePipelineCache")
+        self.handle = out[0]
+        self.loaded_bytes = len(data)
+        self.dirty = False
+
+    def header_problem(self, data: bytes) -> str | None:
+        """Why ``data`` is not a cache of this device and driver, or None when it is."""
+        if len(data) < self.HEADER.size:
+            return f"{len(data)} bytes is shorter than the {self.HEADER.size}-byte header"
+        length, version, vendor, device, uuid = self.HEADER.unpack_from(data)
+        if length < self.HEADER.size or length > len(data):
+            return f"header length {length} is invalid"
+        if version != vk.VK_PIPELINE_CACHE_HEADER_VERSION_ONE:
+            return f"header version {version} is not VK_PIPELINE_CACHE_HEADER_VERSION_ONE"
+        if (vendor, device) != (self.phys.vendor_id, self.phys.device_id):
+            return f"it was written for vendor/device 0x{vendor:x}/0x{device:x}"
+        if uuid != self.phys.pipeline_cache_uuid:
+            return "its pipelineCacheUUID belongs to another driver build"
+        return None
+
+    def _load(self) -> bytes:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return b""
+        except OSError as exc:
+            log.warning("ignoring Vulkan pipeline cache %s: %s", self.path, exc)
+            return b""
+        problem = self.header_problem(data)
+        if problem:
+            log.warning("ignoring Vulkan pipeline cache %s: %s", self.path, problem)
+            return b""
+        return data
+
+    def save(self) -> None:
+        """Write the driver's cache data atomically (temp file + rename) when pipelines were added."""
+        if not self.dirty:
+            return
+        size = ffi.new("size_t*")
+        check(lib.vkGetPipelineCacheData(self.device, self.handle, size, NULL), "vkGetPipelineCacheData")
+        buf = ffi.new("char[]", size[0])
+        check(lib.vkGetPipelineCacheData(self.device, self.handle, size, buf), "vkGetPipelineCacheData")
+        data = bytes(ffi.buffer(buf, size[0]))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, self.path)
+            self.dirty = False
+        except OSError as exc:  # a read-only home must not break cleanup
+            log.warning("could not save Vulkan pipeline cache %s: %s", self.path, exc)
+
+    def destroy(self) -> None:
+        if self.handle is not None:
+            self.save()
+            lib.vkDestroyPipelineCache(self.device, self.handle, NULL)
+            self.handle = None
+
+
+class PipelineManager:
+    """Builds and caches pipelines, set layouts and descriptor sets for one device."""
+
+    def __init__(self, device, phys: PhysicalDevice, shaders: ShaderCache, cache: PipelineCache) -> None:
+        self.device = device
+        self.phys = phys
+        self.shaders = shaders
+        self.cache = cache
+        self.set_layouts: dict[tuple, Any] = {}
+        self.pipelines: dict[tuple, Pipeline] = {}
+        self.pools: list[list] = []  # [pool handle, sets left]
+
+    def _set_layout(self, types: dict[int, int]):
+        key = tuple(sorted(types.items()))
+        layout = self.set_layouts.get(key)
+        if layout is None:
+            arr = ffi.new("VkDescriptorSetLayoutBinding[]", max(len(key), 1))
+            for i, (binding, dtype) in enumerate(key):
+                arr[i].binding = binding
+                arr[i].descriptorType = dtype
+                arr[i].descriptorCount = 1
+                arr[i].stageFlags = vk.VK_SHADER_STAGE_COMPUTE_BIT
+            ci = new_struct("VkDescriptorSetLayoutCreateInfo", vk.VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+                            bindingCount=len(key), pBindings=arr)
+            out = ffi.new("VkDescriptorSetLayout*")
+            check(lib.vkCreateDescriptorSetLayout(self.device, ci, NULL, out), "vkCreateDescriptorSetLayout")
+            layout = self.set_layouts[key] = out[0]
+        return layout
+
+    def get(self, spirv: bytes, entry_point: str, workgroup: tuple[int, int, int] | None = None,
+            spec: Iterable[tuple[int, Any]] = ()) -> Pipeline:
+        """The pipeline for a shader at a workgroup size with specialization values (cached)."""
+        module, info = self.shaders.load(spirv, entry_point)
+        size, values = resolve_workgroup(info, workgroup, spec, self.phys)
+        key = (module.id, entry_point, values)
+        pipe = self.pipelines.get(key)
+        if pipe is not None:
+            return pipe
+        max_push = self.phys.limits["maxPushConstantsSize"]
+        if info.push_constant_size > max_push:
+            raise usage("E_LIMIT_EXCEEDED", f"push-constant block of {info.push_constant_size} bytes exceeds "
+                        f"{self.phys.name}'s maxPushConstantsSize {max_push}")
+        types = {b.binding: DESCRIPTOR_TYPES[b.kind] for b in info.bindings}
+        set_layout = self._set_layout(types)
+        layouts = ffi.new("VkDescriptorSetLayout[]", [set_layout])
+        push = ffi.new("VkPushConstantRange*")
+        push.stageFlags = vk.VK_SHADER_STAGE_COMPUTE_BIT
+        push.size = (info.push_constant_size + 3) // 4 * 4
+        lci = new_struct("VkPipelineLayoutCreateInfo", vk.VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+                         setLayoutCount=1, pSetLayouts=layouts,
+                         pushConstantRangeCount=1 if push.size else 0, pPushConstantRanges=push if push.size else NULL)
+        out_layout = ffi.new("VkPipelineLayout*")
+        check(lib.vkCreatePipelineLayout(self.device, lci, NULL, out_layout), "vkCreatePipelineLayout")
+        spec_info = _SpecInfo(info, values)
+        name = ffi.new("char[]", entry_point.encode())
+        stage = new_struct("VkPipelineShaderStageCreateInfo", vk.VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                           stage=vk.VK_SHADER_STAGE_COMPUTE_BIT, module=module.handle, pName=name,
+                           pSpecializationInfo=spec_info.info if values else NULL)
+        ci = ffi.new("VkComputePipelineCreateInfo[1]")
+        ci[0].sType = vk.VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO
+        ci[0].stage = stage[0]
+        ci[0].layout = out_layout[0]
+        out = ffi.new("VkPipeline*")
+        result = lib.vkCreateComputePipelines(self.device, self.cache.handle, 1, ci, NULL, out)
+        if result != 0:
+            lib.vkDestroyPipelineLayout(self.device, out_layout[0], NULL)
+            raise result_error(result, f"vkCreateComputePipelines for entry point {entry_point!r}")
+        self.cache.dirty = True
+        pipe = self.pipelines[key] = Pipeline(key, info, out[0], out_layout[0], set_layout, types, size, push.size)
+        return pipe
+
+    def allocate_set(self, pipe: Pipeline):
+        """A descriptor set for ``pipe``'s layout from a pool with room (pools are created on demand)."""
+        for entry in self.pools:
+            if entry[1] > 0:
+                got = self._try_allocate(entry[0], pipe.set_layout)
+                if got is not None:
+                    entry[1] -= 1
+                    return got, entry
+        sizes = ffi.new("VkDescriptorPoolSize[2]")
+        sizes[0].type = vk.VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+        sizes[0].descriptorCount = SETS_PER_POOL * 16
+        sizes[1].type = vk.VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER
+        sizes[1].descriptorCount = SETS_PER_POOL * 4
+        ci = new_struct("VkDescriptorPoolCreateInfo", vk.VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                        flags=vk.VK_DESCRIPTOR_POOL_CREATE_FREE_DESCRIPTOR_SET_BIT, maxSets=SETS_PER_POOL,
+                        poolSizeCount=2, pPoolSizes=sizes)
+        out = ffi.new("VkDescriptorPool*")
+        check(lib.vkCreateDescriptorPool(self.device, ci, NULL, out), "vkCreateDescriptorPool")
+        entry = [out[0], SETS_PER_POOL]
+        self.pools.append(entry)
+        got = self._try_allocate(entry[0], pipe.set_layout)
+        if got is None:
+            raise usage("E_LIMIT_EXCEEDED", "descriptor set does not fit a fresh descriptor pool "
+                        f"({SETS_PER_POOL * 16} storage descriptors)")
+        entry[1] -= 1
+        return got, entry
+
+    def _try_allocate(self, pool, set_layout):
+        layouts = ffi.new("VkDescriptorSetLayout[]", [set_layout])
+        ai = new_struct("VkDescriptorSetAllocateInfo", vk.VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                        descriptorPool=pool, descriptorSetCount=1, pSetLayouts=layouts)
+        out = ffi.new("VkDescriptorSet*")
+        result = lib.vkAllocateDescriptorSets(self.device, ai, out)
+        if result in (-1000069000, -12):  # out of pool memory / fragmented: try another pool
+            return None
+        check(result, "vkAllocateDescriptorSets")
+        return out[0]
+
+    def write_set(self, dset, pipe: Pipeline, buffers: dict[int, Any]) -> None:
+        """Point every binding of ``dset`` at its buffer (whole range)."""
+        n = len(buffers)
+        infos = ffi.new("VkDescriptorBufferInfo[]", max(n, 1))
+        writes = ffi.new("VkWriteDescriptorSet[]", max(n, 1))
+        for i, (binding, buf) in enumerate(sorted(buffers.items())):
+            infos[i].buffer = buf.handle
+            infos[i].offset = 0
+            infos[i].range = buf.size
+            w = writes[i]
+            w.sType = vk.VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET
+            w.dstSet = dset
+            w.dstBinding = binding
+            w.descriptorCount = 1
+            w.descriptorType = pipe.binding_types[binding]
+            w.pBufferInfo = infos + i
+        if n:
+            lib.vkUpdateDescriptorSets(self.device, n, writes, 0, NULL)
+
+    def free_set(self, dset, entry) -> None:
+        sets = ffi.new("VkDescriptorSet[]", [dset])
+        lib.vkFreeDescriptorSets(self.device, entry[0], 1, sets)
+        entry[1] += 1
+
+    def destroy(self) -> None:
+        for entry in self.pools:
+            lib.vkDestroyDescriptorPool(self.device, entry[0], NULL)
+        self.pools.clear()
+        for pipe in self.pipelines.values():
+            lib.vkDestroyPipeline(self.device, pipe.handle, NULL)
+            lib.vkDestroyPipelineLayout(self.device, pipe.layout, NULL)
+        self.pipelines.clear()
+        for layout in self.set_layouts.values():
+            lib.vkDestroyDescriptorSetLayout(self.device, layout, NULL)
+        self.set_layouts.clear()

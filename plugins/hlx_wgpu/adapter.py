@@ -1,0 +1,153 @@
+"""Finding a wgpu adapter and opening a device with what HLX contracts need.
+
+Adapters are listed once per process. The default choice follows the power preference (high performance:
+discrete, integrated, other, CPU; low power: integrated first) and prefers the native APIs (Vulkan, Metal,
+D3D12) over OpenGL. ``HLX_WGPU_ADAPTER`` (an index or a name substring) or the ``device`` argument of
+``open`` overrides it. Devices are opened with the adapter's own maxima for the compute limits rather than
+WebGPU's defaults (128 MiB storage bindings, no immediates), so a contract is refused only when the
+hardware cannot run it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from hlx_core.backend import DeviceInfo, DeviceKind
+from hlx_core.errors import BackendError
+
+from hlx_wgpu.errors import wgpu_call
+
+ENV_ADAPTER = "HLX_WGPU_ADAPTER"
+ENV_POWER = "HLX_WGPU_POWER_PREFERENCE"
+ENV_BACKENDS = "HLX_WGPU_BACKENDS"  # wgpu-native instance backends, e.g. "Vulkan" or "Vulkan,GL"
+DEFAULT_BACKENDS = "Primary"  # Vulkan, Metal, D3D12: the GL adapter adds nothing for compute
+
+# Optional features requested when the adapter has them: naga validates shaders against the enabled set.
+WANTED_FEATURES = ("shader-f16", "shader-f64", "shader-int64", "shader-i16", "subgroup", "subgroup-barrier",
+                   "shader-float32-atomic", "timestamp-query", "immediates")
+# Limits raised to the adapter's maximum.
+WANTED_LIMITS = ("max-storage-buffer-binding-size", "max-buffer-size", "max-uniform-buffer-binding-size",
+                 "max-storage-buffers-per-shader-stage", "max-compute-workgroup-storage-size",
+                 "max-compute-invocations-per-workgroup", "max-compute-workgroup-size-x",
+                 "max-compute-workgroup-size-y", "max-compute-workgroup-size-z",
+                 "max-compute-workgroups-per-dimension", "max-bind-groups")
+
+_KINDS: dict[str, DeviceKind] = {"DiscreteGPU": "gpu-discrete", "IntegratedGPU": "gpu-integrated",
+                                 "CPU": "cpu"}
+_NATIVE_APIS = ("Vulkan", "Metal", "D3D12")
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One wgpu adapter with the facts HLX selects on."""
+
+    index: int
+    handle: Any  # wgpu.GPUAdapter
+    name: str
+    kind: DeviceKind
+    api: str  # "Vulkan", "Metal", "D3D12", "OpenGL"…
+    features: frozenset[str]
+    limits: dict[str, int]
+
+    def device_info(self) -> DeviceInfo:
+        info = self.handle.info
+        details = {"api": self.api, "vendor": info.get("vendor", ""), "vendor_id": info.get("vendor_id", 0),
+                   "device_id": info.get("device_id", 0), "description": info.get("description", ""),
+                   "adapter_type": info.get("adapter_type", ""), "features": sorted(self.features),
+                   "limits": {k: self.limits[k] for k in WANTED_LIMITS if k in self.limits}}
+        return DeviceInfo(self.index, self.name, self.kind, details)
+
+
+def import_wgpu() -> Any:
+    """The wgpu module, or E_BACKEND_UNAVAILABLE saying why it cannot be loaded."""
+    try:
+        import wgpu
+        import wgpu.backends.wgpu_native  # noqa: F401  (loads the native library)
+    except Exception as exc:  # ImportError, OSError from a missing shared library, …
+        raise BackendError("E_BACKEND_UNAVAILABLE", f"wgpu cannot be loaded: {exc}") from exc
+    return wgpu
+
+
+def _configure_instance() -> None:
+    """Choose the instance backends before wgpu creates its global instance (once per process)."""
+    from wgpu.backends.wgpu_native.extras import set_instance_extras
+
+    backends = [b.strip() for b in os.environ.get(ENV_BACKENDS, DEFAULT_BACKENDS).split(",") if b.strip()]
+    try:
+        set_instance_extras(backends=backends)
+    except KeyError:
+        raise BackendError("E_BACKEND_UNAVAILABLE",
+                           f"{ENV_BACKENDS}={os.environ[ENV_BACKENDS]!r}: unknown wgpu backend; use "
+                           "Vulkan, Metal, DX12, GL or Primary") from None
+    except RuntimeError:
+        pass  # the instance already exists (wgpu was used before HLX): keep its backends
+
+
+@lru_cache(maxsize=1)
+def adapters() -> tuple[Adapter, ...]:
+    """Every adapter wgpu reports, in its order; E_BACKEND_UNAVAILABLE when there is none."""
+    wgpu = import_wgpu()
+    _configure_instance()
+    with wgpu_call("enumerating adapters"):
+        found = wgpu.gpu.enumerate_adapters_sync()
+    if not found:
+        raise BackendError("E_BACKEND_UNAVAILABLE",
+                           "wgpu found no adapter (no Vulkan/Metal/D3D12 driver; on a machine without a GPU "
+                           "install Mesa's lavapipe: apt-get install mesa-vulkan-drivers)")
+    result = []
+    for i, ad in enumerate(found):
+        info = ad.info
+        result.append(Adapter(i, ad, str(info.get("device") or info.get("description") or f"adapter {i}"),
+                              _KINDS.get(str(info.get("adapter_type")), "other"),
+                              str(info.get("backend_type", "")), frozenset(ad.features), dict(ad.limits)))
+    return tuple(result)
+
+
+def _rank(ad: Adapter, power_preference: str) -> tuple[int, int, int]:
+    order = ("gpu-integrated", "gpu-discrete") if power_preference == "low-power" else \
+        ("gpu-discrete", "gpu-integrated")
+    kind_rank = order.index(ad.kind) if ad.kind in order else (2 if ad.kind == "other" else 3)
+    return (kind_rank, 0 if ad.api in _NATIVE_APIS else 1, ad.index)
+
+
+def select(device: int | str | None = None, power_preference: str | None = None) -> Adapter:
+    """The adapter named by ``device`` (index or name substring), else ``HLX_WGPU_ADAPTER``, else the best
+    for the power preference ("high-performance" by default, or ``HLX_WGPU_POWER_PREFERENCE``)."""
+    found = adapters()
+    choice: int | str | None = device if device is not None else os.environ.get(ENV_ADAPTER) or None
+    if isinstance(choice, str) and choice.strip().isdigit():
+        choice = int(choice)
+    if isinstance(choice, int):
+        if not 0 <= choice < len(found):
+            raise BackendError("E_BACKEND_UNAVAILABLE",
+                               f"wgpu adapter index {choice} out of range; adapters: {_listing(found)}")
+        return found[choice]
+    if isinstance(choice, str):
+        needle = choice.lower()
+        matches = [a for a in found if needle in a.name.lower() or needle == a.api.lower()]
+        if not matches:
+            raise BackendError("E_BACKEND_UNAVAILABLE",
+                               f"no wgpu adapter matches {choice!r}; adapters: {_listing(found)}")
+        found = tuple(matches)
+    preference = power_preference or os.environ.get(ENV_POWER) or "high-performance"
+    if preference not in ("high-performance", "low-power"):
+        raise BackendError("E_BACKEND_UNAVAILABLE",
+                           f"power preference {preference!r}: use 'high-performance' or 'low-power'")
+    return min(found, key=lambda a: _rank(a, preference))
+
+
+def _listing(found: tuple[Adapter, ...]) -> str:
+    return ", ".join(f"{a.index}: {a.name} ({a.api})" for a in found)
+
+
+def request_device(adapter: Adapter) -> Any:
+    """Open a device on ``adapter`` with the wanted features it has and its maximum compute limits."""
+    features = [f for f in WANTED_FEATURES if f in adapter.features]
+    limits = {k: adapter.limits[k] for k in WANTED_LIMITS if k in adapter.limits}
+    if "immediates" in features and adapter.limits.get("max-immediate-size"):
+        limits["max-immediate-size"] = adapter.limits["max-immediate-size"]
+    with wgpu_call(f"opening a device on {adapter.name!r}"):
+        return adapter.handle.request_device_sync(label="hlx", required_features=features,
+                                                  required_limits=limits)

@@ -1,0 +1,236 @@
+"""The wgpu backend: HLX plans through wgpu-py (on Vulkan, Metal or D3D12).
+
+A session owns one device and everything made on it (shader modules, pipelines, bind groups, pooled
+buffers, the readback buffer, the timestamp queries) in a ``DeviceState``. When the device is lost the
+state is dropped and the next run opens a new device, so a session survives device loss; a refused
+contract (naga, limits) leaves the state as it was.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
+from hlx_core.buffers import BufferLayout, buffer_layout, to_array
+from hlx_core.errors import BackendError, ContractError, HLXError
+from hlx_core.plan import InputRef, OutputRef, Plan, Stage
+
+from hlx_wgpu import adapter as adapters
+from hlx_wgpu.buffers import BUFFER_ALIGN, BufferPool, PooledBuffer, Readback, align
+from hlx_wgpu.errors import DeviceLost, wgpu_call
+from hlx_wgpu.limits import check_plan
+from hlx_wgpu.pipelines import PipelineCache
+from hlx_wgpu.shaders import CompiledShader, PushMode, ShaderCache
+from hlx_wgpu.timestamps import Timestamps
+
+ENV_PUSH = "HLX_WGPU_PUSH_CONSTANTS"  # "auto" (immediates when the adapter has them) or "uniform"
+
+
+class DeviceState:
+    """A wgpu device and the caches that belong to it."""
+
+    def __init__(self, adapter: adapters.Adapter, push_constants: str) -> None:
+        wgpu = adapters.import_wgpu()
+        self.adapter = adapter
+        self.device = adapters.request_device(adapter)
+        self.limits = dict(self.device.limits)
+        self.features = frozenset(self.device.features)
+        self.immediates = push_constants == "auto" and "immediates" in self.features
+        self.shaders = ShaderCache(self.device)
+        self.pipelines = PipelineCache(self.device, wgpu)
+        usage = wgpu.BufferUsage
+        self.storage = BufferPool(self.device, usage.STORAGE | usage.COPY_DST | usage.COPY_SRC, "hlx-storage",
+                                  on_destroy=self.pipelines.forget_buffer)
+        self.uniforms = BufferPool(self.device, usage.UNIFORM | usage.COPY_DST, "hlx-push-constants",
+                                   max_free_bytes=1 << 20, on_destroy=self.pipelines.forget_buffer)
+        self.readback = Readback(self.device, wgpu)
+        self.timestamps = Timestamps(self.device, wgpu) if "timestamp-query" in self.features else None
+
+    def push_mode(self, stage: Stage) -> PushMode:
+        size = stage.shader.info.push_constant_size
+        if size == 0:
+            return "none"
+        return "immediates" if self.immediates and size <= self.limits.get("max-immediate-size", 0) else "uniform"
+
+    def close(self) -> None:
+        for closer in (self.storage.clear, self.uniforms.clear, self.readback.close,
+                       self.timestamps.close if self.timestamps else None, self.device.destroy):
+            if closer is None:
+                continue
+            try:
+                closer()
+            except Exception:  # a lost device refuses to destroy what it already lost
+                pass
+
+
+class WgpuSession(Session):
+    backend = "wgpu"
+
+    def __init__(self, adapter: adapters.Adapter, push_constants: str = "auto") -> None:
+        if push_constants not in ("auto", "uniform"):
+            raise BackendError("E_BACKEND_UNAVAILABLE",
+                               f"push_constants={push_constants!r}: use 'auto' (immediates where the adapter "
+                               "has them) or 'uniform'")
+        self.device: DeviceInfo = adapter.device_info()
+        self._adapter = adapter
+        self._push_constants = push_constants
+        self._state: DeviceState | None = DeviceState(adapter, push_constants)
+        self._closed = False
+        self.shader_paths: dict[str, CompiledShader] = {}  # kernel name -> how its last run was compiled
+
+    @property
+    def state(self) -> DeviceState:
+        """The live device state, reopening the device after a loss."""
+        if self._closed:
+            raise BackendError("E_BACKEND_CLOSED", "this wgpu session is closed")
+        if self._state is None:
+            self._state = DeviceState(self._adapter, self._push_constants)
+        return self._state
+
+    def execute(self, plan: Plan) -> Execution:
+        start = time.perf_counter()
+        state = self.state
+        try:
+            arrays, timings = self._execute(state, plan)
+        except DeviceLost:
+            self._state = None
+            state.close()
+            raise
+        timings["host_ms"] = (time.perf_counter() - start) * 1e3
+        return Execution(arrays, timings)
+
+    def _execute(self, st: DeviceState, plan: Plan) -> tuple[list[np.ndarray], dict[str, float]]:
+        layout = buffer_layout(plan)
+        check_plan(plan, layout, st.limits, st.adapter.name)
+        compiled = []
+        for stage in plan.stages:
+            shader = st.shaders.get(stage, st.push_mode(stage))
+            self.shader_paths[stage.kernel_name] = shader
+            compiled.append((shader, st.pipelines.get(stage, shader)))
+        held: list[tuple[BufferPool, PooledBuffer]] = []
+        try:
+            buffers = [self._acquire(st.storage, slot.alloc_bytes, held) for slot in layout.slots]
+            with wgpu_call("uploading inputs"):
+                for slot in layout.inputs:
+                    assert isinstance(slot.source, InputRef)
+                    st.device.queue.write_buffer(buffers[slot.index].buffer, 0, _padded(slot.source.array))
+            return self._record_and_run(st, plan, layout, compiled, buffers, held)
+        finally:
+            for pool, buf in held:
+                pool.release(buf)
+
+    @staticmethod
+    def _acquire(pool: BufferPool, nbytes: int, held: list[tuple[BufferPool, PooledBuffer]]) -> PooledBuffer:
+        buf = pool.acquire(nbytes)
+        held.append((pool, buf))
+        return buf
+
+    def _record_and_run(self, st: DeviceState, plan: Plan, layout: BufferLayout, compiled: list,
+                        buffers: list[PooledBuffer], held: list) -> tuple[list[np.ndarray], dict[str, float]]:
+        stages = len(plan.stages)
+        if st.timestamps is not None:
+            st.timestamps.prepare(stages)
+        out_ranges, offset = [], 0
+        for slot_index in layout.outputs:
+            size = align(layout.slots[slot_index].alloc_bytes, 4)
+            out_ranges.append((offset, size))
+            offset = align(offset + size, BUFFER_ALIGN)
+        ts_offset = offset
+        staging = st.readback.reserve(offset + (16 * stages if st.timestamps else 0))
+        with wgpu_call(f"recording plan {plan.key}"):
+            encoder = st.device.create_command_encoder(label="hlx")
+            for s, stage in enumerate(plan.stages):
+                shader, pipe = compiled[s]
+                bound = [(i, buffers[slot], align(layout.slots[slot].alloc_bytes, 4))
+                         for i, slot in enumerate(layout.bindings[s])]
+                group = st.pipelines.bind_group(pipe.storage_layout, pipe.storage_key, bound)
+                push = _push_bytes(stage, s)
+                uniform_group = None
+                if shader.push_mode == "uniform":
+                    ubuf = self._acquire(st.uniforms, len(push), held)
+                    st.device.queue.write_buffer(ubuf.buffer, 0, push)
+                    uniform_group = st.pipelines.bind_group(pipe.uniform_layout, ((0, "uniform"),),
+                                                            [(0, ubuf, align(len(push), 16))])
+                kwargs = {"timestamp_writes": st.timestamps.writes(s)} if st.timestamps else {}
+                cpass = encoder.begin_compute_pass(label=stage.kernel_name, **kwargs)
+                cpass.set_pipeline(pipe.pipeline)
+                cpass.set_bind_group(0, group)
+                if uniform_group is not None:
+                    cpass.set_bind_group(1, uniform_group)
+                elif shader.push_mode == "immediates":
+                    cpass.set_immediates(0, push, 0, len(push))
+                cpass.dispatch_workgroups(*stage.dispatch)
+                cpass.end()
+            for (dst, size), slot_index in zip(out_ranges, layout.outputs):
+                encoder.copy_buffer_to_buffer(buffers[slot_index].buffer, 0, staging, dst, size)
+            ranges = list(out_ranges)
+            if st.timestamps is not None:
+                ranges.append((ts_offset, st.timestamps.resolve(encoder, stages, staging, ts_offset)))
+            st.device.queue.submit([encoder.finish()])
+        data = st.readback.read(ranges)
+        arrays = []
+        for k, slot_index in enumerate(layout.outputs):
+            spec = layout.slots[slot_index].source
+            assert isinstance(spec, OutputRef)
+            arrays.append(to_array(data[k], spec))
+        timings = st.timestamps.timings(data[-1], stages) if st.timestamps is not None else {}
+        return arrays, timings
+
+    def close(self) -> None:
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+        self._closed = True
+
+
+def _padded(array: np.ndarray) -> memoryview | bytes:
+    """The array's bytes, zero-padded to a multiple of 4 (wgpu copies whole words)."""
+    data = memoryview(np.ascontiguousarray(array)).cast("B")
+    if len(data) % 4 == 0 and len(data):
+        return data
+    return bytes(data) + bytes(align(max(len(data), 4), 4) - len(data))
+
+
+def _push_bytes(stage: Stage, index: int) -> bytes:
+    """The stage's push constants, zero-padded to the shader's push block (a multiple of 4 bytes)."""
+    size = stage.shader.info.push_constant_size
+    data = bytes(stage.push_constants)
+    if len(data) > size:
+        raise ContractError("E_CONTRACT_STRUCTURE",
+                            f"push_constants has {len(data)} bytes, the shader's push block {size}",
+                            path=f"stages[{index}].push_constants")
+    return data + bytes(align(size, 4) - len(data))
+
+
+class WgpuBackend(Backend):
+    """``backend="wgpu"``: the same plans through wgpu-py."""
+
+    name = "wgpu"
+
+    def __init__(self) -> None:
+        self._availability: Availability | None = None
+
+    def probe(self) -> Availability:
+        if self._availability is None:
+            try:
+                wgpu = adapters.import_wgpu()
+                found = adapters.adapters()
+                self._availability = Availability(True, None, tuple(a.device_info() for a in found),
+                                                  str(getattr(wgpu, "__version__", "")))
+            except HLXError as exc:
+                self._availability = Availability(False, exc.message)
+        return self._availability
+
+    def open(self, device: int | str | None = None, *, power_preference: str | None = None,
+             push_constants: str | None = None) -> WgpuSession:
+        """A session on the adapter chosen by ``device`` (index or name substring), ``HLX_WGPU_ADAPTER`` or
+        the power preference; ``push_constants="uniform"`` (or ``HLX_WGPU_PUSH_CONSTANTS``) feeds push
+        constants through a uniform buffer even where the adapter has immediates."""
+        availability = self.probe()
+        if not availability.available:
+            raise BackendError("E_BACKEND_UNAVAILABLE", f"wgpu: {availability.reason}")
+        chosen = adapters.select(device, power_preference)
+        return WgpuSession(chosen, push_constants or os.environ.get(ENV_PUSH, "auto"))

@@ -1,0 +1,114 @@
+"""From a 900 to a wgpu shader module: the SPIR-V through naga when it accepts it, else the WGSL variant.
+
+The SPIR-V is first adapted to what naga and the adapter take (``spirv_patch``): a spec-constant workgroup
+size is frozen to the plan's, and push constants become a uniform buffer when the device has no
+"immediates". Which path ran, and why, is recorded on the ``CompiledShader`` so tests and users can see it.
+
+Binding types: naga's SPIR-V front end reads every storage block as read-write (it ignores the member-level
+NonWritable that glslang emits for ``readonly``), so SPIR-V modules get "storage" layouts; WGSL sources are
+read for their ``var<storage, read>`` / ``var<uniform>`` declarations.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from hlx_core.errors import BackendError
+from hlx_core.plan import Stage
+
+from hlx_wgpu import spirv_patch
+from hlx_wgpu.errors import E_VALIDATION, wgpu_call
+
+ShaderPath = Literal["spirv", "wgsl"]
+PushMode = Literal["none", "immediates", "uniform"]
+BindingType = Literal["storage", "read-only-storage", "uniform"]
+
+_WGSL_VAR = re.compile(r"((?:@\w+\s*\([^)]*\)\s*)+)var\s*<\s*([^>]*)>")
+_WGSL_ATTR = re.compile(r"@(group|binding)\s*\(\s*(\d+)\s*\)")
+_WGSL_IMMEDIATE = re.compile(r"var\s*<\s*immediate\s*>")
+
+
+@dataclass(frozen=True)
+class CompiledShader:
+    """A shader module and how it was made: ``path`` ran, ``patches`` were applied to the SPIR-V, and
+    ``refusal`` is naga's message for the SPIR-V when the WGSL path ran instead."""
+
+    module: Any
+    path: ShaderPath
+    push_mode: PushMode
+    binding_types: dict[int, BindingType]
+    patches: tuple[str, ...] = ()
+    refusal: str | None = None
+
+
+def wgsl_binding_types(source: str) -> dict[int, BindingType]:
+    """Group-0 binding index -> layout type, read from the WGSL variable declarations."""
+    types: dict[int, BindingType] = {}
+    for attrs, space in _WGSL_VAR.findall(source):
+        found = dict(_WGSL_ATTR.findall(attrs))
+        if found.get("group") != "0" or "binding" not in found:
+            continue
+        parts = [p.strip() for p in space.split(",")]
+        if parts[0] == "uniform":
+            types[int(found["binding"])] = "uniform"
+        elif parts[0] == "storage":
+            writable = len(parts) > 1 and parts[1] == "read_write"
+            types[int(found["binding"])] = "storage" if writable else "read-only-storage"
+    return types
+
+
+def wgsl_immediates_to_uniform(source: str) -> str:
+    """Declare the WGSL ``var<immediate>`` block as the uniform buffer the backend binds instead."""
+    return _WGSL_IMMEDIATE.sub(f"@group({spirv_patch.UNIFORM_GROUP}) @binding(0) var<uniform>", source)
+
+
+class ShaderCache:
+    """Compiled modules keyed by (shader handle, frozen workgroup size, push mode)."""
+
+    def __init__(self, device: Any) -> None:
+        self._device = device
+        self._modules: dict[tuple, CompiledShader] = {}
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def get(self, stage: Stage, push_mode: PushMode) -> CompiledShader:
+        info = stage.shader.info
+        frozen = stage.workgroup_size if any(i is not None for i in info.local_size_ids) else None
+        key = (stage.shader.handle, frozen, push_mode)
+        if key not in self._modules:
+            self._modules[key] = self._compile(stage, frozen, push_mode)
+        return self._modules[key]
+
+    def _compile(self, stage: Stage, frozen: tuple[int, int, int] | None, push_mode: PushMode) -> CompiledShader:
+        shader = stage.shader
+        spirv, patches = shader.spirv, []
+        if frozen is not None:
+            spirv = spirv_patch.fix_workgroup_size(spirv, shader.info.local_size_ids, frozen)
+            patches.append("workgroup-size")
+        if push_mode == "uniform":
+            spirv = spirv_patch.push_constants_to_uniform(spirv)
+            patches.append("push-constants-to-uniform")
+        try:
+            with wgpu_call(f"the SPIR-V of kernel {stage.kernel_name!r}"):
+                module = self._device.create_shader_module(label=stage.kernel_name, code=spirv)
+            types = {b.binding: ("uniform" if b.kind == "uniform" else "storage")
+                     for b in shader.info.bindings if b.set == 0}
+            return CompiledShader(module, "spirv", push_mode, types, tuple(patches))
+        except BackendError as refused:
+            if refused.code != E_VALIDATION or not shader.wgsl_source:
+                if refused.code == E_VALIDATION:
+                    raise BackendError(E_VALIDATION, f"{refused.message} (the 900 has no wgsl_source to fall "
+                                       "back to)") from refused
+                raise
+            return self._compile_wgsl(stage, push_mode, refused.message)
+
+    def _compile_wgsl(self, stage: Stage, push_mode: PushMode, refusal: str) -> CompiledShader:
+        source = stage.shader.wgsl_source or ""
+        if push_mode == "uniform":
+            source = wgsl_immediates_to_uniform(source)
+        with wgpu_call(f"the WGSL variant of kernel {stage.kernel_name!r} (its SPIR-V was refused too: "
+                       f"{refusal})"):
+            module = self._device.create_shader_module(label=stage.kernel_name, code=source)
+        return CompiledShader(module, "wgsl", push_mode, wgsl_binding_types(source), refusal=refusal)

@@ -1,0 +1,106 @@
+"""Word-level SPIR-V rewrites that let naga take modules it would otherwise refuse or that need a feature
+the adapter lacks.
+
+Two rewrites, both semantics-preserving for the values HLX passes:
+
+* ``fix_workgroup_size``: naga refuses a WorkgroupSize built from specialization constants
+  (``layout(local_size_x_id = N)``: "Initializer must be a const-expression"). The plan already knows the
+  workgroup size, so those spec constants become plain constants and the LocalSize mode takes the values.
+* ``push_constants_to_uniform``: without the adapter feature "immediates" a push-constant block cannot be
+  fed; the block becomes a uniform buffer at (set ``UNIFORM_GROUP``, binding 0) with the same member
+  offsets, and the backend writes the push-constant bytes into it.
+"""
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+from hlx_core.spirv import enums as E
+from hlx_core.spirv.header import HEADER_WORDS
+
+UNIFORM_GROUP = 1  # bind group that carries push constants as a uniform buffer
+_SPEC_OPS = {E.OP_SPEC_CONSTANT, E.OP_SPEC_CONSTANT_TRUE, E.OP_SPEC_CONSTANT_FALSE,
+             E.OP_SPEC_CONSTANT_COMPOSITE, 52}  # 52: OpSpecConstantOp
+# OpDecorate, OpMemberDecorate, OpDecorationGroup, OpGroupDecorate, OpGroupMemberDecorate, OpDecorateId,
+# OpDecorateString, OpMemberDecorateString: the annotation section, where new decorations go.
+_ANNOTATION_OPS = {E.OP_DECORATE, E.OP_MEMBER_DECORATE, 73, 74, 75, E.OP_DECORATE_ID, 5632, 5633}
+
+
+def _instructions(words: list[int]) -> Iterator[tuple[int, int, int]]:
+    """Yield (offset, opcode, word count) for every instruction after the header."""
+    i = HEADER_WORDS
+    while i < len(words):
+        count, opcode = words[i] >> 16, words[i] & 0xFFFF
+        if count == 0:
+            return
+        yield i, opcode, count
+        i += count
+
+
+def _words(spirv: bytes) -> list[int]:
+    return list(struct.unpack(f"<{len(spirv) // 4}I", spirv))
+
+
+def _bytes(words: list[int]) -> bytes:
+    return struct.pack(f"<{len(words)}I", *words)
+
+
+def _instr(opcode: int, *operands: int) -> list[int]:
+    return [((len(operands) + 1) << 16) | opcode, *operands]
+
+
+def fix_workgroup_size(spirv: bytes, ids: tuple[int | None, int | None, int | None],
+                       size: tuple[int, int, int]) -> bytes:
+    """Freeze the spec constants with SpecId in ``ids`` to ``size`` and set LocalSize to ``size``."""
+    words = _words(spirv)
+    wanted = {spec_id: value for spec_id, value in zip(ids, size) if spec_id is not None}
+    frozen: dict[int, int] = {}  # result id -> value
+    spec_results: set[int] = set()
+    for at, opcode, count in _instructions(words):
+        if opcode in _SPEC_OPS:
+            spec_results.add(words[at + 2])
+        if opcode == E.OP_DECORATE and count >= 4 and words[at + 2] == E.DEC_SPEC_ID \
+                and words[at + 3] in wanted:
+            frozen[words[at + 1]] = wanted[words[at + 3]]
+    out: list[int] = words[:HEADER_WORDS]
+    for at, opcode, count in _instructions(words):
+        ins = words[at:at + count]
+        if opcode == E.OP_DECORATE and count >= 4 and ins[2] == E.DEC_SPEC_ID and ins[1] in frozen:
+            continue  # a frozen constant keeps no SpecId
+        if opcode == E.OP_SPEC_CONSTANT and ins[2] in frozen:
+            ins = _instr(E.OP_CONSTANT, ins[1], ins[2], frozen[ins[2]])
+        elif opcode == E.OP_SPEC_CONSTANT_COMPOSITE and all(c in frozen or c not in spec_results
+                                                            for c in ins[3:]):
+            ins = [ins[0] & 0xFFFF0000 | E.OP_CONSTANT_COMPOSITE, *ins[1:]]
+        elif opcode == E.OP_EXECUTION_MODE_ID and ins[2] == E.MODE_LOCAL_SIZE_ID:
+            ins = _instr(E.OP_EXECUTION_MODE, ins[1], E.MODE_LOCAL_SIZE, *size)
+        elif opcode == E.OP_EXECUTION_MODE and ins[2] == E.MODE_LOCAL_SIZE:
+            ins = _instr(E.OP_EXECUTION_MODE, ins[1], E.MODE_LOCAL_SIZE, *size)
+        out.extend(ins)
+    return _bytes(out)
+
+
+def push_constants_to_uniform(spirv: bytes) -> bytes:
+    """Turn the PushConstant storage class into Uniform and bind the block at (UNIFORM_GROUP, 0)."""
+    words = _words(spirv)
+    out: list[int] = words[:HEADER_WORDS]
+    variables: list[int] = []
+    first_annotation: int | None = None
+    for at, opcode, count in _instructions(words):
+        ins = words[at:at + count]
+        if opcode in _ANNOTATION_OPS and first_annotation is None:
+            first_annotation = len(out)
+        if opcode == E.OP_TYPE_POINTER and ins[2] == E.SC_PUSH_CONSTANT:
+            ins[2] = E.SC_UNIFORM
+        elif opcode == E.OP_VARIABLE and ins[3] == E.SC_PUSH_CONSTANT:
+            ins[3] = E.SC_UNIFORM
+            variables.append(ins[2])
+        out.extend(ins)
+    if not variables:
+        return spirv
+    decorations: list[int] = []
+    for var in variables:
+        decorations += _instr(E.OP_DECORATE, var, E.DEC_DESCRIPTOR_SET, UNIFORM_GROUP)
+        decorations += _instr(E.OP_DECORATE, var, E.DEC_BINDING, 0)
+    at = first_annotation if first_annotation is not None else len(out)
+    return _bytes(out[:at] + decorations + out[at:])

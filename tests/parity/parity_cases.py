@@ -1,0 +1,208 @@
+"""Parity cases: each builds a contract from fresh random inputs plus what NumPy (float64) says the
+answer is, and how closely a backend must match it.
+
+``exact`` cases must equal both the CPU reference and NumPy bit for bit. Float cases carry a per-element
+error ``bound`` (an array of the expected result's shape) derived from the operation's rounding analysis,
+so a bound is tight enough to catch a dropped or doubled term.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from hlx import kernels as K
+
+U = 2.0**-24  # unit roundoff of float32
+
+
+@dataclass
+class Case:
+    contract: dict
+    expected: list[np.ndarray]
+    exact: bool = False  # bit-equal to ``expected`` (and so to the CPU reference)
+    bound: list[np.ndarray] | None = None  # per-element absolute error allowed against ``expected``
+    same_as_reference: bool = False  # bit-equal to the CPU reference though not to float64 NumPy
+
+    @property
+    def bit_equal_to_reference(self) -> bool:
+        return self.exact or self.same_as_reference
+
+
+def _f32(rng: np.random.Generator, *shape: int, scale: float = 1.0) -> np.ndarray:
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def _words(rng: np.random.Generator, dtype: str, *shape: int) -> np.ndarray:
+    if dtype == "float32":
+        return _f32(rng, *shape, scale=100.0)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
+
+
+def _f64(*arrays: np.ndarray) -> list[np.ndarray]:
+    return [a.astype(np.float64) for a in arrays]
+
+
+def _binary(op: str, dtype: str, n: int) -> Callable[[np.random.Generator], Case]:
+    def make(rng: np.random.Generator) -> Case:
+        a, b = _words(rng, dtype, n), _words(rng, dtype, n)
+        expected = np.add(a, b, dtype=a.dtype) if op == "add" else np.multiply(a, b, dtype=a.dtype)
+        return Case(getattr(K, op)(a, b), [expected], exact=True)
+    return make
+
+
+def _saxpy(rng: np.random.Generator) -> Case:
+    alpha = np.float32(rng.uniform(-3, 3))
+    x, y = _f32(rng, 1001), _f32(rng, 1001)
+    x64, y64 = _f64(x, y)
+    exact = float(alpha) * x64 + y64
+    return Case(K.saxpy(float(alpha), x, y), [exact], bound=[3 * U * (abs(float(alpha) * x64) + abs(y64))])
+
+
+def _relu(rng: np.random.Generator) -> Case:
+    x = _f32(rng, 37, 29)
+    return Case(K.relu(x), [np.where(x > 0, x, np.float32(0))], exact=True)
+
+
+def _reduce_sum(dtype: str, n: int) -> Callable[[np.random.Generator], Case]:
+    def make(rng: np.random.Generator) -> Case:
+        if dtype == "float32":
+            x = _f32(rng, n)
+            x64 = x.astype(np.float64)
+            contract = K.reduce_sum(x)
+            passes = len(contract["902"]["stages"]) if "902" in contract else 1
+            depth = 9 * passes  # additions from a leaf to the root: 9 per 512-element tree
+            return Case(contract, [np.array(x64.sum())], same_as_reference=True,
+                        bound=[np.array(depth * U * np.abs(x64).sum() + 1e-30)])
+        x = rng.integers(-2**31, 2**31, size=n, dtype=np.int32)
+        return Case(K.reduce_sum(x), [np.array(x.sum(dtype=np.int32))], exact=True)
+    return make
+
+
+def softmax64(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def softmax_bound(x: np.ndarray, p: np.ndarray, input_err: np.ndarray | float = 0.0) -> np.ndarray:
+    """Error bound of a float32 softmax of ``x`` (float64) whose inputs are off by up to ``input_err``.
+
+    Vulkan allows exp (3 + 2|d|) ulp of error at d = x - rowmax; the row sum adds ``cols`` rounded terms;
+    an input error e moves p by at most p * 2e; results below float32's normal range may flush to 0."""
+    d = np.abs(x - x.max(axis=1, keepdims=True))
+    rel_exp = (3 + 2 * d) * 2 * U + d * U
+    rel_sum = rel_exp.max(axis=1, keepdims=True) + x.shape[1] * U
+    rel_in = 2 * np.max(input_err, axis=-1, keepdims=True) if np.ndim(input_err) else 2 * input_err
+    return p * (rel_exp + rel_sum + rel_in + 4 * U) + 2e-38
+
+
+def _softmax(rows: int, cols: int) -> Callable[[np.random.Generator], Case]:
+    def make(rng: np.random.Generator) -> Case:
+        x = _f32(rng, rows, cols, scale=4.0)
+        x64 = x.astype(np.float64)
+        p = softmax64(x64)
+        return Case(K.softmax(x), [p], bound=[softmax_bound(x64, p)])
+    return make
+
+
+def _transpose(dtype: str, rows: int, cols: int) -> Callable[[np.random.Generator], Case]:
+    def make(rng: np.random.Generator) -> Case:
+        x = _words(rng, dtype, rows, cols)
+        return Case(K.transpose(x), [np.ascontiguousarray(x.T)], exact=True)
+    return make
+
+
+def gemm_bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|fl(a @ b) - a @ b| <= (K + 2) u (|a| @ |b|), whatever the summation order or fma use."""
+    k = a.shape[1]
+    return (k + 2) * U * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))) + 1e-30
+
+
+def _gemm(m: int, k: int, n: int) -> Callable[[np.random.Generator], Case]:
+    def make(rng: np.random.Generator) -> Case:
+        a, b = _f32(rng, m, k), _f32(rng, k, n)
+        a64, b64 = _f64(a, b)
+        return Case(K.gemm(a, b), [a64 @ b64], bound=[gemm_bound(a, b)])
+    return make
+
+
+def conv2d_direct(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
+    """Convolution by explicit loops over the output (float64): independent of the library's reference."""
+    n, c, h, wd = x.shape
+    k, _, r, s = w.shape
+    xp = np.zeros((n, c, h + 2 * padding, wd + 2 * padding))
+    xp[:, :, padding:padding + h, padding:padding + wd] = x
+    oh, ow = (h + 2 * padding - r) // stride + 1, (wd + 2 * padding - s) // stride + 1
+    y = np.zeros((n, k, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, :, i * stride:i * stride + r, j * stride:j * stride + s]
+            y[:, :, i, j] = np.tensordot(patch, w.astype(np.float64), axes=([1, 2, 3], [1, 2, 3]))
+    return y
+
+
+def _conv2d(xs: tuple[int, ...], ws: tuple[int, ...], stride: int, padding: int) -> Callable[[np.random.Generator], Case]:
+    def make(rng: np.random.Generator) -> Case:
+        x, w = _f32(rng, *xs), _f32(rng, *ws)
+        taps = ws[1] * ws[2] * ws[3]
+        bound = (taps + 2) * U * conv2d_direct(np.abs(x), np.abs(w), stride, padding) + 1e-30
+        return Case(K.conv2d(x, w, stride=stride, padding=padding), [conv2d_direct(x, w, stride, padding)],
+                    bound=[bound])
+    return make
+
+
+def _mlp(rng: np.random.Generator) -> Case:
+    """The issue's example: softmax(relu(x @ w1) @ w2) as one 902."""
+    x, w1, w2 = _f32(rng, 8, 33), _f32(rng, 33, 65), _f32(rng, 65, 10)
+    logits = np.maximum(x.astype(np.float64) @ w1, 0) @ w2
+    p = softmax64(logits)
+    # both gemms' rounding, relative to |x| |w1| |w2|, reaches the logits
+    logit_err = (33 + 65 + 4) * U * (np.abs(x.astype(np.float64)) @ np.abs(w1) @ np.abs(w2))
+    bound = softmax_bound(logits, p, logit_err)
+    contract = K.pipeline([K.gemm(x, w1), K.relu(K.stage(0)), K.gemm(K.stage(1), w2), K.softmax(K.stage(2))])
+    return Case(contract, [p], bound=[bound])
+
+
+def _int_chain(rng: np.random.Generator) -> Case:
+    """An exact 902 whose last step is itself multi-pass: reduce_sum(mul(add(a, b), c)), int32."""
+    a, b, c = (rng.integers(-2**31, 2**31, size=(40, 50), dtype=np.int32) for _ in range(3))
+    expected = np.array((((a + b) * c)).sum(dtype=np.int32))
+    contract = K.pipeline([K.add(a, b), K.mul(K.stage(0), c), K.reduce_sum(K.stage(1))])
+    return Case(contract, [expected], exact=True)
+
+
+def _two_outputs(rng: np.random.Generator) -> Case:
+    """A 902 returning two steps' outputs (the ``outputs`` argument), one transposed word array each."""
+    x = _words(rng, "uint32", 19, 23)
+    y = _f32(rng, 19, 23)
+    contract = K.pipeline([K.transpose(x), K.relu(y), K.transpose(K.stage(1))],
+                          outputs=[K.stage(0), K.stage(2)])
+    return Case(contract, [np.ascontiguousarray(x.T), np.ascontiguousarray(np.maximum(y, 0).T)], exact=True)
+
+
+CASES: dict[str, Callable[[np.random.Generator], Case]] = {
+    **{f"{op}-{dt}": _binary(op, dt, 1000) for op in ("add", "mul") for dt in ("float32", "int32", "uint32")},
+    "add-float32-1": _binary("add", "float32", 1),
+    "saxpy": _saxpy,
+    "relu": _relu,
+    "reduce_sum-float32-1": _reduce_sum("float32", 1),
+    "reduce_sum-float32-777": _reduce_sum("float32", 777),
+    "reduce_sum-float32-300000": _reduce_sum("float32", 300_000),
+    "reduce_sum-int32-5000": _reduce_sum("int32", 5000),
+    "softmax-7x300": _softmax(7, 300),
+    "softmax-1x1": _softmax(1, 1),
+    **{f"transpose-{dt}": _transpose(dt, 33, 65) for dt in ("float32", "int32", "uint32")},
+    "transpose-1x1": _transpose("float32", 1, 1),
+    "gemm-33x65x17": _gemm(33, 65, 17),
+    "gemm-1x1x1": _gemm(1, 1, 1),
+    "gemm-64x64x64": _gemm(64, 64, 64),
+    "gemm-70x16x130": _gemm(70, 16, 130),
+    "conv2d-3x3": _conv2d((2, 3, 9, 11), (4, 3, 3, 2), 1, 0),
+    "conv2d-stride2-pad1": _conv2d((1, 2, 8, 7), (3, 2, 3, 3), 2, 1),
+    "conv2d-1x1": _conv2d((1, 1, 1, 1), (1, 1, 1, 1), 1, 0),
+    "pipeline-mlp": _mlp,
+    "pipeline-int-chain": _int_chain,
+    "pipeline-two-outputs": _two_outputs,
+}

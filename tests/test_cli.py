@@ -1,0 +1,144 @@
+"""The hlx command line, through main(argv) and once through the installed console script."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hlx
+from hlx_core.cli import main
+from plugin_fakes import plugins, write_distribution  # noqa: F401 (fixture)
+
+SHADERS = Path(__file__).resolve().parents[1] / "shaders"
+HANDLE = re.compile(r"&h_[a-z]+_[0-9a-f]{64}")
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_devices_and_plugins(plugins, capsys, tmp_path, monkeypatch):
+    write_distribution(tmp_path, "hlx-cli-broken", {"hlxt_cli_broken": "import no_such_module_xyz\n"},
+                       {"clibroken": "hlxt_cli_broken"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins("cpu,clibroken")
+    code, out, _ = _run(capsys, "devices")
+    assert code == 0 and "cpu" in out and "available" in out and "NumPy" in out
+    code, out, _ = _run(capsys, "plugins")
+    assert code == 0
+    cpu_line = next(line for line in out.splitlines() if " cpu " in line)
+    assert "hlx" in cpu_line and "available" in cpu_line
+    broken = next(line for line in out.splitlines() if "clibroken" in line)
+    assert "hlx-cli-broken" in broken and "failed (import)" in broken and "no_such_module_xyz" in out
+
+
+@pytest.fixture
+def relu_shader(capsys) -> str:
+    code, out, _ = _run(capsys, "shader", "pack", str(SHADERS / "relu.spv"))
+    assert code == 0
+    return out.strip()
+
+
+def test_shader_pack_spv_and_comp_agree(capsys, relu_shader, tmp_path):
+    assert HANDLE.fullmatch(relu_shader) and hlx.resolve(relu_shader)["900"]["entry_point"] == "main"
+    code, out, _ = _run(capsys, "shader", "pack", str(SHADERS / "relu.comp"))
+    assert code == 0 and out.strip() == relu_shader  # the committed SPIR-V is what the source compiles to
+    bad = tmp_path / "bad.comp"
+    bad.write_text("#version 450\nvoid main() { undefined_thing = 1; }\n")
+    code, _, err = _run(capsys, "shader", "pack", str(bad))
+    assert code == 1 and err.startswith("error [E_SPIRV_COMPILE]") and "undefined_thing" in err
+
+
+def _relu_json(shader: str, values: list[float], tmp_path: Path) -> dict:
+    np.save(tmp_path / "x.npy", np.asarray(values, np.float32))
+    n = len(values)
+    return {"901": {"kernel_name": "relu", "shader_handle": shader, "dispatch": [1, 1, 1],
+                    "bindings": [{"$npy": "x.npy"}, {"output": {"dtype": "float32", "shape": [n]}}],
+                    "push_constants": {"$bytes": base64.b64encode(np.uint32(n).tobytes()).decode()}}}
+
+
+def _output_handle(out: str) -> str:
+    (line,) = [line for line in out.splitlines() if line.startswith("output 0:")]
+    return HANDLE.search(line).group(0)
+
+
+def test_run_json_lcb_and_handle(plugins, capsys, relu_shader, tmp_path, rng):
+    plugins("cpu")
+    x = rng.standard_normal(37).astype(np.float32)
+    contract = _relu_json(relu_shader, x.tolist(), tmp_path)
+    (tmp_path / "relu.json").write_text(json.dumps(contract))
+    code, out, err = _run(capsys, "run", str(tmp_path / "relu.json"), "--backend", "cpu", "--print")
+    assert code == 0, err
+    handle = _output_handle(out)
+    assert np.array_equal(hlx.resolve(handle), np.maximum(x, 0)) and "timings:" in out and "host_ms" in out
+    contract_handle = re.search(r"ran (&h_contract_[0-9a-f]{64}) on cpu", out).group(1)
+    # The same contract as LC-B bytes, with the tensor spelled inline.
+    lcb = dict(contract["901"], bindings=[hlx.collapse(x), contract["901"]["bindings"][1]],
+               push_constants=np.uint32(37).tobytes())
+    (tmp_path / "relu.lcb").write_bytes(hlx.encode({"901": lcb}))
+    code, out, _ = _run(capsys, "run", str(tmp_path / "relu.lcb"))
+    assert code == 0 and _output_handle(out) == handle
+    code, out, _ = _run(capsys, "run", contract_handle, "--backend", "cpu")
+    assert code == 0 and _output_handle(out) == handle
+    inline = dict(contract["901"], bindings=[{"$tensor": x.tolist(), "dtype": "float32"},
+                                             contract["901"]["bindings"][1]])
+    (tmp_path / "inline.json").write_text(json.dumps({"901": inline}))
+    code, out, _ = _run(capsys, "run", str(tmp_path / "inline.json"), "--backend", "cpu")
+    assert code == 0 and _output_handle(out) == handle
+
+
+@pytest.mark.parametrize("content, argv, code_prefix", [
+    (None, ("--backend", "cpu"), "error [E_IO]"),
+    ("{not json", ("--backend", "cpu"), "error [E_LC_PARSE]"),
+    ('{"901": {"kernel_name": "x"}}', ("--backend", "cpu"), "error [E_CONTRACT_FIELD_MISSING] at 901."),
+    ('{"901": {}}', ("--backend", "nosuch"), "error [E_BACKEND_UNKNOWN]"),
+    ('{"901": {"push_constants": {"$bytes": "%%%"}}}', ("--backend", "cpu"), "error [E_CONTRACT_FIELD_TYPE]"),
+])
+def test_run_errors(plugins, capsys, tmp_path, content, argv, code_prefix):
+    plugins("cpu")
+    file = tmp_path / "c.json"
+    if content is not None:
+        file.write_text(content)
+    code, out, err = _run(capsys, "run", str(file), *argv)
+    assert code == 1 and err.startswith(code_prefix) and "Traceback" not in err
+
+
+def test_cache_commands(capsys, rng):
+    for _ in range(3):
+        hlx.collapse(rng.standard_normal(1000))
+    code, out, _ = _run(capsys, "cache", "stats")
+    assert code == 0 and "3 object(s)" in out
+    code, out, _ = _run(capsys, "cache", "gc", "--max-bytes", "10000")
+    assert code == 0 and "removed 2 object(s); 1 left" in out
+    code, _, err = _run(capsys, "cache", "gc")
+    assert code == 1 and err.startswith("error [E_USAGE]")
+    code, out, _ = _run(capsys, "cache", "clear")
+    assert code == 0 and "removed 1 object(s)" in out
+    assert hlx.get_default_store().stats()["objects"] == 0
+
+
+def test_demo_small(plugins, capsys):
+    plugins("cpu")
+    code, out, _ = _run(capsys, "demo", "--size", "96", "--backend", "cpu")
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.startswith("│ cpu")]
+    assert len(rows) == 2 and all("✓ bitwise" in r for r in rows) and "gemm 96³" in out
+
+
+def test_console_script_reports_errors_without_traceback(tmp_path):
+    script = shutil.which("hlx", path=str(Path(sys.executable).parent))
+    assert script, "the hlx console script is installed next to the interpreter"
+    proc = subprocess.run([script, "run", str(tmp_path / "missing.json")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1 and proc.stderr.startswith("error [E_IO]") and "Traceback" not in proc.stderr
+    proc = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("hlx ")

@@ -1,0 +1,133 @@
+"""The seeds' API: VulkanContext, Buffer, Kernel; every misuse is an HLXError with a code."""
+from __future__ import annotations
+
+import re
+import struct
+
+import numpy as np
+import pytest
+
+from hlx_core.errors import HLXError, SpirvError
+
+
+def _code(fn, *args, **kwargs) -> str:
+    with pytest.raises(HLXError) as err:
+        fn(*args, **kwargs)
+    return err.value.code
+
+
+def test_context_properties(ctx):
+    assert "llvmpipe" in ctx.device_name or ctx.device_name
+    assert re.fullmatch(r"\d+\.\d+\.\d+", ctx.api_version)
+    info = ctx.get_memory_info()
+    assert info["heaps"] and all(h["size"] > 0 for h in info["heaps"])
+    assert {"blocks", "allocated_bytes", "used_bytes", "residency", "zero_copy"} <= set(info)
+
+
+def test_shader_cache_by_content(ctx, spirv):
+    ctx.clear_cache()
+    a = ctx.load_shader(spirv["saxpy"])
+    assert ctx.load_shader(bytes(spirv["saxpy"])) == a and ctx.is_shader_cached(a)
+    b = ctx.load_shader(spirv["add_u32"])
+    assert b != a and ctx.cache_size() == 2
+    ctx.clear_cache()
+    assert ctx.cache_size() == 0 and not ctx.is_shader_cached(a)
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x03\x02\x23\x07" * 3, b"garbage!" * 8, "not bytes"])
+def test_bad_spirv(ctx, spirv, bad):
+    with pytest.raises(SpirvError) as err:
+        ctx.load_shader(bad)
+    assert err.value.code == "E_SPIRV_INVALID"
+    with pytest.raises(SpirvError):
+        ctx.load_shader(spirv["saxpy"], entry_point="nope")
+
+
+def test_truncated_spirv_never_reaches_the_driver(ctx, spirv):
+    data = spirv["saxpy"]
+    assert _code(ctx.load_shader, data[: len(data) // 2 // 4 * 4]) == "E_SPIRV_INVALID"
+
+
+def test_kernel_launch_with_spec_local_size(ctx, spirv, rng):
+    n = 1000
+    x = rng.standard_normal(n).astype(np.float32)
+    y = rng.standard_normal(n).astype(np.float32)
+    bx, by, bo = ctx.buffer(x.nbytes), ctx.buffer(y.nbytes), ctx.buffer(x.nbytes)
+    bx.upload(x)
+    by.upload(y.tobytes())
+    bo.upload(np.full(n, np.nan, dtype=np.float32))  # poison
+    k = ctx.kernel(spirv["saxpy"])
+    for width in (None, (32, 1, 1), (256,)):
+        k.launch([bx, by, bo], global_size=n, local_size=width, push_constants=struct.pack("<If", n, -0.75))
+        ctx.sync()
+        got = np.frombuffer(bo.download(), np.float32)
+        np.testing.assert_allclose(got, -0.75 * x.astype(np.float64) + y, rtol=1e-6, atol=1e-6)
+        bo.upload(np.full(n, np.nan, dtype=np.float32))
+    for b in (bx, by, bo):
+        b.free()
+    k.release()
+
+
+def test_many_async_launches_then_sync(ctx, spirv, rng):
+    a = rng.integers(0, 1000, 256, dtype=np.uint32)
+    ba, bb = ctx.buffer(a.nbytes), ctx.buffer(a.nbytes)
+    ba.upload(a)
+    bb.upload(np.zeros_like(a))
+    k = ctx.kernel(spirv["add_u32"])
+    for i in range(10):  # bb = ba + bb, ten times, each launch ordered after the previous
+        k.launch([ba, bb, bb], global_size=a.size, push_constants=struct.pack("<I", a.size))
+    np.testing.assert_array_equal(np.frombuffer(bb.download(), np.uint32), a * 10)
+    ba.free()
+    bb.free()
+
+
+def test_buffer_and_kernel_misuse(ctx, spirv):
+    assert _code(ctx.buffer, 0) == "E_VK_BUFFER_SIZE"
+    assert _code(ctx.buffer, -5) == "E_VK_BUFFER_SIZE"
+    assert _code(ctx.buffer, 1.5) == "E_VK_BUFFER_SIZE"
+    b = ctx.buffer(16)
+    assert _code(b.upload, b"x" * 17) == "E_VK_BUFFER_SIZE"
+    assert _code(b.upload, object()) == "E_VK_BUFFER_DATA"
+    k = ctx.kernel(spirv["add_u32"])
+    assert _code(k.launch, [b, b], global_size=4) == "E_VK_BINDINGS"
+    assert _code(k.launch, [b, b, "x"], global_size=4) == "E_VK_BINDINGS"
+    assert _code(k.launch, [b, b, b], global_size=0) == "E_VK_DISPATCH"
+    assert _code(k.launch, [b, b, b], global_size=4, push_constants=b"\0" * 8) == "E_VK_PUSH_CONSTANTS"
+    assert _code(k.launch, [b, b, b], global_size=4, local_size=(8, 1, 1)) == "E_VK_WORKGROUP"
+    assert _code(k.launch, [b, b, b], global_size=(1 << 30, 1, 1)) == "E_LIMIT_EXCEEDED"
+    b.free()
+    b.free()  # idempotent
+    assert _code(b.upload, b"x") == "E_VK_BUFFER_FREED"
+    assert _code(b.download) == "E_VK_BUFFER_FREED"
+    c = ctx.buffer(16)
+    assert _code(k.launch, [c, c, b], global_size=4) == "E_VK_BUFFER_FREED"
+    c.free()
+
+
+def test_out_of_memory_keeps_context_usable(ctx):
+    assert _code(ctx.buffer, 1 << 44) == "E_DEVICE_OOM"
+    b = ctx.buffer(64)
+    b.upload(bytes(range(64)))
+    assert b.download() == bytes(range(64))
+    b.free()
+
+
+def test_closed_context(spirv):
+    from hlx_vulkan_raw import VulkanContext
+    with VulkanContext() as c:
+        b = c.buffer(8)
+        k = c.kernel(spirv["add_u32"])
+    c.cleanup()  # idempotent
+    assert c.closed
+    for call in (lambda: c.buffer(8), lambda: c.load_shader(spirv["add_u32"]), c.sync, c.get_memory_info,
+                 lambda: b.upload(b"1"), b.download, lambda: k.launch([b, b, b], global_size=1)):
+        assert _code(call) == "E_VK_CONTEXT_CLOSED"
+    b.free()  # freeing after cleanup is harmless
+
+
+def test_dropped_buffers_are_collected(ctx):
+    before = ctx.get_memory_info()["used_bytes"]
+    for _ in range(20):
+        ctx.buffer(4096)  # never freed explicitly
+    ctx.sync()
+    assert ctx.get_memory_info()["used_bytes"] == before

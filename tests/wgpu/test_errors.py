@@ -1,0 +1,82 @@
+"""Refused contracts become HLX errors with a code and wgpu's (naga's) own words, and the session keeps
+working afterwards."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+from wgpu_plans import inp, make_plan, make_shader, make_stage, out
+
+from hlx_core.errors import BackendError, ContractError
+
+
+def _valid_plan(spirv, rng, n=500):
+    a = rng.integers(-1000, 1000, n).astype(np.int32)
+    b = rng.integers(-1000, 1000, n).astype(np.int32)
+    stage = make_stage("iadd", make_shader(spirv["iadd"]), (-(-n // 64), 1, 1), [inp(a), inp(b), out("int32", n)])
+    return make_plan(stage), a + b
+
+
+def _still_works(session, spirv, rng):
+    plan, want = _valid_plan(spirv, rng)
+    np.testing.assert_array_equal(session.execute(plan).arrays[0], want)
+
+
+def test_naga_refusal_has_code_and_nagas_message(session, spirv, rng):
+    stage = make_stage("bad_naga", make_shader(spirv["bad_naga"]), (1, 1, 1), [out("uint8", 64)])
+    with pytest.raises(BackendError) as err:
+        session.execute(make_plan(stage))
+    assert err.value.code == "E_WGPU_VALIDATION"
+    assert "StorageBuffer8BitAccess" in err.value.message  # naga's own diagnosis
+    assert "bad_naga" in err.value.message and "wgsl_source" in err.value.message
+    _still_works(session, spirv, rng)
+
+
+def test_binding_larger_than_adapter_limit(session, spirv, rng):
+    limit = session.state.limits["max-storage-buffer-binding-size"]
+    n = limit // 4 + 1  # one element too many; nothing is allocated before the check
+    stage = make_stage("fill", make_shader(spirv["fill"]), (1, 1, 1), [out("uint32", n)], struct.pack("<II", n, 1))
+    with pytest.raises(BackendError) as err:
+        session.execute(make_plan(stage))
+    assert err.value.code == "E_LIMIT_EXCEEDED"
+    assert "max-storage-buffer-binding-size" in err.value.message and str(limit) in err.value.message
+    assert "binding 0" in err.value.message
+    _still_works(session, spirv, rng)
+
+
+def test_workgroup_larger_than_adapter_limit(session, spirv, rng):
+    limit = session.state.limits["max-compute-workgroup-size-x"]
+    a = rng.standard_normal(64).astype(np.float32)
+    stage = make_stage("axpby", make_shader(spirv["axpby"]), (1, 1, 1), [inp(a), inp(a), out("float32", 64)],
+                       struct.pack("<If", 64, 1.0), spec={0: 2 * limit}, workgroup=(2 * limit, 1, 1))
+    with pytest.raises(BackendError) as err:
+        session.execute(make_plan(stage))
+    assert err.value.code == "E_LIMIT_EXCEEDED" and "max-compute-workgroup-size-x" in err.value.message
+    _still_works(session, spirv, rng)
+
+
+def test_push_constants_longer_than_the_block(session, spirv, rng):
+    stage = make_stage("fill", make_shader(spirv["fill"]), (1, 1, 1), [out("uint32", 64)], bytes(12))
+    with pytest.raises(ContractError) as err:
+        session.execute(make_plan(stage))
+    assert "push_constants" in err.value.path
+    _still_works(session, spirv, rng)
+
+
+def test_device_loss_is_reported_then_recovered(wgpu_backend, spirv, rng):
+    session = wgpu_backend.open()
+    try:
+        _still_works(session, spirv, rng)
+        session.state.device.destroy()  # a real loss: wgpu marks the device lost
+        plan, _ = _valid_plan(spirv, rng)
+        with pytest.raises(BackendError) as err:
+            session.execute(plan)
+        assert err.value.code == "E_DEVICE_LOST" and "lost" in err.value.message
+        _still_works(session, spirv, rng)  # a fresh device
+    finally:
+        session.close()
+    with pytest.raises(BackendError) as err:
+        session.execute(plan)
+    assert err.value.code == "E_BACKEND_CLOSED"
+    session.close()  # idempotent
