@@ -17,14 +17,16 @@ import numpy as np
 from hlx_core.codec import decode, encode, encode_chunks
 
 
-def best_of(repeat: int, fn: Callable[[], Any]) -> float:
-    """Best wall time of ``repeat`` calls (the result of each call is dropped before the next)."""
-    best = float("inf")
+def best_of(repeat: int, ops: dict[str, Callable[[], Any]]) -> dict[str, float]:
+    """Best wall time of each op over ``repeat`` rounds; the ops run interleaved within a round, so a busy
+    machine slows the peers and the codec alike (each result is dropped before the next op)."""
+    best = dict.fromkeys(ops, float("inf"))
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t0)
-        del result
+        for name, fn in ops.items():
+            t0 = time.perf_counter()
+            result = fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+            del result
     return best
 
 
@@ -38,12 +40,14 @@ def main() -> None:
     arr = np.random.default_rng().standard_normal(n_bytes // 4, dtype=np.float32)
     gb = n_bytes / 1e9
 
-    t_bytes = best_of(args.repeat, lambda: bytes(memoryview(arr)))
-    t_npcopy = best_of(args.repeat, lambda: np.copy(arr))
-    t_chunks = best_of(args.repeat, lambda: encode_chunks(arr))
-    t_encode = best_of(args.repeat, lambda: encode(arr))
     data = encode(arr)
-    t_decode = best_of(args.repeat, lambda: decode(data))
+    times = best_of(args.repeat, {
+        "plain copy bytes(memoryview)": lambda: bytes(memoryview(arr)),
+        "plain copy np.copy": lambda: np.copy(arr),
+        "encode_chunks (no copy)": lambda: encode_chunks(arr),
+        "encode (one copy)": lambda: encode(arr),
+        "decode (read-only view)": lambda: decode(data),
+    })
 
     back = decode(data)
     is_view = np.shares_memory(back, np.frombuffer(data, np.uint8))
@@ -53,23 +57,16 @@ def main() -> None:
 
     print(f"LC-B codec, float32 tensor of {args.mib} MiB, best of {args.repeat}")
     print(f"{'operation':<34}{'time ms':>10}{'GB/s':>10}{'vs bytes()':>12}")
-    rows = [
-        ("plain copy bytes(memoryview)", t_bytes),
-        ("plain copy np.copy", t_npcopy),
-        ("encode_chunks (no copy)", t_chunks),
-        ("encode (one copy)", t_encode),
-        ("decode (read-only view)", t_decode),
-    ]
-    for name, t in rows:
+    t_bytes = times["plain copy bytes(memoryview)"]
+    for name, t in times.items():
         print(f"{name:<34}{t * 1e3:>10.3f}{gb / t:>10.1f}{t_bytes / t:>11.2f}x")
     print(f"decode is a read-only view into the encoded bytes: {is_view and not back.flags.writeable}")
 
     nested = {f"k{i}": [i, f"v{i}", i * 1.5, {"x": i, "y": None}] for i in range(1000)}
     small = encode(nested)
-    t_small_enc = best_of(args.repeat * 4, lambda: encode(nested))
-    t_small_dec = best_of(args.repeat * 4, lambda: decode(small))
-    print(f"1000-entry nested dict ({len(small)} bytes): encode {t_small_enc * 1e3:.2f} ms, "
-          f"decode {t_small_dec * 1e3:.2f} ms")
+    small_times = best_of(args.repeat * 4, {"encode": lambda: encode(nested), "decode": lambda: decode(small)})
+    print(f"1000-entry nested dict ({len(small)} bytes): encode {small_times['encode'] * 1e3:.2f} ms, "
+          f"decode {small_times['decode'] * 1e3:.2f} ms")
 
 
 if __name__ == "__main__":

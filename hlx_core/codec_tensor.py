@@ -33,6 +33,8 @@ _U8 = np.dtype(np.uint8)
 
 def tensor_parts(arr: np.ndarray) -> tuple[bytes, memoryview]:
     """(payload header, data bytes) for an array; copies only to fix byte order, layout or bool bytes."""
+    if type(arr) is not np.ndarray and isinstance(arr, np.ma.MaskedArray):
+        raise Fail("E_TYPE", "masked arrays are not tensors (the mask would be lost); encode data and mask")
     dt = arr.dtype
     code = DTYPE_CODES.get((dt.kind, dt.itemsize))
     if code is None:

@@ -288,7 +288,8 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
     execution = _execute(slot, plan, name)
     arrays = []
     for array in execution.arrays:
-        array = np.ascontiguousarray(array)
+        if not array.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into shape (1,))
+            array = array.copy(order="C")
         array.flags.writeable = False
         arrays.append(array)
     outputs = [cas.collapse(a, store=store) for a in arrays]

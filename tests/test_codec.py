@@ -132,7 +132,11 @@ def test_str_and_dict_subclasses_encode_as_their_base():
     class Table(dict):
         pass
 
+    class Row(list):
+        pass
+
     assert encode(Table({Text("b"): 1, "a": Text("x")})) == encode({"a": "x", "b": 1})
+    assert encode(Row([1, Row([2])])) == encode([1, [2]])
     h = Handle("&h_blob_" + "0" * 64)
     assert decode(encode({h: 1})) == {str(h): 1}
 
@@ -319,6 +323,7 @@ def test_encoder_refusals_name_the_path():
     refused("E_FLOAT_SPECIAL", encode, float("inf"))
     refused("E_FLOAT_SPECIAL", encode, np.float32("-inf"))
     assert refused("E_TYPE", encode, {"x": {3: 1}}).path == "$.x[3]"
+    assert refused("E_TYPE", encode, {"a": 1, 2: 3}).path == "$[2]"
     assert refused("E_TYPE", encode, [0, object()]).path == "$[1]"
     refused("E_TYPE", encode, 2**64)
     refused("E_TYPE", encode, -(2**63) - 1)
@@ -331,6 +336,8 @@ def test_encoder_refusals_name_the_path():
     refused("E_TYPE", encode, np.zeros(3, np.complex64))
     refused("E_TYPE", encode, np.array(["a"]))
     refused("E_TYPE", encode, np.zeros(2, object))
+    refused("E_TYPE", encode, np.ma.masked_array([1.0, 2.0], mask=[False, True]))
+    assert encode(np.eye(2).view(type("Sub", (np.ndarray,), {}))) == encode(np.eye(2))
 
 
 def test_encoder_refuses_too_many_dimensions():

@@ -62,6 +62,13 @@ def test_pipeline_returns_last_stage_and_store_argument(plugins, rng):
     assert not hlx.exists(result.outputs[0])  # only in the store that was passed
 
 
+def test_zero_dimensional_output_keeps_its_shape(plugins, rng):
+    plugins("cpu")
+    x = rng.integers(-1000, 1000, 3000).astype(np.int32)
+    (out,) = hlx.run(hlx.kernels.reduce_sum(x), backend="cpu").arrays()
+    assert out.shape == () and out.dtype == np.int32 and int(out) == int(x.sum())
+
+
 # -- errors ------------------------------------------------------------------------------------------
 
 def test_unknown_backend_names_the_available_ones(plugins, rng):

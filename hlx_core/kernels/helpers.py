@@ -21,6 +21,7 @@ import numpy as np
 
 from hlx_core.cas.api import collapse, resolve
 from hlx_core.cas.handle import Handle, is_handle
+from hlx_core.contracts.schemas import is_output
 from hlx_core.errors import ContractError
 from hlx_core.kernels.library import LIBRARY, WORD_DTYPES
 from hlx_core.kernels.references import REDUCE_CHUNK
@@ -354,12 +355,8 @@ def conv2d(x: Any, w: Any, stride: int = 1, padding: int = 0, *, store: Any = No
 
 def _output_specs(body: dict) -> list[tuple[np.dtype, tuple[int, ...]]]:
     """The (dtype, shape) of each output binding of a 901 body, in output order."""
-    specs = []
-    for b in body.get("bindings", []):
-        if isinstance(b, dict) and isinstance(b.get("output"), dict):
-            out = b["output"]
-            specs.append((np.dtype(out["dtype"]), tuple(int(d) for d in out["shape"])))
-    return specs
+    return [(np.dtype(b["output"]["dtype"]), tuple(int(d) for d in b["output"]["shape"]))
+            for b in body.get("bindings", []) if is_output(b)]
 
 
 def _stage_body(entry: Any, store: Any, where: str) -> dict:

@@ -185,7 +185,7 @@ class QueryPool:
 
     def read_ms(self) -> list[float] | None:
         """Timestamps in ms relative to query 0, or None when not available."""
-        flags = vk.VK_QUERY_RESULT_64_BIT | vk.VK_QUERY_RESULT_WAIT_BIT
+        flags = vk.VK_QUERY_RESULT_64_BIT  # read after the submit's fence: every result is available
         result = lib.vkGetQueryPoolResults(self.device, self.handle, 0, self.count, 8 * self.count, self._data, 8, flags)
         if result != 0:
             return None

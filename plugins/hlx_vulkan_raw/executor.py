@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from hlx_vulkan_raw.context import VulkanContext
 
 MAX_RECORDED = 64
+MAX_PREPARED = 256
 TOP_OF_PIPE = 0x00000001  # VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT
 
 
@@ -60,6 +61,7 @@ class PlanExecutor:
     def __init__(self, ctx: "VulkanContext") -> None:
         self.ctx = ctx
         self.recorded: "OrderedDict[tuple, RecordedPlan]" = OrderedDict()
+        self.prepared: "OrderedDict[str, tuple]" = OrderedDict()
         self.residency = Residency(ctx.allocator, default_budget(ctx.phys.device_local_bytes), self._evicted)
         self.submits = 0
 
@@ -112,8 +114,13 @@ class PlanExecutor:
                             path=f"{where}.bindings[{b.binding}]")
 
     # -- execution ----------------------------------------------------------------------------------------
-    def execute(self, plan: Plan) -> Execution:
-        t0 = time.perf_counter()
+    def _prepare(self, plan: Plan) -> tuple[BufferLayout, list[Pipeline], set[int]]:
+        """Layout, pipelines and checks of a plan, computed once per plan.key (the key names the whole
+        normalised contract, so they cannot change) to keep warm runs cheap."""
+        prep = self.prepared.get(plan.key)
+        if prep is not None:
+            self.prepared.move_to_end(plan.key)
+            return prep
         ctx = self.ctx
         layout = buffer_layout(plan)
         pipes = [ctx.pipelines.get(st.shader.spirv, st.shader.entry_point, st.workgroup_size,
@@ -121,6 +128,15 @@ class PlanExecutor:
         for s, pipe in enumerate(pipes):
             self._check_stage(plan, s, pipe)
         written_inputs = self._written_slots(layout, pipes) & {slot.index for slot in layout.inputs}
+        prep = self.prepared[plan.key] = (layout, pipes, written_inputs)
+        while len(self.prepared) > MAX_PREPARED:
+            self.prepared.popitem(last=False)
+        return prep
+
+    def execute(self, plan: Plan) -> Execution:
+        t0 = time.perf_counter()
+        ctx = self.ctx
+        layout, pipes, written_inputs = self._prepare(plan)
         inputs: dict[int, DeviceBuffer] = {}
         uploads: list[tuple[DeviceBuffer, memoryview]] = []
         fresh: list[tuple[str | None, DeviceBuffer]] = []  # new buffers; handle None: never kept resident

@@ -155,7 +155,11 @@ class Instance:
         if messenger_info is not None:
             chain(info, messenger_info)  # also reports on instance creation and destruction
         out = ffi.new("VkInstance*")
-        check(lib.vkCreateInstance(info, NULL, out), "vkCreateInstance")
+        result = lib.vkCreateInstance(info, NULL, out)
+        if result == -9:  # VK_ERROR_INCOMPATIBLE_DRIVER: the loader found no usable driver (ICD)
+            raise result_error(result, "vkCreateInstance (no Vulkan driver found; install one, e.g. "
+                                       "mesa-vulkan-drivers, or check VK_ICD_FILENAMES)")
+        check(result, "vkCreateInstance")
         self.handle = out[0]
         self._messenger = None
         self._destroy_messenger: Callable | None = None

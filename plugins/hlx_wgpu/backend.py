@@ -19,7 +19,7 @@ from hlx_core.errors import BackendError, ContractError, HLXError
 from hlx_core.plan import InputRef, OutputRef, Plan, Stage
 
 from hlx_wgpu import adapter as adapters
-from hlx_wgpu.buffers import BUFFER_ALIGN, BufferPool, PooledBuffer, Readback, align
+from hlx_wgpu.buffers import BUFFER_ALIGN, BufferPool, PooledBuffer, Readback, Residency, align
 from hlx_wgpu.errors import DeviceLost, wgpu_call
 from hlx_wgpu.limits import check_plan
 from hlx_wgpu.pipelines import PipelineCache
@@ -27,6 +27,8 @@ from hlx_wgpu.shaders import CompiledShader, PushMode, ShaderCache
 from hlx_wgpu.timestamps import Timestamps
 
 ENV_PUSH = "HLX_WGPU_PUSH_CONSTANTS"  # "auto" (immediates when the adapter has them) or "uniform"
+ENV_RESIDENT = "HLX_WGPU_RESIDENT_BYTES"  # device bytes kept for inputs between runs (0: none)
+DEFAULT_RESIDENT_BYTES = 512 << 20
 
 
 class DeviceState:
@@ -46,6 +48,7 @@ class DeviceState:
                                   on_destroy=self.pipelines.forget_buffer)
         self.uniforms = BufferPool(self.device, usage.UNIFORM | usage.COPY_DST, "hlx-push-constants",
                                    max_free_bytes=1 << 20, on_destroy=self.pipelines.forget_buffer)
+        self.resident = Residency(self.storage, int(os.environ.get(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES)))
         self.readback = Readback(self.device, wgpu)
         self.timestamps = Timestamps(self.device, wgpu) if "timestamp-query" in self.features else None
 
@@ -56,7 +59,7 @@ class DeviceState:
         return "immediates" if self.immediates and size <= self.limits.get("max-immediate-size", 0) else "uniform"
 
     def close(self) -> None:
-        for closer in (self.storage.clear, self.uniforms.clear, self.readback.close,
+        for closer in (self.resident.clear, self.storage.clear, self.uniforms.clear, self.readback.close,
                        self.timestamps.close if self.timestamps else None, self.device.destroy):
             if closer is None:
                 continue
@@ -111,16 +114,31 @@ class WgpuSession(Session):
             self.shader_paths[stage.kernel_name] = shader
             compiled.append((shader, st.pipelines.get(stage, shader)))
         held: list[tuple[BufferPool, PooledBuffer]] = []
+        uploaded: list[tuple[str, PooledBuffer]] = []
         try:
-            buffers = [self._acquire(st.storage, slot.alloc_bytes, held) for slot in layout.slots]
-            with wgpu_call("uploading inputs"):
-                for slot in layout.inputs:
-                    assert isinstance(slot.source, InputRef)
-                    st.device.queue.write_buffer(buffers[slot.index].buffer, 0, _padded(slot.source.array))
-            return self._record_and_run(st, plan, layout, compiled, buffers, held)
-        finally:
+            buffers = []
+            for slot in layout.slots:
+                source = slot.source
+                buf = st.resident.get(source.handle) if isinstance(source, InputRef) else None
+                if buf is None:
+                    buf = self._acquire(st.storage, slot.alloc_bytes, held)
+                    if isinstance(source, InputRef):
+                        with wgpu_call(f"uploading input {source.handle}"):
+                            st.device.queue.write_buffer(buf.buffer, 0, _padded(source.array))
+                        uploaded.append((source.handle, buf))
+                buffers.append(buf)
+            result = self._record_and_run(st, plan, layout, compiled, buffers, held)
+        except BaseException:
             for pool, buf in held:
                 pool.release(buf)
+            raise
+        kept = {id(buf) for _, buf in uploaded}
+        for pool, buf in held:
+            if id(buf) not in kept:
+                pool.release(buf)
+        for handle, buf in uploaded:
+            st.resident.keep(handle, buf)
+        return result
 
     @staticmethod
     def _acquire(pool: BufferPool, nbytes: int, held: list[tuple[BufferPool, PooledBuffer]]) -> PooledBuffer:
@@ -186,12 +204,12 @@ class WgpuSession(Session):
         self._closed = True
 
 
-def _padded(array: np.ndarray) -> memoryview | bytes:
-    """The array's bytes, zero-padded to a multiple of 4 (wgpu copies whole words)."""
-    data = memoryview(np.ascontiguousarray(array)).cast("B")
-    if len(data) % 4 == 0 and len(data):
+def _padded(array: np.ndarray) -> np.ndarray | bytes:
+    """The array's bytes, zero-padded to a multiple of 4 and at least 4 (wgpu copies whole words)."""
+    data = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    if data.size % 4 == 0 and data.size:
         return data
-    return bytes(data) + bytes(align(max(len(data), 4), 4) - len(data))
+    return data.tobytes() + bytes(align(max(data.size, 4), 4) - data.size)
 
 
 def _push_bytes(stage: Stage, index: int) -> bytes:

@@ -123,3 +123,42 @@ class Readback:
             self._buffer.destroy()
             self._buffer = None
             self.size = 0
+
+
+class Residency:
+    """Input buffers kept on the device by the handle of their content, least recently used evicted.
+
+    A handle is the BLAKE3 of the tensor, so a buffer found under it always holds exactly that data and
+    running a plan again with the same inputs uploads nothing. Evicted buffers go back to the pool.
+    """
+
+    def __init__(self, pool: BufferPool, budget_bytes: int) -> None:
+        self._pool = pool
+        self._budget = budget_bytes
+        self._buffers: OrderedDict[str, PooledBuffer] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+
+    def get(self, handle: str) -> PooledBuffer | None:
+        buf = self._buffers.get(handle)
+        if buf is not None:
+            self._buffers.move_to_end(handle)
+            self.hits += 1
+        return buf
+
+    def keep(self, handle: str, buf: PooledBuffer) -> None:
+        """Keep ``buf`` (just uploaded with ``handle``'s data), or return it to the pool if it cannot fit."""
+        if buf.size > self._budget:
+            self._pool.release(buf)
+            return
+        self._buffers[handle] = buf
+        self._bytes += buf.size
+        while self._bytes > self._budget:
+            _, old = self._buffers.popitem(last=False)
+            self._bytes -= old.size
+            self._pool.release(old)
+
+    def clear(self) -> None:
+        while self._buffers:
+            self._pool.release(self._buffers.popitem()[1])
+        self._bytes = 0

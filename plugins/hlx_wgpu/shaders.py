@@ -19,6 +19,7 @@ from hlx_core.plan import Stage
 
 from hlx_wgpu import spirv_patch
 from hlx_wgpu.errors import E_VALIDATION, wgpu_call
+from hlx_wgpu.native import create_trusted_module, runtime_checks_wanted
 
 ShaderPath = Literal["spirv", "wgsl"]
 PushMode = Literal["none", "immediates", "uniform"]
@@ -40,6 +41,7 @@ class CompiledShader:
     binding_types: dict[int, BindingType]
     patches: tuple[str, ...] = ()
     refusal: str | None = None
+    runtime_checks: bool = False  # naga's bounds checks and loop bounding compiled in
 
 
 def wgsl_binding_types(source: str) -> dict[int, BindingType]:
@@ -69,6 +71,12 @@ class ShaderCache:
     def __init__(self, device: Any) -> None:
         self._device = device
         self._modules: dict[tuple, CompiledShader] = {}
+        self._checks = runtime_checks_wanted()
+
+    def _module(self, code: bytes | str, label: str) -> Any:
+        if self._checks:
+            return self._device.create_shader_module(label=label, code=code)
+        return create_trusted_module(self._device, code, label)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -92,10 +100,10 @@ class ShaderCache:
             patches.append("push-constants-to-uniform")
         try:
             with wgpu_call(f"the SPIR-V of kernel {stage.kernel_name!r}"):
-                module = self._device.create_shader_module(label=stage.kernel_name, code=spirv)
+                module = self._module(spirv, stage.kernel_name)
             types = {b.binding: ("uniform" if b.kind == "uniform" else "storage")
                      for b in shader.info.bindings if b.set == 0}
-            return CompiledShader(module, "spirv", push_mode, types, tuple(patches))
+            return CompiledShader(module, "spirv", push_mode, types, tuple(patches), runtime_checks=self._checks)
         except BackendError as refused:
             if refused.code != E_VALIDATION or not shader.wgsl_source:
                 if refused.code == E_VALIDATION:
@@ -110,5 +118,6 @@ class ShaderCache:
             source = wgsl_immediates_to_uniform(source)
         with wgpu_call(f"the WGSL variant of kernel {stage.kernel_name!r} (its SPIR-V was refused too: "
                        f"{refusal})"):
-            module = self._device.create_shader_module(label=stage.kernel_name, code=source)
-        return CompiledShader(module, "wgsl", push_mode, wgsl_binding_types(source), refusal=refusal)
+            module = self._module(source, stage.kernel_name)
+        return CompiledShader(module, "wgsl", push_mode, wgsl_binding_types(source), refusal=refusal,
+                              runtime_checks=self._checks)

@@ -12,13 +12,7 @@ import numpy as np
 
 from hlx_wgpu.buffers import align
 from hlx_wgpu.errors import wgpu_call
-
-
-def timestamp_period_ns(queue: Any) -> float:
-    """Nanoseconds per timestamp tick (wgpu-native's wgpuQueueGetTimestampPeriod)."""
-    from wgpu.backends.wgpu_native._ffi import lib
-
-    return float(lib.wgpuQueueGetTimestampPeriod(queue._internal)) or 1.0
+from hlx_wgpu.native import timestamp_period_ns
 
 
 class Timestamps:

@@ -61,9 +61,11 @@ def _saxpy(rng: np.random.Generator) -> Case:
     return Case(K.saxpy(float(alpha), x, y), [exact], bound=[3 * U * (abs(float(alpha) * x64) + abs(y64))])
 
 
-def _relu(rng: np.random.Generator) -> Case:
-    x = _f32(rng, 37, 29)
-    return Case(K.relu(x), [np.where(x > 0, x, np.float32(0))], exact=True)
+def _relu(*shape: int) -> Callable[[np.random.Generator], Case]:
+    def make(rng: np.random.Generator) -> Case:
+        x = _f32(rng, *shape)
+        return Case(K.relu(x), [np.where(x > 0, x, np.float32(0))], exact=True)
+    return make
 
 
 def _reduce_sum(dtype: str, n: int) -> Callable[[np.random.Generator], Case]:
@@ -186,7 +188,8 @@ CASES: dict[str, Callable[[np.random.Generator], Case]] = {
     **{f"{op}-{dt}": _binary(op, dt, 1000) for op in ("add", "mul") for dt in ("float32", "int32", "uint32")},
     "add-float32-1": _binary("add", "float32", 1),
     "saxpy": _saxpy,
-    "relu": _relu,
+    "relu": _relu(37, 29),
+    "relu-empty": _relu(0, 5),
     "reduce_sum-float32-1": _reduce_sum("float32", 1),
     "reduce_sum-float32-777": _reduce_sum("float32", 777),
     "reduce_sum-float32-300000": _reduce_sum("float32", 300_000),
@@ -199,6 +202,7 @@ CASES: dict[str, Callable[[np.random.Generator], Case]] = {
     "gemm-1x1x1": _gemm(1, 1, 1),
     "gemm-64x64x64": _gemm(64, 64, 64),
     "gemm-70x16x130": _gemm(70, 16, 130),
+    "gemm-8x0x5": _gemm(8, 0, 5),
     "conv2d-3x3": _conv2d((2, 3, 9, 11), (4, 3, 3, 2), 1, 0),
     "conv2d-stride2-pad1": _conv2d((1, 2, 8, 7), (3, 2, 3, 3), 2, 1),
     "conv2d-1x1": _conv2d((1, 1, 1, 1), (1, 1, 1, 1), 1, 0),

@@ -1,0 +1,118 @@
+"""Host overhead of the Vulkan backend next to torch (CUDA) measured in the same run.
+
+1. A warm ``hlx.run`` of a tiny kernel (add of 256 float32) whose inputs are already resident on the
+   device, split into the full round trip and the backend's share (``Session.execute`` of the planned
+   contract), against a torch tiny op + ``torch.cuda.synchronize()``.
+2. Dispatches per second inside one recorded 902 (a chain of ``--stages`` dependent adds, one submit),
+   against the same number of torch ops followed by one synchronize.
+Goal (issue 4): the round trip within 1.5x torch's. Without torch/CUDA the torch columns are skipped.
+Runs anywhere Vulkan does (lavapipe too; the ratios only mean something on a GPU).
+
+    .venv/bin/python benchmarks/bench_vulkan_overhead.py [--repeat 2000] [--stages 64] [--device 0]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable
+
+import numpy as np
+
+import hlx
+from hlx.kernels import add, pipeline, stage
+from hlx_core.planner import plan as make_plan
+
+
+def per_call_us(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time of one call in microseconds, over ``repeat`` calls in batches of 10."""
+    for _ in range(max(repeat // 10, 5)):
+        fn()
+    samples = []
+    for _ in range(max(repeat // 10, 1)):
+        t0 = time.perf_counter()
+        for _ in range(10):
+            fn()
+        samples.append((time.perf_counter() - t0) / 10 * 1e6)
+    return statistics.median(samples)
+
+
+def torch_peer(n: int, stages: int, repeat: int) -> tuple[float, float] | None:
+    """(µs per tiny op + synchronize, µs per ``stages`` ops + one synchronize), or None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    a = torch.rand(n, device="cuda")
+    b = torch.rand(n, device="cuda")
+
+    def one():
+        a.add(b)
+        torch.cuda.synchronize()
+
+    def chain():
+        x = a
+        for _ in range(stages):
+            x = x.add(b)
+        torch.cuda.synchronize()
+
+    return per_call_us(one, repeat), per_call_us(chain, max(repeat // stages, 20))
+
+
+def ratio(ours: float, peer: float | None) -> str:
+    return f"{ours / peer:6.2f}x" if peer else "   n/a"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=2000, help="calls timed per figure")
+    parser.add_argument("--stages", type=int, default=64, help="dependent dispatches in the 902")
+    parser.add_argument("--n", type=int, default=256, help="elements of the tiny tensors")
+    parser.add_argument("--device", default=None, help="Vulkan device (index, name or UUID)")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    a = hlx.collapse(rng.random(args.n, dtype=np.float32))
+    b = hlx.collapse(rng.random(args.n, dtype=np.float32))
+    tiny = add(a, b)
+    chain = pipeline([add(a, b)] + [add(stage(i), b) for i in range(args.stages - 1)])
+
+    first = hlx.run(tiny, backend="vulkan", device=args.device)
+    print(f"device: {first.device}")
+    run_us = per_call_us(lambda: hlx.run(tiny, backend="vulkan", device=args.device), args.repeat)
+
+    from hlx_vulkan_raw import VulkanBackend
+    session = VulkanBackend().open(args.device)
+    try:
+        p_tiny, p_chain = make_plan(tiny), make_plan(chain)
+        session.execute(p_tiny)
+        exec_us = per_call_us(lambda: session.execute(p_tiny), args.repeat)
+        gpu_us = session.execute(p_tiny).timings.get("gpu_ms", float("nan")) * 1e3
+        session.execute(p_chain)
+        chain_us = per_call_us(lambda: session.execute(p_chain), max(args.repeat // 10, 50))
+        chain_gpu_us = session.execute(p_chain).timings.get("gpu_ms", float("nan")) * 1e3
+        submits = session.ctx.executor.submits
+    finally:
+        session.close()
+
+    peer = torch_peer(args.n, args.stages, args.repeat)
+    t_one, t_chain = peer if peer else (None, None)
+    print(f"\n{'measure':44s} {'hlx µs':>10s} {'torch µs':>10s} {'ratio':>8s}")
+    print(f"{'hlx.run warm, resident inputs (round trip)':44s} {run_us:10.1f} "
+          f"{t_one if t_one else float('nan'):10.1f} {ratio(run_us, t_one)}")
+    print(f"{'  of which Session.execute':44s} {exec_us:10.1f} {'':10s} {ratio(exec_us, t_one)}")
+    print(f"{'  of which GPU time (timestamps)':44s} {gpu_us:10.1f}")
+    print(f"{f'{args.stages}-stage 902, one submit':44s} {chain_us:10.1f} "
+          f"{t_chain if t_chain else float('nan'):10.1f} {ratio(chain_us, t_chain)}")
+    print(f"\ndispatches/s in one recorded 902: {args.stages / chain_us * 1e6:,.0f} wall, "
+          f"{args.stages / chain_gpu_us * 1e6:,.0f} GPU-timed"
+          + (f"; torch ops/s with one sync: {args.stages / t_chain * 1e6:,.0f}" if t_chain else ""))
+    print(f"submits made by the session: {submits} (one per execute)")
+    if peer is None:
+        print("torch with CUDA not available: peer columns skipped")
+
+
+if __name__ == "__main__":
+    main()
