@@ -20,7 +20,7 @@ from hlx_core.errors import HLXError
 from hlx_core.kernels.helpers import gemm, pipeline, relu, softmax, stage
 
 REFERENCE = "cpu"
-RTOL, ATOL = 1e-4, 1e-5  # float32 GEMMs summing in different orders agree to about this
+RTOL = 1e-5  # of the largest |value|: float32 GEMMs summing in different orders agree to about this
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,15 @@ def cases(size: int, rng: np.random.Generator) -> list[Case]:
 
 
 def _compare(got: np.ndarray, want: np.ndarray) -> tuple[bool, str]:
+    """Bitwise, or within RTOL of the result's largest magnitude (float32 sums in another order differ by
+    a few ulps of the partial sums, which near-zero entries cannot absorb relative to themselves)."""
     if got.shape != want.shape or got.dtype != want.dtype:
         return False, f"{got.dtype}{list(got.shape)} vs {want.dtype}{list(want.shape)}"
     if np.array_equal(got, want):
         return True, "bitwise"
     err = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
-    ok = bool(np.allclose(got, want, rtol=RTOL, atol=ATOL))
-    return ok, f"max |err| {err:.1e}"
+    scale = max(float(np.max(np.abs(want))), np.finfo(np.float32).tiny)
+    return err <= RTOL * scale, f"max |err| {err:.1e} ({err / scale:.1e} of max)"
 
 
 def _timed(contract: dict, backend: str) -> tuple[runtime.Result, float]:
