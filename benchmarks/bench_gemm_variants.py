@@ -58,7 +58,7 @@ def main() -> None:
                 gpu = statistics.median(session.execute(p).timings["gpu_ms"] for _ in range(args.repeat))
                 tf = 2 * n**3 / (gpu / 1e3) / 1e12
                 ratio = f"{tf / peer:.3f}" if peer else "n/a"
-                rows_out.append((n, Path(path).name, tile, tf, peer or float("nan"), ratio, err))
+                rows_out.append((n, Path(path).name, int(tile), tf, peer or float("nan"), ratio, err))
     finally:
         session.close()
     print(f"\n{'size':>6} {'variant':>20} {'tile':>5} {'hlx TF/s':>9} {'torch TF/s':>10} {'ratio':>6} {'rel err':>9}")

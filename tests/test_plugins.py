@@ -10,6 +10,7 @@ import pytest
 
 import hlx
 from hlx_core import plugin_manager
+from hlx_core.kernels import registry as registry_module
 from hlx_core.kernels.registry import KernelSpec, get_registry
 from hlx_core.plugins import hookimpl
 from plugin_fakes import FakeBackend, FakePlugin, plugins, write_distribution  # noqa: F401 (fixture)
@@ -76,6 +77,13 @@ def dist_dir(tmp_path, monkeypatch):
         sys.modules.pop(module, None)
 
 
+@pytest.fixture
+def kernel_registry(monkeypatch):
+    """A fresh kernel registry for this test, so kernels registered here do not leak into other tests."""
+    monkeypatch.setattr(registry_module, "_registry", None)
+    return get_registry
+
+
 def _info(name: str) -> dict:
     (found,) = [i for i in hlx.backend_info() if i["name"] == name]
     return found
@@ -91,7 +99,7 @@ def test_builtin_backends_come_from_entry_points(plugins):
     assert "cpu" in hlx.backends()
 
 
-def test_failing_plugins_are_reported_and_isolated(plugins, dist_dir):
+def test_failing_plugins_are_reported_and_isolated(plugins, dist_dir, kernel_registry):
     plugins("broken,raising,wrongtype,good,cpu,nosuch")
     assert set(hlx.backends()) == {"good", "cpu"}
     good = _info("good")
@@ -110,7 +118,7 @@ def test_failing_plugins_are_reported_and_isolated(plugins, dist_dir):
     assert "hlxt_negate" in get_registry()
 
 
-def test_entry_points_load_once_even_from_many_threads(plugins, dist_dir):
+def test_entry_points_load_once_even_from_many_threads(plugins, dist_dir, kernel_registry):
     plugins("good")
     barrier = threading.Barrier(6)
     seen: list[set[str]] = []
@@ -170,7 +178,7 @@ def test_probe_that_raises_means_unavailable(plugins):
     assert hlx.backends() == []
 
 
-def test_kernel_hook_registers_once(plugins):
+def test_kernel_hook_registers_once(plugins, kernel_registry):
     spec = KernelSpec(name="hlxt_identity", reference=lambda i, p, o: [i[0]])
 
     class Kernels:

@@ -38,7 +38,6 @@ class Recorder:
         begin = new_struct("VkCommandBufferBeginInfo", vk.VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO, flags=flags)
         check(lib.vkBeginCommandBuffer(cb, begin), "vkBeginCommandBuffer")
         self._barrier = new_struct("VkMemoryBarrier", vk.VK_STRUCTURE_TYPE_MEMORY_BARRIER)
-        self._keep: list[Any] = []
 
     def barrier(self, src_stage: int, src_access: int, dst_stage: int, dst_access: int) -> None:
         """A global memory barrier (cheaper to record than per-buffer barriers and as precise on every

@@ -6,6 +6,7 @@ public method takes the context lock, so a context may be shared between threads
 """
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from typing import Any
@@ -34,6 +35,13 @@ def list_devices(validation: bool | None = None) -> list[PhysicalDevice]:
         if validation not in _device_lists:
             _device_lists[validation] = enumerate_devices(get_instance(validation))
         return _device_lists[validation]
+
+
+def robust_access(phys: PhysicalDevice) -> bool:
+    """Bounds-checked buffer access: on for CPU devices (an out-of-range index in a shader would otherwise
+    fault the Python process itself), off for GPUs where it costs speed; HLX_VULKAN_ROBUST=1/0 overrides."""
+    env = os.environ.get("HLX_VULKAN_ROBUST")
+    return env == "1" if env in ("0", "1") else phys.kind == "cpu"
 
 
 def _queue_families(phys: PhysicalDevice) -> tuple[int, int | None]:
@@ -103,7 +111,10 @@ class VulkanContext:
             qinfos[i].pQueuePriorities = prio
         head, parts = feature_chain(phys.api_version, phys.extensions)
         enabled: dict[str, bool] = {}
-        for name in ENABLE_CORE_FEATURES:
+        core = list(ENABLE_CORE_FEATURES)
+        if robust_access(phys):
+            core.append("robustBufferAccess")
+        for name in core:
             if phys.features.get(name):
                 setattr(head.features, name, 1)
                 enabled[name] = True

@@ -22,7 +22,7 @@ from hlx_core.plan import OutputRef, Plan
 from hlx_vulkan_raw.commands import (COMPUTE, HOST, HOST_READ, SHADER_READ, SHADER_WRITE, TRANSFER, TRANSFER_READ,
                                      TRANSFER_WRITE, UNIFORM_READ, QueryPool, Recorder)
 from hlx_vulkan_raw.errors import usage
-from hlx_vulkan_raw.memory import DeviceBuffer, _align
+from hlx_vulkan_raw.memory import DeviceBuffer, align
 from hlx_vulkan_raw.pipelines import Pipeline
 from hlx_vulkan_raw.resources import Residency, default_budget
 
@@ -191,7 +191,7 @@ class PlanExecutor:
                     buf.write(data)
             return []
         ring = ctx.staging
-        ring.reset(sum(_align(d.nbytes, 16) for _, d in uploads) + 16)
+        ring.reset(sum(align(d.nbytes, 16) for _, d in uploads) + 16)
         rec = Recorder(ctx.upload_cb, one_time=True)
         for buf, data in uploads:
             if data.nbytes:
@@ -240,7 +240,7 @@ class PlanExecutor:
                 total = 0
                 for s in wanted:
                     rec.readback_offsets[s] = total
-                    total = _align(total + layout.slots[s].nbytes, 16)
+                    total = align(total + layout.slots[s].nbytes, 16)
                 rec.readback = alloc.create_buffer(max(total, 16), host=True, readback=True)
             for s, pipe in enumerate(pipes):
                 dset, entry = ctx.pipelines.allocate_set(pipe)

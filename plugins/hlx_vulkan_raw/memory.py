@@ -27,7 +27,7 @@ HOST_COHERENT = vk.VK_MEMORY_PROPERTY_HOST_COHERENT_BIT
 HOST_CACHED = vk.VK_MEMORY_PROPERTY_HOST_CACHED_BIT
 
 
-def _align(x: int, a: int) -> int:
+def align(x: int, a: int) -> int:
     return (x + a - 1) // a * a
 
 
@@ -47,7 +47,7 @@ class Block:
     def take(self, size: int, alignment: int) -> int | None:
         """First fit: the aligned offset of a ``size``-byte range, or None when nothing fits."""
         for i, (off, length) in enumerate(self.free):
-            start = _align(off, alignment)
+            start = align(off, alignment)
             end = start + size
             if end <= off + length:
                 pieces = [(o, n) for o, n in ((off, start - off), (end, off + length - end)) if n > 0]
@@ -195,7 +195,7 @@ class MemoryAllocator:
 
     def _place(self, type_index: int, size: int, alignment: int, host: bool) -> tuple[Block, int]:
         if size > self.block_bytes // 2:  # large buffers get their own block, returned when freed
-            return self._new_block(type_index, _align(size, alignment), dedicated=True, host=host), 0
+            return self._new_block(type_index, align(size, alignment), dedicated=True, host=host), 0
         for block in self.blocks:
             if block.type_index == type_index and block.host == host and not block.dedicated:
                 off = block.take(size, alignment)
@@ -281,7 +281,7 @@ class StagingRing:
 
     def reserve(self, nbytes: int, alignment: int = 16) -> int:
         """Offset of ``nbytes`` of staging space (``reset(needed)`` must have made room)."""
-        off = _align(self.head, alignment)
+        off = align(self.head, alignment)
         if off + nbytes > self.capacity:
             raise usage("E_VK_ERROR", f"staging ring overflow: {off + nbytes} > {self.capacity}")
         self.head = off + nbytes

@@ -13,7 +13,6 @@ import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable
 
 import blake3

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from hlx_wgpu import adapter as adapters
 from hlx_wgpu.buffers import BUFFER_ALIGN, BufferPool, PooledBuffer, Readback, Residency, align
 from hlx_wgpu.errors import DeviceLost, wgpu_call
 from hlx_wgpu.limits import check_plan
-from hlx_wgpu.pipelines import PipelineCache
+from hlx_wgpu.pipelines import Pipeline, PipelineCache
 from hlx_wgpu.shaders import CompiledShader, PushMode, ShaderCache
 from hlx_wgpu.timestamps import Timestamps
 
@@ -108,7 +107,7 @@ class WgpuSession(Session):
     def _execute(self, st: DeviceState, plan: Plan) -> tuple[list[np.ndarray], dict[str, float]]:
         layout = buffer_layout(plan)
         check_plan(plan, layout, st.limits, st.adapter.name)
-        compiled = []
+        compiled: list[tuple[CompiledShader, Pipeline]] = []
         for stage in plan.stages:
             shader = st.shaders.get(stage, st.push_mode(stage))
             self.shader_paths[stage.kernel_name] = shader
@@ -146,9 +145,11 @@ class WgpuSession(Session):
         held.append((pool, buf))
         return buf
 
-    def _record_and_run(self, st: DeviceState, plan: Plan, layout: BufferLayout, compiled: list,
-                        buffers: list[PooledBuffer], held: list) -> tuple[list[np.ndarray], dict[str, float]]:
+    def _record_and_run(self, st: DeviceState, plan: Plan, layout: BufferLayout,
+                        compiled: list[tuple[CompiledShader, Pipeline]], buffers: list[PooledBuffer],
+                        held: list[tuple[BufferPool, PooledBuffer]]) -> tuple[list[np.ndarray], dict[str, float]]:
         stages = len(plan.stages)
+        pushes = [_push_bytes(stage, s) for s, stage in enumerate(plan.stages)]
         if st.timestamps is not None:
             st.timestamps.prepare(stages)
         out_ranges, offset = [], 0
@@ -157,7 +158,7 @@ class WgpuSession(Session):
             out_ranges.append((offset, size))
             offset = align(offset + size, BUFFER_ALIGN)
         ts_offset = offset
-        staging = st.readback.reserve(offset + (16 * stages if st.timestamps else 0))
+        staging = st.readback.reserve(offset + (16 * stages if st.timestamps is not None else 0))
         with wgpu_call(f"recording plan {plan.key}"):
             encoder = st.device.create_command_encoder(label="hlx")
             for s, stage in enumerate(plan.stages):
@@ -165,14 +166,14 @@ class WgpuSession(Session):
                 bound = [(i, buffers[slot], align(layout.slots[slot].alloc_bytes, 4))
                          for i, slot in enumerate(layout.bindings[s])]
                 group = st.pipelines.bind_group(pipe.storage_layout, pipe.storage_key, bound)
-                push = _push_bytes(stage, s)
+                push = pushes[s]
                 uniform_group = None
                 if shader.push_mode == "uniform":
                     ubuf = self._acquire(st.uniforms, len(push), held)
                     st.device.queue.write_buffer(ubuf.buffer, 0, push)
                     uniform_group = st.pipelines.bind_group(pipe.uniform_layout, ((0, "uniform"),),
                                                             [(0, ubuf, align(len(push), 16))])
-                kwargs = {"timestamp_writes": st.timestamps.writes(s)} if st.timestamps else {}
+                kwargs = {"timestamp_writes": st.timestamps.writes(s)} if st.timestamps is not None else {}
                 cpass = encoder.begin_compute_pass(label=stage.kernel_name, **kwargs)
                 cpass.set_pipeline(pipe.pipeline)
                 cpass.set_bind_group(0, group)

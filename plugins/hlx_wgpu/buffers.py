@@ -110,6 +110,8 @@ class Readback:
 
     def read(self, ranges: list[tuple[int, int]]) -> list[memoryview]:
         """Map the staging buffer once and copy out each (offset, size) range."""
+        if not ranges:
+            return []
         total = align(max((o + s for o, s in ranges), default=0), 8) or 8
         with wgpu_call("mapping the readback buffer"):
             self._buffer.map_sync(self._map_read, 0, total)

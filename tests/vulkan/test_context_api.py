@@ -131,3 +131,15 @@ def test_dropped_buffers_are_collected(ctx):
         ctx.buffer(4096)  # never freed explicitly
     ctx.sync()
     assert ctx.get_memory_info()["used_bytes"] == before
+
+
+def test_out_of_range_shader_access_does_not_crash(ctx, spirv):
+    """The push constant claims 1M elements on 64-byte buffers: on a CPU device robust buffer access keeps
+    the process alive, and the in-range part is still right."""
+    assert ctx.features.get("robustBufferAccess") or ctx.phys.kind != "cpu"
+    a, c = ctx.buffer(64), ctx.buffer(64)
+    a.upload(np.arange(16, dtype=np.uint32))
+    ctx.kernel(spirv["add_u32"]).launch([a, a, c], global_size=1 << 20, push_constants=struct.pack("<I", 1 << 20))
+    np.testing.assert_array_equal(np.frombuffer(c.download(), np.uint32), 2 * np.arange(16, dtype=np.uint32))
+    a.free()
+    c.free()

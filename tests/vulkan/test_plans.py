@@ -18,11 +18,6 @@ def _saxpy(spirv, x, y, alpha, scale=1.0, width=64):
                  workgroup=(width, 1, 1), spec=((1, scale),))
 
 
-def _add(spirv, a, b):
-    n = int(np.prod(a.shape if hasattr(a, "shape") else (0,)))
-    return n
-
-
 def test_single_stage_matches_numpy(ctx, spirv, rng):
     x = rng.standard_normal(1000).astype(np.float32)
     y = rng.standard_normal(1000).astype(np.float32)

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from hlx import kernels as K
 from hlx_core.kernels.library import LIBRARY
