@@ -109,9 +109,11 @@ def _row(backend: str, case: Case, reference: np.ndarray) -> DemoRow:
     try:
         result, ms = _timed(case.contract, backend)
     except HLXError as exc:
-        return DemoRow(backend, "-", case.name, float("nan"), float("nan"), "-", False, f"[{exc.code}] {exc.message}")
+        nan = float("nan")
+        return DemoRow(backend, "-", case.name, nan, nan, "-", False, f"[{exc.code}] {exc.message}")
     ok, detail = _compare(result.arrays()[0], reference)
-    return DemoRow(backend, result.device, case.name, ms, case.flops / ms / 1e6, str(result.outputs[0]), ok, detail)
+    return DemoRow(backend, result.device, case.name, ms, case.flops / ms / 1e6, str(result.outputs[0]), ok,
+                   detail)
 
 
 def _print(rows: list[DemoRow], console: Console) -> None:

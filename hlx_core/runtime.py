@@ -48,7 +48,8 @@ class Result:
     def __repr__(self) -> str:
         shown = ", ".join(f"{h[:20]}…{a.dtype}{list(a.shape)}" for h, a in zip(self.outputs, self._arrays))
         times = ", ".join(f"{k}={v:.3f}" for k, v in sorted(self.timings.items()))
-        return f"Result(backend={self.backend!r}, device={self.device!r}, outputs=[{shown}], timings_ms={{{times}}})"
+        return (f"Result(backend={self.backend!r}, device={self.device!r}, outputs=[{shown}], "
+                f"timings_ms={{{times}}})")
 
 
 class _SessionSlot:
@@ -170,10 +171,10 @@ def _choose(backend: str, device: Any) -> tuple[str, Any]:
                                f"({failed[0].distribution or 'unknown distribution'}) failed at "
                                f"{failed[0].stage}: {failed[0].error}")
         available = backends()
+        idle = sorted(set(entries) - set(available))
         raise BackendError("E_BACKEND_UNKNOWN",
                            f"unknown backend {backend!r}; available: {', '.join(available) or 'none'}"
-                           + ("" if set(entries) == set(available) else
-                              f" (registered but unavailable: {', '.join(sorted(set(entries) - set(available)))})"))
+                           + (f" (registered but unavailable: {', '.join(idle)})" if idle else ""))
     avail = entry.availability()
     if not avail.available:
         raise BackendError("E_BACKEND_UNAVAILABLE", f"backend {backend!r} is not available: {avail.reason}")

@@ -45,8 +45,8 @@ def test_found_through_its_entry_point(site):
     (info,) = json.loads(proc.stdout)
     assert info["available"] and info["distribution"] == "hlx-backend-example" and info["plugin"] == "example"
     assert info["devices"][0]["kind"] == "cpu"
-    cli = subprocess.run([sys.executable, "-m", "hlx_core.cli", "plugins"], env=_env(site, HLX_PLUGINS="cpu,example"),
-                         capture_output=True, text=True, timeout=120)
+    cli = subprocess.run([sys.executable, "-m", "hlx_core.cli", "plugins"],
+                         env=_env(site, HLX_PLUGINS="cpu,example"), capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0, cli.stderr
     line = next(line for line in cli.stdout.splitlines() if "example" in line)
     assert "hlx-backend-example" in line and "available" in line
