@@ -172,19 +172,19 @@ class _Planner:
         info = shader.info
         spec = tuple(sorted((int(k), v) for k, v in (body.get("specialization_constants") or {}).items()))
         workgroup, spec = self.workgroup(body.get("workgroup_size"), info, dict(spec), path)
-        bindings = self.bindings(body.get("bindings") or [], info, path, earlier)
+        bindings = self.bindings(body["bindings"], info, path, earlier)
         push = body.get("push_constants")
         if push is None and body.get("push_constants_layout"):
             push = _pack_params(body["push_constants_layout"], body.get("params") or {},
                                 int(info.push_constant_size), path)
         push = bytes(push or b"")
         self.check_push_constants(push, info, path)
-        dispatch = tuple(int(v) for v in body.get("dispatch", (1, 1, 1)))
+        gx, gy, gz = body["dispatch"]
         return Stage(
-            kernel_name=str(body.get("kernel_name", "")),
+            kernel_name=body["kernel_name"],
             shader=shader,
             workgroup_size=workgroup,
-            dispatch=dispatch,  # type: ignore[arg-type]
+            dispatch=(int(gx), int(gy), int(gz)),
             bindings=bindings,
             push_constants=push,
             specialization_constants=spec,

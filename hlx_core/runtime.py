@@ -62,6 +62,7 @@ class _SessionSlot:
 
 _sessions: dict[tuple[str, Any], _SessionSlot] = {}
 _sessions_lock = threading.RLock()
+_exit_hook: list[bool] = []  # set once close_sessions is registered with atexit
 
 
 def backends() -> list[str]:
@@ -209,6 +210,11 @@ def _session(name: str, device: Any) -> _SessionSlot:
         else:
             slot = _SessionSlot(session)
         _sessions[key] = slot
+        if not _exit_hook:
+            # Registered now, after the plugins were imported: atexit runs hooks last-in first-out, so
+            # sessions close before any exit hook a plugin registered to tear down its library.
+            atexit.register(close_sessions)
+            _exit_hook.append(True)
         return slot
 
 
@@ -228,8 +234,6 @@ def close_sessions() -> None:
         with slot.lock:
             _close_quietly(slot.session)
 
-
-atexit.register(close_sessions)
 
 
 # -- running --------------------------------------------------------------------------------------------

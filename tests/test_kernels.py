@@ -22,7 +22,7 @@ from hlx_core.spirv.reflect import reflect_entry
 from hlx_cpu.plugin import hlx_register_backends
 
 SHADERS = Path(__file__).resolve().parents[1] / "shaders"
-BUILTINS = {"add", "mul", "saxpy", "relu", "reduce_sum", "softmax", "transpose", "gemm", "conv2d"}
+BUILTINS = {"add", "mul", "saxpy", "relu", "reduce_sum", "softmax", "transpose", "gemm", "gemm128", "conv2d"}
 
 
 def f32(rng: np.random.Generator, *shape: int) -> np.ndarray:

@@ -47,6 +47,12 @@ LIBRARY: tuple[KernelSpec, ...] = (
         push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
         dispatch="[max(ceil(N / 64), 1), max(ceil(M / 64), 1), 1], each at most 65535"),
     KernelSpec(
+        name="gemm128", reference=ref.gemm, shader="gemm128",
+        signature="gemm128(a: float32[M, K], b: float32[K, N]) -> float32[M, N]; what gemm() builds for "
+                  "products whose 128x128 tile grid has at least 192 workgroups",
+        push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
+        dispatch="[ceil(N / 128), ceil(M / 128), 1], each at most 65535"),
+    KernelSpec(
         name="conv2d", reference=ref.conv2d, shader="conv2d",
         signature="conv2d(x: float32[N, C, H, W], w: float32[K, C, R, S], stride=1, padding=0) -> "
                   "float32[N, K, OH, OW], OH = (H + 2*padding - R) // stride + 1",

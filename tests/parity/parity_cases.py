@@ -203,6 +203,7 @@ CASES: dict[str, Callable[[np.random.Generator], Case]] = {
     "gemm-64x64x64": _gemm(64, 64, 64),
     "gemm-70x16x130": _gemm(70, 16, 130),
     "gemm-8x0x5": _gemm(8, 0, 5),
+    "gemm128-1801x7x1799": _gemm(1801, 7, 1799),  # 15x15 tiles of 128: the large-matrix shader
     "conv2d-3x3": _conv2d((2, 3, 9, 11), (4, 3, 3, 2), 1, 0),
     "conv2d-stride2-pad1": _conv2d((1, 2, 8, 7), (3, 2, 3, 3), 2, 1),
     "conv2d-1x1": _conv2d((1, 1, 1, 1), (1, 1, 1, 1), 1, 0),

@@ -14,7 +14,7 @@ from hlx_core.planner import plan
 # kernel -> path wgpu takes on this build of wgpu-native (naga); docs/WGPU.md carries the same table.
 EXPECTED_PATHS = {
     "add": "spirv", "mul": "spirv", "saxpy": "spirv", "relu": "spirv", "reduce_sum": "spirv",
-    "softmax": "spirv", "transpose": "spirv", "gemm": "spirv", "conv2d": "spirv",
+    "softmax": "spirv", "transpose": "spirv", "gemm": "spirv", "gemm128": "spirv", "conv2d": "spirv",
 }
 DOC = Path(__file__).resolve().parents[2] / "docs" / "WGPU.md"
 _DOC_ROW = re.compile(r"^\|\s*`?(\w+)`?\s*\|\s*(SPIR-V via naga|WGSL)\s*\|", re.MULTILINE)
@@ -26,6 +26,7 @@ def _contracts(rng: np.random.Generator) -> dict[str, dict]:
         "add": K.add(f(1000), f(1000)), "mul": K.mul(f(1000), f(1000)), "saxpy": K.saxpy(1.5, f(1000), f(1000)),
         "relu": K.relu(f(1000)), "reduce_sum": K.reduce_sum(f(3000)), "softmax": K.softmax(f(7, 33)),
         "transpose": K.transpose(f(19, 37)), "gemm": K.gemm(f(33, 17), f(17, 45)),
+        "gemm128": K.gemm(f(1800, 3), f(3, 1800)),
         "conv2d": K.conv2d(f(1, 3, 9, 9), f(4, 3, 3, 3), stride=1, padding=1),
     }
 
