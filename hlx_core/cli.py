@@ -32,6 +32,7 @@ from rich.table import Table
 from hlx_core import runtime
 from hlx_core.cas import api as cas
 from hlx_core.cas.handle import is_handle
+from hlx_core.codec import decode
 from hlx_core.errors import CodecError, ContractError, HLXError, SpirvError
 from hlx_core.paths import hlx_home
 
@@ -78,7 +79,6 @@ def load_contract(source: str, store: Any) -> Any:
     if is_handle(source) and not Path(source).exists():
         return source
     data = _read(Path(source))
-    from hlx_core.codec import decode
     try:
         return decode(data)
     except CodecError as lcb_error:
