@@ -5,7 +5,9 @@ and the square block tile it covers per workgroup. Every variant is checked agai
 sampled rows and timed with GPU timestamps; torch.matmul (TF32 off) is measured in the same run when CUDA
 is there.
 
-    python benchmarks/bench_gemm_variants.py shaders/gemm.spv:128 other.spv:64 [--sizes 2048 4096]
+    python benchmarks/bench_gemm_variants.py [FILE.spv:TILE ...] [--sizes 2048 4096]
+
+Without variants it compares the library's two tiles, shaders/gemm.spv:64 and shaders/gemm128.spv:128.
 """
 from __future__ import annotations
 
@@ -33,7 +35,9 @@ def variant_contract(spv: bytes, tile: int, a, b) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variants", nargs="+", help="FILE.spv:TILE")
+    shaders = Path(__file__).resolve().parents[1] / "shaders"
+    parser.add_argument("variants", nargs="*", help="FILE.spv:TILE",
+                        default=[f"{shaders / 'gemm.spv'}:64", f"{shaders / 'gemm128.spv'}:128"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()

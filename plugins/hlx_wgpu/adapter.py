@@ -9,9 +9,13 @@ hardware cannot run it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterator
 from typing import Any
 
 from hlx_core.backend import DeviceInfo, DeviceKind
@@ -85,12 +89,36 @@ def _configure_instance() -> None:
         pass  # the instance already exists (wgpu was used before HLX): keep its backends
 
 
+# Printed by libwayland-client when wgpu probes for a Wayland display on a headless machine; harmless for
+# compute, but it arrived on stderr several times per process.
+_BENIGN_STDERR = (b"XDG_RUNTIME_DIR is invalid or not set",)
+
+
+@contextlib.contextmanager
+def _filtered_native_stderr() -> Iterator[None]:
+    """Hold back what native code writes to file descriptor 2 and pass on all but the benign lines."""
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as held:
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [ln for ln in held.read().splitlines(keepends=True)
+                    if not any(b in ln for b in _BENIGN_STDERR)]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
 @lru_cache(maxsize=1)
 def adapters() -> tuple[Adapter, ...]:
     """Every adapter wgpu reports, in its order; E_BACKEND_UNAVAILABLE when there is none."""
     wgpu = import_wgpu()
     _configure_instance()
-    with wgpu_call("enumerating adapters"):
+    with wgpu_call("enumerating adapters"), _filtered_native_stderr():
         found = wgpu.gpu.enumerate_adapters_sync()
     if not found:
         raise BackendError("E_BACKEND_UNAVAILABLE",
