@@ -6,6 +6,7 @@ bind ``bindings[stage][slot]`` and read back ``outputs``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +78,6 @@ def buffer_layout(plan: Plan) -> BufferLayout:
 
 def to_array(data: bytes | bytearray | memoryview, spec: OutputRef) -> np.ndarray:
     """View downloaded bytes as the output's dtype and shape (a writable copy owned by the caller)."""
-    count = int(np.prod(spec.shape, dtype=np.int64))
+    count = math.prod(spec.shape)
     arr = np.frombuffer(data, dtype=np.dtype(spec.dtype).newbyteorder("<"), count=count)
     return arr.reshape(spec.shape).astype(np.dtype(spec.dtype), copy=True)

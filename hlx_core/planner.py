@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+import msgpack
 import numpy as np
 
 from hlx_core.cas import api as cas
@@ -110,13 +111,26 @@ def plan(contract: Any, store: Any = None) -> Plan:
     return built
 
 
-def _raw_key(contract: Any) -> Handle | None:
-    """The handle ``contract`` would have as given (not normalised), without storing it; None when it does
-    not encode as it stands (validation will say why, or normalise it)."""
+def _raw_key(contract: Any) -> bytes | Handle | None:
+    """A cache key for ``contract`` exactly as given (not normalised), without storing it.
+
+    Contracts of plain values (what the kernel helpers build) key on their msgpack bytes, packed in C: equal
+    bytes mean an equal contract, and a different key order merely misses the cache. Others (tensors inline)
+    key on the handle they would have; None when they do not encode as they stand (validation will say why,
+    or normalise them).
+    """
+    try:
+        return msgpack.packb(contract, default=_not_plain)
+    except (TypeError, ValueError, OverflowError):
+        pass
     try:
         return Handle.from_digest(tag_of(contract), blake3_digest(encode_chunks(contract)))
     except HLXError:
         return None
+
+
+def _not_plain(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
 
 
 class _Planner:
