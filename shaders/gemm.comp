@@ -1,9 +1,13 @@
 #version 450
-// gemm: C[M,N] = A[M,K] @ B[K,N], float32, row-major.
-// Each 16x16 workgroup computes a 64x64 block of C: per K step of 16 it stages a 64x16 tile of A and a
-// 16x64 tile of B in shared memory (zero-filled past the matrix edges, so any M, N, K works), then every
-// thread accumulates a 4x4 register micro-tile: rows ty + 16*i, columns tx + 16*j, which keeps the
-// shared-memory reads conflict-free and the stores coalesced. Dispatch: [ceil(N/64), ceil(M/64), 1].
+#extension GL_EXT_control_flow_attributes : enable
+// gemm: C[M,N] = A[M,K] @ B[K,N], float32, row-major, any M, N, K.
+// A 16x16 workgroup computes a 64x64 block of C; each thread a 4x4 register tile (rows ty*4 + 0..3,
+// columns tx*4 + 0..3). The shared tiles are typed vec4: per k the inner loop reads two 128-bit values for
+// 16 FMAs, and each thread fills them with whole vec4 stores (4 rows of A at one k, stored transposed as
+// As[k][m/4] with one vec4 of padding per row against bank conflicts; 4 adjacent columns of B). K advances
+// in steps of 16, double-buffered: the global loads of step s+1 are in flight while step s is multiplied,
+// one barrier per step. Loads past the matrix edges read zero; stores past them are skipped.
+// Dispatch: [ceil(N/64), ceil(M/64), 1]. Large products use gemm128.comp instead.
 layout(local_size_x = 16, local_size_y = 16) in;
 
 layout(std430, set = 0, binding = 0) readonly buffer InA { float a[]; };
@@ -14,12 +18,32 @@ layout(push_constant) uniform Params { uint M; uint N; uint K; } p;
 const uint BM = 64u;
 const uint BN = 64u;
 const uint BK = 16u;
-const uint TM = 4u;
-const uint TN = 4u;
-const uint THREADS = 256u;
 
-shared float As[BK][BM + 1u];  // As[k][m]: A's tile transposed; the padding column spreads the stores
-shared float Bs[BK][BN];       // Bs[k][n]
+shared vec4 As[2][BK][BM / 4u + 1u];
+shared vec4 Bs[2][BK][BN / 4u];
+
+vec4 ra;
+vec4 rb;
+
+void fetch(uint k0, uint tid, uint row0, uint col0) {
+    uint gk = k0 + tid % BK;
+    uint m = row0 + (tid / BK) * 4u;
+    bool kin = gk < p.K;
+    [[unroll]] for (uint q = 0u; q < 4u; ++q) {
+        ra[q] = (kin && m + q < p.M) ? a[(m + q) * p.K + gk] : 0.0;
+    }
+    uint kb = k0 + tid / 16u;
+    uint n = col0 + (tid % 16u) * 4u;
+    bool kbin = kb < p.K;
+    [[unroll]] for (uint q = 0u; q < 4u; ++q) {
+        rb[q] = (kbin && n + q < p.N) ? b[kb * p.N + n + q] : 0.0;
+    }
+}
+
+void stash(uint buf, uint tid) {
+    As[buf][tid % BK][tid / BK] = ra;
+    Bs[buf][tid / 16u][tid % 16u] = rb;
+}
 
 void main() {
     uint tx = gl_LocalInvocationID.x;
@@ -28,65 +52,40 @@ void main() {
     uint row0 = gl_WorkGroupID.y * BM;
     uint col0 = gl_WorkGroupID.x * BN;
 
-    float acc[TM][TN];
-    for (uint i = 0u; i < TM; ++i) {
-        for (uint j = 0u; j < TN; ++j) {
-            acc[i][j] = 0.0;
-        }
+    vec4 acc[4];
+    [[unroll]] for (uint r = 0u; r < 4u; ++r) {
+        acc[r] = vec4(0.0);
     }
-
-    for (uint k0 = 0u; k0 < p.K; k0 += BK) {
-        for (uint e = 0u; e < (BM * BK) / THREADS; ++e) {
-            uint idx = tid + THREADS * e;
-            uint m = idx / BK;
-            uint k = idx % BK;
-            uint gr = row0 + m;
-            uint gk = k0 + k;
-            float va = 0.0;
-            if (gr < p.M && gk < p.K) {
-                va = a[gr * p.K + gk];
+    uint steps = (p.K + BK - 1u) / BK;
+    fetch(0u, tid, row0, col0);
+    stash(0u, tid);
+    barrier();
+    for (uint s = 0u; s < steps; ++s) {
+        uint cur = s & 1u;
+        bool more = s + 1u < steps;
+        if (more) {
+            fetch((s + 1u) * BK, tid, row0, col0);
+        }
+        [[unroll]] for (uint k = 0u; k < BK; ++k) {
+            vec4 av = As[cur][k][ty];
+            vec4 bv = Bs[cur][k][tx];
+            [[unroll]] for (uint q = 0u; q < 4u; ++q) {
+                acc[q] = fma(vec4(av[q]), bv, acc[q]);
             }
-            As[k][m] = va;
-
-            uint kb = idx / BN;
-            uint n = idx % BN;
-            uint gkb = k0 + kb;
-            uint gc = col0 + n;
-            float vb = 0.0;
-            if (gkb < p.K && gc < p.N) {
-                vb = b[gkb * p.N + gc];
-            }
-            Bs[kb][n] = vb;
+        }
+        if (more) {
+            stash(cur ^ 1u, tid);
         }
         barrier();
-
-        for (uint k = 0u; k < BK; ++k) {
-            float ar[TM];
-            float br[TN];
-            for (uint i = 0u; i < TM; ++i) {
-                ar[i] = As[k][ty + 16u * i];
-            }
-            for (uint j = 0u; j < TN; ++j) {
-                br[j] = Bs[k][tx + 16u * j];
-            }
-            for (uint i = 0u; i < TM; ++i) {
-                for (uint j = 0u; j < TN; ++j) {
-                    acc[i][j] = fma(ar[i], br[j], acc[i][j]);
+    }
+    [[unroll]] for (uint r = 0u; r < 4u; ++r) {
+        uint row = row0 + ty * 4u + r;
+        if (row < p.M) {
+            uint col = col0 + tx * 4u;
+            [[unroll]] for (uint t = 0u; t < 4u; ++t) {
+                if (col + t < p.N) {
+                    c[row * p.N + col + t] = acc[r][t];
                 }
-            }
-        }
-        barrier();
-    }
-
-    for (uint i = 0u; i < TM; ++i) {
-        uint r = row0 + ty + 16u * i;
-        if (r >= p.M) {
-            continue;
-        }
-        for (uint j = 0u; j < TN; ++j) {
-            uint col = col0 + tx + 16u * j;
-            if (col < p.N) {
-                c[r * p.N + col] = acc[i][j];
             }
         }
     }

@@ -1,12 +1,14 @@
 #version 450
-// gemm128: C[M,N] = A[M,K] @ B[K,N], float32, row-major: the large-matrix variant of gemm.comp.
-// Each 16x16 workgroup computes a 128x128 block of C. Per K step of 8 it stages a 128x8 tile of A
-// (transposed, As[k][m]) and an 8x128 tile of B in shared memory, double-buffered so the loads of step
-// k+1 overlap the arithmetic of step k, zero-filled past the matrix edges so any M, N, K works. Every
-// thread accumulates an 8x8 register micro-tile at rows ty + 16*i and columns tx + 16*j: shared-memory
-// reads are broadcasts or conflict-free and the stores of a warp are coalesced.
-// Dispatch: [ceil(N/128), ceil(M/128), 1]. The gemm helper picks it when that grid has at least 192
-// workgroups (enough to fill a large GPU); smaller products keep the 64x64 tile of gemm.comp.
+#extension GL_EXT_control_flow_attributes : enable
+// gemm128: C[M,N] = A[M,K] @ B[K,N], float32, row-major, any M, N, K: the large-matrix variant of gemm.
+// A 16x16 workgroup computes a 128x128 block of C; each thread an 8x8 register tile made of 2x2 sub-tiles
+// of 4x4 (rows ty*4 + 64*i + 0..3, columns tx*4 + 64*j + 0..3). The shared tiles are typed vec4, so per k
+// the inner loop reads 4 x 128-bit values for 64 FMAs, and each thread fills them with whole vec4 stores:
+// 4 rows of A at one k (stored transposed, As[k][m/4]; one vec4 of padding per row keeps those stores
+// free of bank conflicts) and 4 adjacent columns of B. K advances in steps of 8, double-buffered: the
+// global loads of step s+1 are in flight while step s is multiplied, one barrier per step. Loads past the
+// matrix edges read zero; stores past them are skipped. Dispatch: [ceil(N/128), ceil(M/128), 1]; the gemm
+// helper picks it when that grid has at least 192 workgroups (enough to fill a large GPU).
 layout(local_size_x = 16, local_size_y = 16) in;
 
 layout(std430, set = 0, binding = 0) readonly buffer InA { float a[]; };
@@ -17,39 +19,32 @@ layout(push_constant) uniform Params { uint M; uint N; uint K; } p;
 const uint BM = 128u;
 const uint BN = 128u;
 const uint BK = 8u;
-const uint TM = 8u;
-const uint TN = 8u;
-const uint THREADS = 256u;
-const uint LOADS = (BM * BK) / THREADS;  // 4 elements of A and 4 of B per thread per K step
 
-shared float As[2][BK][BM];
-shared float Bs[2][BK][BN];
+shared vec4 As[2][BK][BM / 4u + 1u];  // As[k][m/4] = A[m..m+3][k]; +1 vec4 keeps the stores conflict-free
+shared vec4 Bs[2][BK][BN / 4u];       // Bs[k][n/4] = B[k][n..n+3]
 
-float ra[LOADS];
-float rb[LOADS];
+vec4 ra;
+vec4 rb;
 
 void fetch(uint k0, uint tid, uint row0, uint col0) {
-    for (uint e = 0u; e < LOADS; ++e) {
-        uint idx = tid + THREADS * e;
-        uint m = idx / BK;             // A: 8 consecutive threads read one row's 8 k values
-        uint k = idx % BK;
-        uint gr = row0 + m;
-        uint gk = k0 + k;
-        ra[e] = (gr < p.M && gk < p.K) ? a[gr * p.K + gk] : 0.0;
-        uint kb = idx / BN;            // B: a warp reads 32 consecutive columns of one row
-        uint n = idx % BN;
-        uint gkb = k0 + kb;
-        uint gc = col0 + n;
-        rb[e] = (gkb < p.K && gc < p.N) ? b[gkb * p.N + gc] : 0.0;
+    uint k = tid % BK;          // A: thread reads rows 4*mg..4*mg+3 at one k
+    uint m = row0 + (tid / BK) * 4u;
+    uint gk = k0 + k;
+    bool kin = gk < p.K;
+    [[unroll]] for (uint q = 0u; q < 4u; ++q) {
+        ra[q] = (kin && m + q < p.M) ? a[(m + q) * p.K + gk] : 0.0;
+    }
+    uint kb = k0 + tid / 32u;   // B: thread reads columns 4*c4..4*c4+3 of one row
+    uint n = col0 + (tid % 32u) * 4u;
+    bool kbin = kb < p.K;
+    [[unroll]] for (uint q = 0u; q < 4u; ++q) {
+        rb[q] = (kbin && n + q < p.N) ? b[kb * p.N + n + q] : 0.0;
     }
 }
 
 void stash(uint buf, uint tid) {
-    for (uint e = 0u; e < LOADS; ++e) {
-        uint idx = tid + THREADS * e;
-        As[buf][idx % BK][idx / BK] = ra[e];
-        Bs[buf][idx / BN][idx % BN] = rb[e];
-    }
+    As[buf][tid % BK][tid / BK] = ra;
+    Bs[buf][tid / 32u][tid % 32u] = rb;
 }
 
 void main() {
@@ -59,11 +54,10 @@ void main() {
     uint row0 = gl_WorkGroupID.y * BM;
     uint col0 = gl_WorkGroupID.x * BN;
 
-    float acc[TM][TN];
-    for (uint i = 0u; i < TM; ++i) {
-        for (uint j = 0u; j < TN; ++j) {
-            acc[i][j] = 0.0;
-        }
+    vec4 acc[8][2];
+    [[unroll]] for (uint r = 0u; r < 8u; ++r) {
+        acc[r][0] = vec4(0.0);
+        acc[r][1] = vec4(0.0);
     }
 
     uint steps = (p.K + BK - 1u) / BK;
@@ -76,19 +70,16 @@ void main() {
         if (more) {
             fetch((s + 1u) * BK, tid, row0, col0);
         }
-        for (uint k = 0u; k < BK; ++k) {
-            float ar[TM];
-            float br[TN];
-            for (uint i = 0u; i < TM; ++i) {
-                ar[i] = As[cur][k][ty + 16u * i];
-            }
-            for (uint j = 0u; j < TN; ++j) {
-                br[j] = Bs[cur][k][tx + 16u * j];
-            }
-            for (uint i = 0u; i < TM; ++i) {
-                for (uint j = 0u; j < TN; ++j) {
-                    acc[i][j] = fma(ar[i], br[j], acc[i][j]);
-                }
+        [[unroll]] for (uint k = 0u; k < BK; ++k) {
+            vec4 a0 = As[cur][k][ty];
+            vec4 a1 = As[cur][k][ty + 16u];
+            vec4 b0 = Bs[cur][k][tx];
+            vec4 b1 = Bs[cur][k][tx + 16u];
+            [[unroll]] for (uint q = 0u; q < 4u; ++q) {
+                acc[q][0] = fma(vec4(a0[q]), b0, acc[q][0]);
+                acc[q][1] = fma(vec4(a0[q]), b1, acc[q][1]);
+                acc[q + 4u][0] = fma(vec4(a1[q]), b0, acc[q + 4u][0]);
+                acc[q + 4u][1] = fma(vec4(a1[q]), b1, acc[q + 4u][1]);
             }
         }
         if (more) {
@@ -97,15 +88,16 @@ void main() {
         barrier();
     }
 
-    for (uint i = 0u; i < TM; ++i) {
-        uint r = row0 + ty + 16u * i;
-        if (r >= p.M) {
-            continue;
-        }
-        for (uint j = 0u; j < TN; ++j) {
-            uint col = col0 + tx + 16u * j;
-            if (col < p.N) {
-                c[r * p.N + col] = acc[i][j];
+    [[unroll]] for (uint r = 0u; r < 8u; ++r) {
+        uint row = row0 + ty * 4u + (r / 4u) * 64u + (r % 4u);
+        if (row < p.M) {
+            [[unroll]] for (uint j = 0u; j < 2u; ++j) {
+                uint col = col0 + tx * 4u + 64u * j;
+                [[unroll]] for (uint t = 0u; t < 4u; ++t) {
+                    if (col + t < p.N) {
+                        c[row * p.N + col + t] = acc[r][j][t];
+                    }
+                }
             }
         }
     }
