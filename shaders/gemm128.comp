@@ -8,7 +8,8 @@
 // free of bank conflicts) and 4 adjacent columns of B. K advances in steps of 8, double-buffered: the
 // global loads of step s+1 are in flight while step s is multiplied, one barrier per step. Loads past the
 // matrix edges read zero; stores past them are skipped. Dispatch: [ceil(N/128), ceil(M/128), 1]; the gemm
-// helper picks it when that grid has at least 192 workgroups (enough to fill a large GPU).
+// helper picks it when that grid has at least 192 workgroups (enough to fill a large GPU). Workgroups
+// are rastered in bands of 8 block-rows, so those running together share tiles of A and B in L2.
 layout(local_size_x = 16, local_size_y = 16) in;
 
 layout(std430, set = 0, binding = 0) readonly buffer InA { float a[]; };
@@ -19,6 +20,7 @@ layout(push_constant) uniform Params { uint M; uint N; uint K; } p;
 const uint BM = 128u;
 const uint BN = 128u;
 const uint BK = 8u;
+const uint GROUP = 8u;  // block-rows per band of the grid's raster order
 
 shared vec4 As[2][BK][BM / 4u + 1u];  // As[k][m/4] = A[m..m+3][k]; +1 vec4 keeps the stores conflict-free
 shared vec4 Bs[2][BK][BN / 4u];       // Bs[k][n/4] = B[k][n..n+3]
@@ -51,8 +53,17 @@ void main() {
     uint tx = gl_LocalInvocationID.x;
     uint ty = gl_LocalInvocationID.y;
     uint tid = ty * 16u + tx;
-    uint row0 = gl_WorkGroupID.y * BM;
-    uint col0 = gl_WorkGroupID.x * BN;
+    // Raster the grid in bands of GROUP block-rows so consecutive workgroups share tiles of A and B in L2.
+    uint gx = gl_NumWorkGroups.x;
+    uint gy = gl_NumWorkGroups.y;
+    uint lin = gl_WorkGroupID.y * gx + gl_WorkGroupID.x;
+    uint band = lin / (GROUP * gx);
+    uint first = band * GROUP;
+    uint rows = min(gy - first, GROUP);
+    uint by = first + (lin % (GROUP * gx)) % rows;
+    uint bx = (lin % (GROUP * gx)) / rows;
+    uint row0 = by * BM;
+    uint col0 = bx * BN;
 
     vec4 acc[8][2];
     [[unroll]] for (uint r = 0u; r < 8u; ++r) {
