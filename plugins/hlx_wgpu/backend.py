@@ -18,7 +18,7 @@ from hlx_core.errors import BackendError, ContractError, HLXError
 from hlx_core.plan import InputRef, OutputRef, Plan, Stage
 
 from hlx_wgpu import adapter as adapters
-from hlx_wgpu.buffers import BUFFER_ALIGN, BufferPool, PooledBuffer, Readback, Residency, align
+from hlx_wgpu.buffers import BUFFER_ALIGN, BufferPool, PooledBuffer, Readback, Residency, Upload, align
 from hlx_wgpu.errors import DeviceLost, wgpu_call
 from hlx_wgpu.limits import check_plan
 from hlx_wgpu.pipelines import Pipeline, PipelineCache
@@ -40,7 +40,7 @@ class DeviceState:
         self.limits = dict(self.device.limits)
         self.features = frozenset(self.device.features)
         self.immediates = push_constants == "auto" and "immediates" in self.features
-        self.shaders = ShaderCache(self.device)
+        self.shaders = ShaderCache(self.device, self.features, adapter.name)
         self.pipelines = PipelineCache(self.device, wgpu)
         usage = wgpu.BufferUsage
         self.storage = BufferPool(self.device, usage.STORAGE | usage.COPY_DST | usage.COPY_SRC, "hlx-storage",
@@ -49,6 +49,7 @@ class DeviceState:
                                    max_free_bytes=1 << 20, on_destroy=self.pipelines.forget_buffer)
         self.resident = Residency(self.storage, int(os.environ.get(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES)))
         self.readback = Readback(self.device, wgpu)
+        self.upload = Upload(self.device, wgpu)
         self.timestamps = Timestamps(self.device, wgpu) if "timestamp-query" in self.features else None
 
     def push_mode(self, stage: Stage) -> PushMode:
@@ -59,7 +60,7 @@ class DeviceState:
 
     def close(self) -> None:
         for closer in (self.resident.clear, self.storage.clear, self.uniforms.clear, self.readback.close,
-                       self.timestamps.close if self.timestamps else None, self.device.destroy):
+                       self.upload.close, self.timestamps.close if self.timestamps else None, self.device.destroy):
             if closer is None:
                 continue
             try:
@@ -112,30 +113,34 @@ class WgpuSession(Session):
             shader = st.shaders.get(stage, st.push_mode(stage))
             self.shader_paths[stage.kernel_name] = shader
             compiled.append((shader, st.pipelines.get(stage, shader)))
+        written = {layout.bindings[s][i] for s, (shader, _) in enumerate(compiled) for i in shader.written
+                   if i < len(layout.bindings[s])}
         held: list[tuple[BufferPool, PooledBuffer]] = []
-        uploaded: list[tuple[str, PooledBuffer]] = []
+        uploads: list[tuple[PooledBuffer, np.ndarray]] = []
+        keep: list[tuple[str, PooledBuffer]] = []  # uploaded inputs no stage writes: resident afterwards
         try:
             buffers = []
             for slot in layout.slots:
                 source = slot.source
-                buf = st.resident.get(source.handle) if isinstance(source, InputRef) else None
+                volatile = slot.index in written
+                buf = st.resident.get(source.handle) if isinstance(source, InputRef) and not volatile else None
                 if buf is None:
                     buf = self._acquire(st.storage, slot.alloc_bytes, held)
                     if isinstance(source, InputRef):
-                        with wgpu_call(f"uploading input {source.handle}"):
-                            st.device.queue.write_buffer(buf.buffer, 0, _padded(source.array))
-                        uploaded.append((source.handle, buf))
+                        uploads.append((buf, source.array))
+                        if not volatile:
+                            keep.append((source.handle, buf))
                 buffers.append(buf)
-            result = self._record_and_run(st, plan, layout, compiled, buffers, held)
+            result = self._record_and_run(st, plan, layout, compiled, buffers, uploads, held)
         except BaseException:
             for pool, buf in held:
                 pool.release(buf)
             raise
-        kept = {id(buf) for _, buf in uploaded}
+        kept = {id(buf) for _, buf in keep}
         for pool, buf in held:
             if id(buf) not in kept:
                 pool.release(buf)
-        for handle, buf in uploaded:
+        for handle, buf in keep:
             st.resident.keep(handle, buf)
         return result
 
@@ -147,6 +152,7 @@ class WgpuSession(Session):
 
     def _record_and_run(self, st: DeviceState, plan: Plan, layout: BufferLayout,
                         compiled: list[tuple[CompiledShader, Pipeline]], buffers: list[PooledBuffer],
+                        uploads: list[tuple[PooledBuffer, np.ndarray]],
                         held: list[tuple[BufferPool, PooledBuffer]]) -> tuple[list[np.ndarray], dict[str, float]]:
         stages = len(plan.stages)
         pushes = [_push_bytes(stage, s) for s, stage in enumerate(plan.stages)]
@@ -159,8 +165,11 @@ class WgpuSession(Session):
             offset = align(offset + size, BUFFER_ALIGN)
         ts_offset = offset
         staging = st.readback.reserve(offset + (16 * stages if st.timestamps is not None else 0))
+        spans = st.upload.write([array for _, array in uploads])
         with wgpu_call(f"recording plan {plan.key}"):
             encoder = st.device.create_command_encoder(label="hlx")
+            for (buf, _), (src, size) in zip(uploads, spans):
+                encoder.copy_buffer_to_buffer(st.upload.buffer, src, buf.buffer, 0, size)
             for s, stage in enumerate(plan.stages):
                 shader, pipe = compiled[s]
                 bound = [(i, buffers[slot], align(layout.slots[slot].alloc_bytes, 4))
@@ -189,13 +198,13 @@ class WgpuSession(Session):
             if st.timestamps is not None:
                 ranges.append((ts_offset, st.timestamps.resolve(encoder, stages, staging, ts_offset)))
             st.device.queue.submit([encoder.finish()])
-        data = st.readback.read(ranges)
-        arrays = []
-        for k, slot_index in enumerate(layout.outputs):
-            spec = layout.slots[slot_index].source
-            assert isinstance(spec, OutputRef)
-            arrays.append(to_array(data[k], spec))
-        timings = st.timestamps.timings(data[-1], stages) if st.timestamps is not None else {}
+        with st.readback.mapped(ranges) as data:
+            arrays = []
+            for k, slot_index in enumerate(layout.outputs):
+                spec = layout.slots[slot_index].source
+                assert isinstance(spec, OutputRef)
+                arrays.append(to_array(data[k], spec))  # the one host copy of each output
+            timings = st.timestamps.timings(data[-1], stages) if st.timestamps is not None else {}
         return arrays, timings
 
     def close(self) -> None:
@@ -203,14 +212,6 @@ class WgpuSession(Session):
             self._state.close()
             self._state = None
         self._closed = True
-
-
-def _padded(array: np.ndarray) -> np.ndarray | bytes:
-    """The array's bytes, zero-padded to a multiple of 4 and at least 4 (wgpu copies whole words)."""
-    data = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
-    if data.size % 4 == 0 and data.size:
-        return data
-    return data.tobytes() + bytes(align(max(data.size, 4), 4) - data.size)
 
 
 def _push_bytes(stage: Stage, index: int) -> bytes:

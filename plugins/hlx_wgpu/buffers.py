@@ -1,18 +1,24 @@
-"""Device buffers reused across runs: a size-keyed pool and one growing staging buffer for readback.
+"""Device buffers reused across runs: a size-keyed pool, inputs kept resident by content, and one growing
+staging buffer each way.
 
 Creating a wgpu buffer costs a driver allocation and, for bind groups, invalidates what was cached for the
 old one; a plan that runs again with the same shapes gets the same buffers back (the pool hands out the
-oldest free buffer of a size first), so its bind groups are cache hits too. Readback copies every output
-(and the timestamp results) into a single MAP_READ buffer that lives as long as the device, instead of the
-temporary buffer ``queue.read_buffer`` makes per call.
+oldest free buffer of a size first), so its bind groups are cache hits too. Host transfers go through two
+staging buffers that live as long as the device: new inputs are written into a MAP_WRITE buffer and copied
+to the device in the run's own command buffer (``queue.write_buffer`` would allocate, and on a discrete GPU
+pin, a fresh staging buffer per call), and every output and the timestamp results are copied into one
+MAP_READ buffer that is mapped once per run and read in place, so each output crosses host memory once.
 """
 from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from hlx_wgpu.errors import wgpu_call
 
@@ -84,47 +90,98 @@ class BufferPool:
         self._free_bytes = 0
 
 
-class Readback:
-    """One MAP_READ staging buffer that grows to the largest readback seen."""
+class HostBuffer:
+    """One mappable buffer that lives as long as the device and grows (doubling) to the largest transfer
+    seen, so transfers never create a buffer per call."""
 
-    def __init__(self, device: Any, wgpu: Any) -> None:
+    def __init__(self, device: Any, usage: int, label: str) -> None:
         self._device = device
-        self._usage = wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST
-        self._map_read = wgpu.MapMode.READ
-        self._buffer: Any = None
+        self._usage = usage
+        self._label = label
+        self.buffer: Any = None
         self.size = 0
         self.created = 0
 
     def reserve(self, nbytes: int) -> Any:
-        """The staging buffer, at least ``nbytes`` large (doubling, so growth is rare)."""
+        """The buffer, at least ``nbytes`` large."""
         if nbytes > self.size:
             size = max(align(nbytes, BUFFER_ALIGN), 2 * self.size)
-            if self._buffer is not None:
-                self._buffer.destroy()
-                self._buffer = None
-            with wgpu_call(f"allocating a {size}-byte readback buffer"):
-                self._buffer = self._device.create_buffer(size=size, usage=self._usage, label="hlx-readback")
+            self.close()
+            with wgpu_call(f"allocating a {size}-byte {self._label} buffer"):
+                self.buffer = self._device.create_buffer(size=size, usage=self._usage, label=self._label)
             self.size = size
             self.created += 1
-        return self._buffer
-
-    def read(self, ranges: list[tuple[int, int]]) -> list[memoryview]:
-        """Map the staging buffer once and copy out each (offset, size) range."""
-        if not ranges:
-            return []
-        total = align(max((o + s for o, s in ranges), default=0), 8) or 8
-        with wgpu_call("mapping the readback buffer"):
-            self._buffer.map_sync(self._map_read, 0, total)
-            try:
-                return [self._buffer.read_mapped(offset, size, copy=True) for offset, size in ranges]
-            finally:
-                self._buffer.unmap()
+        return self.buffer
 
     def close(self) -> None:
-        if self._buffer is not None:
-            self._buffer.destroy()
-            self._buffer = None
+        if self.buffer is not None:
+            self.buffer.destroy()
+            self.buffer = None
             self.size = 0
+
+
+class Readback(HostBuffer):
+    """The staging buffer every output (and the timestamp results) of a run is copied into."""
+
+    def __init__(self, device: Any, wgpu: Any) -> None:
+        super().__init__(device, wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, "hlx-readback")
+        self._mode = wgpu.MapMode.READ
+
+    @contextmanager
+    def mapped(self, ranges: list[tuple[int, int]]) -> Iterator[list[memoryview]]:
+        """Map once (this waits for the submitted work) and yield a read-only view of each (offset, size)
+        range. The views are the mapped memory itself, valid only inside the ``with``: copy what you keep
+        (``to_array`` does), so each output is copied exactly once on the host."""
+        if not ranges:
+            yield []
+            return
+        total = align(max(o + s for o, s in ranges), 8)
+        with wgpu_call("mapping the readback buffer"):
+            self.buffer.map_sync(self._mode, 0, total)
+        try:
+            with wgpu_call("reading the readback buffer"):
+                views = [self.buffer.read_mapped(offset, size, copy=False) for offset, size in ranges]
+            yield views
+        finally:
+            with wgpu_call("unmapping the readback buffer"):
+                self.buffer.unmap()
+
+
+class Upload(HostBuffer):
+    """The staging buffer new inputs are written into before one copy command per input moves them to
+    their device buffers (``queue.write_buffer`` would allocate a fresh staging buffer on every call)."""
+
+    def __init__(self, device: Any, wgpu: Any) -> None:
+        super().__init__(device, wgpu.BufferUsage.MAP_WRITE | wgpu.BufferUsage.COPY_SRC, "hlx-upload")
+        self._mode = wgpu.MapMode.WRITE
+
+    def write(self, arrays: list[np.ndarray]) -> list[tuple[int, int]]:
+        """Write each array (zero-padded to whole words, at least one) and return its (offset, size)."""
+        spans, end = [], 0
+        for arr in arrays:
+            spans.append((end, align(max(arr.nbytes, 4), 4)))
+            end = align(end + spans[-1][1], BUFFER_ALIGN)
+        if not arrays:
+            return spans
+        self.reserve(end)
+        with wgpu_call("mapping the upload buffer"):
+            self.buffer.map_sync(self._mode, 0, end)
+        try:
+            with wgpu_call("writing the upload buffer"):
+                for arr, (offset, size) in zip(arrays, spans):
+                    self.buffer.write_mapped(_words(arr, size), offset)
+        finally:
+            with wgpu_call("unmapping the upload buffer"):
+                self.buffer.unmap()
+        return spans
+
+
+def _words(array: np.ndarray, size: int) -> np.ndarray | bytes:
+    """The array's bytes as ``size`` bytes: a view when no padding is needed, else a zero-padded copy."""
+    data = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    if data.size == size:
+        return data
+    return data.tobytes() + bytes(size - data.size)
 
 
 class Residency:

@@ -18,6 +18,7 @@ E_INTERNAL = "E_WGPU_INTERNAL"
 E_DEVICE_LOST = "E_DEVICE_LOST"
 E_DEVICE_OOM = "E_DEVICE_OOM"
 E_LIMIT_EXCEEDED = "E_LIMIT_EXCEEDED"
+E_UNSUPPORTED = "E_WGPU_UNSUPPORTED"  # a shader needs a wgpu feature the adapter lacks
 
 _LOST = re.compile(r"device (is )?lost|DeviceLost|device was lost", re.IGNORECASE)
 

@@ -18,7 +18,7 @@ from hlx_core.errors import BackendError
 from hlx_core.plan import Stage
 
 from hlx_wgpu import spirv_patch
-from hlx_wgpu.errors import E_VALIDATION, wgpu_call
+from hlx_wgpu.errors import E_UNSUPPORTED, E_VALIDATION, wgpu_call
 from hlx_wgpu.native import create_trusted_module, runtime_checks_wanted
 
 ShaderPath = Literal["spirv", "wgsl"]
@@ -28,6 +28,17 @@ BindingType = Literal["storage", "read-only-storage", "uniform"]
 _WGSL_VAR = re.compile(r"((?:@\w+\s*\([^)]*\)\s*)+)var\s*<\s*([^>]*)>")
 _WGSL_ATTR = re.compile(r"@(group|binding)\s*\(\s*(\d+)\s*\)")
 _WGSL_IMMEDIATE = re.compile(r"var\s*<\s*immediate\s*>")
+
+# SPIR-V capabilities naga takes only when the device has a wgpu feature enabled (the device asks for all of
+# them the adapter has), so a shader declaring one on an adapter without it is refused naming the feature.
+CAPABILITY_FEATURES = {
+    "Float16": "shader-f16", "StorageBuffer16BitAccess": "shader-f16",
+    "UniformAndStorageBuffer16BitAccess": "shader-f16", "Float64": "shader-f64", "Int64": "shader-int64",
+    "Int16": "shader-i16", "AtomicFloat32AddEXT": "shader-float32-atomic", "GroupNonUniform": "subgroup",
+    "GroupNonUniformVote": "subgroup", "GroupNonUniformArithmetic": "subgroup", "GroupNonUniformBallot": "subgroup",
+    "GroupNonUniformShuffle": "subgroup", "GroupNonUniformShuffleRelative": "subgroup",
+    "GroupNonUniformQuad": "subgroup",
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,9 @@ class CompiledShader:
     patches: tuple[str, ...] = ()
     refusal: str | None = None
     runtime_checks: bool = False  # naga's bounds checks and loop bounding compiled in
+    # Group-0 bindings the shader may write: an input bound there must not stay resident, since its buffer
+    # no longer holds its handle's content after the run.
+    written: frozenset[int] = frozenset()
 
 
 def wgsl_binding_types(source: str) -> dict[int, BindingType]:
@@ -60,16 +74,29 @@ def wgsl_binding_types(source: str) -> dict[int, BindingType]:
     return types
 
 
+def missing_features(stage: Stage, features: frozenset[str]) -> list[str]:
+    """The wgpu features the stage's SPIR-V capabilities need that ``features`` lacks, each with why."""
+    need: dict[str, list[str]] = {}
+    for cap in stage.shader.info.capabilities:
+        feature = CAPABILITY_FEATURES.get(cap)
+        if feature is not None and feature not in features:
+            need.setdefault(feature, []).append(cap)
+    return [f"{f} (SPIR-V capability {', '.join(caps)})" for f, caps in sorted(need.items())]
+
+
 def wgsl_immediates_to_uniform(source: str) -> str:
     """Declare the WGSL ``var<immediate>`` block as the uniform buffer the backend binds instead."""
     return _WGSL_IMMEDIATE.sub(f"@group({spirv_patch.UNIFORM_GROUP}) @binding(0) var<uniform>", source)
 
 
 class ShaderCache:
-    """Compiled modules keyed by (shader handle, frozen workgroup size, push mode)."""
+    """Compiled modules keyed by (shader handle, frozen workgroup size, push mode). ``features`` are the
+    device's enabled features and ``adapter`` its name, for refusals that name what is missing."""
 
-    def __init__(self, device: Any) -> None:
+    def __init__(self, device: Any, features: frozenset[str], adapter: str) -> None:
         self._device = device
+        self._features = features
+        self._adapter = adapter
         self._modules: dict[tuple, CompiledShader] = {}
         self._checks = runtime_checks_wanted()
 
@@ -91,6 +118,23 @@ class ShaderCache:
 
     def _compile(self, stage: Stage, frozen: tuple[int, int, int] | None, push_mode: PushMode) -> CompiledShader:
         shader = stage.shader
+        try:
+            return self._compile_spirv(stage, frozen, push_mode)
+        except BackendError as refused:
+            if refused.code not in (E_VALIDATION, E_UNSUPPORTED):
+                raise
+            if not shader.wgsl_source:
+                raise BackendError(refused.code, f"{refused.message} (the 900 has no wgsl_source to fall "
+                                   "back to)") from refused
+            return self._compile_wgsl(stage, push_mode, refused.message)
+
+    def _compile_spirv(self, stage: Stage, frozen: tuple[int, int, int] | None,
+                       push_mode: PushMode) -> CompiledShader:
+        shader = stage.shader
+        missing = missing_features(stage, self._features)
+        if missing:
+            raise BackendError(E_UNSUPPORTED, f"the SPIR-V of kernel {stage.kernel_name!r} needs wgpu features "
+                               f"that adapter {self._adapter!r} lacks: {'; '.join(missing)}")
         spirv, patches = shader.spirv, []
         if frozen is not None:
             spirv = spirv_patch.fix_workgroup_size(spirv, shader.info.local_size_ids, frozen)
@@ -98,19 +142,14 @@ class ShaderCache:
         if push_mode == "uniform":
             spirv = spirv_patch.push_constants_to_uniform(spirv)
             patches.append("push-constants-to-uniform")
-        try:
-            with wgpu_call(f"the SPIR-V of kernel {stage.kernel_name!r}"):
-                module = self._module(spirv, stage.kernel_name)
-            types = {b.binding: ("uniform" if b.kind == "uniform" else "storage")
-                     for b in shader.info.bindings if b.set == 0}
-            return CompiledShader(module, "spirv", push_mode, types, tuple(patches), runtime_checks=self._checks)
-        except BackendError as refused:
-            if refused.code != E_VALIDATION or not shader.wgsl_source:
-                if refused.code == E_VALIDATION:
-                    raise BackendError(E_VALIDATION, f"{refused.message} (the 900 has no wgsl_source to fall "
-                                       "back to)") from refused
-                raise
-            return self._compile_wgsl(stage, push_mode, refused.message)
+        with wgpu_call(f"the SPIR-V of kernel {stage.kernel_name!r}"):
+            module = self._module(spirv, stage.kernel_name)
+        group0 = [b for b in shader.info.bindings if b.set == 0]
+        types: dict[int, BindingType] = {b.binding: ("uniform" if b.kind == "uniform" else "storage")
+                                         for b in group0}
+        written = frozenset(b.binding for b in group0 if b.kind == "storage" and not b.readonly)
+        return CompiledShader(module, "spirv", push_mode, types, tuple(patches), runtime_checks=self._checks,
+                              written=written)
 
     def _compile_wgsl(self, stage: Stage, push_mode: PushMode, refusal: str) -> CompiledShader:
         source = stage.shader.wgsl_source or ""
@@ -119,5 +158,6 @@ class ShaderCache:
         with wgpu_call(f"the WGSL variant of kernel {stage.kernel_name!r} (its SPIR-V was refused too: "
                        f"{refusal})"):
             module = self._module(source, stage.kernel_name)
-        return CompiledShader(module, "wgsl", push_mode, wgsl_binding_types(source), refusal=refusal,
-                              runtime_checks=self._checks)
+        types = wgsl_binding_types(source)
+        return CompiledShader(module, "wgsl", push_mode, types, refusal=refusal, runtime_checks=self._checks,
+                              written=frozenset(b for b, t in types.items() if t == "storage"))

@@ -58,3 +58,15 @@ def test_unavailable_with_reason_when_no_adapter():
     lines = res.stdout.splitlines()
     assert res.returncode == 0, res.stderr
     assert lines[0] == "False" and "no adapter" in lines[1] and lines[2] == "E_BACKEND_UNAVAILABLE"
+
+
+def test_power_preference_ranks_kinds_then_native_apis():
+    """The ranking ``select`` applies when nothing names an adapter (the real adapter list here has one)."""
+    def make(i, kind, api):
+        return adapters.Adapter(i, None, f"a{i}", kind, api, frozenset(), {})
+    found = [make(0, "cpu", "Vulkan"), make(1, "gpu-integrated", "OpenGL"), make(2, "gpu-integrated", "Vulkan"),
+             make(3, "gpu-discrete", "OpenGL"), make(4, "gpu-discrete", "Vulkan"), make(5, "other", "Vulkan")]
+    best = lambda pref, pool=found: min(pool, key=lambda a: adapters._rank(a, pref)).index  # noqa: E731
+    assert best("high-performance") == 4 and best("low-power") == 2
+    assert best("high-performance", [found[0], found[5]]) == 5  # other before CPU
+    assert best("low-power", [found[1], found[3]]) == 1

@@ -9,6 +9,7 @@ import pytest
 from wgpu_plans import inp, make_plan, make_shader, make_stage, out
 
 from hlx_core.errors import BackendError, ContractError
+from hlx_wgpu.shaders import ShaderCache
 
 
 def _valid_plan(spirv, rng, n=500):
@@ -80,3 +81,21 @@ def test_device_loss_is_reported_then_recovered(wgpu_backend, spirv, rng):
         session.execute(plan)
     assert err.value.code == "E_BACKEND_CLOSED"
     session.close()  # idempotent
+
+
+def test_feature_the_adapter_lacks_is_named(session, spirv, rng):
+    """The device asks for every feature HLX uses that the adapter has, so a float16 shader runs; on a
+    device without "shader-f16" the same shader is refused naming the feature and the capability."""
+    x = rng.standard_normal(100).astype(np.float32)
+    stage = make_stage("half_square", make_shader(spirv["half_square"]), (2, 1, 1), [inp(x), out("float32", 100)])
+    st = session.state
+    if "shader-f16" in st.adapter.features:
+        h = x.astype(np.float16)
+        np.testing.assert_array_equal(session.execute(make_plan(stage)).arrays[0], (h * h).astype(np.float32))
+    without = ShaderCache(st.device, st.features - {"shader-f16"}, st.adapter.name)
+    with pytest.raises(BackendError) as err:
+        without.get(stage, "none")
+    assert err.value.code == "E_WGPU_UNSUPPORTED"
+    assert "shader-f16 (SPIR-V capability Float16)" in err.value.message and st.adapter.name in err.value.message
+    assert "wgsl_source" in err.value.message
+    _still_works(session, spirv, rng)

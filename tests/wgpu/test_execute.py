@@ -92,7 +92,7 @@ def test_second_run_allocates_and_uploads_nothing(session, spirv, rng):
 
     def counts():
         return (len(st.shaders), len(st.pipelines), st.pipelines.bind_groups_created, st.storage.created,
-                st.readback.created)
+                st.readback.created, st.upload.created)
 
     before, hits = counts(), st.resident.hits
     np.testing.assert_array_equal(session.execute(plan).arrays[0], first)
@@ -101,6 +101,7 @@ def test_second_run_allocates_and_uploads_nothing(session, spirv, rng):
     second = session.execute(_axpby_plan(spirv, a, c, 1.5, 2.0, 64)).arrays[0]
     after = counts()
     assert after[:2] == before[:2] and after[2] <= before[2] + 1 and after[3] <= before[3] + 1
+    assert after[4:] == before[4:]  # the staging buffers are reused, not made per run
     np.testing.assert_allclose(second - first, 1.5 * (c.astype(np.float64) - b), rtol=1e-5, atol=1e-5)
 
 
@@ -126,3 +127,37 @@ def test_wgsl_variant_runs_where_naga_refuses_the_spirv(session, uniform_session
         np.testing.assert_array_equal(got, 2 * x)
         compiled = s.shader_paths["shared_twice"]
         assert compiled.path == "wgsl" and "SpecConstantOp" in compiled.refusal
+
+
+def test_input_the_shader_writes_is_uploaded_every_run(session, spirv, rng):
+    """``bump`` adds 1 to its input in place: a buffer kept under the input's handle would hold other data
+    on the next run, so such inputs never stay resident and every run gives the same result."""
+    x = rng.integers(-1000, 1000, 300).astype(np.int32)
+    stage = make_stage("bump", make_shader(spirv["bump"]), (-(-x.size // 64), 1, 1), [inp(x), out("int32", x.size)])
+    plan = make_plan(stage)
+    hits = session.state.resident.hits
+    for _ in range(3):
+        np.testing.assert_array_equal(session.execute(plan).arrays[0], x)
+    assert session.state.resident.hits == hits
+    assert session.shader_paths["bump"].written == {0, 1}  # x in place, y
+
+
+def test_odd_byte_inputs_are_zero_padded_to_words(session, spirv, rng):
+    """Inputs whose size is not a whole number of words reach the device zero-padded (the upload buffer
+    holds earlier data there): ``iadd`` reads the bytes as int32 words."""
+    _poison(session, spirv, 256)  # dirty pooled buffers of the size class the inputs land in
+    a = rng.integers(0, 256, 7).astype(np.uint8)
+    b = rng.integers(0, 256, 7).astype(np.uint8)
+    stage = make_stage("iadd", make_shader(spirv["iadd"]), (1, 1, 1), [inp(a), inp(b), out("int32", 2)])
+    got = session.execute(make_plan(stage)).arrays[0]
+    words = lambda v: np.frombuffer(np.concatenate([v, np.zeros(1, np.uint8)]).tobytes(), "<i4")  # noqa: E731
+    np.testing.assert_array_equal(got, words(a) + words(b))
+
+
+def test_outputs_are_copies_not_views_of_the_staging_buffer(session, spirv, rng):
+    a = rng.standard_normal(2000).astype(np.float32)
+    first = session.execute(_axpby_plan(spirv, a, a, 1.0, 2.0, 64)).arrays[0]
+    kept = first.copy()
+    assert first.flags.writeable and first.flags.owndata
+    session.execute(_axpby_plan(spirv, a, -a, 1.0, 2.0, 64))  # the same staging range, other data
+    np.testing.assert_array_equal(first, kept)
