@@ -25,7 +25,8 @@ sysdeps:
 	  echo "note: not a Debian system; make sure these are installed: $(APT_PKGS) and python3 with venv"; \
 	  exit 0; \
 	fi; \
-	missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	missing=$$(for p in $(APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if ! command -v $(PYTHON) >/dev/null 2>&1; then missing="$$missing python3 python3-venv"; \
 	elif ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then missing="$$missing python3-venv"; fi; \
 	missing=$$(echo $$missing); \

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import tracemalloc
 from typing import Any, Callable
 
 import numpy as np
@@ -28,6 +29,18 @@ def best_of(repeat: int, ops: dict[str, Callable[[], Any]]) -> dict[str, float]:
             best[name] = min(best[name], time.perf_counter() - t0)
             del result
     return best
+
+
+def peak_bytes(fn: Callable[[], Any]) -> int:
+    """Peak memory allocated while ``fn`` runs (Python and NumPy allocations, via tracemalloc)."""
+    tracemalloc.start()
+    try:
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak
 
 
 def main() -> None:
@@ -61,6 +74,11 @@ def main() -> None:
     for name, t in times.items():
         print(f"{name:<34}{t * 1e3:>10.3f}{gb / t:>10.1f}{t_bytes / t:>11.2f}x")
     print(f"decode is a read-only view into the encoded bytes: {is_view and not back.flags.writeable}")
+    copies = {"encode_chunks": peak_bytes(lambda: encode_chunks(arr)) / n_bytes,
+              "encode": peak_bytes(lambda: encode(arr)) / n_bytes, "decode": peak_bytes(lambda: decode(data)) / n_bytes}
+    assert copies["encode"] < 1.05 and copies["encode_chunks"] < 0.05 and copies["decode"] < 0.05, copies
+    print("peak allocation / payload size (copies of the payload): "
+          + ", ".join(f"{k} {v:.3f}" for k, v in copies.items()))
 
     nested = {f"k{i}": [i, f"v{i}", i * 1.5, {"x": i, "y": None}] for i in range(1000)}
     small = encode(nested)

@@ -93,7 +93,7 @@ def main() -> None:
         session.execute(p_chain)
         chain_us = per_call_us(lambda: session.execute(p_chain), max(args.repeat // 10, 50))
         chain_gpu_us = session.execute(p_chain).timings.get("gpu_ms", float("nan")) * 1e3
-        submits = session.ctx.executor.submits
+        submits, runs = session.ctx.submitter.submits, session.ctx.executor.runs
     finally:
         session.close()
 
@@ -109,7 +109,7 @@ def main() -> None:
     print(f"\ndispatches/s in one recorded 902: {args.stages / chain_us * 1e6:,.0f} wall, "
           f"{args.stages / chain_gpu_us * 1e6:,.0f} GPU-timed"
           + (f"; torch ops/s with one sync: {args.stages / t_chain * 1e6:,.0f}" if t_chain else ""))
-    print(f"submits made by the session: {submits} (one per execute)")
+    print(f"vkQueueSubmit calls: {submits} for {runs} executes")
     if peer is None:
         print("torch with CUDA not available: peer columns skipped")
 

@@ -4,7 +4,7 @@ This module is the public facade: it re-exports the API from hlx_core and holds 
 """
 from hlx_core.errors import (BackendError, CodecError, ContractError, HandleError, HLXError,
                              SpirvError)
-from hlx_core.codec import decode, encode, pre_serialize
+from hlx_core.codec import decode, encode, pre_serialize, set_limits
 from hlx_core.cas.handle import Handle
 from hlx_core.cas.store import DiskStore, MemoryStore, Store
 from hlx_core.cas.api import (collapse, exists, get_default_store, resolve, set_default_store, snapshot,
@@ -16,7 +16,7 @@ from hlx import kernels
 
 __all__ = [
     "HLXError", "CodecError", "ContractError", "HandleError", "SpirvError", "BackendError",
-    "encode", "decode", "pre_serialize",
+    "encode", "decode", "pre_serialize", "set_limits",
     "Handle", "Store", "MemoryStore", "DiskStore",
     "collapse", "resolve", "exists", "get_default_store", "set_default_store", "snapshot", "transaction",
     "validate", "shader_contract",

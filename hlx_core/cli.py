@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hlx_core import runtime
@@ -35,6 +37,7 @@ from hlx_core.cas.handle import is_handle
 from hlx_core.codec import decode
 from hlx_core.errors import CodecError, ContractError, HLXError, SpirvError
 from hlx_core.paths import hlx_home
+from hlx_core.plugin_manager import ALLOWLIST_ENV
 
 
 # -- contract files ----------------------------------------------------------------------------------
@@ -51,7 +54,7 @@ def _from_json(value: Any, base: Path, store: Any, path: str) -> Any:
         except (ValueError, TypeError) as exc:
             raise ContractError("E_CONTRACT_FIELD_TYPE", f"$bytes is not base64: {exc}", path=path) from None
     if "$file" in value:
-        return _read(base / value["$file"], path)
+        return _read(base / _relative(value, "$file", path), path)
     if "$tensor" in value:
         try:
             array = np.asarray(value["$tensor"], dtype=np.dtype(value.get("dtype", "float32")))
@@ -60,11 +63,19 @@ def _from_json(value: Any, base: Path, store: Any, path: str) -> Any:
         return cas.collapse(array, store=store)
     if "$npy" in value:
         try:
-            array = np.load(base / value["$npy"], allow_pickle=False)
+            array = np.load(base / _relative(value, "$npy", path), allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise ContractError("E_CONTRACT_FIELD_TYPE", f"$npy {value['$npy']!r}: {exc}", path=path) from None
         return cas.collapse(array, store=store)
     return {k: _from_json(v, base, store, f"{path}.{k}" if path else k) for k, v in value.items()}
+
+
+def _relative(value: dict, key: str, path: str) -> str:
+    """The file name under ``key`` (relative to the JSON file's folder)."""
+    name = value[key]
+    if not isinstance(name, str) or not name:
+        raise ContractError("E_CONTRACT_FIELD_TYPE", f"{key} must name a file, not {name!r:.60}", path=path or None)
+    return name
 
 
 def _read(file: Path, where: str = "") -> bytes:
@@ -95,30 +106,42 @@ def cmd_devices(args: argparse.Namespace, console: Console) -> int:
     table = Table(title="HLX backends and devices")
     for col in ("backend", "device", "name", "kind", "status"):
         table.add_column(col)
-    for info in runtime.backend_info():
+    infos = runtime.backend_info()
+    for info in infos:
         if not info["available"]:
-            table.add_row(info["name"], "-", "-", "-", f"[red]unavailable[/]: {info['reason']}")
+            table.add_row(escape(info["name"]), "-", "-", "-", f"[red]unavailable[/]: {escape(str(info['reason']))}")
             continue
         for d in info["devices"] or [{"index": "-", "name": "(default)", "kind": "-"}]:
-            table.add_row(info["name"], str(d["index"]), d["name"], d["kind"], "[green]available[/]")
+            table.add_row(escape(info["name"]), str(d["index"]), escape(d["name"]), d["kind"],
+                          "[green]available[/]")
     console.print(table)
+    _hint_if_empty(infos, console)
     return 0
+
+
+def _hint_if_empty(infos: list[dict], console: Console) -> None:
+    if not infos:
+        console.print("no backend plugins were loaded: HLX_PLUGINS is set to an empty string"
+                      if os.environ.get(ALLOWLIST_ENV) is not None else
+                      "no backend plugins are installed (entry-point group hlx.backends)", markup=False)
 
 
 def cmd_plugins(args: argparse.Namespace, console: Console) -> int:
     table = Table(title="HLX plugins (entry-point group hlx.backends)")
     for col in ("backend", "plugin", "distribution", "version", "status"):
         table.add_column(col)
-    for info in runtime.backend_info():
+    infos = runtime.backend_info()
+    for info in infos:
         if "error" in info:
-            status = f"[red]failed ({info['stage']})[/]: {info['error']}"
+            status = f"[red]failed ({info['stage']})[/]: {escape(info['error'])}"
         elif info["available"]:
             status = f"[green]available[/] ({len(info['devices'])} device(s))"
         else:
-            status = f"[yellow]unavailable[/]: {info['reason']}"
-        table.add_row(info["name"], info["plugin"], info["distribution"] or "(registered in code)",
-                      info["version"], status)
+            status = f"[yellow]unavailable[/]: {escape(str(info['reason']))}"
+        table.add_row(escape(info["name"]), escape(info["plugin"]),
+                      escape(info["distribution"] or "(registered in code)"), escape(info["version"]), status)
     console.print(table)
+    _hint_if_empty(infos, console)
     return 0
 
 
@@ -129,7 +152,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     console.print(f"ran {result.contract} on {result.backend} ({result.device})", markup=False)
     for i, (handle, array) in enumerate(zip(result.outputs, result.arrays())):
         console.print(f"output {i}: {handle} {array.dtype}{list(array.shape)}", markup=False)
-    console.print("timings: " + ", ".join(f"{k} {v:.3f} ms" for k, v in sorted(result.timings.items())))
+    console.print("timings: " + ", ".join(f"{k} {v:.3f} ms" for k, v in sorted(result.timings.items())),
+                  markup=False)
     if args.print:
         for i, array in enumerate(result.arrays()):
             console.print(f"array {i}:\n{np.array2string(array, threshold=200)}", markup=False)
@@ -146,8 +170,13 @@ def cmd_cache(args: argparse.Namespace, console: Console) -> int:
     store = cas.get_default_store()
     if args.action == "stats":
         stats = store.stats()
-        console.print(f"HLX_HOME  {hlx_home()}")
-        console.print(f"store     {store!r}: {stats['objects']} object(s), {_size(stats['bytes'])}")
+        table = Table(title=escape(f"HLX_HOME = {hlx_home()}"))
+        for col, justify in (("what", "left"), ("files", "right"), ("size", "right")):
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_row(escape(f"store {store!r}"), f"{stats['objects']} object(s)", _size(stats["bytes"]))
+        for name, files, size in _other_caches(hlx_home(), store):
+            table.add_row(escape(name), str(files), _size(size))
+        console.print(table)
     elif args.action == "gc":
         if args.max_bytes is None:
             raise HLXError("E_USAGE", "hlx cache gc needs --max-bytes N (evicts least recently used first)")
@@ -155,8 +184,21 @@ def cmd_cache(args: argparse.Namespace, console: Console) -> int:
         stats = store.stats()
         console.print(f"removed {len(removed)} object(s); {stats['objects']} left, {_size(stats['bytes'])}")
     else:
-        console.print(f"removed {store.clear()} object(s) from {store!r}")
+        console.print(f"removed {store.clear()} object(s) from {store!r}", markup=False)
     return 0
+
+
+def _other_caches(home: Path, store: Any) -> list[tuple[str, int, int]]:
+    """(folder, files, bytes) for what else lies under ``home`` (the backends' pipeline caches), leaving out
+    the default store's own folder."""
+    store_dir = getattr(store, "path", None)
+    found = []
+    for folder in sorted(p for p in home.glob("*") if p.is_dir()):
+        if store_dir is not None and folder.resolve() == Path(store_dir).resolve() / "objects":
+            continue
+        sizes = [f.stat().st_size for f in folder.rglob("*") if f.is_file()]
+        found.append((f"{folder.name}/", len(sizes), sum(sizes)))
+    return found
 
 
 def _size(n: int) -> str:
@@ -167,15 +209,23 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
+# Suffixes glslangValidator reads the shader stage from; any other GLSL file is compiled as a compute shader.
+GLSL_STAGE_SUFFIXES = {".comp", ".vert", ".tesc", ".tese", ".geom", ".frag", ".mesh", ".task", ".rgen",
+                       ".rint", ".rahit", ".rchit", ".rmiss", ".rcall"}
+SPIRV_MAGIC = (b"\x03\x02\x23\x07", b"\x07\x23\x02\x03")  # little- and big-endian words
+
+
 def compile_glsl(source: Path) -> bytes:
-    """Compile a GLSL compute shader with glslangValidator (Debian package glslang-tools)."""
+    """Compile a GLSL shader with glslangValidator (Debian package glslang-tools), as ``make shaders`` does;
+    a file whose suffix names no stage (``.glsl``, say) is compiled as a compute shader."""
     tool = shutil.which("glslangValidator")
     if tool is None:
         raise SpirvError("E_SPIRV_COMPILE", "glslangValidator not found; install it with "
                                             "`apt-get install glslang-tools`")
+    stage = [] if source.suffix in GLSL_STAGE_SUFFIXES else ["-S", "comp"]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "shader.spv"
-        proc = subprocess.run([tool, "-V", "--target-env", "vulkan1.1", "-o", str(out), str(source)],
+        proc = subprocess.run([tool, "-V", "--target-env", "vulkan1.1", *stage, "-o", str(out), str(source)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise SpirvError("E_SPIRV_COMPILE", f"glslangValidator failed on {source}:\n"
@@ -186,7 +236,8 @@ def compile_glsl(source: Path) -> bytes:
 def cmd_shader_pack(args: argparse.Namespace, console: Console) -> int:
     from hlx_core.spirv.shader import shader_contract
     source = Path(args.file)
-    spirv = compile_glsl(source) if source.suffix in (".comp", ".glsl") else _read(source)
+    data = _read(source)
+    spirv = data if source.suffix == ".spv" or data[:4] in SPIRV_MAGIC else compile_glsl(source)
     wgsl = _read(Path(args.wgsl)).decode("utf-8") if args.wgsl else None
     contract = shader_contract(spirv, entry_point=args.entry_point, wgsl_source=wgsl)
     print(cas.collapse(contract))
@@ -200,6 +251,13 @@ def _version() -> str:
         return metadata.version("hlx")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def _positive(text: str) -> int:
+    value = int(text) if text.strip().lstrip("+").isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="MLP pipeline and a GEMM on every available backend")
-    p.add_argument("--size", type=int, default=1024, help="GEMM size N for N×N×N (default 1024)")
+    p.add_argument("--size", type=_positive, default=1024, help="GEMM size N for N×N×N (default 1024)")
     p.add_argument("--backend", action="append", help="only this backend (repeatable)")
     p.set_defaults(func=cmd_demo)
 
@@ -230,9 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     shader = sub.add_parser("shader", help="shader tools").add_subparsers(dest="shader_command", required=True,
                                                                           metavar="ACTION")
-    p = shader.add_parser("pack", help="a .spv (or a GLSL .comp, compiled) as a 900 in the store; "
+    p = shader.add_parser("pack", help="a SPIR-V module (or GLSL source, compiled) as a 900 in the store; "
                                        "prints its handle")
-    p.add_argument("file")
+    p.add_argument("file", help="FILE.spv, or GLSL such as FILE.comp (compiled with glslangValidator)")
     p.add_argument("--entry-point", default="main")
     p.add_argument("--wgsl", default=None, help="WGSL source for backends that cannot take the SPIR-V")
     p.set_defaults(func=cmd_shader_pack)

@@ -104,8 +104,3 @@ class Plan:
         while isinstance(b, StageRef):
             b = self.stages[b.stage].output_spec(b.output)
         return b
-
-    def consumers(self, stage: int) -> set[int]:
-        """Indices of the later stages that read an output of ``stage`` (they need a barrier after it)."""
-        return {i for i, s in enumerate(self.stages) for b in s.bindings
-                if isinstance(b, StageRef) and b.stage == stage}

@@ -3,8 +3,9 @@
 validate -> resolve shaders (a 900 in the store, or inline) -> reflect -> workgroup size (contract or
 reflection, spec constants overriding LocalSizeId) -> check bindings and push constants against the
 reflected interface -> resolve input tensors -> ``Plan``. Backends only ever see Plans, so every backend
-reads contracts the same way. Plans are cached by contract key and store, since a key names the same
-work forever (inputs are content-addressed too).
+reads contracts the same way. A stage of a library shader must fit its inputs as the kernel's helper would
+build it (``hlx_core.kernels.conformance``). Plans are cached by contract key and store, since a key names
+the same work forever (inputs are content-addressed too).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from hlx_core.cas.handle import Handle, blake3_digest, is_handle, tag_of
 from hlx_core.codec import encode_chunks
 from hlx_core.contracts.validate import validate
 from hlx_core.errors import ContractError, HandleError, HLXError
+from hlx_core.kernels.conformance import conform, library_kernel
 from hlx_core.plan import Binding, InputRef, OutputRef, Plan, Shader, Stage, StageRef
 from hlx_core.spirv.reflect import reflect_entry
 from hlx_core.spirv.types import EntryPoint
@@ -193,6 +195,11 @@ class _Planner:
                                 int(info.push_constant_size), path)
         push = bytes(push or b"")
         self.check_push_constants(push, info, path)
+        params = dict(body.get("params") or {})
+        library = library_kernel(shader.spirv)
+        if library is not None:
+            params = conform(library, body["kernel_name"], _tensor_specs(bindings, earlier), params, push,
+                             body["dispatch"], path, self.store)
         gx, gy, gz = body["dispatch"]
         return Stage(
             kernel_name=body["kernel_name"],
@@ -202,7 +209,7 @@ class _Planner:
             bindings=bindings,
             push_constants=push,
             specialization_constants=spec,
-            params=dict(body.get("params") or {}),
+            params=params,
             shared_memory_bytes=int(body.get("shared_memory_bytes") or 0),
         )
 
@@ -309,6 +316,21 @@ class _Planner:
         if len(push) != size:
             raise _fail(f"{path}.push_constants",
                         f"{len(push)} byte(s) given but the shader's push-constant block is {size} byte(s)")
+
+
+def _tensor_specs(bindings: tuple[Binding, ...], earlier: tuple[Stage, ...]
+                  ) -> list[tuple[np.dtype, tuple[int, ...], bool]]:
+    """(dtype, shape, is_output) of each binding, following stage references to the outputs they read."""
+    specs = []
+    for b in bindings:
+        if isinstance(b, InputRef):
+            specs.append((b.array.dtype, tuple(b.array.shape), False))
+        elif isinstance(b, OutputRef):
+            specs.append((np.dtype(b.dtype), b.shape, True))
+        else:
+            out = earlier[b.stage].output_spec(b.output)
+            specs.append((np.dtype(out.dtype), out.shape, False))
+    return specs
 
 
 def _pack_params(layout: list[dict], params: dict[str, Any], size: int, path: str) -> bytes:

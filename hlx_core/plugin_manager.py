@@ -110,12 +110,18 @@ def _allowlist() -> set[str] | None:
 
 def _load_entry_points() -> None:
     allowed = _allowlist()
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # entry-point name -> its distribution
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in seen or (allowed is not None and ep.name not in allowed):
+        if allowed is not None and ep.name not in allowed:
             continue
-        seen.add(ep.name)
         dist, version = _distribution_of(ep)
+        if ep.name in seen:  # the same distribution found twice on sys.path is no conflict
+            if seen[ep.name] != dist:
+                _state.failures.append(PluginFailure(
+                    ep.name, dist, "import", f"entry point {ep.name!r} is already provided by distribution "
+                                             f"{seen[ep.name] or '?'!r}; this one was not loaded"))
+            continue
+        seen[ep.name] = dist
         try:
             obj = ep.load()
         except Exception as exc:  # includes SyntaxError and missing native libraries at import
@@ -123,7 +129,7 @@ def _load_entry_points() -> None:
             _state.failures.append(PluginFailure(ep.name, dist, "import", _error_text(exc)))
             continue
         _add(obj, ep.name, dist, version)
-    for name in sorted((allowed or set()) - seen):
+    for name in sorted((allowed or set()) - set(seen)):
         _state.failures.append(PluginFailure(
             name, "", "import", f"{ALLOWLIST_ENV} names {name!r} but no entry point in group "
                                 f"{ENTRY_POINT_GROUP!r} has that name"))
@@ -255,8 +261,3 @@ def failures() -> list[PluginFailure]:
     with _state.lock:
         return list(_state.failures)
 
-
-def plugin_manager() -> pluggy.PluginManager:
-    """The pluggy manager, with entry-point plugins loaded (for plugins that call hooks of their own)."""
-    ensure_loaded()
-    return _state.pm

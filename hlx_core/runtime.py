@@ -19,6 +19,7 @@ from hlx_core.backend import DeviceInfo, Execution, Session
 from hlx_core.cas import api as cas
 from hlx_core.cas.handle import Handle, is_handle
 from hlx_core.errors import BackendError, ContractError, HLXError
+from hlx_core.kernels.helpers import Deferred
 from hlx_core.plan import Plan
 from hlx_core.planner import plan as make_plan
 
@@ -100,14 +101,32 @@ def backend_info() -> list[dict[str, Any]]:
 
 # -- choosing a backend and device ---------------------------------------------------------------------
 
+def _check_device_spec(spec: Any) -> None:
+    if spec is not None and (isinstance(spec, bool) or not isinstance(spec, (int, np.integer, str))):
+        raise BackendError("E_DEVICE_UNKNOWN", f"device must be an index or a name substring, not "
+                                               f"{type(spec).__name__}")
+
+
 def _matches(spec: Any, device: DeviceInfo) -> bool:
     """A device argument: an index, a digit string, or a case-insensitive substring of the name."""
     if spec is None:
         return True
-    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+    if isinstance(spec, (int, np.integer)):
         return device.index == int(spec)
-    text = str(spec)
-    return device.index == int(text) if text.isdigit() else text.lower() in device.name.lower()
+    return device.index == int(spec) if spec.isdigit() else spec.lower() in device.name.lower()
+
+
+def _pick_device(name: str, devices: tuple[DeviceInfo, ...], spec: Any) -> Any:
+    """The index of the first of ``devices`` that ``spec`` names, so every backend's ``open`` gets the same
+    answer for "0", 0 and a name; a backend that lists no devices interprets ``spec`` itself."""
+    if spec is None or not devices:
+        return spec
+    for device in devices:
+        if _matches(spec, device):
+            return device.index
+    listed = ", ".join(f"{d.index} {d.name!r}" for d in devices)
+    raise BackendError("E_DEVICE_UNKNOWN", f"backend {name!r} has no device matching {spec!r}; its devices: "
+                                           f"{listed}")
 
 
 def _auto_rank(name: str, device: DeviceInfo | None) -> float:
@@ -153,6 +172,7 @@ def _landscape(entries: dict[str, plugin_manager.BackendEntry]) -> str:
 
 def _choose(backend: str, device: Any) -> tuple[str, Any]:
     """(backend name, device argument for Backend.open) or BackendError naming what is there."""
+    _check_device_spec(device)
     entries = plugin_manager.backend_entries()
     if backend == AUTO:
         order = _auto_order(entries, device)
@@ -179,7 +199,7 @@ def _choose(backend: str, device: Any) -> tuple[str, Any]:
     avail = entry.availability()
     if not avail.available:
         raise BackendError("E_BACKEND_UNAVAILABLE", f"backend {backend!r} is not available: {avail.reason}")
-    return backend, device
+    return backend, _pick_device(backend, avail.devices, device)
 
 
 def _session(name: str, device: Any) -> _SessionSlot:
@@ -249,6 +269,9 @@ def _as_contract(contract: Any, store: Any) -> Any:
             raise ContractError("E_CONTRACT_STRUCTURE",
                                 f"handle {contract} names a {type(value).__name__}, not a contract")
         return value
+    if isinstance(contract, Deferred):
+        raise ContractError("E_CONTRACT_STRUCTURE", f"this {contract.kernel}(...) call reads hlx.kernels.stage(i), "
+                            "which only means something inside hlx.kernels.pipeline([...]); run the pipeline")
     return contract
 
 
@@ -282,8 +305,9 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
     """Run a 901 or 902 contract and store its outputs.
 
     ``contract``: a contract dict, what a ``hlx.kernels`` helper returns, or the handle of a stored
-    contract. ``backend``: a name from ``hlx.backends()`` or "auto". ``device``: an index or a name
-    substring (the backend's default when None). ``store``: where inputs are read and outputs written
+    contract. ``backend``: a name from ``hlx.backends()`` or "auto". ``device``: an index (int or digit
+    string) or a case-insensitive name substring, among the devices the backend lists (its default when
+    None; E_DEVICE_UNKNOWN when none matches). ``store``: where inputs are read and outputs written
     (the default store when None)."""
     start = time.perf_counter()
     store = store if store is not None else cas.get_default_store()

@@ -27,10 +27,12 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_devices_and_plugins(plugins, capsys, tmp_path, monkeypatch):
-    write_distribution(tmp_path, "hlx-cli-broken", {"hlxt_cli_broken": "import no_such_module_xyz\n"},
-                       {"clibroken": "hlxt_cli_broken"})
+    write_distribution(tmp_path, "hlx-cli-broken",
+                       {"hlxt_cli_broken": "import no_such_module_xyz\n",
+                        "hlxt_cli_markup": "raise RuntimeError('odd [/] text [bold]kept')\n"},
+                       {"clibroken": "hlxt_cli_broken", "climarkup": "hlxt_cli_markup"})
     monkeypatch.syspath_prepend(str(tmp_path))
-    plugins("cpu,clibroken")
+    plugins("cpu,clibroken,climarkup")
     code, out, _ = _run(capsys, "devices")
     assert code == 0 and "cpu" in out and "available" in out and "NumPy" in out
     code, out, _ = _run(capsys, "plugins")
@@ -39,6 +41,10 @@ def test_devices_and_plugins(plugins, capsys, tmp_path, monkeypatch):
     assert "hlx" in cpu_line and "available" in cpu_line
     broken = next(line for line in out.splitlines() if "clibroken" in line)
     assert "hlx-cli-broken" in broken and "failed (import)" in broken and "no_such_module_xyz" in out
+    assert "odd [/] text [bold]kept" in out  # error text is shown as written, never read as markup
+    plugins("")
+    code, out, _ = _run(capsys, "plugins")
+    assert code == 0 and "HLX_PLUGINS is set to an empty string" in out
 
 
 @pytest.fixture
@@ -56,6 +62,21 @@ def test_shader_pack_spv_and_comp_agree(capsys, relu_shader, tmp_path):
     bad.write_text("#version 450\nvoid main() { undefined_thing = 1; }\n")
     code, _, err = _run(capsys, "shader", "pack", str(bad))
     assert code == 1 and err.startswith("error [E_SPIRV_COMPILE]") and "undefined_thing" in err
+
+
+def test_shader_pack_tells_spirv_from_glsl(capsys, relu_shader, tmp_path):
+    """SPIR-V is known by its magic number; GLSL under a suffix that names no stage compiles as compute."""
+    for name, data in (("relu.glsl", (SHADERS / "relu.comp").read_bytes()),
+                       ("relu.bin", (SHADERS / "relu.spv").read_bytes())):
+        (tmp_path / name).write_bytes(data)
+        code, out, err = _run(capsys, "shader", "pack", str(tmp_path / name))
+        assert code == 0 and out.strip() == relu_shader, err
+    (tmp_path / "junk.spv").write_bytes(b"not spir-v")
+    (tmp_path / "colour.frag").write_text("#version 450\nlayout(location = 0) out vec4 c;\n"
+                                          "void main() { c = vec4(1.0); }\n")
+    for name, words in (("junk.spv", "a SPIR-V module has at least 20"), ("colour.frag", "Fragment")):
+        code, _, err = _run(capsys, "shader", "pack", str(tmp_path / name))
+        assert code == 1 and err.startswith("error [E_SPIRV_INVALID]") and words in err, err
 
 
 def _relu_json(shader: str, values: list[float], tmp_path: Path) -> dict:
@@ -87,7 +108,7 @@ def test_run_json_lcb_and_handle(plugins, capsys, relu_shader, tmp_path, rng):
     (tmp_path / "relu.lcb").write_bytes(hlx.encode({"901": lcb}))
     code, out, _ = _run(capsys, "run", str(tmp_path / "relu.lcb"))
     assert code == 0 and _output_handle(out) == handle
-    code, out, _ = _run(capsys, "run", contract_handle, "--backend", "cpu")
+    code, out, _ = _run(capsys, "run", contract_handle, "--backend", "cpu", "--device", "0")
     assert code == 0 and _output_handle(out) == handle
     inline = dict(contract["901"], bindings=[{"$tensor": x.tolist(), "dtype": "float32"},
                                              contract["901"]["bindings"][1]])
@@ -102,6 +123,10 @@ def test_run_json_lcb_and_handle(plugins, capsys, relu_shader, tmp_path, rng):
     ('{"901": {"kernel_name": "x"}}', ("--backend", "cpu"), "error [E_CONTRACT_FIELD_MISSING] at 901."),
     ('{"901": {}}', ("--backend", "nosuch"), "error [E_BACKEND_UNKNOWN]"),
     ('{"901": {"push_constants": {"$bytes": "%%%"}}}', ("--backend", "cpu"), "error [E_CONTRACT_FIELD_TYPE]"),
+    ('{"901": {"bindings": [{"$npy": 5}]}}', ("--backend", "cpu"), "error [E_CONTRACT_FIELD_TYPE] at 901.bindings[0]"),
+    ('{"901": {"bindings": [{"$file": null}]}}', ("--backend", "cpu"), "error [E_CONTRACT_FIELD_TYPE]"),
+    ('{"901": {"bindings": [{"$tensor": [[1], [2, 3]]}]}}', ("--backend", "cpu"), "error [E_CONTRACT_FIELD_TYPE]"),
+    ('{"901": {}}', ("--backend", "cpu", "--device", "9"), "error [E_DEVICE_UNKNOWN]"),
 ])
 def test_run_errors(plugins, capsys, tmp_path, content, argv, code_prefix):
     plugins("cpu")
@@ -112,11 +137,15 @@ def test_run_errors(plugins, capsys, tmp_path, content, argv, code_prefix):
     assert code == 1 and err.startswith(code_prefix) and "Traceback" not in err
 
 
-def test_cache_commands(capsys, rng):
+def test_cache_commands(capsys, rng, _isolated_home):
     for _ in range(3):
         hlx.collapse(rng.standard_normal(1000))
+    (_isolated_home / "vulkan" / "pipeline-cache").mkdir(parents=True)
+    (_isolated_home / "vulkan" / "pipeline-cache" / "dev.bin").write_bytes(bytes(1500))
     code, out, _ = _run(capsys, "cache", "stats")
-    assert code == 0 and "3 object(s)" in out
+    assert code == 0 and "3 object(s)" in out and str(_isolated_home) in out
+    (vulkan,) = [line for line in out.splitlines() if "vulkan/" in line]
+    assert [cell.strip() for cell in vulkan.split("│")[2:4]] == ["1", "1.5 KiB"]
     code, out, _ = _run(capsys, "cache", "gc", "--max-bytes", "10000")
     assert code == 0 and "removed 2 object(s); 1 left" in out
     code, _, err = _run(capsys, "cache", "gc")
@@ -131,7 +160,10 @@ def test_demo_small(plugins, capsys):
     code, out, _ = _run(capsys, "demo", "--size", "96", "--backend", "cpu")
     assert code == 0
     rows = [line for line in out.splitlines() if line.startswith("│ cpu")]
-    assert len(rows) == 2 and all("✓ bitwise" in r for r in rows) and "gemm 96³" in out
+    assert len(rows) == 2 and all("✓ reference" in r and "NumPy float64" in r for r in rows) and "gemm 96³" in out
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--size", "0"])
+    assert exit_.value.code == 2 and "integer >= 1" in capsys.readouterr().err
 
 
 def test_console_script_reports_errors_without_traceback(tmp_path):
@@ -142,3 +174,27 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
     assert proc.returncode == 1 and proc.stderr.startswith("error [E_IO]") and "Traceback" not in proc.stderr
     proc = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("hlx ")
+
+
+def test_the_readme_json_example_runs(plugins, capsys, relu_shader, tmp_path):
+    plugins("cpu")
+    readme = (SHADERS.parent / "README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```json\n(.*?)```", readme, re.DOTALL)
+    (tmp_path / "relu.json").write_text(example.replace("&h_contract_…", relu_shader))
+    code, out, err = _run(capsys, "run", str(tmp_path / "relu.json"), "--print")
+    assert code == 0, err
+    assert np.array_equal(hlx.resolve(_output_handle(out)), np.array([1, 0, 3, 0], np.float32))
+
+
+def test_readme_opens_with_the_setup_commands():
+    """`make demo` and `make test` open the README, and both set up what the README says they do."""
+    root = SHADERS.parent
+    lines = (root / "README.md").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "```sh" and lines[1].startswith("make demo ") and lines[2].startswith("make test ")
+    makefile = (root / "Makefile").read_text(encoding="utf-8")
+    (packages,) = re.findall(r"^APT_PKGS := (.+)$", makefile, re.MULTILINE)
+    assert f"`{packages}`" in " ".join(lines[:12])
+    for target in ("demo", "test"):
+        assert re.search(rf"^{target}: sysdeps venv$", makefile, re.MULTILINE), target
+    assert "pip install -q -e '.[test]'" in makefile
+    assert (root / ".ci" / "run").read_text(encoding="utf-8").strip().endswith("make test")

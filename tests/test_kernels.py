@@ -16,10 +16,14 @@ from hlx import kernels as K
 from hlx_core.errors import BackendError, ContractError
 from hlx_core.kernels import references as ref
 from hlx_core.kernels.library import LIBRARY
+from hlx_core.kernels import registry as registry_module
 from hlx_core.kernels.registry import KernelRegistry, KernelSpec, get_registry
+from hlx_core.plugin_manager import register_plugin
+from hlx_core.plugins import hookimpl
 from hlx_core.plan import InputRef, OutputRef, Plan, Shader, Stage, StageRef
 from hlx_core.spirv.reflect import reflect_entry
 from hlx_cpu.plugin import hlx_register_backends
+from plugin_fakes import plugins  # noqa: F401 (fixture)
 
 SHADERS = Path(__file__).resolve().parents[1] / "shaders"
 BUILTINS = {"add", "mul", "saxpy", "relu", "reduce_sum", "softmax", "transpose", "gemm", "gemm128", "conv2d"}
@@ -76,6 +80,23 @@ def test_push_constants_pack_little_endian_std430() -> None:
     for bad in ({"n": -1, "alpha": 1.0}, {"n": 2**32, "alpha": 1.0}, {"n": 1, "alpha": float("inf")}, {"n": 1}):
         with pytest.raises(ContractError):
             spec.pack_push_constants(bad)
+
+
+def test_every_library_kernel_has_a_build_rule_and_a_recognised_shader() -> None:
+    from hlx_core.kernels.conformance import library_kernel
+    from hlx_core.kernels.helpers import BUILD_RULES
+    assert set(BUILD_RULES) == {spec.name for spec in LIBRARY}
+    for spec in LIBRARY:
+        assert library_kernel((SHADERS / f"{spec.shader}.spv").read_bytes()) is spec
+    assert library_kernel((SHADERS / "relu.spv").read_bytes()[:-4]) is None
+
+
+def test_unpack_push_constants_inverts_pack(rng: np.random.Generator) -> None:
+    for spec in LIBRARY:
+        params = {name: float(np.float32(rng.standard_normal())) if kind == "float"
+                  else int(rng.integers(0, 2**32 if kind == "uint" else 2**31)) for name, kind in spec.push_constants}
+        packed = spec.pack_push_constants(params)
+        assert spec.unpack_push_constants(packed) == params, spec.name
 
 
 # --------------------------------------------------------------------------------------------- references
@@ -307,14 +328,24 @@ def test_cpu_session_runs_a_plan_and_reports_bad_references(rng: np.random.Gener
         assert exc.value.code == code
 
 
-def test_plugin_kernel_runs_on_cpu_through_hlx_run(rng: np.random.Generator) -> None:
-    """A custom kernel name (here on the relu shader) runs on the CPU once its reference is registered."""
+def test_plugin_kernel_runs_on_cpu_once_registered_as_the_error_says(plugins, monkeypatch,
+                                                                    rng: np.random.Generator) -> None:
+    """A custom kernel name (here on the relu shader) fails with E_NO_REFERENCE; doing what its message says
+    (a plugin with the hlx_register_kernels hook, registered in code) makes it run on the CPU."""
+    monkeypatch.setattr(registry_module, "_registry", None)  # a fresh registry: nothing leaks to other tests
+    plugins("cpu")
     x = f32(rng, 20)
     contract = K.relu(x)
     contract["901"]["kernel_name"] = "test_negate"
     with pytest.raises(BackendError) as exc:
         hlx.run(contract, backend="cpu")
-    assert exc.value.code == "E_NO_REFERENCE"
-    get_registry().register(KernelSpec(name="test_negate", reference=lambda i, p, o: [-i[0]]), replace=True)
+    assert exc.value.code == "E_NO_REFERENCE" and "register_plugin" in exc.value.message
+
+    class Negate:
+        @hookimpl
+        def hlx_register_kernels(self, registry):
+            registry.register(KernelSpec(name="test_negate", reference=lambda i, p, o: [-i[0]]))
+
+    register_plugin(Negate(), name="negate")
     (y,) = hlx.run(contract, backend="cpu").arrays()
     np.testing.assert_array_equal(y, -x)

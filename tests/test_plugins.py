@@ -207,3 +207,38 @@ def test_import_hlx_is_lazy_and_survives_broken_plugins(dist_dir):
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:2] == ["['cpu']", "['broken']"]
+
+
+def test_an_entry_point_name_taken_by_another_distribution_is_reported(plugins, tmp_path, monkeypatch):
+    """The first distribution on sys.path that declares a name keeps it; a later one is reported, not loaded."""
+    write_distribution(tmp_path, "hlx-impostor", {"hlxt_impostor": "raise RuntimeError('must not load')\n"},
+                       {"cpu": "hlxt_impostor"})
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])
+    plugins("cpu")
+    assert hlx.backends() == ["cpu"]
+    (failure,) = plugin_manager.failures()
+    assert failure.name == "cpu" and "already provided by distribution" in failure.error
+    assert (failure.distribution, plugin_manager.backend_entries()["cpu"].distribution) == ("hlx-impostor", "hlx")
+    assert "hlxt_impostor" not in sys.modules
+
+
+def test_the_distribution_ships_every_package_and_builtin_plugin() -> None:
+    """pyproject.toml lists packages by hand: a new subpackage missing there would be absent from a wheel."""
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    root = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    dirs = {"hlx_cpu": "plugins/hlx_cpu", "hlx_vulkan_raw": "plugins/hlx_vulkan_raw", "hlx_wgpu": "plugins/hlx_wgpu",
+            "hlx_shaders": "shaders"}
+    assert config["tool"]["setuptools"]["package-dir"] == dirs
+    found = {".".join(p.parent.relative_to(root).parts) for top in ("hlx", "hlx_core")
+             for p in (root / top).rglob("__init__.py")}
+    found |= {name for name, folder in dirs.items() if (root / folder / "__init__.py").is_file()}
+    assert listed == found
+    entry_points = config["project"]["entry-points"]["hlx.backends"]
+    assert entry_points == {"cpu": "hlx_cpu.plugin", "vulkan": "hlx_vulkan_raw.plugin", "wgpu": "hlx_wgpu.plugin"}
+    assert config["project"]["requires-python"] == ">=3.10"
+    assert {"test", "bench"} <= set(config["project"]["optional-dependencies"])

@@ -352,3 +352,135 @@ def test_sessions_close_at_exit(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "closed cpu"
+
+
+# -- devices -----------------------------------------------------------------------------------------
+
+def test_device_spellings_resolve_among_the_listed_devices(plugins, rng):
+    plugins("cpu")
+    two = FakeBackend("two", (("Alpha GPU", "gpu-discrete"), ("Beta GPU", "gpu-discrete")))
+    _register(two)
+    a = _f32(rng, 6)
+    for spec, name in ((1, "Beta GPU"), ("1", "Beta GPU"), ("beta", "Beta GPU"), (np.int64(0), "Alpha GPU")):
+        result = hlx.run(hlx.kernels.relu(a), backend="two", device=spec)
+        assert result.device == name and np.array_equal(result.arrays()[0], np.maximum(a, 0))
+    assert [s.device.name for s in two.sessions] == ["Beta GPU", "Alpha GPU"]  # "1" and "beta" reuse index 1
+    for spec in ("0", 0, "NUMPY"):  # what `hlx run --device 0` passes, and a name substring
+        assert hlx.run(hlx.kernels.relu(a), backend="cpu", device=spec).backend == "cpu"
+    for spec in (2, "7", "gamma"):
+        with pytest.raises(hlx.BackendError) as err:
+            hlx.run(hlx.kernels.relu(a), backend="two", device=spec)
+        assert err.value.code == "E_DEVICE_UNKNOWN" and "1 'Beta GPU'" in err.value.message
+    for spec in ([1], True, 1.0):
+        with pytest.raises(hlx.BackendError) as err:
+            hlx.run(hlx.kernels.relu(a), backend="cpu", device=spec)
+        assert err.value.code == "E_DEVICE_UNKNOWN"
+
+
+def test_a_deferred_call_is_not_a_contract(plugins, rng):
+    plugins("cpu")
+    with pytest.raises(hlx.ContractError) as err:
+        hlx.run(hlx.kernels.relu(hlx.kernels.stage(0)), backend="cpu")
+    assert "pipeline" in err.value.message
+
+
+# -- hand-written contracts of library shaders ---------------------------------------------------------
+
+def _hand_written(contract: dict, **changes) -> dict:
+    """A copy of a helper's 901 as someone might write it by hand: push constants without params."""
+    body = copy.deepcopy(contract["901"])
+    del body["params"], body["push_constants_layout"]
+    body.update(changes)
+    return {"901": body}
+
+
+def test_library_shader_contracts_must_fit_their_inputs(plugins, rng):
+    """Push constants, outputs and dispatch that do not fit the inputs of a library shader would make a GPU
+    read or write past its buffers: refused before any backend runs."""
+    plugins("")
+    fake = FakeBackend("fake")
+    _register(fake)
+    x, y = _f32(rng, 1000), _f32(rng, 1000)
+    relu = hlx.kernels.relu(x)
+    ints = hlx.kernels.add(*(rng.integers(-9, 9, 40, dtype=np.int32) for _ in range(2)))
+    out = {"output": {"dtype": "float32", "shape": [1000]}}
+    bad = [
+        (_hand_written(relu, push_constants=np.uint32(4096).tobytes()), "E_SHAPE", "901.push_constants",
+         "n=4096"),
+        (_hand_written(relu, bindings=[relu["901"]["bindings"][0],
+                                       {"output": {"dtype": "float32", "shape": [999]}}]),
+         "E_SHAPE", "901.bindings[1].output", "float32[1000]"),
+        (_hand_written(relu, bindings=[relu["901"]["bindings"][0],
+                                       {"output": {"dtype": "int32", "shape": [1000]}}]),
+         "E_DTYPE", "901.bindings[1].output", "int32"),
+        (_hand_written(relu, dispatch=[1, 1, 1]), "E_CONTRACT_STRUCTURE", "901.dispatch", "[4, 1, 1]"),
+        (_hand_written(ints, push_constants=np.array([40, 0], "<u4").tobytes()), "E_DTYPE", "901.push_constants",
+         "kind=1"),
+        (_hand_written(ints, kernel_name="mul"), "E_CONTRACT_STRUCTURE", "901.kernel_name", "add.spv"),
+        ({"901": dict(relu["901"], params={"n": 999})}, "E_CONTRACT_STRUCTURE", "901.params", "n=999"),
+        (_hand_written(hlx.kernels.saxpy(2.0, x, y),
+                       push_constants=np.uint32(1000).tobytes() + np.float32(np.inf).tobytes()),
+         "E_CONTRACT_FIELD_TYPE", "901.push_constants", "not finite"),
+        (_hand_written(hlx.kernels.saxpy(2.0, x, y), bindings=[hlx.collapse(x), out, hlx.collapse(y)]),
+         "E_CONTRACT_STRUCTURE", "901.bindings", "2 input tensor(s) first"),
+    ]
+    for contract, code, path, words in bad:
+        with pytest.raises(hlx.ContractError) as err:
+            hlx.run(contract, backend="fake")
+        assert (err.value.code, err.value.path) == (code, path) and words in err.value.message, err.value
+    stage_path = hlx.kernels.pipeline([relu, hlx.kernels.relu(hlx.kernels.stage(0))])
+    stage_path["902"]["stages"][1]["901"]["push_constants"] = np.uint32(1001).tobytes()
+    del stage_path["902"]["stages"][1]["901"]["params"]
+    with pytest.raises(hlx.ContractError) as err:
+        hlx.run(stage_path, backend="fake")
+    assert err.value.path == "902.stages[1].901.push_constants"
+    assert fake.executions == 0 and fake.sessions == []
+
+
+def test_hand_written_library_contract_gets_its_params_from_the_push_constants(plugins, rng):
+    """The CPU reference reads params; a contract that gives only push constants still runs there."""
+    plugins("cpu")
+    x, y = _f32(rng, 300), _f32(rng, 300)
+    helper = hlx.kernels.saxpy(-1.25, x, y)
+    hand = _hand_written(helper)
+    stage = plan(hand).stages[0]
+    assert stage.params == {"n": 300, "alpha": -1.25}
+    got = hlx.run(hand, backend="cpu").arrays()[0]
+    assert np.array_equal(got, hlx.run(helper, backend="cpu").arrays()[0])
+    np.testing.assert_allclose(got, -1.25 * x.astype(np.float64) + y, rtol=1e-6, atol=1e-6)
+    conv = hlx.kernels.conv2d(_f32(rng, 1, 2, 6, 5), _f32(rng, 3, 2, 3, 3), stride=2, padding=1)
+    assert plan(_hand_written(conv)).stages[0].params == conv["901"]["params"]
+    zero_stride = _hand_written(conv, push_constants=conv["901"]["push_constants"][:36] + bytes(4)
+                                + conv["901"]["push_constants"][40:])
+    with pytest.raises(hlx.ContractError) as err:
+        plan(zero_stride)
+    assert err.value.code == "E_CONTRACT_FIELD_TYPE" and "stride=0" in err.value.message
+
+
+def test_gemm_shaders_keep_their_own_dispatch_rule(plugins, rng):
+    """gemm() picks the 64 or 128 tile by size; either shader may run a product with its own grid."""
+    plugins("cpu")
+    a, b = _f32(rng, 70, 9), _f32(rng, 9, 130)
+    small = hlx.kernels.gemm(a, b)
+    big_tile = hlx.kernels.gemm(_f32(rng, 1801, 2), _f32(rng, 2, 1799))["901"]["shader_handle"]
+    variant = {"901": dict(small["901"], shader_handle=big_tile, dispatch=[2, 1, 1])}
+    got = hlx.run(variant, backend="cpu").arrays()[0]
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+    with pytest.raises(hlx.ContractError) as err:  # the 64 tile's rule still holds for its own shader
+        hlx.run({"901": dict(small["901"], dispatch=[2, 1, 1])}, backend="cpu")
+    assert err.value.path == "901.dispatch" and "[3, 2, 1]" in err.value.message
+
+
+def test_the_readme_tour_runs(plugins, capsys):
+    """Every Python block of README.md, in order, with the printed comments it promises."""
+    import re
+    from pathlib import Path
+
+    plugins(None)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    assert len(blocks) >= 2
+    exec(compile("\n".join(blocks), "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "E_SHAPE gemm: a is 256x128 and b is 256x128: inner dimensions differ" in out
+    assert "E_SHAPE 901.bindings[1].output" in out and "Result(backend=" in out

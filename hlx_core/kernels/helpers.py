@@ -280,7 +280,14 @@ def _build_gemm(store: Any, base: int, a: Operand, b: Operand) -> list[dict]:
     return [_body(kernel, store, grid, [a, b], [(a.dtype, (m, n))], {"M": m, "N": n, "K": k})]
 
 
+def _check_conv_scalars(stride: Any, padding: Any) -> None:
+    for name, value, low in (("stride", stride, 1), ("padding", padding, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= MAX_U32:
+            raise ContractError("E_CONTRACT_FIELD_TYPE", f"conv2d: {name}={value!r} must be an int >= {low}")
+
+
 def _build_conv2d(store: Any, base: int, x: Operand, w: Operand, *, stride: int, padding: int) -> list[dict]:
+    _check_conv_scalars(stride, padding)
     for name, op in (("x", x), ("w", w)):
         _check_dtype("conv2d", name, op, ("float32",))
         _check_ndim("conv2d", name, op, 4)
@@ -299,16 +306,41 @@ def _build_conv2d(store: Any, base: int, x: Operand, w: Operand, *, stride: int,
     return [_body("conv2d", store, _grid_stride(total), [x, w], [(x.dtype, (n, k, oh, ow))], params)]
 
 
+@dataclass(frozen=True)
+class BuildRule:
+    """How the helper of a library kernel builds its 901s: the builder, how many tensor arguments it takes
+    (bound first, in order), and which ``params`` it takes as keyword arguments."""
+
+    build: Builder
+    tensors: int
+    scalars: tuple[str, ...] = ()
+
+
+# Every library kernel's rule; the planner checks hand-written contracts of library shaders against it.
+BUILD_RULES: dict[str, BuildRule] = {
+    "add": BuildRule(functools.partial(_build_binary, kernel="add"), 2),
+    "mul": BuildRule(functools.partial(_build_binary, kernel="mul"), 2),
+    "saxpy": BuildRule(_build_saxpy, 2, ("alpha",)),
+    "relu": BuildRule(_build_relu, 1),
+    "reduce_sum": BuildRule(_build_reduce_sum, 1),
+    "softmax": BuildRule(_build_softmax, 1),
+    "transpose": BuildRule(_build_transpose, 1),
+    "gemm": BuildRule(_build_gemm, 2),
+    "gemm128": BuildRule(_build_gemm, 2),  # gemm() picks the tile by size
+    "conv2d": BuildRule(_build_conv2d, 2, ("stride", "padding")),
+}
+
+
 # ------------------------------------------------------------------------------------------------ public
 
 def add(a: Any, b: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """Elementwise a + b (float32, int32 or uint32; same shape; integers wrap). Exact."""
-    return _call("add", functools.partial(_build_binary, kernel="add"), {"a": a, "b": b}, {}, store)
+    return _call("add", BUILD_RULES["add"].build, {"a": a, "b": b}, {}, store)
 
 
 def mul(a: Any, b: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """Elementwise a * b (float32, int32 or uint32; same shape; integers wrap). Exact."""
-    return _call("mul", functools.partial(_build_binary, kernel="mul"), {"a": a, "b": b}, {}, store)
+    return _call("mul", BUILD_RULES["mul"].build, {"a": a, "b": b}, {}, store)
 
 
 def saxpy(alpha: float, x: Any, y: Any, *, store: Any = None) -> Union[dict, Deferred]:
@@ -320,43 +352,41 @@ def saxpy(alpha: float, x: Any, y: Any, *, store: Any = None) -> Union[dict, Def
         alpha32 = np.float32(alpha)
     if not np.isfinite(alpha32):
         raise ContractError("E_CONTRACT_FIELD_TYPE", f"saxpy: alpha={alpha!r} is not a finite float32")
-    return _call("saxpy", _build_saxpy, {"x": x, "y": y}, {"alpha": float(alpha32)}, store)
+    return _call("saxpy", BUILD_RULES["saxpy"].build, {"x": x, "y": y}, {"alpha": float(alpha32)}, store)
 
 
 def relu(x: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """max(x, 0) elementwise for float32 x (a selection: exact)."""
-    return _call("relu", _build_relu, {"x": x}, {}, store)
+    return _call("relu", BUILD_RULES["relu"].build, {"x": x}, {}, store)
 
 
 def reduce_sum(x: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """The sum of all elements of a float32 or int32 tensor as a 0-d tensor, added in a fixed tree order
     (docs/KERNELS.md) so the result is deterministic; a 902 when it needs more than one pass."""
-    return _call("reduce_sum", _build_reduce_sum, {"x": x}, {}, store)
+    return _call("reduce_sum", BUILD_RULES["reduce_sum"].build, {"x": x}, {}, store)
 
 
 def softmax(x: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """Softmax over the last axis of a 2-D float32 array (row maximum subtracted first)."""
-    return _call("softmax", _build_softmax, {"x": x}, {}, store)
+    return _call("softmax", BUILD_RULES["softmax"].build, {"x": x}, {}, store)
 
 
 def transpose(x: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """The transpose of a 2-D array of any 4-byte dtype (bit exact)."""
-    return _call("transpose", _build_transpose, {"x": x}, {}, store)
+    return _call("transpose", BUILD_RULES["transpose"].build, {"x": x}, {}, store)
 
 
 def gemm(a: Any, b: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """a @ b for float32 a [M, K] and b [K, N], any sizes (64x64 tiles on the GPU, 128x128 tiles as kernel
     "gemm128" when M and N are large)."""
-    return _call("gemm", _build_gemm, {"a": a, "b": b}, {}, store)
+    return _call("gemm", BUILD_RULES["gemm"].build, {"a": a, "b": b}, {}, store)
 
 
 def conv2d(x: Any, w: Any, stride: int = 1, padding: int = 0, *, store: Any = None) -> Union[dict, Deferred]:
     """Direct 2-D convolution, NCHW: x [N, C, H, W] with w [K, C, R, S] -> [N, K, OH, OW] (float32)."""
-    for name, value, low in (("stride", stride, 1), ("padding", padding, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= MAX_U32:
-            raise ContractError("E_CONTRACT_FIELD_TYPE", f"conv2d: {name}={value!r} must be an int >= {low}")
-    return _call("conv2d", _build_conv2d, {"x": x, "w": w}, {"stride": int(stride), "padding": int(padding)},
-                 store)
+    _check_conv_scalars(stride, padding)  # now, even when a stage() argument defers the build
+    return _call("conv2d", BUILD_RULES["conv2d"].build, {"x": x, "w": w},
+                 {"stride": int(stride), "padding": int(padding)}, store)
 
 
 # ---------------------------------------------------------------------------------------------- pipeline

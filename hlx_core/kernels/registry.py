@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -66,6 +66,14 @@ class KernelSpec:
         fmt = "<" + "".join(_PUSH_FORMATS[kind] for _, kind in self.push_constants)
         return struct.pack(fmt, *values)
 
+    def unpack_push_constants(self, push: bytes) -> dict[str, Any]:
+        """The named fields of a push block, the inverse of ``pack_push_constants`` (``push`` must have
+        exactly ``4 * len(push_constants)`` bytes)."""
+        fmt = "<" + "".join(_PUSH_FORMATS[kind] for _, kind in self.push_constants)
+        values = struct.unpack(fmt, push)
+        return {name: float(v) if kind == "float" else int(v)
+                for (name, kind), v in zip(self.push_constants, values)}
+
     def push_constants_layout(self) -> list[dict[str, Any]]:
         """The 901 ``push_constants_layout`` field: name, byte offset and type of each push field."""
         return [{"name": name, "offset": 4 * i, "type": f"{kind}32"}
@@ -100,9 +108,10 @@ class KernelRegistry:
                 "E_NO_REFERENCE",
                 f"no kernel named {name!r} has a NumPy reference (known: {known}). Register one from a plugin: "
                 "implement the hook `@hlx_core.plugins.hookimpl def hlx_register_kernels(registry)` and call "
-                f"`registry.register(KernelSpec(name={name!r}, reference=fn))` with "
-                "`fn(inputs, params, outputs) -> list[np.ndarray]`, exposing the module under the "
-                "'hlx.backends' entry-point group.")
+                f"`registry.register(hlx_core.kernels.registry.KernelSpec(name={name!r}, reference=fn))` with "
+                "`fn(inputs, params, outputs) -> list[np.ndarray]`; expose the plugin module under the "
+                "'hlx.backends' entry-point group, or pass it to hlx_core.plugin_manager.register_plugin() "
+                "(docs/KERNELS.md, 'Adding a kernel from a plugin').")
         return spec
 
     def names(self) -> list[str]:
@@ -110,9 +119,6 @@ class KernelRegistry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._specs
-
-    def __iter__(self) -> Iterator[KernelSpec]:
-        return iter([self._specs[n] for n in self.names()])
 
 
 _registry: KernelRegistry | None = None

@@ -145,7 +145,8 @@ def conv2d_direct(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np
     return y
 
 
-def _conv2d(xs: tuple[int, ...], ws: tuple[int, ...], stride: int, padding: int) -> Callable[[np.random.Generator], Case]:
+def _conv2d(xs: tuple[int, ...], ws: tuple[int, ...], stride: int,
+            padding: int) -> Callable[[np.random.Generator], Case]:
     def make(rng: np.random.Generator) -> Case:
         x, w = _f32(rng, *xs), _f32(rng, *ws)
         taps = ws[1] * ws[2] * ws[3]

@@ -52,3 +52,19 @@ def test_kernel_parity(backend: str, case_name: str, rng: np.random.Generator) -
         else:
             _check_close(f"{case_name} output {k}: {backend} vs cpu", g, r.astype(np.float64),
                          2 * case.bound[k])
+
+
+def test_every_library_kernel_has_a_parity_case() -> None:
+    """A kernel added to the library without a parity case here would go unchecked on every backend."""
+    from hlx_core.kernels.library import LIBRARY
+
+    rng = np.random.default_rng(0)  # only the contracts' structure is looked at
+    covered: set[str] = set()
+    pipelines = 0
+    for make in CASES.values():
+        contract = make(rng).contract
+        bodies = [s["901"] for s in contract["902"]["stages"]] if "902" in contract else [contract["901"]]
+        covered |= {b["kernel_name"] for b in bodies}
+        pipelines += len({b["kernel_name"] for b in bodies}) > 1
+    assert {spec.name for spec in LIBRARY} <= covered, sorted({s.name for s in LIBRARY} - covered)
+    assert pipelines >= 3
