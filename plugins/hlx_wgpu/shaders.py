@@ -1,12 +1,16 @@
 """From a 900 to a wgpu shader module: the SPIR-V through naga when it accepts it, else the WGSL variant.
 
 The SPIR-V is first adapted to what naga and the adapter take (``spirv_patch``): a spec-constant workgroup
-size is frozen to the plan's, and push constants become a uniform buffer when the device has no
-"immediates". Which path ran, and why, is recorded on the ``CompiledShader`` so tests and users can see it.
+size is frozen to the plan's, push constants become a uniform buffer when the device has no "immediates",
+and read-only buffers get the variable-level NonWritable naga reads. Which path ran, and why, is recorded on
+the ``CompiledShader`` so tests and users can see it.
 
-Binding types: naga's SPIR-V front end reads every storage block as read-write (it ignores the member-level
-NonWritable that glslang emits for ``readonly``), so SPIR-V modules get "storage" layouts; WGSL sources are
-read for their ``var<storage, read>`` / ``var<uniform>`` declarations.
+Binding types must equal naga's view of each buffer (wgpu refuses a pipeline otherwise): for SPIR-V,
+"read-only-storage" where reflection finds the buffer read-only (the rule the NonWritable patch follows),
+else "storage"; WGSL sources are read for their ``var<storage, read>`` / ``var<uniform>`` declarations.
+One exception: WebGPU refuses a buffer bound read-only and read-write in the same dispatch, which Vulkan
+allows, so a read-only binding that a stage feeds the same buffer as a writable one is left read-write
+(``shared_with_writable``), in the module and its layout.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hlx_core.errors import BackendError
-from hlx_core.plan import Stage
+from hlx_core.plan import InputRef, OutputRef, Stage
 
 from hlx_wgpu import spirv_patch
 from hlx_wgpu.errors import E_UNSUPPORTED, E_VALIDATION, wgpu_call
@@ -74,6 +78,27 @@ def wgsl_binding_types(source: str) -> dict[int, BindingType]:
     return types
 
 
+def _spirv_binding_type(kind: str, readonly: bool) -> BindingType:
+    if kind == "uniform":
+        return "uniform"
+    return "read-only-storage" if readonly else "storage"
+
+
+def shared_with_writable(stage: Stage) -> frozenset[int]:
+    """Read-only group-0 bindings of ``stage`` fed the same buffer (same input handle or same earlier
+    output) as a binding that is not read-only."""
+    declared = {b.binding: _spirv_binding_type(b.kind, b.readonly) for b in stage.shader.info.bindings
+                if b.set == 0}
+    types = [declared.get(i, "storage") for i in range(len(stage.bindings))]
+
+    def source(i: int) -> object:
+        ref = stage.bindings[i]
+        return ref.handle if isinstance(ref, InputRef) else ("out", i) if isinstance(ref, OutputRef) else ref
+
+    writable = {source(i) for i, t in enumerate(types) if t == "storage"}
+    return frozenset(i for i, t in enumerate(types) if t == "read-only-storage" and source(i) in writable)
+
+
 def missing_features(stage: Stage, features: frozenset[str]) -> list[str]:
     """The wgpu features the stage's SPIR-V capabilities need that ``features`` lacks, each with why."""
     need: dict[str, list[str]] = {}
@@ -90,7 +115,8 @@ def wgsl_immediates_to_uniform(source: str) -> str:
 
 
 class ShaderCache:
-    """Compiled modules keyed by (shader handle, frozen workgroup size, push mode). ``features`` are the
+    """Compiled modules keyed by (shader handle, frozen workgroup size, push mode, read-only bindings kept
+    read-write because the stage aliases them with a written one). ``features`` are the
     device's enabled features and ``adapter`` its name, for refusals that name what is missing."""
 
     def __init__(self, device: Any, features: frozenset[str], adapter: str) -> None:
@@ -111,15 +137,17 @@ class ShaderCache:
     def get(self, stage: Stage, push_mode: PushMode) -> CompiledShader:
         info = stage.shader.info
         frozen = stage.workgroup_size if any(i is not None for i in info.local_size_ids) else None
-        key = (stage.shader.handle, frozen, push_mode)
+        shared = shared_with_writable(stage)
+        key = (stage.shader.handle, frozen, push_mode, shared)
         if key not in self._modules:
-            self._modules[key] = self._compile(stage, frozen, push_mode)
+            self._modules[key] = self._compile(stage, frozen, push_mode, shared)
         return self._modules[key]
 
-    def _compile(self, stage: Stage, frozen: tuple[int, int, int] | None, push_mode: PushMode) -> CompiledShader:
+    def _compile(self, stage: Stage, frozen: tuple[int, int, int] | None, push_mode: PushMode,
+                 shared: frozenset[int]) -> CompiledShader:
         shader = stage.shader
         try:
-            return self._compile_spirv(stage, frozen, push_mode)
+            return self._compile_spirv(stage, frozen, push_mode, shared)
         except BackendError as refused:
             if refused.code not in (E_VALIDATION, E_UNSUPPORTED):
                 raise
@@ -128,8 +156,8 @@ class ShaderCache:
                                    "back to)") from refused
             return self._compile_wgsl(stage, push_mode, refused.message)
 
-    def _compile_spirv(self, stage: Stage, frozen: tuple[int, int, int] | None,
-                       push_mode: PushMode) -> CompiledShader:
+    def _compile_spirv(self, stage: Stage, frozen: tuple[int, int, int] | None, push_mode: PushMode,
+                       shared: frozenset[int]) -> CompiledShader:
         shader = stage.shader
         missing = missing_features(stage, self._features)
         if missing:
@@ -142,11 +170,15 @@ class ShaderCache:
         if push_mode == "uniform":
             spirv = spirv_patch.push_constants_to_uniform(spirv)
             patches.append("push-constants-to-uniform")
+        marked = spirv_patch.mark_readonly_variables(spirv, skip=frozenset((0, b) for b in shared))
+        if marked is not spirv:
+            spirv = marked
+            patches.append("readonly-variables")
         with wgpu_call(f"the SPIR-V of kernel {stage.kernel_name!r}"):
             module = self._module(spirv, stage.kernel_name)
         group0 = [b for b in shader.info.bindings if b.set == 0]
-        types: dict[int, BindingType] = {b.binding: ("uniform" if b.kind == "uniform" else "storage")
-                                         for b in group0}
+        types: dict[int, BindingType] = {
+            b.binding: _spirv_binding_type(b.kind, b.readonly and b.binding not in shared) for b in group0}
         written = frozenset(b.binding for b in group0 if b.kind == "storage" and not b.readonly)
         return CompiledShader(module, "spirv", push_mode, types, tuple(patches), runtime_checks=self._checks,
                               written=written)

@@ -6,12 +6,9 @@ import struct
 
 import numpy as np
 import pytest
-from wgpu_plans import inp, make_plan, make_shader, make_stage, out
+from wgpu_plans import inp, make_plan, make_shader, make_stage, out, poison
 
 from hlx_core.plan import StageRef
-
-POISON = 0x7FC0DEAD  # a NaN payload no kernel computes
-
 
 def _axpby_plan(spirv, a, b, alpha, scale, wg):
     n = a.size
@@ -21,16 +18,6 @@ def _axpby_plan(spirv, a, b, alpha, scale, wg):
     return make_plan(stage)
 
 
-def _poison(session, spirv, nbytes, count=3):
-    """Fill ``count`` pooled buffers of ``nbytes`` with POISON, so the next run of that size gets dirty
-    buffers for its outputs too."""
-    n = nbytes // 4
-    stage = make_stage("fill", make_shader(spirv["fill"]), (-(-n // 64), 1, 1), [out("uint32", n)],
-                       struct.pack("<II", n, POISON))
-    got = session.execute(make_plan(*[stage] * count, outputs=[(i, 0) for i in range(count)])).arrays
-    assert all((g == POISON).all() for g in got)
-
-
 @pytest.mark.parametrize("which", ["session", "uniform_session"])
 @pytest.mark.parametrize("wg", [32, 128])
 def test_axpby_matches_numpy(request, spirv, rng, which, wg):
@@ -38,7 +25,7 @@ def test_axpby_matches_numpy(request, spirv, rng, which, wg):
     n = int(rng.integers(1000, 5000))
     a, b = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
     alpha, scale = float(rng.uniform(0.5, 2)), float(rng.uniform(2, 4))
-    _poison(session, spirv, 4 * n)
+    poison(session, spirv, 4 * n)
     got = session.execute(_axpby_plan(spirv, a, b, alpha, scale, wg)).arrays[0]
     want = scale * a.astype(np.float64) + np.float32(alpha) * b.astype(np.float64)
     assert got.dtype == np.float32 and got.shape == (n,)
@@ -60,7 +47,7 @@ def test_integer_add_exact(session, spirv, rng):
     n = 1000
     a = rng.integers(-2**31, 2**31 - 1, n, dtype=np.int64).astype(np.int32)
     b = rng.integers(-2**31, 2**31 - 1, n, dtype=np.int64).astype(np.int32)
-    _poison(session, spirv, 4 * n)
+    poison(session, spirv, 4 * n)
     stage = make_stage("iadd", make_shader(spirv["iadd"]), (-(-n // 64), 1, 1), [inp(a), inp(b), out("int32", n)])
     got = session.execute(make_plan(stage)).arrays[0]
     np.testing.assert_array_equal(got, (a.astype(np.int64) + b).astype(np.int32))  # wraps like int32
@@ -145,7 +132,7 @@ def test_input_the_shader_writes_is_uploaded_every_run(session, spirv, rng):
 def test_odd_byte_inputs_are_zero_padded_to_words(session, spirv, rng):
     """Inputs whose size is not a whole number of words reach the device zero-padded (the upload buffer
     holds earlier data there): ``iadd`` reads the bytes as int32 words."""
-    _poison(session, spirv, 256)  # dirty pooled buffers of the size class the inputs land in
+    poison(session, spirv, 256)  # dirty pooled buffers of the size class the inputs land in
     a = rng.integers(0, 256, 7).astype(np.uint8)
     b = rng.integers(0, 256, 7).astype(np.uint8)
     stage = make_stage("iadd", make_shader(spirv["iadd"]), (1, 1, 1), [inp(a), inp(b), out("int32", 2)])

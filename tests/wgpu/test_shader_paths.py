@@ -1,5 +1,6 @@
 """For every library kernel: which path wgpu takes (SPIR-V through naga, or the 900's WGSL variant), as
-recorded in docs/WGPU.md; and the uniform-buffer push-constant fallback gives the same bits as immediates."""
+recorded in docs/WGPU.md; that its inputs are bound read-only (which wgpu accepts only where naga's module
+reads them as read-only); and the uniform-buffer push-constant fallback gives the same bits as immediates."""
 from __future__ import annotations
 
 import re
@@ -9,6 +10,7 @@ import numpy as np
 
 from hlx import kernels as K
 from hlx_core.kernels.library import LIBRARY
+from hlx_core.plan import OutputRef
 from hlx_core.planner import plan
 
 # kernel -> path wgpu takes on this build of wgpu-native (naga); docs/WGPU.md carries the same table.
@@ -55,3 +57,8 @@ def test_every_library_kernel_takes_its_path(session, uniform_session, rng):
         if "immediates" in session.state.features:
             assert session.shader_paths[name].push_mode == "immediates", name
         assert uniform_session.shader_paths[name].push_mode == "uniform", name
+        for stage in p.stages:
+            layout = {i: "storage" if isinstance(b, OutputRef) else "read-only-storage"
+                      for i, b in enumerate(stage.bindings)}
+            for s in (session, uniform_session):
+                assert s.shader_paths[stage.kernel_name].binding_types == layout, stage.kernel_name

@@ -1,13 +1,20 @@
-"""The SPIR-V rewrites give valid modules whose reflection shows the intended change."""
+"""The SPIR-V rewrites give valid modules that carry the intended change."""
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from hlx_core.spirv import enums as E
+from hlx_core.spirv.header import HEADER_WORDS
 from hlx_core.spirv.reflect import reflect_entry
-from hlx_wgpu.spirv_patch import UNIFORM_GROUP, fix_workgroup_size, push_constants_to_uniform
+from hlx_wgpu.spirv_patch import (UNIFORM_GROUP, fix_workgroup_size, mark_readonly_variables,
+                                  push_constants_to_uniform)
+
+SHADERS = Path(__file__).resolve().parents[2] / "shaders"  # the kernel library's SPIR-V
 
 
 def _spirv_val(tmp_path, module: bytes) -> None:
@@ -37,3 +44,38 @@ def test_push_constants_to_uniform(spirv, tmp_path):
     uniforms = [b for b in after.bindings if b.kind == "uniform"]
     assert [(b.set, b.binding) for b in uniforms] == [(UNIFORM_GROUP, 0)]
     assert push_constants_to_uniform(spirv["iadd"]) == spirv["iadd"]  # nothing to move
+
+
+def _decorated(module: bytes, decoration: int) -> set[tuple[int, int]]:
+    """(descriptor set, binding) of every variable that carries ``decoration`` itself."""
+    words = struct.unpack(f"<{len(module) // 4}I", module)
+    found, sets, slots, i = set(), {}, {}, HEADER_WORDS
+    while i < len(words):
+        count, opcode = words[i] >> 16, words[i] & 0xFFFF
+        if opcode == E.OP_DECORATE:
+            target, dec = words[i + 1], words[i + 2]
+            if dec == decoration:
+                found.add(target)
+            elif dec in (E.DEC_DESCRIPTOR_SET, E.DEC_BINDING):
+                (sets if dec == E.DEC_DESCRIPTOR_SET else slots)[target] = words[i + 3]
+        i += count
+    return {(sets[v], slots[v]) for v in found if v in slots}
+
+
+def test_mark_readonly_variables_library_gemm(tmp_path):
+    gemm = (SHADERS / "gemm.spv").read_bytes()
+    assert _decorated(gemm, E.DEC_NON_WRITABLE) == set()  # glslang marks the members only
+    patched = mark_readonly_variables(gemm)
+    _spirv_val(tmp_path, patched)
+    assert _decorated(patched, E.DEC_NON_WRITABLE) == {(0, 0), (0, 1)}  # A and B; C is written
+    assert _decorated(patched, E.DEC_NON_READABLE) == set()  # WebGPU has no write-only storage buffers
+    assert reflect_entry(patched).bindings == reflect_entry(gemm).bindings
+    assert mark_readonly_variables(patched) is patched  # nothing left to add
+    assert _decorated(mark_readonly_variables(gemm, skip=frozenset({(0, 1)})), E.DEC_NON_WRITABLE) == {(0, 0)}
+
+
+def test_mark_readonly_variables_leaves_written_buffers(spirv, tmp_path):
+    assert mark_readonly_variables(spirv["bump"]) is spirv["bump"]  # x written in place, y an output
+    patched = mark_readonly_variables(push_constants_to_uniform(spirv["axpby"]))
+    _spirv_val(tmp_path, patched)
+    assert _decorated(patched, E.DEC_NON_WRITABLE) == {(0, 0), (0, 1)}  # not C, not the push-constant uniform

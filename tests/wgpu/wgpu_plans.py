@@ -2,6 +2,7 @@
 tested on shaders the kernel library does not have: spec-constant workgroup sizes, WGSL fallbacks, refusals."""
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import blake3
@@ -13,6 +14,7 @@ from hlx_core.spirv.reflect import reflect_entry
 
 
 SHADERS = Path(__file__).parent / "shaders"
+POISON = 0x7FC0DEAD  # a NaN payload no kernel computes
 
 
 def _digest(*parts: bytes) -> bytes:
@@ -49,3 +51,13 @@ def make_plan(*stages: Stage, outputs: list[tuple[int, int]] | None = None) -> P
                                                    if isinstance(b, InputRef))))
     return Plan(key, tuple(stages), tuple(outputs or [(len(stages) - 1, 0)]))
 
+
+
+def poison(session, spirv: dict[str, bytes], nbytes: int, count: int = 3) -> None:
+    """Fill ``count`` pooled buffers of ``nbytes`` with POISON, so the next run of that size gets dirty
+    buffers for its outputs too."""
+    n = nbytes // 4
+    stage = make_stage("fill", make_shader(spirv["fill"]), (-(-n // 64), 1, 1), [out("uint32", n)],
+                       struct.pack("<II", n, POISON))
+    got = session.execute(make_plan(*[stage] * count, outputs=[(i, 0) for i in range(count)])).arrays
+    assert all((g == POISON).all() for g in got)
