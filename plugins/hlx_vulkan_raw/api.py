@@ -2,8 +2,8 @@
 
 Launches are asynchronous (one submit each, ordered on the queue by a trailing barrier); ``ctx.sync()``,
 ``Buffer.download()``, ``Buffer.upload()`` and ``Buffer.free()`` wait for them. Every misuse is an
-HLXError with a code: E_VK_BUFFER_SIZE, E_VK_BUFFER_FREED, E_VK_BINDINGS, E_VK_PUSH_CONSTANTS,
-E_VK_CONTEXT_CLOSED, E_LIMIT_EXCEEDED.
+HLXError with a code: E_VK_BUFFER_SIZE, E_VK_BUFFER_DATA, E_VK_BUFFER_FREED, E_VK_BINDINGS, E_VK_DISPATCH,
+E_VK_PUSH_CONSTANTS, E_VK_KERNEL_RELEASED, E_VK_CONTEXT_CLOSED, E_LIMIT_EXCEEDED, E_DEVICE_OOM.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 from hlx_vulkan_raw.commands import (COMPUTE, HOST, HOST_READ, SHADER_READ, SHADER_WRITE, TRANSFER, TRANSFER_READ,
                                      TRANSFER_WRITE, UNIFORM_READ, Recorder)
 from hlx_vulkan_raw.errors import guarded, usage
-from hlx_vulkan_raw.memory import DeviceBuffer
+from hlx_vulkan_raw.memory import DeviceBuffer, host_bytes
 
 if TYPE_CHECKING:
     from hlx_vulkan_raw.context import VulkanContext
@@ -26,21 +26,26 @@ SETS_PER_KERNEL = 16  # cached descriptor sets per kernel (by bound buffers)
 _ALL_ACCESS = SHADER_READ | SHADER_WRITE | UNIFORM_READ | TRANSFER_READ | TRANSFER_WRITE | HOST_READ
 
 
-def _bytes_of(data: Any) -> memoryview:
+def _bytes_of(data: Any, code: str, what: str) -> memoryview:
+    """The bytes of a bytes-like object or NumPy array (C order); anything else is ``code``."""
     if isinstance(data, np.ndarray):
-        a = np.ascontiguousarray(data)
-        return memoryview(a).cast("B") if a.size else memoryview(b"")
+        return host_bytes(data)
     try:
-        return memoryview(data).cast("B")
+        view = memoryview(data)
+        return view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
     except TypeError:
-        raise usage("E_VK_BUFFER_DATA", f"upload takes bytes or a NumPy array, got {type(data).__name__}") from None
+        raise usage(code, f"{what} takes bytes or a NumPy array, got {type(data).__name__}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 class Buffer:
     """A device buffer of ``nbytes``; freed explicitly, by its context's cleanup, or at exit."""
 
     def __init__(self, ctx: "VulkanContext", nbytes: int) -> None:
-        if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes <= 0:
+        if not _is_int(nbytes) or nbytes <= 0:
             raise usage("E_VK_BUFFER_SIZE", f"buffer size must be a positive int, got {nbytes!r}")
         self.ctx = ctx
         self.nbytes = int(nbytes)
@@ -62,7 +67,10 @@ class Buffer:
         """Copy bytes or an array into the buffer at ``offset`` (waits for pending launches first)."""
         with self.ctx._lock:
             buf = self._live()
-            view = _bytes_of(data)
+            view = _bytes_of(data, "E_VK_BUFFER_DATA", "upload")
+            if not _is_int(offset):
+                raise usage("E_VK_BUFFER_SIZE", f"upload offset must be an int, got {type(offset).__name__}")
+            offset = int(offset)
             if offset < 0 or offset + view.nbytes > self.nbytes:
                 raise usage("E_VK_BUFFER_SIZE", f"upload of {view.nbytes} bytes at offset {offset} does not fit "
                             f"a {self.nbytes}-byte buffer")
@@ -128,11 +136,12 @@ class Kernel:
     def __init__(self, ctx: "VulkanContext", spirv: bytes, entry_point: str = "main") -> None:
         self.ctx = ctx
         self.entry_point = entry_point
+        self._sets: "OrderedDict[tuple, tuple]" = OrderedDict()
+        self._pipes: dict[tuple[int, int, int] | None, Any] = {}  # local size -> pipeline
+        self._released = False
         module, self.info = ctx.shaders.load(spirv, entry_point)
         self.shader_id = module.id
-        self._spirv = bytes(spirv)
-        self._sets: "OrderedDict[tuple, tuple]" = OrderedDict()
-        self._released = False
+        self._spirv = module.spirv
 
     @property
     def local_size(self) -> tuple[int, int, int]:
@@ -148,12 +157,16 @@ class Kernel:
             ctx._live()
             ctx._collect()
             if self._released:
-                raise usage("E_VK_CONTEXT_CLOSED", "this kernel was released")
+                raise usage("E_VK_KERNEL_RELEASED", "this kernel was released")
             gsize = self._triple(global_size, "global_size")
             lsize = None if local_size is None else self._triple(local_size, "local_size")
-            pipe = ctx.pipelines.get(self._spirv, self.entry_point, lsize)
+            pipe = self._pipes.get(lsize)
+            if pipe is None:  # pipelines live as long as the context, so the kernel may keep them
+                pipe = self._pipes[lsize] = ctx.pipelines.get(self._spirv, self.entry_point, lsize)
             bindings = [b.binding for b in self.info.bindings]
-            buffers = list(buffers)
+            if isinstance(buffers, Buffer) or not isinstance(buffers, (list, tuple)):
+                raise usage("E_VK_BINDINGS", f"buffers must be a list or tuple of Buffers, got "
+                            f"{type(buffers).__name__}")
             if len(buffers) != len(bindings):
                 raise usage("E_VK_BINDINGS", f"kernel {self.entry_point!r} has {len(bindings)} bindings "
                             f"{bindings}, {len(buffers)} buffers were given")
@@ -162,7 +175,7 @@ class Kernel:
                 if not isinstance(b, Buffer) or b.ctx is not ctx:
                     raise usage("E_VK_BINDINGS", f"buffers[{i}] is not a Buffer of this context")
                 devbufs.append(b._live())
-            push = bytes(push_constants)
+            push = _bytes_of(push_constants, "E_VK_PUSH_CONSTANTS", "push_constants").tobytes()
             if len(push) > pipe.push_size:
                 raise usage("E_VK_PUSH_CONSTANTS", f"{len(push)} bytes of push constants, the shader's push "
                             f"block has {pipe.push_size}")
@@ -182,9 +195,8 @@ class Kernel:
 
     @staticmethod
     def _triple(value: int | Sequence[int], name: str) -> tuple[int, int, int]:
-        vals = [value] if isinstance(value, (int, np.integer)) else list(value)
-        if not 1 <= len(vals) <= 3 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
-                                          for v in vals):
+        vals = [value] if _is_int(value) else list(value) if isinstance(value, (list, tuple)) else []
+        if not 1 <= len(vals) <= 3 or any(not _is_int(v) or v < 1 for v in vals):
             raise usage("E_VK_DISPATCH", f"{name} must be 1 to 3 positive ints, got {value!r}")
         return tuple(int(v) for v in vals) + (1,) * (3 - len(vals))  # type: ignore[return-value]
 
@@ -225,3 +237,8 @@ class Kernel:
             for dset, entry in self._sets.values():
                 self.ctx.pipelines.free_set(dset, entry)
         self._sets.clear()
+
+    def __del__(self) -> None:
+        sets = self.__dict__.get("_sets")
+        if sets and not self.__dict__.get("_released") and not self.ctx.closed:
+            self.ctx._dead_sets.extend(sets.values())  # freed by the context at its next call (GC-safe)

@@ -46,7 +46,12 @@ def robust_access(phys: PhysicalDevice) -> bool:
 
 def _queue_families(phys: PhysicalDevice) -> tuple[int, int | None]:
     """The compute family (graphics+compute preferred: it always has timestamps) and a dedicated transfer
-    family (transfer only) when the device has one."""
+    family (transfer only) when the device has one.
+
+    Every submit goes to the compute queue. A run is synchronous (the host waits for its outputs), so an
+    upload on the transfer queue could not overlap anything of its own run; it would cost a second
+    vkQueueSubmit, a semaphore the compute submit waits on, and a queue-family release/acquire barrier pair
+    for each exclusively owned buffer, where one submit on one queue needs none of them."""
     compute = [f for f in phys.queue_families if f["flags"] & vk.VK_QUEUE_COMPUTE_BIT]
     if not compute:
         raise usage("E_VK_INIT", f"{phys.name} has no compute queue")
@@ -75,6 +80,7 @@ class VulkanContext:
         self._objects: "weakref.WeakSet[Any]" = weakref.WeakSet()  # live Kernels (their descriptor sets)
         self._api_buffers: dict[int, Any] = {}  # serial -> DeviceBuffer of every Buffer not yet freed
         self._graveyard: list[int] = []  # serials of Buffers garbage-collected without free()
+        self._dead_sets: list[tuple] = []  # descriptor sets of Kernels garbage-collected without release()
         self.device = None
         try:
             self._create_device()
@@ -176,7 +182,7 @@ class VulkanContext:
 
     def is_shader_cached(self, shader_id: str) -> bool:
         with self._lock:
-            return not self._closed and shader_id in self.shaders.modules
+            return isinstance(shader_id, str) and not self._closed and shader_id in self.shaders.modules
 
     def cache_size(self) -> int:
         """Number of cached shader modules."""
@@ -217,6 +223,7 @@ class VulkanContext:
         from hlx_vulkan_raw.api import Kernel
         with self._lock:
             self._live()
+            self._collect()
             k = Kernel(self, spirv, entry_point)
             self._objects.add(k)
             return k
@@ -239,9 +246,12 @@ class VulkanContext:
         self.allocator.free(buf)
 
     def _collect(self) -> None:
-        """Free Buffers that were garbage-collected without free() (no launch may still use them)."""
-        if self._graveyard:
+        """Free Buffers and Kernel descriptor sets that were garbage-collected without free()/release(),
+        after the launches that may still use them."""
+        if self._graveyard or self._dead_sets:
             self.submitter.sync()
+            while self._dead_sets:
+                self.pipelines.free_set(*self._dead_sets.pop())
             while self._graveyard:
                 self._free_api_buffer(self._graveyard.pop())
 
@@ -272,9 +282,9 @@ class VulkanContext:
         for serial in list(self._api_buffers):
             self.allocator.free(self._api_buffers.pop(serial))
         self._graveyard.clear()
-        for name in ("executor",):
-            if hasattr(self, name):
-                getattr(self, name).clear()
+        self._dead_sets.clear()  # their pools are destroyed below
+        if hasattr(self, "executor"):
+            self.executor.clear()
         if hasattr(self, "staging"):
             self.staging.destroy()
         if hasattr(self, "submitter"):

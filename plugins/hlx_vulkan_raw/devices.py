@@ -12,7 +12,8 @@ from typing import Any
 
 from hlx_vulkan_raw.errors import check, usage
 from hlx_vulkan_raw.instance import Instance
-from hlx_vulkan_raw.loader import NULL, chain, cstr, ffi, lib, make_version, new_struct, version_str, vk
+from hlx_vulkan_raw.loader import (EXT_STRUCT_TYPES, NULL, chain, cstr, ffi, lib, make_version, new_struct, version_str,
+                                   vk)
 
 KINDS = {
     vk.VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: "gpu-discrete",
@@ -22,10 +23,12 @@ KINDS = {
 }
 _KIND_RANK = {"gpu-discrete": 4, "gpu-integrated": 3, "gpu-virtual": 2, "cpu": 1, "other": 0}
 
-# Extensions HLX enables when present (the others below are only reported).
-ENABLE_EXTENSIONS = ("VK_EXT_memory_budget", "VK_KHR_cooperative_matrix")
+# Extensions HLX enables when present (the others below are only reported). Each feature struct below whose
+# extension is enabled is chained into vkCreateDevice with the features the device reports turned on.
+ENABLE_EXTENSIONS = ("VK_EXT_memory_budget", "VK_KHR_cooperative_matrix", "VK_KHR_shader_bfloat16",
+                     "VK_NV_cooperative_matrix2")
 REPORT_EXTENSIONS = ENABLE_EXTENSIONS + (
-    "VK_KHR_shader_bfloat16", "VK_NV_cooperative_matrix2", "VK_KHR_shader_integer_dot_product",
+    "VK_KHR_shader_integer_dot_product",
     "VK_EXT_subgroup_size_control", "VK_KHR_timeline_semaphore", "VK_KHR_16bit_storage", "VK_KHR_8bit_storage",
     "VK_KHR_shader_float16_int8", "VK_KHR_vulkan_memory_model", "VK_EXT_shader_atomic_float")
 
@@ -41,10 +44,25 @@ FEATURE_STRUCTS: tuple[tuple[str, int, Any, tuple[str, ...]], ...] = (
      ("subgroupSizeControl", "computeFullSubgroups", "maintenance4", "shaderIntegerDotProduct")),
     ("VkPhysicalDeviceCooperativeMatrixFeaturesKHR",
      vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR, "VK_KHR_cooperative_matrix",
-     ("cooperativeMatrix",)),
+     ("cooperativeMatrix", "cooperativeMatrixRobustBufferAccess")),
+    ("VkPhysicalDeviceShaderBfloat16FeaturesKHR", EXT_STRUCT_TYPES["VkPhysicalDeviceShaderBfloat16FeaturesKHR"],
+     "VK_KHR_shader_bfloat16", ("shaderBFloat16Type", "shaderBFloat16DotProduct", "shaderBFloat16CooperativeMatrix")),
+    ("VkPhysicalDeviceCooperativeMatrix2FeaturesNV", EXT_STRUCT_TYPES["VkPhysicalDeviceCooperativeMatrix2FeaturesNV"],
+     "VK_NV_cooperative_matrix2",
+     ("cooperativeMatrixWorkgroupScope", "cooperativeMatrixFlexibleDimensions", "cooperativeMatrixReductions",
+      "cooperativeMatrixConversions", "cooperativeMatrixPerElementOperations", "cooperativeMatrixTensorAddressing",
+      "cooperativeMatrixBlockLoads")),
 )
 CORE_FEATURES = ("shaderFloat64", "shaderInt64", "shaderInt16", "robustBufferAccess")
 ENABLE_CORE_FEATURES = ("shaderFloat64", "shaderInt64", "shaderInt16")
+
+# VkComponentTypeKHR and VkScopeKHR values as the specification numbers them (the binding's enum predates
+# bfloat16 and the float8 types, so the names are listed here rather than read from it).
+COMPONENT_TYPES = {0: "float16", 1: "float32", 2: "float64", 3: "int8", 4: "int16", 5: "int32", 6: "int64",
+                   7: "uint8", 8: "uint16", 9: "uint32", 10: "uint64", 1000141000: "bfloat16",
+                   1000491000: "int8-packed", 1000491001: "uint8-packed", 1000491002: "float8-e4m3",
+                   1000491003: "float8-e5m2"}
+SCOPES = {1: "device", 2: "workgroup", 3: "subgroup", 5: "queue-family"}
 
 LIMIT_FIELDS = ("maxComputeSharedMemorySize", "maxComputeWorkGroupInvocations", "maxStorageBufferRange",
                 "maxUniformBufferRange", "maxPushConstantsSize", "minStorageBufferOffsetAlignment",
@@ -78,7 +96,12 @@ class PhysicalDevice:
     queue_families: tuple[dict[str, Any], ...]
     extensions: frozenset[str]
     features: dict[str, bool]
+    cooperative_matrix: tuple[dict[str, Any], ...] = ()  # VK_KHR_cooperative_matrix tile shapes and types
     index: int = -1  # position in the ranked list
+
+    @property
+    def driver_version_str(self) -> str:
+        return driver_version_str(self.vendor_id, self.driver_version)
 
     @property
     def api_version_str(self) -> str:
@@ -95,6 +118,7 @@ class PhysicalDevice:
         """A plain dict for DeviceInfo.details and ``hlx devices``."""
         return {
             "api_version": self.api_version_str, "driver_version": self.driver_version,
+            "driver_version_str": self.driver_version_str,
             "driver_name": self.driver_name, "driver_info": self.driver_info,
             "vendor_id": f"0x{self.vendor_id:04x}", "device_id": f"0x{self.device_id:04x}", "uuid": self.uuid,
             "subgroup_size": self.subgroup_size, "subgroup_size_range": list(self.subgroup_size_range),
@@ -102,7 +126,16 @@ class PhysicalDevice:
             "limits": dict(self.limits), "memory_heaps": [dict(h) for h in self.memory_heaps],
             "features": {k: v for k, v in self.features.items()},
             "extensions": sorted(e for e in self.extensions if e in REPORT_EXTENSIONS),
+            "cooperative_matrix": [dict(c) for c in self.cooperative_matrix],
         }
+
+
+def driver_version_str(vendor_id: int, version: int) -> str:
+    """The driver version as its vendor writes it: NVIDIA packs 10.8.8.6 bits; Mesa and most others use
+    VK_MAKE_API_VERSION's major.minor.patch."""
+    if vendor_id == 0x10DE:
+        return f"{version >> 22}.{(version >> 14) & 0xFF}.{(version >> 6) & 0xFF}.{version & 0x3F}"
+    return version_str(version)
 
 
 def _device_extensions(handle) -> frozenset[str]:
@@ -133,9 +166,35 @@ def _query_features(handle, api_version: int, extensions: frozenset[str]) -> dic
     for ctype, _stype, _needs, fields in FEATURE_STRUCTS:
         for name in fields:
             features[name] = bool(getattr(by_type[ctype], name)) if ctype in by_type else False
-    features["bfloat16"] = "VK_KHR_shader_bfloat16" in extensions
+    features["bfloat16"] = features["shaderBFloat16Type"]
     features["memoryBudget"] = "VK_EXT_memory_budget" in extensions
     return features
+
+
+def describe_cooperative_matrix(p) -> dict[str, Any]:
+    """One VkCooperativeMatrixPropertiesKHR as a plain dict: an (M x K) * (K x N) + (M x N) tile with its
+    component types."""
+    def ctype(v: int) -> str:
+        return COMPONENT_TYPES.get(int(v), f"component{int(v)}")
+    return {"m": int(p.MSize), "n": int(p.NSize), "k": int(p.KSize), "a": ctype(p.AType), "b": ctype(p.BType),
+            "c": ctype(p.CType), "result": ctype(p.ResultType), "saturating": bool(p.saturatingAccumulation),
+            "scope": SCOPES.get(int(p.scope), f"scope{int(p.scope)}")}
+
+
+def _cooperative_matrix_shapes(instance: Instance, handle, extensions: frozenset[str]) -> tuple[dict[str, Any], ...]:
+    """Every tile the device offers through vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR."""
+    if "VK_KHR_cooperative_matrix" not in extensions:
+        return ()
+    fn = instance.proc("vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR")
+    if fn is None:
+        return ()
+    count = ffi.new("uint32_t*")
+    check(fn(handle, count, NULL), "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR")
+    props = ffi.new("VkCooperativeMatrixPropertiesKHR[]", count[0])
+    for i in range(count[0]):
+        props[i].sType = vk.VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR
+    check(fn(handle, count, props), "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR")
+    return tuple(describe_cooperative_matrix(props[i]) for i in range(count[0]))
 
 
 def _uuid(raw) -> str:
@@ -144,7 +203,7 @@ def _uuid(raw) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _describe(handle, enum_index: int) -> PhysicalDevice:
+def _describe(instance: Instance, handle, enum_index: int) -> PhysicalDevice:
     extensions = _device_extensions(handle)
     base = ffi.new("VkPhysicalDeviceProperties*")
     lib.vkGetPhysicalDeviceProperties(handle, base)
@@ -199,7 +258,8 @@ def _describe(handle, enum_index: int) -> PhysicalDevice:
         limits=limits, subgroup_size=sg,
         subgroup_size_range=(int(sizes.minSubgroupSize), int(sizes.maxSubgroupSize)) if sizes is not None else (sg, sg),
         memory_heaps=heaps, memory_types=types, queue_families=families, extensions=extensions,
-        features=_query_features(handle, api, extensions))
+        features=_query_features(handle, api, extensions),
+        cooperative_matrix=_cooperative_matrix_shapes(instance, handle, extensions))
 
 
 def enumerate_devices(instance: Instance) -> list[PhysicalDevice]:
@@ -208,7 +268,7 @@ def enumerate_devices(instance: Instance) -> list[PhysicalDevice]:
     check(lib.vkEnumeratePhysicalDevices(instance.handle, count, NULL), "vkEnumeratePhysicalDevices")
     handles = ffi.new("VkPhysicalDevice[]", count[0])
     check(lib.vkEnumeratePhysicalDevices(instance.handle, count, handles), "vkEnumeratePhysicalDevices")
-    found = [_describe(handles[i], i) for i in range(count[0])]
+    found = [_describe(instance, handles[i], i) for i in range(count[0])]
     return rank([d for d in found if d.api_version >= make_version(1, 1)])
 
 

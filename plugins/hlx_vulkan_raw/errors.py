@@ -14,27 +14,35 @@ from hlx_core.errors import BackendError, HLXError
 from hlx_vulkan_raw.loader import ffi
 
 VK_SUCCESS = 0
-VK_TIMEOUT = 2
 
-_RESULT_NAMES: dict[int, str] = dict(ffi.typeof("VkResult").elements)
+_RESULT_NAMES: dict[int, str] = {v: k for v, k in ffi.typeof("VkResult").elements.items()
+                                 if k != "VK_RESULT_MAX_ENUM"}
 
-# Codes by VkResult value; anything unlisted is E_VK_ERROR.
-_CODES: dict[int, str] = {
-    -1: "E_HOST_OOM",          # VK_ERROR_OUT_OF_HOST_MEMORY
-    -2: "E_DEVICE_OOM",        # VK_ERROR_OUT_OF_DEVICE_MEMORY
-    -3: "E_VK_INIT",           # VK_ERROR_INITIALIZATION_FAILED
-    -4: "E_VK_DEVICE_LOST",    # VK_ERROR_DEVICE_LOST
-    -5: "E_VK_MEMORY_MAP",     # VK_ERROR_MEMORY_MAP_FAILED
-    -6: "E_VK_INIT",           # VK_ERROR_LAYER_NOT_PRESENT
-    -7: "E_VK_INIT",           # VK_ERROR_EXTENSION_NOT_PRESENT
-    -8: "E_VK_INIT",           # VK_ERROR_FEATURE_NOT_PRESENT
-    -9: "E_VK_INIT",           # VK_ERROR_INCOMPATIBLE_DRIVER
-    -10: "E_LIMIT_EXCEEDED",   # VK_ERROR_TOO_MANY_OBJECTS
-    -12: "E_LIMIT_EXCEEDED",   # VK_ERROR_FRAGMENTED_POOL
-    -1000069000: "E_LIMIT_EXCEEDED",  # VK_ERROR_OUT_OF_POOL_MEMORY
-    -1000012000: "E_SPIRV_INVALID",   # VK_ERROR_INVALID_SHADER_NV
-    2: "E_VK_TIMEOUT",         # VK_TIMEOUT
+# Codes by VkResult name; every other result (VK_ERROR_UNKNOWN, VK_INCOMPLETE, the surface and video results a
+# compute runtime never provokes, ...) is E_VK_ERROR, still with its Vulkan name in the message.
+_CODES_BY_NAME: dict[str, str] = {
+    "VK_ERROR_OUT_OF_HOST_MEMORY": "E_HOST_OOM",
+    "VK_ERROR_OUT_OF_DEVICE_MEMORY": "E_DEVICE_OOM",
+    "VK_ERROR_FRAGMENTATION": "E_DEVICE_OOM",        # an allocation failed for fragmentation of a heap
+    "VK_ERROR_INITIALIZATION_FAILED": "E_VK_INIT",
+    "VK_ERROR_LAYER_NOT_PRESENT": "E_VK_INIT",
+    "VK_ERROR_EXTENSION_NOT_PRESENT": "E_VK_INIT",
+    "VK_ERROR_FEATURE_NOT_PRESENT": "E_VK_INIT",
+    "VK_ERROR_INCOMPATIBLE_DRIVER": "E_VK_INIT",
+    "VK_ERROR_DEVICE_LOST": "E_VK_DEVICE_LOST",
+    "VK_ERROR_MEMORY_MAP_FAILED": "E_VK_MEMORY_MAP",
+    "VK_ERROR_TOO_MANY_OBJECTS": "E_LIMIT_EXCEEDED",
+    "VK_ERROR_FRAGMENTED_POOL": "E_LIMIT_EXCEEDED",
+    "VK_ERROR_OUT_OF_POOL_MEMORY": "E_LIMIT_EXCEEDED",
+    "VK_ERROR_FORMAT_NOT_SUPPORTED": "E_VK_UNSUPPORTED",
+    "VK_ERROR_INVALID_SHADER_NV": "E_SPIRV_INVALID",
+    "VK_ERROR_INCOMPATIBLE_SHADER_BINARY_EXT": "E_SPIRV_INVALID",
+    "VK_ERROR_VALIDATION_FAILED_EXT": "E_VK_VALIDATION",
+    "VK_TIMEOUT": "E_VK_TIMEOUT",
+    "VK_NOT_READY": "E_VK_TIMEOUT",                  # a result asked for without waiting was not there yet
 }
+_CODES: dict[int, str] = {v: _CODES_BY_NAME.get(k, "E_VK_ERROR") for v, k in _RESULT_NAMES.items()
+                          if k != "VK_SUCCESS"}
 
 
 class VulkanError(BackendError):

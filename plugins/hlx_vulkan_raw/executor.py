@@ -22,7 +22,7 @@ from hlx_core.plan import OutputRef, Plan
 from hlx_vulkan_raw.commands import (COMPUTE, HOST, HOST_READ, SHADER_READ, SHADER_WRITE, TRANSFER, TRANSFER_READ,
                                      TRANSFER_WRITE, UNIFORM_READ, QueryPool, Recorder)
 from hlx_vulkan_raw.errors import usage
-from hlx_vulkan_raw.memory import DeviceBuffer, align
+from hlx_vulkan_raw.memory import DeviceBuffer, align, host_bytes
 from hlx_vulkan_raw.pipelines import Pipeline
 from hlx_vulkan_raw.resources import Residency, default_budget
 
@@ -32,13 +32,6 @@ if TYPE_CHECKING:
 MAX_RECORDED = 64
 MAX_PREPARED = 256
 TOP_OF_PIPE = 0x00000001  # VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT
-
-
-def _as_bytes(array: np.ndarray) -> memoryview:
-    a = np.ascontiguousarray(array)
-    if a.dtype.byteorder == ">":
-        a = a.astype(a.dtype.newbyteorder("<"))
-    return memoryview(a).cast("B") if a.size else memoryview(b"")
 
 
 @dataclass(eq=False)
@@ -63,7 +56,8 @@ class PlanExecutor:
         self.recorded: "OrderedDict[tuple, RecordedPlan]" = OrderedDict()
         self.prepared: "OrderedDict[str, tuple]" = OrderedDict()
         self.residency = Residency(ctx.allocator, default_budget(ctx.phys.device_local_bytes), self._evicted)
-        self.submits = 0
+        self.runs = 0
+        self._deferred: list[DeviceBuffer] = []  # fresh inputs of a run whose wait failed (still in flight)
 
     # -- bookkeeping --------------------------------------------------------------------------------------
     def _evicted(self, serial: int) -> None:
@@ -87,6 +81,14 @@ class PlanExecutor:
         for key in list(self.recorded):
             self._drop(key)
         self.residency.clear()
+        self._free_deferred()
+
+    def _free_deferred(self) -> None:
+        """Free the inputs of a failed wait, once nothing is in flight any more (the caller synced)."""
+        while self._deferred:
+            buf = self._deferred.pop()
+            self._evicted(buf.serial)
+            self.ctx.allocator.free(buf)
 
     # -- checks -------------------------------------------------------------------------------------------
     def _check_stage(self, plan: Plan, s: int, pipe: Pipeline) -> None:
@@ -134,8 +136,11 @@ class PlanExecutor:
         return prep
 
     def execute(self, plan: Plan) -> Execution:
+        """Run ``plan``; the caller has waited for every earlier submit."""
         t0 = time.perf_counter()
         ctx = self.ctx
+        if self._deferred:
+            self._free_deferred()
         layout, pipes, written_inputs = self._prepare(plan)
         inputs: dict[int, DeviceBuffer] = {}
         uploads: list[tuple[DeviceBuffer, memoryview]] = []
@@ -149,7 +154,7 @@ class PlanExecutor:
                 if buf is None:
                     buf = ctx.allocator.create_buffer(slot.alloc_bytes)
                     fresh.append((None if volatile else handle, buf))
-                    uploads.append((buf, _as_bytes(slot.source.array)))
+                    uploads.append((buf, host_bytes(slot.source.array)))
                 inputs[slot.index] = buf
             key = (plan.key, tuple(inputs[s.index].serial for s in layout.inputs))
             rec = self.recorded.get(key)
@@ -162,7 +167,7 @@ class PlanExecutor:
                 self.recorded.move_to_end(key)
             cbs = self._uploads(uploads) + [rec.cb]
             ctx.submitter.wait(ctx.submitter.submit(cbs))
-            self.submits += 1
+            self.runs += 1
             for handle, buf in fresh:  # resident only once its upload has completed
                 if handle is not None:
                     self.residency.put(handle, buf)
@@ -171,11 +176,16 @@ class PlanExecutor:
                       for k in range(len(layout.outputs))]
             timings = self._timings(rec, len(plan.stages))
         finally:
-            for handle, buf in fresh:
-                if handle is None or not committed:
-                    self._evicted(buf.serial)
-                    ctx.allocator.free(buf)
-            self.residency.trim()
+            if not committed and ctx.submitter.pending:
+                # The wait failed (E_VK_TIMEOUT, device lost) with the run still queued: its buffers and
+                # recorded plan stay untouched until a later call has synced.
+                self._deferred.extend(buf for _, buf in fresh)
+            else:
+                for handle, buf in fresh:
+                    if handle is None or not committed:
+                        self._evicted(buf.serial)
+                        ctx.allocator.free(buf)
+                self.residency.trim()
         timings["host_ms"] = (time.perf_counter() - t0) * 1e3
         return Execution(arrays, timings)
 

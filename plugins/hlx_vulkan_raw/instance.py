@@ -3,7 +3,10 @@
 There is one instance per validation mode (normally exactly one per process: with validation when
 ``HLX_VULKAN_VALIDATION=1`` or a context asks for it). With validation, a VK_EXT_debug_utils messenger routes
 every message to the logger ``hlx.vulkan`` at the matching level and counts messages per severity, so tests
-can assert that a whole session produced no warnings or errors (``validation_counts()``).
+can assert that a whole session produced no warnings or errors (``validation_counts()``). Synchronization
+validation is switched on with it (``HLX_VULKAN_SYNC_VALIDATION=0`` turns it off): a missing or wrong barrier
+is then reported as an error, so "zero messages" also means every hazard between dispatches and copies is
+covered.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ log = logging.getLogger("hlx.vulkan")
 
 VALIDATION_LAYER = "VK_LAYER_KHRONOS_validation"
 DEBUG_UTILS = "VK_EXT_debug_utils"
+VALIDATION_FEATURES = "VK_EXT_validation_features"  # offered by the validation layer itself
 TARGET_API = make_version(1, 3, 0)
 MIN_API = make_version(1, 1, 0)
 
@@ -105,12 +109,18 @@ def _layer_names() -> set[str]:
     return {cstr(props[i].layerName) for i in range(count[0])}
 
 
-def _instance_extensions() -> set[str]:
+def _instance_extensions(layer: str | None = None) -> set[str]:
+    """Instance extensions of the loader and drivers, or those a layer adds."""
+    name = ffi.new("char[]", layer.encode()) if layer else NULL
     count = ffi.new("uint32_t*")
-    check(lib.vkEnumerateInstanceExtensionProperties(NULL, count, NULL), "vkEnumerateInstanceExtensionProperties")
+    check(lib.vkEnumerateInstanceExtensionProperties(name, count, NULL), "vkEnumerateInstanceExtensionProperties")
     props = ffi.new("VkExtensionProperties[]", count[0])
-    check(lib.vkEnumerateInstanceExtensionProperties(NULL, count, props), "vkEnumerateInstanceExtensionProperties")
+    check(lib.vkEnumerateInstanceExtensionProperties(name, count, props), "vkEnumerateInstanceExtensionProperties")
     return {cstr(props[i].extensionName) for i in range(count[0])}
+
+
+def _sync_validation_requested() -> bool:
+    return os.environ.get("HLX_VULKAN_SYNC_VALIDATION", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def _loader_version() -> int:
@@ -134,6 +144,7 @@ class Instance:
                         f"{(self.api_version >> 12) & 0x3FF}; HLX needs Vulkan 1.1 or newer")
         layers: list[str] = []
         exts: list[str] = []
+        self.sync_validation = False
         if validation:
             if VALIDATION_LAYER not in _layer_names():
                 raise usage("E_VK_INIT", f"validation was requested but {VALIDATION_LAYER} is not installed "
@@ -141,6 +152,9 @@ class Instance:
             layers.append(VALIDATION_LAYER)
             if DEBUG_UTILS in _instance_extensions():
                 exts.append(DEBUG_UTILS)
+            if _sync_validation_requested() and VALIDATION_FEATURES in _instance_extensions(VALIDATION_LAYER):
+                exts.append(VALIDATION_FEATURES)
+                self.sync_validation = True
         self._keep = [ffi.new("char[]", s.encode()) for s in layers + exts]
         layer_ptrs = ffi.new("char*[]", self._keep[:len(layers)]) if layers else NULL
         ext_ptrs = ffi.new("char*[]", self._keep[len(layers):]) if exts else NULL
@@ -152,8 +166,16 @@ class Instance:
                           enabledLayerCount=len(layers), ppEnabledLayerNames=layer_ptrs,
                           enabledExtensionCount=len(exts), ppEnabledExtensionNames=ext_ptrs)
         messenger_info = _messenger_info() if DEBUG_UTILS in exts else None
+        links = [info]
+        if self.sync_validation:
+            enables = ffi.new("VkValidationFeatureEnableEXT[]",
+                              [vk.VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT])
+            features = new_struct("VkValidationFeaturesEXT", vk.VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+                                  enabledValidationFeatureCount=1, pEnabledValidationFeatures=enables)
+            links.append(features)
         if messenger_info is not None:
-            chain(info, messenger_info)  # also reports on instance creation and destruction
+            links.append(messenger_info)  # last: it is reused for the messenger, whose pNext must stay NULL
+        chain(*links)  # the messenger also reports on instance creation and destruction
         out = ffi.new("VkInstance*")
         result = lib.vkCreateInstance(info, NULL, out)
         if result == -9:  # VK_ERROR_INCOMPATIBLE_DRIVER: the loader found no usable driver (ICD)

@@ -8,6 +8,8 @@ one error mapping instead of the package's own exception classes.
 """
 from __future__ import annotations
 
+import cffi
+
 from hlx_core.errors import BackendError
 
 try:
@@ -21,6 +23,28 @@ ffi = vk.ffi
 lib = vk.lib
 NULL = ffi.NULL
 
+# Structs newer than the binding's headers (VK_KHR_shader_bfloat16, VK_NV_cooperative_matrix2), laid out as in
+# the Vulkan specification. They live in a second cffi namespace (declarations only, no library) and are
+# linked into pNext chains by address, so HLX reads these features instead of guessing from extension names.
+ext_ffi = cffi.FFI()
+ext_ffi.cdef("""
+typedef struct {
+    uint32_t sType; void* pNext;
+    uint32_t shaderBFloat16Type; uint32_t shaderBFloat16DotProduct; uint32_t shaderBFloat16CooperativeMatrix;
+} VkPhysicalDeviceShaderBfloat16FeaturesKHR;
+typedef struct {
+    uint32_t sType; void* pNext;
+    uint32_t cooperativeMatrixWorkgroupScope; uint32_t cooperativeMatrixFlexibleDimensions;
+    uint32_t cooperativeMatrixReductions; uint32_t cooperativeMatrixConversions;
+    uint32_t cooperativeMatrixPerElementOperations; uint32_t cooperativeMatrixTensorAddressing;
+    uint32_t cooperativeMatrixBlockLoads;
+} VkPhysicalDeviceCooperativeMatrix2FeaturesNV;
+""")
+EXT_STRUCT_TYPES = {
+    "VkPhysicalDeviceShaderBfloat16FeaturesKHR": 1000141000,     # VK_STRUCTURE_TYPE_..._SHADER_BFLOAT16_FEATURES_KHR
+    "VkPhysicalDeviceCooperativeMatrix2FeaturesNV": 1000593000,  # VK_STRUCTURE_TYPE_..._COOPERATIVE_MATRIX_2_FEATURES_NV
+}
+
 
 def make_version(major: int, minor: int, patch: int = 0) -> int:
     """VK_MAKE_API_VERSION with variant 0."""
@@ -33,8 +57,9 @@ def version_str(version: int) -> str:
 
 
 def new_struct(ctype: str, stype: int | None = None, **fields):
-    """``ffi.new("<ctype>*")`` with sType and fields set; the caller keeps referenced memory alive."""
-    p = ffi.new(ctype + "*")
+    """``ffi.new("<ctype>*")`` with sType and fields set (``ext_ffi`` for the structs it declares); the
+    caller keeps referenced memory alive."""
+    p = (ext_ffi if ctype in EXT_STRUCT_TYPES else ffi).new(ctype + "*")
     if stype is not None:
         p.sType = stype
     for k, v in fields.items():

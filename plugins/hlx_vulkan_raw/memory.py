@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from hlx_vulkan_raw.devices import PhysicalDevice
 from hlx_vulkan_raw.errors import check, result_error, usage
 from hlx_vulkan_raw.loader import NULL, chain, ffi, lib, new_struct, vk
@@ -29,6 +31,14 @@ HOST_CACHED = vk.VK_MEMORY_PROPERTY_HOST_CACHED_BIT
 
 def align(x: int, a: int) -> int:
     return (x + a - 1) // a * a
+
+
+def host_bytes(array: np.ndarray) -> memoryview:
+    """An array's bytes as the device reads them: C order, little-endian (copied only when needed)."""
+    a = np.ascontiguousarray(array)
+    if a.dtype.byteorder == ">":
+        a = a.astype(a.dtype.newbyteorder("<"))
+    return memoryview(a).cast("B") if a.size else memoryview(b"")
 
 
 class Block:
@@ -113,6 +123,7 @@ class MemoryAllocator:
         self.blocks: list[Block] = []
         self._serial = 0
         self.types = phys.memory_types
+        self.largest_heap = max(h["size"] for h in phys.memory_heaps)
         # HLX_VULKAN_ZERO_COPY=0 forces the staging path (to test it, or to compare on unified memory).
         self.zero_copy = self._unified_memory() and os.environ.get("HLX_VULKAN_ZERO_COPY", "1") != "0"
         self.device_flags = DEVICE_LOCAL | (HOST_VISIBLE | HOST_COHERENT if self.zero_copy else 0)
@@ -166,6 +177,9 @@ class MemoryAllocator:
 
     def create_buffer(self, nbytes: int, host: bool = False, readback: bool = False) -> DeviceBuffer:
         """A buffer of ``nbytes`` in device memory (``host``: host-visible staging memory instead)."""
+        if nbytes > self.largest_heap:  # refused here: sizes past 2^64 would not even reach the driver
+            raise usage("E_DEVICE_OOM", f"{nbytes} bytes do not fit: the largest memory heap of "
+                        f"{self.phys.name} has {self.largest_heap} bytes")
         info = new_struct("VkBufferCreateInfo", vk.VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, size=nbytes,
                           usage=BUFFER_USAGE, sharingMode=vk.VK_SHARING_MODE_EXCLUSIVE)
         out = ffi.new("VkBuffer*")
@@ -276,6 +290,7 @@ class StagingRing:
             if self.buffer is not None:
                 self.allocator.free(self.buffer)
                 self.buffer = None
+                self.capacity = 0
             self.buffer = self.allocator.create_buffer(cap, host=True, readback=True)
             self.capacity = cap
 

@@ -6,6 +6,7 @@ the SPIR-V reflection in hlx_core, so every backend reads a shader the same way.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -23,7 +24,7 @@ from hlx_core.spirv.reflect import reflect_entry
 from hlx_core.spirv.types import EntryPoint, SpecConstant
 
 from hlx_vulkan_raw.devices import PhysicalDevice
-from hlx_vulkan_raw.errors import check, result_error, usage
+from hlx_vulkan_raw.errors import check, result_error, result_name, usage
 from hlx_vulkan_raw.loader import NULL, ffi, lib, make_version, new_struct, vk
 
 log = logging.getLogger("hlx.vulkan")
@@ -41,6 +42,8 @@ CAPABILITY_FEATURES = {
     "StoragePushConstant8": "storagePushConstant8", "VulkanMemoryModel": "vulkanMemoryModel",
     "VulkanMemoryModelDeviceScope": "vulkanMemoryModelDeviceScope", "CooperativeMatrixKHR": "cooperativeMatrix",
     "DotProduct": "shaderIntegerDotProduct", "Int64Atomics": "shaderBufferInt64Atomics",
+    "BFloat16TypeKHR": "shaderBFloat16Type", "BFloat16DotProductKHR": "shaderBFloat16DotProduct",
+    "BFloat16CooperativeMatrixKHR": "shaderBFloat16CooperativeMatrix",
 }
 # The Vulkan version that first accepts each SPIR-V version.
 SPIRV_MIN_API = {(1, 0): (1, 0), (1, 1): (1, 1), (1, 2): (1, 1), (1, 3): (1, 1), (1, 4): (1, 2),
@@ -222,14 +225,23 @@ class PipelineCache:
         name = f"{phys.uuid}-{phys.driver_version:x}-{phys.pipeline_cache_uuid.hex()}.bin"
         self.path = hlx_home() / "vulkan" / "pipeline-cache" / name
         data = self._load()
+        result, self.handle = self._create(data)
+        if result != 0 and data:  # the driver refused data whose header looked right: start empty
+            log.warning("ignoring Vulkan pipeline cache %s: the driver rejected it (%s)", self.path,
+                        result_name(result))
+            data = b""
+            result, self.handle = self._create(data)
+        check(result, "vkCreatePipelineCache")
+        self.loaded_bytes = len(data)
+        self.dirty = False
+
+    def _create(self, data: bytes) -> tuple[int, Any]:
         buf = ffi.from_buffer(data) if data else NULL
         ci = new_struct("VkPipelineCacheCreateInfo", vk.VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
                         initialDataSize=len(data), pInitialData=buf)
         out = ffi.new("VkPipelineCache*")
-        check(lib.vkCreatePipelineCache(self.device, ci, NULL, out), "vkCreatePipelineCache")
-        self.handle = out[0]
-        self.loaded_bytes = len(data)
-        self.dirty = False
+        result = lib.vkCreatePipelineCache(self.device, ci, NULL, out)
+        return result, (out[0] if result == 0 else None)
 
     def header_problem(self, data: bytes) -> str | None:
         """Why ``data`` is not a cache of this device and driver, or None when it is."""
@@ -269,6 +281,7 @@ class PipelineCache:
         buf = ffi.new("char[]", size[0])
         check(lib.vkGetPipelineCacheData(self.device, self.handle, size, buf), "vkGetPipelineCacheData")
         data = bytes(ffi.buffer(buf, size[0]))
+        tmp = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
@@ -278,6 +291,9 @@ class PipelineCache:
             self.dirty = False
         except OSError as exc:  # a read-only home must not break cleanup
             log.warning("could not save Vulkan pipeline cache %s: %s", self.path, exc)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
 
     def destroy(self) -> None:
         if self.handle is not None:

@@ -143,3 +143,80 @@ def test_out_of_range_shader_access_does_not_crash(ctx, spirv):
     np.testing.assert_array_equal(np.frombuffer(c.download(), np.uint32), 2 * np.arange(16, dtype=np.uint32))
     a.free()
     c.free()
+
+
+@pytest.mark.parametrize("case, code", [
+    (lambda b, k: b.upload(b"x", offset=1.5), "E_VK_BUFFER_SIZE"),
+    (lambda b, k: b.upload(b"x", offset="1"), "E_VK_BUFFER_SIZE"),
+    (lambda b, k: b.upload(b"x", offset=-1), "E_VK_BUFFER_SIZE"),
+    (lambda b, k: b.upload(b"x", offset=16), "E_VK_BUFFER_SIZE"),
+    (lambda b, k: b.upload("text"), "E_VK_BUFFER_DATA"),
+    (lambda b, k: b.upload(None), "E_VK_BUFFER_DATA"),
+    (lambda b, k: k.launch(None, global_size=4), "E_VK_BINDINGS"),
+    (lambda b, k: k.launch(b, global_size=4), "E_VK_BINDINGS"),
+    (lambda b, k: k.launch([b, b], global_size=4), "E_VK_BINDINGS"),
+    (lambda b, k: k.launch([b, b, b, b], global_size=4), "E_VK_BINDINGS"),
+    (lambda b, k: k.launch([b, b, b], global_size=4, push_constants=4), "E_VK_PUSH_CONSTANTS"),
+    (lambda b, k: k.launch([b, b, b], global_size=4, push_constants="abcd"), "E_VK_PUSH_CONSTANTS"),
+    (lambda b, k: k.launch([b, b, b], global_size=4, push_constants=None), "E_VK_PUSH_CONSTANTS"),
+    (lambda b, k: k.launch([b, b, b], global_size=4.0), "E_VK_DISPATCH"),
+    (lambda b, k: k.launch([b, b, b], global_size=None), "E_VK_DISPATCH"),
+    (lambda b, k: k.launch([b, b, b], global_size=(1, 1, 1, 1)), "E_VK_DISPATCH"),
+    (lambda b, k: k.launch([b, b, b], global_size=True), "E_VK_DISPATCH"),
+])
+def test_bad_arguments_raise_coded_errors(ctx, spirv, case, code):
+    b = ctx.buffer(16)
+    k = ctx.kernel(spirv["add_u32"])
+    try:
+        assert _code(case, b, k) == code
+    finally:
+        b.free()
+        k.release()
+
+
+def test_sizes_past_every_heap_are_device_oom(ctx):
+    """Sizes no heap can hold (up to past 2^64, which the driver cannot even be asked for) are refused with
+    E_DEVICE_OOM before the driver, and the context goes on."""
+    for n in (1 << 44, 1 << 63, 1 << 64, 1 << 70):
+        assert _code(ctx.buffer, n) == "E_DEVICE_OOM"
+    assert ctx.is_shader_cached([]) is False and ctx.is_shader_cached(5) is False
+
+
+def test_push_constants_from_an_array(ctx, spirv, rng):
+    a = rng.integers(0, 2**32, 100, dtype=np.uint32)
+    x, y = ctx.buffer(a.nbytes), ctx.buffer(a.nbytes)
+    x.upload(a)
+    y.upload(np.full_like(a, 0xDEADBEEF))
+    ctx.kernel(spirv["add_u32"]).launch((x, x, y), global_size=a.size, push_constants=np.array([a.size], np.uint32))
+    np.testing.assert_array_equal(np.frombuffer(y.download(), np.uint32), a + a)
+    x.free()
+    y.free()
+
+
+def test_released_kernel(ctx, spirv):
+    b = ctx.buffer(16)
+    k = ctx.kernel(spirv["add_u32"])
+    k.release()
+    k.release()  # idempotent
+    assert _code(k.launch, [b, b, b], global_size=4) == "E_VK_KERNEL_RELEASED"
+    b.free()
+
+
+def test_dropped_kernels_give_back_their_descriptor_sets(ctx, spirv):
+    """Kernels garbage-collected without release() return their descriptor sets at the context's next
+    call, so a loop that never releases does not grow the descriptor pools."""
+    b = ctx.buffer(256)
+    push = struct.pack("<I", 64)
+
+    def sets_in_use() -> int:
+        from hlx_vulkan_raw.pipelines import SETS_PER_POOL
+        return sum(SETS_PER_POOL - left for _pool, left in ctx.pipelines.pools)
+
+    ctx.kernel(spirv["add_u32"]).launch([b, b, b], global_size=64, push_constants=push)
+    ctx.sync()
+    base = sets_in_use()
+    for _ in range(3 * 64):  # three pools' worth if the sets leaked
+        ctx.kernel(spirv["add_u32"]).launch([b, b, b], global_size=64, push_constants=push)
+    ctx.sync()
+    assert sets_in_use() <= base + 1
+    b.free()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 
 import pytest
@@ -90,3 +91,92 @@ def test_session_protocol(spirv, rng):
     with pytest.raises(HLXError) as err:
         session.execute(plan(st))
     assert err.value.code == "E_VK_CONTEXT_CLOSED"
+
+
+def test_enumeration_fields():
+    from hlx_vulkan_raw import list_devices
+    d = list_devices()[0]
+    s = d.summary()
+    assert s["vendor_id"].startswith("0x") and s["device_id"].startswith("0x")
+    assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", s["uuid"])
+    assert s["driver_version"] == d.driver_version and s["driver_version_str"].count(".") >= 2
+    assert s["subgroup_size"] in range(s["subgroup_size_range"][0], s["subgroup_size_range"][1] + 1)
+    assert all(h["size"] > 0 for h in s["memory_heaps"])
+    feats = s["features"]
+    for name in ("shaderBFloat16Type", "shaderBFloat16DotProduct", "shaderBFloat16CooperativeMatrix",
+                 "cooperativeMatrixFlexibleDimensions", "cooperativeMatrixWorkgroupScope", "memoryBudget"):
+        assert isinstance(feats[name], bool)
+    assert feats["bfloat16"] == feats["shaderBFloat16Type"]
+    # Features come from the driver, not from extension names: without the extension they are all off.
+    if "VK_KHR_shader_bfloat16" not in d.extensions:
+        assert not feats["shaderBFloat16Type"]
+    if "VK_KHR_cooperative_matrix" not in d.extensions:
+        assert s["cooperative_matrix"] == [] and not feats["cooperativeMatrix"]
+
+
+def test_driver_version_as_the_vendor_writes_it():
+    from hlx_vulkan_raw.devices import driver_version_str
+    nvidia = (580 << 22) | (95 << 14) | (5 << 6)
+    assert driver_version_str(0x10DE, nvidia) == "580.95.5.0"
+    assert driver_version_str(0x10005, (23 << 22) | (3 << 12) | 6) == "23.3.6"  # Mesa: VK_MAKE_API_VERSION
+
+
+def test_cooperative_matrix_properties_are_described():
+    """The decoding of vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR entries (lavapipe offers none, so
+    the entries are filled here as an NVIDIA driver reports its fp16 and bf16 tiles)."""
+    from hlx_vulkan_raw.devices import describe_cooperative_matrix
+    from hlx_vulkan_raw.loader import ffi
+    p = ffi.new("VkCooperativeMatrixPropertiesKHR*")
+    p.MSize, p.NSize, p.KSize = 16, 8, 16
+    p.AType = p.BType = 1000141000  # VK_COMPONENT_TYPE_BFLOAT16_KHR, newer than the binding's enum
+    p.CType = p.ResultType = 1
+    p.scope = 3
+    assert describe_cooperative_matrix(p) == {"m": 16, "n": 8, "k": 16, "a": "bfloat16", "b": "bfloat16",
+                                              "c": "float32", "result": "float32", "saturating": False,
+                                              "scope": "subgroup"}
+    p.AType = p.BType = 3
+    p.CType = p.ResultType = 5
+    p.saturatingAccumulation = 1
+    d = describe_cooperative_matrix(p)
+    assert (d["a"], d["c"], d["saturating"]) == ("int8", "int32", True)
+
+
+def test_extension_structs_follow_the_specification_layout():
+    """VkPhysicalDeviceShaderBfloat16FeaturesKHR and VkPhysicalDeviceCooperativeMatrix2FeaturesNV are newer
+    than the binding; their declared layout must match the C layout the driver writes."""
+    from hlx_vulkan_raw.devices import feature_chain
+    from hlx_vulkan_raw.loader import ext_ffi, make_version
+    assert ext_ffi.sizeof("VkPhysicalDeviceShaderBfloat16FeaturesKHR") == 32
+    assert ext_ffi.offsetof("VkPhysicalDeviceShaderBfloat16FeaturesKHR", "shaderBFloat16Type") == 16
+    assert ext_ffi.sizeof("VkPhysicalDeviceCooperativeMatrix2FeaturesNV") == 48
+    assert ext_ffi.offsetof("VkPhysicalDeviceCooperativeMatrix2FeaturesNV", "cooperativeMatrixBlockLoads") == 40
+    head, parts = feature_chain(make_version(1, 3), frozenset({"VK_KHR_shader_bfloat16", "VK_NV_cooperative_matrix2"}))
+    by_type = dict(parts)
+    assert by_type["VkPhysicalDeviceShaderBfloat16FeaturesKHR"].sType == 1000141000
+    assert by_type["VkPhysicalDeviceCooperativeMatrix2FeaturesNV"].sType == 1000593000
+    # The chain runs through every struct, the extension ones included, and ends there.
+    addresses = [int(ext_ffi.cast("uintptr_t", p)) for _, p in parts]
+    assert int(ext_ffi.cast("uintptr_t", head.pNext)) == addresses[0]
+    for (_, p), nxt in zip(parts, addresses[1:]):
+        assert int(ext_ffi.cast("uintptr_t", p.pNext)) == nxt
+    assert parts[-1][1].pNext == ext_ffi.NULL
+
+
+def test_queue_families_compute_and_dedicated_transfer():
+    """An NVIDIA-like family list: graphics+compute (0), transfer only (1), compute+transfer (2)."""
+    from hlx_vulkan_raw import list_devices
+    from hlx_vulkan_raw.context import _queue_families
+    base = list_devices()[0]
+
+    def fam(i, flags, bits=64):
+        return {"index": i, "flags": flags, "count": 1, "timestamp_valid_bits": bits}
+
+    gfx, comp, xfer = 0x1, 0x2, 0x4
+    nv = dataclasses.replace(base, queue_families=(fam(0, gfx | comp | xfer), fam(1, xfer), fam(2, comp | xfer)))
+    assert _queue_families(nv) == (0, 1)
+    no_ts = dataclasses.replace(base, queue_families=(fam(0, gfx | comp | xfer, 0), fam(1, comp | xfer)))
+    assert _queue_families(no_ts) == (1, None)  # timestamps matter more than the graphics bit
+    with pytest.raises(HLXError) as err:
+        _queue_families(dataclasses.replace(base, queue_families=(fam(0, xfer),)))
+    assert err.value.code == "E_VK_INIT"
+    assert _queue_families(base)[1] is None  # lavapipe: one graphics+compute+transfer family

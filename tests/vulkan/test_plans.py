@@ -61,10 +61,10 @@ def test_pipeline_intermediates_barriers_and_reuse(ctx, spirv, rng):
     for buf in recs[0].outputs.values():
         if buf.host_visible:
             buf.write(b"\xff" * buf.size)
-    misses, submits = ex.residency.misses, ex.submits
+    misses, submits = ex.residency.misses, ctx.submitter.submits
     res2 = ctx.execute(p)
     np.testing.assert_array_equal(res2.arrays[0], res.arrays[0])
-    assert ex.residency.misses == misses and ex.submits == submits + 1
+    assert ex.residency.misses == misses and ctx.submitter.submits == submits + 1
     assert [r for k, r in ex.recorded.items() if k[0] == p.key][0].cb == recs[0].cb
 
 
@@ -156,3 +156,100 @@ def test_plan_errors_leave_context_usable(ctx, spirv, rng, case):
     assert err.value.code == code
     res = ctx.execute(plan(_saxpy(spirv, x, x, 2.0)))
     np.testing.assert_allclose(res.arrays[0], 3 * x.astype(np.float64), rtol=1e-6)
+
+
+def _barriers(ctx, p) -> int:
+    return [r for k, r in ctx.executor.recorded.items() if k[0] == p.key][0].barriers
+
+
+def test_independent_stages_get_no_barrier(ctx, spirv, rng):
+    """Three adds on distinct inputs: no stage depends on another, so nothing is recorded between them
+    (synchronization validation, on for the session, would report a missing one as an error)."""
+    n = 512
+    arrays = [rng.integers(0, 2**32, n, dtype=np.uint32) for _ in range(6)]
+    push = struct.pack("<I", n)
+    stages = [stage("add", spirv["add_u32"], [inp(arrays[2 * i]), inp(arrays[2 * i + 1]), out(np.uint32, (n,))],
+                    (n // 64, 1, 1), push) for i in range(3)]
+    p = plan(*stages, outputs=((0, 0), (1, 0), (2, 0)))
+    res = ctx.execute(p)
+    for i in range(3):
+        np.testing.assert_array_equal(res.arrays[i], arrays[2 * i] + arrays[2 * i + 1])
+    assert _barriers(ctx, p) == 0
+
+
+def test_write_after_read_gets_a_barrier(ctx, spirv, rng):
+    """s1 reads s0's output A; s2 then increments A in place (bump_inplace): s2 must wait for s1's reads
+    (write-after-read), as s1 waited for s0's write. Results show s1 saw A before the bump."""
+    n = 256
+    a, b, c = (rng.integers(0, 2**31, n, dtype=np.uint32) for _ in range(3))
+    push = struct.pack("<I", n)
+    s0 = stage("add", spirv["add_u32"], [inp(a), inp(b), out(np.uint32, (n,))], (n // 64, 1, 1), push)
+    s1 = stage("add", spirv["add_u32"], [StageRef(0, 0), inp(c), out(np.uint32, (n,))], (n // 64, 1, 1), push)
+    s2 = stage("bump", spirv["bump_inplace"], [StageRef(0, 0), out(np.uint32, (n,))], (n // 64, 1, 1), push)
+    p = plan(s0, s1, s2, outputs=((1, 0), (2, 0), (0, 0)))
+    res = ctx.execute(p)
+    np.testing.assert_array_equal(res.arrays[0], a + b + c)
+    np.testing.assert_array_equal(res.arrays[1], a + b + 1)
+    np.testing.assert_array_equal(res.arrays[2], a + b + 1)  # A itself was bumped in place
+    assert _barriers(ctx, p) == 2
+
+
+def test_write_after_write_gets_a_barrier(ctx, spirv, rng):
+    """s1 writes (write-only binding) the buffer s0 wrote: the later write must land last."""
+    n = 128
+    a, b, c = (rng.integers(0, 2**32, n, dtype=np.uint32) for _ in range(3))
+    push = struct.pack("<I", n)
+    s0 = stage("add", spirv["add_u32"], [inp(a), inp(b), out(np.uint32, (n,))], (n // 64, 1, 1), push)
+    s1 = stage("add", spirv["add_u32"], [inp(b), inp(c), StageRef(0, 0)], (n // 64, 1, 1), push)
+    p = plan(s0, s1, outputs=((0, 0),))
+    np.testing.assert_array_equal(ctx.execute(p).arrays[0], b + c)
+    assert _barriers(ctx, p) == 1
+
+
+def test_requested_barrier_is_honoured(ctx, spirv, rng):
+    """sync_barriers asks for a barrier after stage 0 even though stage 1 does not depend on it."""
+    n = 64
+    a, b = (rng.integers(0, 2**32, n, dtype=np.uint32) for _ in range(2))
+    push = struct.pack("<I", n)
+    s0 = stage("add", spirv["add_u32"], [inp(a), inp(b), out(np.uint32, (n,))], (1, 1, 1), push)
+    s1 = stage("add", spirv["add_u32"], [inp(b), inp(b), out(np.uint32, (n,))], (1, 1, 1), push)
+    p = plan(s0, s1, outputs=((0, 0), (1, 0)), barriers=((0, "device"),))
+    res = ctx.execute(p)
+    np.testing.assert_array_equal(res.arrays[0], a + b)
+    np.testing.assert_array_equal(res.arrays[1], b + b)
+    assert _barriers(ctx, p) == 1
+
+
+def test_one_submit_per_run_with_uploads_and_downloads(spirv, rng, monkeypatch):
+    """On the staging path a run's uploads, dispatches and readback copies still go in one vkQueueSubmit."""
+    from hlx_vulkan_raw import VulkanContext
+    monkeypatch.setenv("HLX_VULKAN_ZERO_COPY", "0")
+    with VulkanContext() as c:
+        n = 1024
+        a, b = (rng.integers(0, 2**32, n, dtype=np.uint32) for _ in range(2))
+        push = struct.pack("<I", n)
+        s0 = stage("add", spirv["add_u32"], [inp(a), inp(b), out(np.uint32, (n,))], (n // 64, 1, 1), push)
+        s1 = stage("add", spirv["add_u32"], [StageRef(0, 0), inp(b), out(np.uint32, (n,))], (n // 64, 1, 1), push)
+        before = c.submitter.submits
+        np.testing.assert_array_equal(c.execute(plan(s0, s1)).arrays[0], a + b + b)
+        assert c.submitter.submits == before + 1 and c.executor.residency.misses == 2  # two uploads, one submit
+        assert c.executor.recorded and all(r.readback is not None for r in c.executor.recorded.values())
+
+
+def test_timeout_leaves_the_run_alone_and_the_context_usable(spirv, rng, monkeypatch):
+    """HLX_VULKAN_TIMEOUT_S=0: the fence wait of a 2M-element run gives up at once (E_VK_TIMEOUT) while the
+    run is still queued. Its buffers and recorded plan must not be destroyed under it (the validation layer
+    would report objects destroyed in use); the next call waits for it and then runs normally."""
+    from hlx_vulkan_raw import VulkanContext
+    monkeypatch.setenv("HLX_VULKAN_TIMEOUT_S", "0")
+    n = 1 << 21
+    a, b = (rng.integers(0, 2**32, n, dtype=np.uint32) for _ in range(2))
+    with VulkanContext() as c:
+        p = plan(stage("add", spirv["add_u32"], [inp(a), inp(b), out(np.uint32, (n,))], (n // 64, 1, 1),
+                       struct.pack("<I", n)))
+        with pytest.raises(HLXError) as err:
+            c.execute(p)
+        assert err.value.code == "E_VK_TIMEOUT" and "VK_TIMEOUT" in err.value.message
+        c.submitter.timeout_ns = 120 * 10**9
+        np.testing.assert_array_equal(c.execute(p).arrays[0], a + b)
+        assert c.get_memory_info()["residency"]["entries"] == 2

@@ -1,0 +1,74 @@
+"""The sub-allocator: buffers share large blocks at aligned offsets, freed ranges are reused, dedicated blocks
+go back to the driver, and memory info reports the heaps."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def test_buffers_share_one_block_at_aligned_offsets(ctx, rng):
+    from hlx_vulkan_raw.loader import ffi, lib
+    alloc = ctx.allocator
+    blocks_before = len(alloc.blocks)
+    sizes = [int(s) for s in rng.integers(1, 5000, 40)]
+    bufs = [alloc.create_buffer(s) for s in sizes]
+    try:
+        req = ffi.new("VkMemoryRequirements*")
+        for buf in bufs:
+            lib.vkGetBufferMemoryRequirements(ctx.device, buf.handle, req)
+            assert buf.offset % req.alignment == 0 and buf.reserved >= buf.size
+        assert len({b.block.memory for b in bufs}) == 1  # no vkAllocateMemory per buffer
+        assert len(alloc.blocks) <= blocks_before + 1
+        spans = sorted((b.offset, b.offset + b.reserved) for b in bufs)
+        assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:]))  # no overlap
+    finally:
+        for b in bufs:
+            alloc.free(b)
+
+
+def test_freed_ranges_are_reused_and_coalesced():
+    from hlx_vulkan_raw import VulkanContext
+    with VulkanContext() as fresh:  # an allocator with no holes yet: placement is predictable
+        _reuse(fresh.allocator)
+
+
+def _reuse(alloc) -> None:
+    a, b, c = (alloc.create_buffer(4096) for _ in range(3))
+    assert b.offset == a.offset + a.reserved and c.block is a.block
+    block, offset_a = a.block, a.offset
+    alloc.free(a)
+    alloc.free(b)  # a and b coalesce into one range that an 8 KiB buffer fits
+    d = alloc.create_buffer(8192)
+    assert d.block is block and d.offset == offset_a
+    alloc.free(c)
+    alloc.free(d)
+
+
+def test_large_buffers_get_a_dedicated_block_returned_when_freed(ctx):
+    alloc = ctx.allocator
+    n = alloc.block_bytes // 2 + 4096
+    before = len(alloc.blocks)
+    big = alloc.create_buffer(n)
+    assert big.block.dedicated and big.offset == 0 and len(alloc.blocks) == before + 1
+    alloc.free(big)
+    assert len(alloc.blocks) == before
+
+
+def test_data_written_through_a_buffer_round_trips(ctx, rng):
+    data = rng.integers(0, 256, 70_000, dtype=np.uint8)
+    b = ctx.buffer(data.nbytes + 5)
+    b.upload(data, offset=5)
+    got = np.frombuffer(b.download(), np.uint8)
+    np.testing.assert_array_equal(got[5:], data)
+    b.free()
+
+
+def test_memory_info_reports_heaps(ctx):
+    info = ctx.get_memory_info()
+    heaps = info["heaps"]
+    assert [h["index"] for h in heaps] == list(range(len(heaps))) and all(h["size"] > 0 for h in heaps)
+    assert sum(h["size"] for h in heaps if h["device_local"]) == ctx.phys.device_local_bytes
+    if ctx.phys.features["memoryBudget"]:
+        assert all(0 <= h["usage"] and h["budget"] > 0 for h in heaps)
+    else:  # lavapipe has no VK_EXT_memory_budget: sizes only
+        assert all("budget" not in h for h in heaps)
+    assert info["used_bytes"] <= info["allocated_bytes"]
