@@ -14,7 +14,7 @@ import numpy as np
 
 from hlx_core.cas.handle import Handle
 from hlx_core.codec_profile import (EXT_HANDLE, EXT_TENSOR, F64, MAX_DEPTH, MAX_LEN32, U16, U32, U64,
-                                    Fail, ext_header, max_bytes)
+                                    Fail, exact_float, ext_header, max_bytes)
 from hlx_core.codec_tensor import tensor_parts
 
 #: Payloads at least this large become their own chunk (a view) instead of being copied into the buffer.
@@ -88,7 +88,7 @@ class _Encoder:
         elif isinstance(v, (int, np.integer)):
             self.int(int(v))
         elif isinstance(v, (float, np.floating)):
-            self.float(float(v))
+            self.float(exact_float(v))
         elif isinstance(v, str):
             self.str(v)
         elif isinstance(v, (bytes, bytearray)):

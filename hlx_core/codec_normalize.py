@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from hlx_core.cas.handle import Handle
-from hlx_core.codec_profile import MAX_DEPTH, Fail
+from hlx_core.codec_profile import MAX_DEPTH, Fail, exact_float
 
 
 def _text(s: str) -> str:
@@ -27,7 +27,7 @@ def _normalize(v: Any, depth: int) -> Any:
     if isinstance(v, (int, np.integer)):
         return int(v)
     if isinstance(v, (float, np.floating)):
-        f = float(v)
+        f = exact_float(v)
         if not math.isfinite(f):
             raise Fail("E_FLOAT_SPECIAL", f"float {f} is not finite")
         return f if f != 0.0 else 0.0

@@ -58,6 +58,16 @@ def set_limits(max_bytes: int | None = None) -> int:
     return previous
 
 
+def exact_float(v: object) -> float:
+    """``v`` (a float or NumPy floating scalar) as a Python float; a value float64 cannot hold exactly
+    (``np.longdouble(1) / 3``, ``np.longdouble("1e400")``) is E_TYPE rather than silently rounded.
+    NaN and infinities pass through for the caller's E_FLOAT_SPECIAL check."""
+    f = float(v)  # type: ignore[arg-type]
+    if f == f and f != v:
+        raise Fail("E_TYPE", f"{type(v).__name__} {v!r:.40} has no exact float64 value (convert it explicitly)")
+    return f
+
+
 def ext_header(ext_type: int, n: int) -> bytes:
     """The shortest msgpack ext header for a payload of ``n`` bytes (caller checks n <= MAX_LEN32)."""
     fix = FIXEXT.get(n)

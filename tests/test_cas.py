@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 
 import hlx
 from codec_values import DTYPES, same, shuffled, values
-from hlx_core.cas.handle import blake3_digest
+from hlx_core.cas.handle import blake3_digest, tag_of
 
 HANDLE_RE = re.compile(r"^&h_[a-z]+_[0-9a-f]{64}$")
 
@@ -154,6 +154,42 @@ def test_bad_store_argument(default_store_reset):
         with pytest.raises(hlx.HandleError) as err:
             call()
         assert err.value.code == "E_STORE"
+
+
+def test_bad_arguments_to_the_store_api(store, rng):
+    h = hlx.Handle.from_digest("blob", rng.bytes(32))
+    for chunks, match in [(None, "iterable of bytes-like chunks"), (b"\xc0", "iterable of bytes-like chunks"),
+                          ("text", "iterable"), ([b"\xc4", 1], "chunk 1 is a int"),
+                          ([np.zeros((4, 4), np.uint8)[:, ::2]], "chunk 0 is not a C-contiguous")]:
+        with pytest.raises(hlx.HandleError, match=match) as err:
+            store.put(h, chunks)
+        assert err.value.code == "E_STORE"
+    for kwargs, match in [({"keep": 5}, "collection of handles"), ({"keep": str(h)}, "collection"),
+                          ({"max_bytes": True}, "int >= 0"), ({"max_bytes": -1}, "int >= 0")]:
+        with pytest.raises(hlx.HandleError, match=match) as err:
+            store.gc(**kwargs)
+        assert err.value.code == "E_STORE"
+    assert store.stats()["objects"] == 0
+
+
+def test_from_digest_refuses_bad_parts(rng):
+    assert hlx.Handle.from_digest("map", bytes(32)) == "&h_map_" + "0" * 64
+    for tag, digest, match in [("nope", rng.bytes(32), "unknown handle tag 'nope'"), (None, rng.bytes(32), "tag"),
+                               ("map", rng.bytes(31), "32 bytes, got 31 bytes"),
+                               ("map", rng.bytes(32).hex(), "32 bytes, got a str"), ("map", None, "got a NoneType")]:
+        with pytest.raises(hlx.HandleError, match=match) as err:
+            hlx.Handle.from_digest(tag, digest)
+        assert err.value.code == "E_HANDLE_INVALID"
+
+
+def test_unencodable_values_are_not_collapsed(store):
+    for value in ({1, 2}, [object()], {"k": 1j}):
+        with pytest.raises(hlx.CodecError, match="cannot encode") as err:
+            hlx.collapse(value, store)
+        assert err.value.code == "E_TYPE"
+    with pytest.raises(hlx.CodecError, match="cannot encode builtins.set"):
+        tag_of({1})
+    assert store.stats()["objects"] == 0
 
 
 def test_default_store_follows_hlx_home(tmp_path, monkeypatch, default_store_reset):

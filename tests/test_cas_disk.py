@@ -35,7 +35,15 @@ def test_layout_fanned_out_by_hash_prefix(tmp_path, rng):
 
 
 @pytest.mark.parametrize("size", [200, 300_000])  # read path and mmap path
-def test_corrupt_object_raises_integrity_error(tmp_path, rng, size):
+def test_corrupt_object_raises_integrity_error(tmp_path, rng, size, monkeypatch):
+    maps: list = []
+
+    class TrackedMap(mmap.mmap):
+        def __new__(cls, *args, **kwargs):
+            maps.append(super().__new__(cls, *args, **kwargs))
+            return maps[-1]
+
+    monkeypatch.setattr(mmap, "mmap", TrackedMap)
     store = hlx.DiskStore(tmp_path)
     value = rng.integers(0, 255, size, dtype=np.uint8)
     h = hlx.collapse(value, store)
@@ -47,6 +55,7 @@ def test_corrupt_object_raises_integrity_error(tmp_path, rng, size):
     with pytest.raises(hlx.HandleError) as err:
         hlx.resolve(h, store)
     assert err.value.code == "E_INTEGRITY" and h in str(err.value)
+    assert len(maps) == (size >= store.mmap_min_bytes) and all(m.closed for m in maps)  # no mapping leaks
     # the corrupt file is gone, so collapsing the value again repairs the store
     assert not hlx.exists(h, store)
     assert hlx.collapse(value, store) == h
@@ -110,6 +119,15 @@ def test_store_errors_are_hlx_errors(tmp_path):
         hlx.collapse([1, 2], store)
     assert err.value.code == "E_STORE" and "file" in str(err.value)
     assert not hlx.exists(hlx.collapse([1, 2], hlx.MemoryStore()), store)
+
+
+def test_bad_constructor_arguments(tmp_path):
+    for args, kwargs, match in [((None,), {}, "got NoneType"), ((3,), {}, "got int"), ((b"/tmp",), {}, "got bytes"),
+                                ((tmp_path,), {"mmap_min_bytes": "64k"}, "mmap_min_bytes must be an int")]:
+        with pytest.raises(hlx.HandleError, match=match) as err:
+            hlx.DiskStore(*args, **kwargs)
+        assert err.value.code == "E_STORE"
+    assert hlx.DiskStore(str(tmp_path), mmap_min_bytes=0).mmap_min_bytes == 1
 
 
 def test_failed_write_leaves_no_temp_file(tmp_path, rng):

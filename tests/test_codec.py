@@ -112,6 +112,17 @@ def test_floats_are_float64_and_negative_zero_is_positive():
     assert encode(np.float16(-0.0)) == encode(0.0)
 
 
+def test_numpy_floats_that_float64_cannot_hold_are_refused():
+    assert encode(np.longdouble(2.5)) == encode(2.5)
+    for value in (np.longdouble(1) / np.longdouble(3), np.longdouble("1e400")):
+        for call in (encode, pre_serialize):
+            with pytest.raises(CodecError, match="no exact float64 value") as err:
+                call({"x": [value]})
+            assert err.value.code == "E_TYPE" and err.value.path == "$.x[0]"
+    with pytest.raises(CodecError, match="not finite"):
+        encode(np.longdouble("inf"))
+
+
 def test_numpy_scalars_and_buffers_encode_as_plain_values(rng):
     n = int(rng.integers(1000, 10**9))
     assert encode(np.int64(n)) == encode(n)
@@ -217,6 +228,7 @@ def test_decode_of_writable_buffer_is_a_live_read_only_view(rng):
 
 def test_facade_exports_the_codec():
     assert hlx.encode is encode and hlx.decode is decode and hlx.pre_serialize is pre_serialize
+    assert hlx.set_limits is set_limits and {"encode", "decode", "pre_serialize", "set_limits"} <= set(hlx.__all__)
     assert issubclass(hlx.CodecError, hlx.HLXError)
 
 

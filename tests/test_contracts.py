@@ -373,6 +373,13 @@ def test_value_contracts(contract, normalised):
     ({"20": {"@0": "&h_shader_abc123"}}, "E_CONTRACT_FIELD_TYPE", "20.@0"),
     ({"21": {"@0": None}}, "E_CONTRACT_STRUCTURE", "21.@0"),
     ({"22": {"@0": 1}}, "E_CONTRACT_FIELD_TYPE", "22.@0"),
+    # what LC-B cannot encode fails validation (with its path), not the later collapse
+    ({"18": {"@0": [1, {2, 3}]}}, "E_CONTRACT_FIELD_TYPE", "18.@0[1]"),
+    ({"18": {"@0": [{"x": [float("nan")]}]}}, "E_CONTRACT_FIELD_TYPE", "18.@0[0].x[0]"),
+    ({"19": {"@0": {"k": object()}}}, "E_CONTRACT_FIELD_TYPE", "19.@0.k"),
+    ({"19": {"@0": {"e\u0301": 1}}}, "E_CONTRACT_FIELD_TYPE", "19.@0.e\u0301"),
+    ({"16": {"@0": "e\u0301"}}, "E_CONTRACT_FIELD_TYPE", "16.@0"),
+    ({"16": {"@0": "\ud800"}}, "E_CONTRACT_FIELD_TYPE", "16.@0"),
 ])
 def test_value_contract_errors(contract, code, path):
     assert_error(code, path, contract)

@@ -36,9 +36,14 @@ class DiskStore(Store):
 
     def __init__(self, path: str | os.PathLike[str], *, mmap_min_bytes: int = 1 << 16) -> None:
         super().__init__()
+        if not isinstance(path, (str, os.PathLike)):
+            raise HandleError("E_STORE", f"DiskStore needs a folder path (str or os.PathLike), "
+                                         f"got {type(path).__name__}")
+        if isinstance(mmap_min_bytes, bool) or not isinstance(mmap_min_bytes, int):
+            raise HandleError("E_STORE", f"mmap_min_bytes must be an int, got {type(mmap_min_bytes).__name__}")
         self.path = Path(path).expanduser()
         self.objects = self.path / "objects"
-        self.mmap_min_bytes = max(1, int(mmap_min_bytes))
+        self.mmap_min_bytes = max(1, mmap_min_bytes)
 
     def __repr__(self) -> str:
         return f"DiskStore({str(self.path)!r})"
@@ -97,6 +102,8 @@ class DiskStore(Store):
         except OSError as exc:
             raise _store_error(f"cannot read {handle} from", path, exc) from exc
         if blake3_digest([buf]) != handle.digest:
+            if isinstance(buf, mmap.mmap):
+                buf.close()
             _unlink(path)
             raise HandleError("E_INTEGRITY", f"{handle}: the object at {path} does not match its hash "
                                              "(corrupt; removed so the value can be collapsed again)")

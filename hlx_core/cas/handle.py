@@ -12,7 +12,7 @@ from typing import Any, Iterable, Union
 import blake3
 import numpy as np
 
-from hlx_core.errors import HandleError
+from hlx_core.errors import CodecError, HandleError
 
 Buffer = Union[bytes, bytearray, memoryview]
 TAGS = ("null", "bool", "int", "float", "str", "blob", "list", "map", "tensor", "contract", "ref")
@@ -34,8 +34,12 @@ class Handle(str):
 
     @classmethod
     def from_digest(cls, tag: str, digest: bytes) -> "Handle":
-        if tag not in TAGS or len(digest) != 32:
-            raise HandleError("E_HANDLE_INVALID", f"bad tag {tag!r} or digest length {len(digest)}")
+        """The handle of a value of kind ``tag`` whose LC-B bytes hash to the 32-byte ``digest``."""
+        if tag not in TAGS:
+            raise HandleError("E_HANDLE_INVALID", f"unknown handle tag {tag!r:.40}; one of {', '.join(TAGS)}")
+        if not isinstance(digest, bytes) or len(digest) != 32:
+            what = f"{len(digest)} bytes" if isinstance(digest, bytes) else f"a {type(digest).__name__}"
+            raise HandleError("E_HANDLE_INVALID", f"a handle digest is 32 bytes, got {what}")
         return super().__new__(cls, f"&h_{tag}_{digest.hex()}")
 
     @property
@@ -83,7 +87,7 @@ def tag_of(value: Any) -> str:
         if len(value) == 1 and all(isinstance(k, str) and _CONTRACT_KEY_RE.match(k) for k in value):
             return "contract"
         return "map"
-    return "blob"
+    raise CodecError("E_TYPE", f"cannot encode {type(value).__module__}.{type(value).__qualname__}")
 
 
 # Multithreaded BLAKE3 pays from about 1 MiB (measured on 2 cores); below it one thread is faster.

@@ -71,6 +71,24 @@ def as_handle(handle: Any) -> Handle:
     return Handle(handle)
 
 
+def _buffers(chunks: Iterable[Buffer]) -> list[Buffer]:
+    """``chunks`` as a list of C-contiguous buffers, or E_STORE saying which chunk is not one."""
+    if isinstance(chunks, (bytes, bytearray, memoryview, str)) or not isinstance(chunks, Iterable):
+        raise HandleError("E_STORE", f"put needs an iterable of bytes-like chunks (e.g. [data]), "
+                                     f"got {type(chunks).__name__}")
+    items = list(chunks)
+    for i, chunk in enumerate(items):
+        if type(chunk) is bytes:
+            continue
+        try:
+            contiguous = memoryview(chunk).c_contiguous
+        except TypeError:
+            raise HandleError("E_STORE", f"chunk {i} is a {type(chunk).__name__}, not a bytes-like object") from None
+        if not contiguous:
+            raise HandleError("E_STORE", f"chunk {i} is not a C-contiguous buffer")
+    return items
+
+
 class Store(ABC):
     """Base of all stores. Thread-safe; transactions are tracked per thread."""
 
@@ -107,7 +125,7 @@ class Store(ABC):
 
         An object already present is left as it is (and counts as used for ``gc``)."""
         h = as_handle(handle)
-        created = self._put(h, list(chunks))
+        created = self._put(h, _buffers(chunks))
         if created:
             for record in self._journals():
                 record.created.append(h)
@@ -149,8 +167,11 @@ class Store(ABC):
         ``max_bytes``; with ``keep`` alone, everything outside it is removed (``max_bytes=0``). With neither,
         nothing is removed.
         """
-        if max_bytes is not None and (not isinstance(max_bytes, int) or max_bytes < 0):
+        if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int)
+                                      or max_bytes < 0):
             raise HandleError("E_STORE", f"gc(max_bytes=...) must be an int >= 0, got {max_bytes!r}")
+        if keep is not None and (isinstance(keep, str) or not isinstance(keep, Iterable)):
+            raise HandleError("E_STORE", f"gc(keep=...) must be a collection of handles, got {type(keep).__name__}")
         kept = frozenset(as_handle(h) for h in keep) if keep is not None else frozenset()
         self._sweep()
         if max_bytes is None:

@@ -10,6 +10,8 @@ from typing import Any, Callable
 from hlx_core.contracts.fields import (INT64_MAX, INT64_MIN, TYPE, as_bool, as_bytes, as_float, as_int, as_str,
                                        fail, fields_map, plain)
 from hlx_core.cas.handle import is_handle
+from hlx_core.codec import encode_chunks
+from hlx_core.errors import CodecError
 
 
 def _int(value: Any, path: str) -> int:
@@ -48,6 +50,16 @@ VALUE_CONTRACTS: dict[str, tuple[str, Callable[[Any, str], Any] | None]] = {
 }
 
 
+def _encodable(value: Any, path: str) -> Any:
+    """``value`` when LC-B can encode it (so the contract collapses); otherwise E_CONTRACT_FIELD_TYPE at the
+    path of the offending item (a set in an Array, a non-NFC string, NaN inside an Object ...)."""
+    try:
+        encode_chunks(value)
+    except CodecError as exc:
+        raise fail(TYPE, path + (exc.path[1:] if exc.path else ""), exc.message) from None
+    return value
+
+
 def validate_value(cid: str, fields: Any, path: str) -> dict:
     """Normalised value contract ``cid`` (one of VALUE_CONTRACTS)."""
     _name, check = VALUE_CONTRACTS[cid]
@@ -55,4 +67,5 @@ def validate_value(cid: str, fields: Any, path: str) -> dict:
         fields_map(fields, path, ())
         return {}
     fields = fields_map(fields, path, ("@0",), ("@0",))
-    return {"@0": check(fields["@0"], f"{path}.@0")}
+    p = f"{path}.@0"
+    return {"@0": _encodable(check(fields["@0"], p), p)}

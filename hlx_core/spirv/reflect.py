@@ -10,16 +10,29 @@ from __future__ import annotations
 import functools
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from hlx_core.errors import SpirvError
 from hlx_core.spirv import enums as E
 from hlx_core.spirv.header import HEADER_WORDS, check_header
+from hlx_core.spirv.specexpr import (COMPOSITE_EXTRACT, INT_KINDS, Composite, Expr, Literal, Op, Spec, check_size,
+                                     evaluate, make_op, spec_ids)
 from hlx_core.spirv.types import DescriptorBinding, EntryPoint, SpecConstant
 
 _SPEC_SCALAR_OPS = (E.OP_SPEC_CONSTANT, E.OP_SPEC_CONSTANT_TRUE, E.OP_SPEC_CONSTANT_FALSE)
 _SCALAR_CONSTANT_OPS = (E.OP_CONSTANT, E.OP_CONSTANT_TRUE, E.OP_CONSTANT_FALSE) + _SPEC_SCALAR_OPS
 _COMPOSITE_CONSTANT_OPS = (E.OP_CONSTANT_COMPOSITE, E.OP_SPEC_CONSTANT_COMPOSITE)
+_CONSTANT_OPS = _SCALAR_CONSTANT_OPS + _COMPOSITE_CONSTANT_OPS + (E.OP_CONSTANT_NULL, E.OP_SPEC_CONSTANT_OP)
+_WIDTHS = {"int": (8, 16, 32, 64), "uint": (8, 16, 32, 64), "float": (16, 32, 64)}
+# Operands a type instruction needs (after its result id), and the types whose first operand is a type.
+_TYPE_OPERANDS = {E.OP_TYPE_INT: 2, E.OP_TYPE_FLOAT: 1, E.OP_TYPE_VECTOR: 2, E.OP_TYPE_MATRIX: 2,
+                  E.OP_TYPE_IMAGE: 7, E.OP_TYPE_SAMPLED_IMAGE: 1, E.OP_TYPE_ARRAY: 2, E.OP_TYPE_RUNTIME_ARRAY: 1,
+                  E.OP_TYPE_POINTER: 2}
+_ELEMENT_TYPED = (E.OP_TYPE_VECTOR, E.OP_TYPE_MATRIX, E.OP_TYPE_IMAGE, E.OP_TYPE_SAMPLED_IMAGE, E.OP_TYPE_ARRAY,
+                  E.OP_TYPE_RUNTIME_ARRAY)
+# Constants or types nested deeper than this are refused (real shaders nest a few levels), so hostile
+# modules cannot exhaust Python's recursion limit.
+_MAX_NESTING = 64
 
 
 def _invalid(message: str) -> SpirvError:
@@ -59,6 +72,8 @@ class _Module:
     types: dict[int, tuple[int, tuple[int, ...]]] = field(default_factory=dict)
     constants: dict[int, tuple[int, int, tuple[int, ...]]] = field(default_factory=dict)
     variables: list[tuple[int, int, int]] = field(default_factory=list)  # (id, pointer type, storage class)
+    exprs: dict[int, Expr] = field(default_factory=dict)  # constant id -> its expression, built on demand
+    forward_pointers: set[int] = field(default_factory=set)  # pointer types declared by OpTypeForwardPointer
 
     def deco(self, target: int, decoration: int) -> tuple[int, ...] | None:
         return self.decorations.get(target, {}).get(decoration)
@@ -91,6 +106,17 @@ def _parse(data: bytes, version: tuple[int, int]) -> _Module:
     return mod
 
 
+def _deeper(depth: int, type_id: int) -> int:
+    if depth >= _MAX_NESTING:
+        raise _invalid(f"type %{type_id} is nested more than {_MAX_NESTING} deep")
+    return depth + 1
+
+
+def _new_id(mod: _Module, result_id: int) -> None:
+    if result_id in mod.types or result_id in mod.constants:
+        raise _invalid(f"result id %{result_id} is defined twice")
+
+
 def _record(mod: _Module, opcode: int, ops: tuple[int, ...]) -> None:
     if opcode == E.OP_NAME:
         mod.names[ops[0]] = _string(ops, 1)[0]
@@ -108,8 +134,21 @@ def _record(mod: _Module, opcode: int, ops: tuple[int, ...]) -> None:
     elif opcode == E.OP_MEMBER_DECORATE:
         mod.member_decorations.setdefault((ops[0], ops[1]), {})[ops[2]] = tuple(ops[3:])
     elif E.OP_TYPE_BOOL <= opcode <= E.OP_TYPE_POINTER:
-        mod.types[ops[0]] = (opcode, tuple(ops[1:]))
-    elif opcode in _SCALAR_CONSTANT_OPS or opcode in _COMPOSITE_CONSTANT_OPS:
+        _new_id(mod, ops[0])
+        args = tuple(ops[1:])
+        if len(args) < _TYPE_OPERANDS.get(opcode, 0):
+            raise _invalid(f"type %{ops[0]} (opcode {opcode}) has {len(args)} operand(s), "
+                           f"needs {_TYPE_OPERANDS[opcode]}")
+        # Types are declared before use (SPIR-V's logical layout; only an OpTypeForwardPointer may be named
+        # early), which also rules out a type containing itself.
+        for ref in args if opcode == E.OP_TYPE_STRUCT else args[:1] if opcode in _ELEMENT_TYPED else ():
+            if ref not in mod.types and ref not in mod.forward_pointers:
+                raise _invalid(f"type %{ops[0]} refers to %{ref}, which is not a type declared before it")
+        mod.types[ops[0]] = (opcode, args)
+    elif opcode == E.OP_TYPE_FORWARD_POINTER:
+        mod.forward_pointers.add(ops[0])
+    elif opcode in _CONSTANT_OPS:
+        _new_id(mod, ops[1])
         mod.constants[ops[1]] = (opcode, ops[0], tuple(ops[2:]))
     elif opcode == E.OP_VARIABLE:
         mod.variables.append((ops[1], ops[0], ops[2]))
@@ -123,11 +162,22 @@ def _scalar_kind(mod: _Module, type_id: int) -> tuple[str, int]:
     op, args = mod.type_of(type_id, "a constant")
     if op == E.OP_TYPE_BOOL:
         return "bool", 32
-    if op == E.OP_TYPE_INT:
-        return ("int" if args[1] else "uint"), args[0]
-    if op == E.OP_TYPE_FLOAT:
-        return "float", args[0]
+    if op in (E.OP_TYPE_INT, E.OP_TYPE_FLOAT):
+        kind = "float" if op == E.OP_TYPE_FLOAT else "int" if args[1] else "uint"
+        if args[0] not in _WIDTHS[kind]:
+            raise _invalid(f"unsupported {kind} width {args[0]} in type %{type_id}")
+        return kind, args[0]
     raise _invalid(f"type %{type_id} is not a scalar (opcode {op})")
+
+
+def _component_kind(mod: _Module, type_id: int, depth: int = 0) -> tuple[str, int]:
+    """The scalar kind of a scalar, or of the components of a vector, matrix or array type."""
+    op, args = mod.type_of(type_id, "a constant")
+    if op in (E.OP_TYPE_VECTOR, E.OP_TYPE_MATRIX, E.OP_TYPE_ARRAY):
+        return _component_kind(mod, args[0], _deeper(depth, type_id))
+    if op == E.OP_TYPE_STRUCT:
+        return "struct", 0
+    return _scalar_kind(mod, type_id)
 
 
 def _literal(kind: str, width: int, words: tuple[int, ...]) -> int | float:
@@ -137,104 +187,160 @@ def _literal(kind: str, width: int, words: tuple[int, ...]) -> int | float:
         bits |= w << (32 * n)
     bits &= (1 << width) - 1
     if kind == "float":
-        fmt = {16: "<e", 32: "<f", 64: "<d"}.get(width)
-        if fmt is None:
-            raise _invalid(f"unsupported float width {width}")
+        fmt = {16: "<e", 32: "<f", 64: "<d"}[width]
         return struct.unpack(fmt, bits.to_bytes(width // 8, "little"))[0]
     if kind == "int" and bits >> (width - 1):
         bits -= 1 << width
     return bits
 
 
-def _scalar_value(mod: _Module, const_id: int) -> tuple[bool | int | float, int | None]:
-    """Default value of a (spec) scalar constant and its SpecId (None for a plain constant)."""
+def _null(mod: _Module, type_id: int) -> Expr:
+    """The value of OpConstantNull: zero, false, or a vector of them."""
+    op, args = mod.type_of(type_id, "a constant")
+    if op == E.OP_TYPE_VECTOR:
+        kind, width = _scalar_kind(mod, args[0])
+        return Composite(kind, width, (_null(mod, args[0]),) * args[1])
+    kind, width = _scalar_kind(mod, type_id)
+    return Literal(kind, width, {"bool": False, "float": 0.0}.get(kind, 0))
+
+
+def _expr(mod: _Module, const_id: int, depth: int = 0) -> Expr:
+    """The expression behind a constant id: a literal, a specialization constant (when it has a SpecId), a
+    composite, or an OpSpecConstantOp over other constants. Built only for values reflection needs."""
+    node = mod.exprs.get(const_id)
+    if node is not None:
+        return node
+    if depth > _MAX_NESTING:
+        raise _invalid(f"constant %{const_id} is nested more than {_MAX_NESTING} deep or refers to itself")
     try:
         opcode, type_id, args = mod.constants[const_id]
     except KeyError:
-        raise _invalid(f"%{const_id} is not a constant with a literal value") from None
-    spec = mod.deco(const_id, E.DEC_SPEC_ID) if opcode in _SPEC_SCALAR_OPS else None
-    spec_id = spec[0] if spec else None
-    if opcode in (E.OP_CONSTANT_TRUE, E.OP_SPEC_CONSTANT_TRUE):
-        return True, spec_id
-    if opcode in (E.OP_CONSTANT_FALSE, E.OP_SPEC_CONSTANT_FALSE):
-        return False, spec_id
+        raise _invalid(f"%{const_id} is not a constant") from None
     if opcode in _COMPOSITE_CONSTANT_OPS:
-        raise _invalid(f"%{const_id} is a composite where a scalar constant was expected")
-    kind, width = _scalar_kind(mod, type_id)
-    return _literal(kind, width, args), spec_id
+        kind, width = _component_kind(mod, type_id)
+        node = Composite(kind, width, tuple(_expr(mod, c, depth + 1) for c in args))
+    elif opcode == E.OP_SPEC_CONSTANT_OP:
+        if not args:
+            raise _invalid(f"OpSpecConstantOp %{const_id} has no opcode")
+        kind, width = _component_kind(mod, type_id)
+        node = make_op(args[0], kind, width, args[1:], lambda i: _expr(mod, i, depth + 1))
+    elif opcode == E.OP_CONSTANT_NULL:
+        node = _null(mod, type_id)
+    else:
+        kind, width = _scalar_kind(mod, type_id)
+        value = {E.OP_CONSTANT_TRUE: True, E.OP_SPEC_CONSTANT_TRUE: True, E.OP_CONSTANT_FALSE: False,
+                 E.OP_SPEC_CONSTANT_FALSE: False}.get(opcode)
+        if value is None:
+            value = _literal(kind, width, args)
+        spec = mod.deco(const_id, E.DEC_SPEC_ID) if opcode in _SPEC_SCALAR_OPS else None
+        node = Spec(spec[0], kind, width, value) if spec else Literal(kind, width, value)
+    mod.exprs[const_id] = check_size(node)
+    return node
+
+
+def _count(mod: _Module, const_id: int, what: str) -> int:
+    """An array length (at least 1, as SPIR-V requires) at the specialization defaults."""
+    node = _expr(mod, const_id)
+    value = evaluate(node)
+    if node.kind not in INT_KINDS or isinstance(value, tuple):
+        raise _invalid(f"{what} %{const_id} is not an integer scalar constant")
+    if value < 1:  # type: ignore[operator]
+        raise _invalid(f"{what} %{const_id} is {value}; SPIR-V array lengths are at least 1")
+    return int(value)  # type: ignore[arg-type]
 
 
 def _spec_constants(mod: _Module) -> tuple[SpecConstant, ...]:
     """Scalar spec constants by SpecId; a compiler may emit one id twice, the named copy wins."""
     found: dict[int, SpecConstant] = {}
-    for const_id, (opcode, type_id, _args) in mod.constants.items():
+    for const_id, (opcode, _type_id, _args) in mod.constants.items():
         if opcode not in _SPEC_SCALAR_OPS:
             continue
-        value, spec_id = _scalar_value(mod, const_id)
-        if spec_id is None:
+        node = _expr(mod, const_id)
+        if not isinstance(node, Spec):
             continue
-        kind, width = _scalar_kind(mod, type_id)
-        sc = SpecConstant(id=spec_id, name=mod.names.get(const_id, ""), type=kind, width=width, default=value)
-        if spec_id not in found or (sc.name and not found[spec_id].name):
-            found[spec_id] = sc
+        sc = SpecConstant(id=node.id, name=mod.names.get(const_id, ""), type=node.kind,  # type: ignore[arg-type]
+                          width=node.width, default=node.default)
+        if node.id not in found or (sc.name and not found[node.id].name):
+            found[node.id] = sc
     return tuple(found[k] for k in sorted(found))
 
 
 # -- workgroup size ----------------------------------------------------------------------------------------
 
-def _local_size(mod: _Module, func: int) -> tuple[tuple[int, int, int], tuple[int | None, int | None, int | None]]:
-    """LocalSize / LocalSizeId of ``func``, overridden by a WorkgroupSize built-in constant as the spec says.
-    Unknown sizes read as 0."""
-    size_ids: tuple[int, ...] | None = None
-    for const_id, (opcode, _t, args) in mod.constants.items():
+def _local_size(mod: _Module, func: int) -> tuple[tuple[int, int, int], tuple[int | None, ...],
+                                                   tuple[Expr | None, ...]]:
+    """LocalSize / LocalSizeId of ``func``, overridden by a WorkgroupSize built-in constant as the spec says:
+    (sizes at the specialization defaults, the SpecId of each axis that is one spec constant, the expression
+    of each axis that depends on spec constants). Unknown sizes read as 0."""
+    axes: list[Expr] | None = None
+    for const_id, (opcode, _t, _args) in mod.constants.items():
         builtin = mod.deco(const_id, E.DEC_BUILTIN)
-        if builtin and builtin[0] == E.BUILTIN_WORKGROUP_SIZE and opcode in _COMPOSITE_CONSTANT_OPS:
-            size_ids = args
+        if builtin and builtin[0] == E.BUILTIN_WORKGROUP_SIZE:
+            vector = _expr(mod, const_id)
+            axes = (list(vector.items) if isinstance(vector, Composite) else
+                    [Op(COMPOSITE_EXTRACT, vector.kind, vector.width, (vector,), (i,)) for i in range(3)])
     modes = mod.modes.get(func, {})
-    if size_ids is None and E.MODE_LOCAL_SIZE_ID in modes:
-        size_ids = modes[E.MODE_LOCAL_SIZE_ID]
-    if size_ids is not None:
-        if len(size_ids) != 3:
-            raise _invalid(f"workgroup size has {len(size_ids)} components, expected 3")
-        pairs = [_scalar_value(mod, c) for c in size_ids]
-        return (tuple(int(v) for v, _ in pairs), tuple(s for _, s in pairs))  # type: ignore[return-value]
-    if E.MODE_LOCAL_SIZE in modes:
-        x, y, z = modes[E.MODE_LOCAL_SIZE][:3]
-        return (x, y, z), (None, None, None)
-    return (0, 0, 0), (None, None, None)
+    if axes is None and E.MODE_LOCAL_SIZE_ID in modes:
+        axes = [_expr(mod, c) for c in _three(modes[E.MODE_LOCAL_SIZE_ID], "LocalSizeId")]
+    if axes is None:
+        x, y, z = _three(modes.get(E.MODE_LOCAL_SIZE, (0, 0, 0)), "LocalSize")
+        return (x, y, z), (None, None, None), (None, None, None)
+    x, y, z = _three(axes, "the WorkgroupSize built-in")
+    values = []
+    for axis in (x, y, z):
+        value = evaluate(axis)
+        if axis.kind not in INT_KINDS or isinstance(value, tuple) or value < 0:  # type: ignore[operator]
+            raise _invalid(f"workgroup size component {value!r} is not a non-negative integer")
+        values.append(int(value))  # type: ignore[arg-type]
+    ids = tuple(a.id if isinstance(a, Spec) else None for a in (x, y, z))
+    exprs = tuple(a if spec_ids(a) else None for a in (x, y, z))
+    return (values[0], values[1], values[2]), ids, exprs
+
+
+def _three(items: Sequence[Any], what: str) -> Sequence[Any]:
+    if len(items) != 3:
+        raise _invalid(f"workgroup size from {what} has {len(items)} components, expected 3")
+    return items
 
 
 # -- block layout ------------------------------------------------------------------------------------------
 
-def _size_of(mod: _Module, type_id: int, matrix_stride: int | None = None, row_major: bool = False) -> int:
+def _size_of(mod: _Module, type_id: int, matrix_stride: int | None = None, row_major: bool = False,
+             depth: int = 0) -> int:
     """Bytes a value of ``type_id`` occupies in an explicitly laid-out block (runtime arrays count 0).
     Matrix strides and majorness are member decorations, so the caller passes them down."""
     op, args = mod.type_of(type_id, "a block member")
+    depth = _deeper(depth, type_id)
     if op == E.OP_TYPE_BOOL:
         return 4
     if op in (E.OP_TYPE_INT, E.OP_TYPE_FLOAT):
         return args[0] // 8
     if op == E.OP_TYPE_VECTOR:
-        return args[1] * _size_of(mod, args[0])
+        return args[1] * _size_of(mod, args[0], depth=depth)
     if op == E.OP_TYPE_MATRIX:
-        col_type, cols = args
-        rows = mod.type_of(col_type, "a matrix")[1][1]
+        col_type, cols = args[:2]
+        col_op, col_args = mod.type_of(col_type, "a matrix")
+        if col_op != E.OP_TYPE_VECTOR:
+            raise _invalid(f"matrix type %{type_id} has columns of type %{col_type}, which is not a vector")
+        rows = col_args[1]
         if matrix_stride is None:
-            return cols * _size_of(mod, col_type)
+            return cols * _size_of(mod, col_type, depth=depth)
         return (rows if row_major else cols) * matrix_stride
     if op == E.OP_TYPE_ARRAY:
-        length = int(_scalar_value(mod, args[1])[0])
+        length = _count(mod, args[1], "array length")
         stride = mod.deco(type_id, E.DEC_ARRAY_STRIDE)
-        return length * (stride[0] if stride else _size_of(mod, args[0], matrix_stride, row_major))
+        return length * (stride[0] if stride else _size_of(mod, args[0], matrix_stride, row_major, depth))
     if op == E.OP_TYPE_RUNTIME_ARRAY:
         return 0
+    if op == E.OP_TYPE_POINTER and args[0] == E.SC_PHYSICAL_STORAGE_BUFFER:
+        return 8  # a GL_EXT_buffer_reference pointer: a 64-bit device address
     if op == E.OP_TYPE_STRUCT:
         end = 0
         for m, member_type in enumerate(args):
             offset = mod.member_deco(type_id, m, E.DEC_OFFSET)
             stride = mod.member_deco(type_id, m, E.DEC_MATRIX_STRIDE)
             size = _size_of(mod, member_type, stride[0] if stride else None,
-                            mod.member_deco(type_id, m, E.DEC_ROW_MAJOR) is not None)
+                            mod.member_deco(type_id, m, E.DEC_ROW_MAJOR) is not None, depth)
             end = max(end, (offset[0] if offset else end) + size)
         return end
     raise _invalid(f"type %{type_id} (opcode {op}) cannot appear in a buffer block")
@@ -255,7 +361,7 @@ def _strip_arrays(mod: _Module, type_id: int) -> tuple[int, int]:
     while True:
         op, args = mod.type_of(type_id, "a descriptor")
         if op == E.OP_TYPE_ARRAY:
-            count *= int(_scalar_value(mod, args[1])[0])
+            count *= _count(mod, args[1], "array length")
         elif op == E.OP_TYPE_RUNTIME_ARRAY:
             count = 0
         else:
@@ -311,10 +417,10 @@ def _entry_point(mod: _Module, model: int, func: int, name: str, interface: tupl
         elif storage in (E.SC_UNIFORM, E.SC_STORAGE_BUFFER, E.SC_UNIFORM_CONSTANT):
             desc = _descriptor(mod, var, ptr_type, storage)
             (bindings if isinstance(desc, DescriptorBinding) else unsupported).append(desc)  # type: ignore[arg-type]
-    local_size, local_ids = _local_size(mod, func)
+    local_size, local_ids, local_exprs = _local_size(mod, func)
     return EntryPoint(
         name=name, execution_model=E.execution_model_name(model), local_size=local_size,
-        local_size_ids=local_ids, bindings=tuple(sorted(bindings, key=lambda b: (b.set, b.binding))),
+        local_size_ids=local_ids, workgroup_exprs=local_exprs, bindings=tuple(sorted(bindings, key=lambda b: (b.set, b.binding))),
         push_constant_size=push_size, spec_constants=_spec_constants(mod),
         capabilities=tuple(mod.capabilities), extensions=tuple(mod.extensions), version=mod.version,
         extra={"unsupported_descriptors": unsupported} if unsupported else {})
