@@ -243,24 +243,29 @@ class _Planner:
         """The workgroup size that will run, and the spec constants that make it so.
 
         A dimension the shader fixes must agree with the contract; a dimension set by a spec constant
-        (LocalSizeId) takes the contract's value when no constant is given for it."""
-        size = []
+        (LocalSizeId) takes the contract's value when no constant is given for it; a dimension computed from
+        spec constants is evaluated with the contract's values."""
         for dim in range(3):
             sid = info.local_size_ids[dim]
-            declared = int(spec[sid]) if sid is not None and sid in spec else int(info.local_size[dim])
-            if given is not None and int(given[dim]) != declared:
-                if sid is not None and sid not in spec:
-                    spec[sid] = int(given[dim])
-                    declared = int(given[dim])
-                else:
-                    raise _fail(f"{path}.workgroup_size[{dim}]",
-                                f"contract says {int(given[dim])} but the shader runs with {declared} "
-                                f"(local_size {tuple(info.local_size)}"
-                                + (f", spec constant {sid}" if sid is not None else "") + ")")
-            if declared < 1:
-                raise _fail(f"{path}.workgroup_size[{dim}]", f"workgroup size {declared} must be at least 1")
-            size.append(declared)
-        return (size[0], size[1], size[2]), tuple(sorted(spec.items()))
+            if given is not None and sid is not None and sid not in spec:
+                spec[sid] = int(given[dim])
+        # Axes may also be computed from spec constants (OpSpecConstantOp): evaluate them all at once.
+        try:
+            size = info.workgroup_size(spec)
+        except HLXError as exc:
+            raise _fail(f"{path}.workgroup_size", exc.message) from None
+        for dim in range(3):
+            sid = info.local_size_ids[dim]
+            if given is not None and int(given[dim]) != size[dim]:
+                raise _fail(f"{path}.workgroup_size[{dim}]",
+                            f"contract says {int(given[dim])} but the shader runs with {size[dim]} "
+                            f"(local_size {tuple(info.local_size)}"
+                            + (f", spec constant {sid}" if sid is not None else "")
+                            + (", computed from spec constants" if info.workgroup_exprs[dim] is not None
+                               and sid is None else "") + ")")
+            if size[dim] < 1:
+                raise _fail(f"{path}.workgroup_size[{dim}]", f"workgroup size {size[dim]} must be at least 1")
+        return size, tuple(sorted(spec.items()))
 
     def bindings(self, items: list, info: EntryPoint, path: str,
                  earlier: tuple[Stage, ...]) -> tuple[Binding, ...]:

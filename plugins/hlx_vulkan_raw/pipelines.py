@@ -149,14 +149,11 @@ def _pack_scalar(sc: SpecConstant, value: Any) -> bytes:
 
 def resolve_workgroup(info: EntryPoint, workgroup: tuple[int, int, int] | None,
                       spec: Iterable[tuple[int, Any]], phys: PhysicalDevice) -> tuple[tuple[int, ...], tuple[tuple[int, Any], ...]]:
-    """Final workgroup size and specialization values: a workgroup size that differs from the shader's is
-    applied through its local_size_x_id/y_id/z_id constants, and both are checked against device limits."""
+    """Final workgroup size and specialization values: the shader's size under ``spec`` (axes may be spec
+    constants or computed from them); a requested size that differs from it is applied through the
+    local_size_x_id/y_id/z_id constants; both are checked against device limits."""
     values = dict(spec)
-    size = list(info.local_size)
-    for i in range(3):
-        sid = info.local_size_ids[i]
-        if sid is not None and sid in values:
-            size[i] = int(values[sid])
+    size = list(info.workgroup_size(values))  # LocalSizeId axes and axes computed from spec constants
     if workgroup is not None:
         for i in range(3):
             if int(workgroup[i]) == size[i]:
