@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("HLX_VULKAN_VALIDATION", "1")
+os.environ.setdefault("HLX_POISON_OUTPUTS", "1")  # GPU backends fill outputs with 0xFF before every run
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -50,6 +50,10 @@ class Recorder:
         region = ffi.new("VkBufferCopy*", {"srcOffset": src_offset, "dstOffset": dst_offset, "size": size})
         lib.vkCmdCopyBuffer(self.cb, src, dst, 1, region)
 
+    def fill(self, dst, size: int, word: int) -> None:
+        """Fill the first ``size`` bytes (a multiple of 4) of ``dst`` with the 32-bit ``word``."""
+        lib.vkCmdFillBuffer(self.cb, dst, 0, size, word)
+
     def dispatch(self, pipe, dset, push: bytes, groups: tuple[int, int, int]) -> None:
         lib.vkCmdBindPipeline(self.cb, vk.VK_PIPELINE_BIND_POINT_COMPUTE, pipe.handle)
         if dset is not None:

@@ -5,6 +5,8 @@ uploads of inputs not yet resident go into a small per-run command buffer submit
 vkQueueSubmit as the recorded one, which holds every dispatch, the barriers between dependent stages, the
 timestamps, and the copies of the requested outputs to a readback buffer. Intermediates never leave the
 device. On unified-memory devices inputs are written and outputs read through the buffers' mappings.
+With output poisoning on (hlx_core.poison, read once per context) the recorded command buffer starts by
+filling every stage-written buffer with 0xFF bytes, so each resubmission poisons them again.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 from hlx_core.backend import Execution
 from hlx_core.buffers import BufferLayout, buffer_layout, to_array
 from hlx_core.plan import OutputRef, Plan
+from hlx_core.poison import POISON_WORD, poison_enabled
 
 from hlx_vulkan_raw.commands import (COMPUTE, HOST, HOST_READ, SHADER_READ, SHADER_WRITE, TRANSFER, TRANSFER_READ,
                                      TRANSFER_WRITE, UNIFORM_READ, QueryPool, Recorder)
@@ -57,6 +60,7 @@ class PlanExecutor:
         self.prepared: "OrderedDict[str, tuple]" = OrderedDict()
         self.residency = Residency(ctx.allocator, default_budget(ctx.phys.device_local_bytes), self._evicted)
         self.runs = 0
+        self.poison = poison_enabled()  # fixed for the context: recorded plans are keyed without it
         self._deferred: list[DeviceBuffer] = []  # fresh inputs of a run whose wait failed (still in flight)
 
     # -- bookkeeping --------------------------------------------------------------------------------------
@@ -242,8 +246,8 @@ class PlanExecutor:
                            readback=None, readback_offsets={})
         try:
             for slot in layout.slots:
-                if not slot.is_input:
-                    outputs[slot.index] = alloc.create_buffer(slot.alloc_bytes)
+                if not slot.is_input:  # whole words: vkCmdFillBuffer fills multiples of 4 bytes
+                    outputs[slot.index] = alloc.create_buffer(align(slot.alloc_bytes, 4))
             bufs = {**inputs, **outputs}
             wanted = list(dict.fromkeys(layout.outputs))
             if not all(outputs[s].host_visible for s in wanted):
@@ -279,6 +283,10 @@ class PlanExecutor:
     def _record_commands(self, rec: RecordedPlan, plan: Plan, layout: BufferLayout, pipes: list[Pipeline],
                          bufs: dict[int, DeviceBuffer], wanted: list[int]) -> None:
         r = Recorder(rec.cb, one_time=False)
+        if self.poison:
+            for buf in rec.outputs.values():
+                r.fill(buf.handle, buf.size, POISON_WORD)
+            r.barrier(TRANSFER, TRANSFER_WRITE, COMPUTE, SHADER_READ | SHADER_WRITE | UNIFORM_READ)
         q = rec.queries
         if q is not None:
             r.reset_queries(q.handle, q.count)

@@ -3,7 +3,8 @@
 A session owns one device and everything made on it (shader modules, pipelines, bind groups, pooled
 buffers, the readback buffer, the timestamp queries) in a ``DeviceState``. When the device is lost the
 state is dropped and the next run opens a new device, so a session survives device loss; a refused
-contract (naga, limits) leaves the state as it was.
+contract (naga, limits) leaves the state as it was. With output poisoning on (hlx_core.poison, read when
+the device state is made) every run first copies 0xFF bytes over each buffer a stage writes.
 """
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Sessi
 from hlx_core.buffers import BufferLayout, buffer_layout, to_array
 from hlx_core.errors import BackendError, ContractError, HLXError
 from hlx_core.plan import InputRef, OutputRef, Plan, Stage
+from hlx_core.poison import poison_enabled
 
 from hlx_wgpu import adapter as adapters
-from hlx_wgpu.buffers import BUFFER_ALIGN, BufferPool, PooledBuffer, Readback, Residency, Upload, align
+from hlx_wgpu.buffers import (BUFFER_ALIGN, BufferPool, PoisonSource, PooledBuffer, Readback, Residency, Upload,
+                              align)
 from hlx_wgpu.errors import DeviceLost, wgpu_call
 from hlx_wgpu.limits import check_plan
 from hlx_wgpu.pipelines import Pipeline, PipelineCache
@@ -51,6 +54,7 @@ class DeviceState:
         self.readback = Readback(self.device, wgpu)
         self.upload = Upload(self.device, wgpu)
         self.timestamps = Timestamps(self.device, wgpu) if "timestamp-query" in self.features else None
+        self.poison = PoisonSource(self.device, wgpu) if poison_enabled() else None
 
     def push_mode(self, stage: Stage) -> PushMode:
         size = stage.shader.info.push_constant_size
@@ -60,7 +64,8 @@ class DeviceState:
 
     def close(self) -> None:
         for closer in (self.resident.clear, self.storage.clear, self.uniforms.clear, self.readback.close,
-                       self.upload.close, self.timestamps.close if self.timestamps else None, self.device.destroy):
+                       self.upload.close, self.timestamps.close if self.timestamps else None,
+                       self.poison.close if self.poison else None, self.device.destroy):
             if closer is None:
                 continue
             try:
@@ -166,10 +171,14 @@ class WgpuSession(Session):
         ts_offset = offset
         staging = st.readback.reserve(offset + (16 * stages if st.timestamps is not None else 0))
         spans = st.upload.write([array for _, array in uploads])
+        poisoned = [buffers[slot.index] for slot in layout.slots if not slot.is_input] if st.poison else []
+        poison = st.poison.reserve(max(buf.size for buf in poisoned)) if poisoned else None
         with wgpu_call(f"recording plan {plan.key}"):
             encoder = st.device.create_command_encoder(label="hlx")
             for (buf, _), (src, size) in zip(uploads, spans):
                 encoder.copy_buffer_to_buffer(st.upload.buffer, src, buf.buffer, 0, size)
+            for buf in poisoned:
+                encoder.copy_buffer_to_buffer(poison, 0, buf.buffer, 0, buf.size)
             for s, stage in enumerate(plan.stages):
                 shader, pipe = compiled[s]
                 bound = [(i, buffers[slot], align(layout.slots[slot].alloc_bytes, 4))

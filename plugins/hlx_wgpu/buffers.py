@@ -8,6 +8,8 @@ staging buffers that live as long as the device: new inputs are written into a M
 to the device in the run's own command buffer (``queue.write_buffer`` would allocate, and on a discrete GPU
 pin, a fresh staging buffer per call), and every output and the timestamp results are copied into one
 MAP_READ buffer that is mapped once per run and read in place, so each output crosses host memory once.
+With output poisoning on, a third device-lifetime buffer holds 0xFF bytes that each run copies over its
+output buffers (``clear_buffer`` can only write zeros).
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from hlx_core.poison import poison_bytes
 
 from hlx_wgpu.errors import wgpu_call
 
@@ -174,6 +178,22 @@ class Upload(HostBuffer):
             with wgpu_call("unmapping the upload buffer"):
                 self.buffer.unmap()
         return spans
+
+
+class PoisonSource(HostBuffer):
+    """The source of output poisoning: at least as large as the largest buffer poisoned so far, all 0xFF
+    bytes (written once, when it grows)."""
+
+    def __init__(self, device: Any, wgpu: Any) -> None:
+        super().__init__(device, wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST, "hlx-poison")
+
+    def reserve(self, nbytes: int) -> Any:
+        grows = nbytes > self.size
+        buffer = super().reserve(nbytes)
+        if grows:
+            with wgpu_call("filling the poison buffer"):
+                self._device.queue.write_buffer(buffer, 0, poison_bytes(self.size))
+        return buffer
 
 
 def _words(array: np.ndarray, size: int) -> np.ndarray | bytes:
