@@ -5,7 +5,8 @@
    contract), against a torch tiny op + ``torch.cuda.synchronize()``.
 2. Dispatches per second inside one recorded 902 (a chain of ``--stages`` dependent adds, one submit),
    against the same number of torch ops followed by one synchronize.
-Goal (issue 4): the round trip within 1.5x torch's. Without torch/CUDA the torch columns are skipped.
+3. The floor of any round trip on the device: an empty command buffer submitted and its fence waited.
+Goal: the round trip within 1.5x torch's. Without torch/CUDA the torch columns are skipped.
 Runs anywhere Vulkan does (lavapipe too; the ratios only mean something on a GPU).
 
     .venv/bin/python benchmarks/bench_vulkan_overhead.py [--repeat 2000] [--stages 64] [--device 0]
@@ -22,6 +23,7 @@ import numpy as np
 import hlx
 from hlx.kernels import add, pipeline, stage
 from hlx_core.planner import plan as make_plan
+from hlx_vulkan_raw.commands import Recorder
 
 
 def per_call_us(fn: Callable[[], object], repeat: int) -> float:
@@ -61,6 +63,14 @@ def torch_peer(n: int, stages: int, repeat: int) -> tuple[float, float] | None:
     return per_call_us(one, repeat), per_call_us(chain, max(repeat // stages, 20))
 
 
+def empty_submit(ctx) -> Callable[[], None]:
+    """One submit of an empty command buffer and the wait for its fence: the floor of any round trip."""
+    sub = ctx.submitter
+    cb = sub.command_buffer()
+    Recorder(cb, one_time=False).end()
+    return lambda: sub.wait(sub.submit([cb]))
+
+
 def ratio(ours: float, peer: float | None) -> str:
     return f"{ours / peer:6.2f}x" if peer else "   n/a"
 
@@ -94,6 +104,7 @@ def main() -> None:
         chain_us = per_call_us(lambda: session.execute(p_chain), max(args.repeat // 10, 50))
         chain_gpu_us = session.execute(p_chain).timings.get("gpu_ms", float("nan")) * 1e3
         submits, runs = session.ctx.submitter.submits, session.ctx.executor.runs
+        floor_us = per_call_us(empty_submit(session.ctx), args.repeat)
     finally:
         session.close()
 
@@ -104,6 +115,7 @@ def main() -> None:
           f"{t_one if t_one else float('nan'):10.1f} {ratio(run_us, t_one)}")
     print(f"{'  of which Session.execute':44s} {exec_us:10.1f} {'':10s} {ratio(exec_us, t_one)}")
     print(f"{'  of which GPU time (timestamps)':44s} {gpu_us:10.1f}")
+    print(f"{'empty submit + fence wait (the floor)':44s} {floor_us:10.1f} {'':10s} {ratio(floor_us, t_one)}")
     print(f"{f'{args.stages}-stage 902, one submit':44s} {chain_us:10.1f} "
           f"{t_chain if t_chain else float('nan'):10.1f} {ratio(chain_us, t_chain)}")
     print(f"\ndispatches/s in one recorded 902: {args.stages / chain_us * 1e6:,.0f} wall, "
