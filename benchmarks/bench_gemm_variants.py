@@ -22,21 +22,23 @@ from hlx_core.planner import plan as make_plan
 from bench_gemm import torch_tflops
 
 
-def variant_contract(spv: bytes, tile: int, a, b) -> dict:
-    """The library gemm contract with the shader and dispatch swapped for the variant's."""
+def variant_contract(spv: bytes, tile: str, a, b) -> dict:
+    """The library gemm contract with the shader and dispatch swapped for the variant's (``tile`` is the
+    block's size, "128", or its columns x rows, "256x128")."""
     c = hlx.kernels.gemm(a, b)
     body = dict(c["901"])
     m, k = a.shape
     n = b.shape[1]
     body["shader_handle"] = hlx.collapse(hlx.shader_contract(spv))
-    body["dispatch"] = [-(-n // tile), -(-m // tile), 1]
+    tn, _, tm = tile.partition("x")
+    body["dispatch"] = [-(-n // int(tn)), -(-m // int(tm or tn)), 1]
     return {"901": body}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shaders = Path(__file__).resolve().parents[1] / "shaders"
-    parser.add_argument("variants", nargs="*", help="FILE.spv:TILE",
+    parser.add_argument("variants", nargs="*", help="FILE.spv:TILE or FILE.spv:COLSxROWS",
                         default=[f"{shaders / 'gemm.spv'}:64", f"{shaders / 'gemm128.spv'}:128"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
     parser.add_argument("--repeat", type=int, default=10)
@@ -56,18 +58,18 @@ def main() -> None:
             peer = torch_tflops(n, args.repeat)
             for spec in args.variants:
                 path, tile = spec.rsplit(":", 1)
-                p = make_plan(variant_contract(Path(path).read_bytes(), int(tile), a, b))
+                p = make_plan(variant_contract(Path(path).read_bytes(), tile, a, b))
                 got = session.execute(p).arrays[0]
                 err = float(np.max(np.abs(got[rows] - want)) / np.max(np.abs(want)))
                 gpu = statistics.median(session.execute(p).timings["gpu_ms"] for _ in range(args.repeat))
                 tf = 2 * n**3 / (gpu / 1e3) / 1e12
                 ratio = f"{tf / peer:.3f}" if peer else "n/a"
-                rows_out.append((n, Path(path).name, int(tile), tf, peer or float("nan"), ratio, err))
+                rows_out.append((n, Path(path).name, tile, tf, peer or float("nan"), ratio, err))
     finally:
         session.close()
-    print(f"\n{'size':>6} {'variant':>20} {'tile':>5} {'hlx TF/s':>9} {'torch TF/s':>10} {'ratio':>6} {'rel err':>9}")
+    print(f"\n{'size':>6} {'variant':>20} {'tile':>7} {'hlx TF/s':>9} {'torch TF/s':>10} {'ratio':>6} {'rel err':>9}")
     for n, name, tile, tf, peer, ratio, err in rows_out:
-        print(f"{n:6d} {name:>20} {tile:5d} {tf:9.3f} {peer:10.3f} {ratio:>6} {err:9.1e}")
+        print(f"{n:6d} {name:>20} {tile:>7} {tf:9.3f} {peer:10.3f} {ratio:>6} {err:9.1e}")
 
 
 if __name__ == "__main__":
