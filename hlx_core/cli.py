@@ -85,6 +85,13 @@ def _read(file: Path, where: str = "") -> bytes:
         raise HLXError("E_IO", f"cannot read {file}: {exc.strerror or exc}", path=where or None) from None
 
 
+def _read_text(file: Path) -> str:
+    try:
+        return _read(file).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HLXError("E_IO", f"{file} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+
+
 def load_contract(source: str, store: Any) -> Any:
     """A contract from a file (LC-B, else JSON) or the handle of a stored contract."""
     if is_handle(source) and not Path(source).exists():
@@ -97,7 +104,12 @@ def load_contract(source: str, store: Any) -> Any:
             parsed = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise CodecError(lcb_error.code, f"{source} is neither LC-B ({lcb_error.message}) nor JSON") from None
-    return _from_json(parsed, Path(source).resolve().parent, store, "")
+        except RecursionError:
+            raise CodecError("E_DEPTH_EXCEEDED", f"{source}: the JSON is nested too deeply") from None
+    try:
+        return _from_json(parsed, Path(source).resolve().parent, store, "")
+    except RecursionError:
+        raise CodecError("E_DEPTH_EXCEEDED", f"{source}: the JSON is nested too deeply") from None
 
 
 # -- commands ------------------------------------------------------------------------------------------
@@ -138,8 +150,10 @@ def cmd_plugins(args: argparse.Namespace, console: Console) -> int:
             status = f"[green]available[/] ({len(info['devices'])} device(s))"
         else:
             status = f"[yellow]unavailable[/]: {escape(str(info['reason']))}"
-        table.add_row(escape(info["name"]), escape(info["plugin"]),
-                      escape(info["distribution"] or "(registered in code)"), escape(info["version"]), status)
+        # A failed plugin without a distribution is an HLX_PLUGINS name with no entry point, not code.
+        distribution = info["distribution"] or ("-" if "error" in info else "(registered in code)")
+        table.add_row(escape(info["name"]), escape(info["plugin"]), escape(distribution), escape(info["version"]),
+                      status)
     console.print(table)
     _hint_if_empty(infos, console)
     return 0
@@ -226,7 +240,7 @@ def compile_glsl(source: Path) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "shader.spv"
         proc = subprocess.run([tool, "-V", "--target-env", "vulkan1.1", *stage, "-o", str(out), str(source)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, errors="replace")
         if proc.returncode != 0:
             raise SpirvError("E_SPIRV_COMPILE", f"glslangValidator failed on {source}:\n"
                                                 f"{(proc.stdout + proc.stderr).strip()}")
@@ -238,7 +252,7 @@ def cmd_shader_pack(args: argparse.Namespace, console: Console) -> int:
     source = Path(args.file)
     data = _read(source)
     spirv = data if source.suffix == ".spv" or data[:4] in SPIRV_MAGIC else compile_glsl(source)
-    wgsl = _read(Path(args.wgsl)).decode("utf-8") if args.wgsl else None
+    wgsl = _read_text(Path(args.wgsl)) if args.wgsl else None
     contract = shader_contract(spirv, entry_point=args.entry_point, wgsl_source=wgsl)
     print(cas.collapse(contract))
     return 0

@@ -18,7 +18,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from hlx_core import runtime
-from hlx_core.errors import HLXError
+from hlx_core.errors import BackendError, HLXError
 from hlx_core.kernels.helpers import gemm, pipeline, relu, softmax, stage
 
 REFERENCE = "cpu"
@@ -94,8 +94,8 @@ def run_demo(size: int = 1024, backends: Sequence[str] | None = None, console: C
     names = list(backends) if backends else runtime.backends()
     available = runtime.backends()
     if REFERENCE not in available:
-        raise HLXError("E_BACKEND_UNAVAILABLE", "the demo checks against the CPU reference backend 'cpu', "
-                                                "which is not available (is HLX_PLUGINS excluding it?)")
+        raise BackendError("E_BACKEND_UNAVAILABLE", "the demo checks against the CPU reference backend 'cpu', "
+                                                    "which is not available (is HLX_PLUGINS excluding it?)")
     work = cases(size, np.random.default_rng(seed))
     rows: list[DemoRow] = []
     with Progress(console=console, transient=True) as progress:

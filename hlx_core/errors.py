@@ -8,7 +8,8 @@ from __future__ import annotations
 
 
 class HLXError(Exception):
-    """Base of every HLX error: ``code`` is stable, ``message`` says what and where."""
+    """Base of every HLX error: ``code`` is stable, ``message`` says what and where. Raised as is only by
+    the command line: E_IO (a file it cannot read) and E_USAGE (a missing option)."""
 
     default_code = "E_HLX"
 
@@ -41,13 +42,15 @@ class ContractError(HLXError):
 
 
 class SpirvError(HLXError):
-    """SPIR-V header and reflection failures: E_SPIRV_INVALID."""
+    """SPIR-V header and reflection failures: E_SPIRV_INVALID; E_SPIRV_COMPILE when ``hlx shader pack``
+    cannot compile GLSL."""
 
     default_code = "E_SPIRV_INVALID"
 
 
 class BackendError(HLXError):
-    """Backend selection and execution failures: E_BACKEND_UNKNOWN, E_BACKEND_UNAVAILABLE, E_NO_REFERENCE,
-    E_DEVICE_OOM, E_LIMIT_EXCEEDED, E_VK_*, E_WGPU_*, E_PLUGIN."""
+    """Backend selection and execution failures: E_BACKEND_UNKNOWN, E_BACKEND_UNAVAILABLE, E_BACKEND_CLOSED,
+    E_DEVICE_UNKNOWN, E_NO_REFERENCE, E_REFERENCE_FAILED, E_REFERENCE_OUTPUT, E_KERNEL_CONFLICT, E_DEVICE_OOM,
+    E_DEVICE_LOST, E_LIMIT_EXCEEDED, E_VK_*, E_WGPU_*, E_PLUGIN."""
 
     default_code = "E_BACKEND"

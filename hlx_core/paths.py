@@ -13,5 +13,6 @@ def hlx_home() -> Path:
 
 @lru_cache(maxsize=16)
 def _home_for(env: str | None, home: str | None) -> Path:
-    """Path building costs more than the rest of a warm hlx.run's store lookup: do it once per value."""
+    """Path building costs more than the rest of a warm hlx.run's store lookup: do it once per value.
+    ``home`` is only part of the cache key: ``Path.home()`` reads ``$HOME`` itself."""
     return Path(env).expanduser() if env else Path.home() / ".cache" / "hlx"

@@ -53,19 +53,9 @@ class _LRU:
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
 
 _plans = _LRU(PLAN_CACHE_ENTRIES)      # (contract key, id(store)) -> (store, Plan)
 _shaders = _LRU(SHADER_CACHE_ENTRIES)  # shader handle -> Shader (reflection is pure Python, not free)
-
-
-def clear_caches() -> None:
-    """Drop cached plans and reflected shaders."""
-    _plans.clear()
-    _shaders.clear()
 
 
 def _fail(path: str, message: str, code: str = "E_CONTRACT_STRUCTURE") -> ContractError:

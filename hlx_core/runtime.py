@@ -113,7 +113,7 @@ def _matches(spec: Any, device: DeviceInfo) -> bool:
         return True
     if isinstance(spec, (int, np.integer)):
         return device.index == int(spec)
-    return device.index == int(spec) if spec.isdigit() else spec.lower() in device.name.lower()
+    return device.index == int(spec) if spec.isdecimal() else spec.lower() in device.name.lower()
 
 
 def _pick_device(name: str, devices: tuple[DeviceInfo, ...], spec: Any) -> Any:
@@ -173,6 +173,8 @@ def _landscape(entries: dict[str, plugin_manager.BackendEntry]) -> str:
 def _choose(backend: str, device: Any) -> tuple[str, Any]:
     """(backend name, device argument for Backend.open) or BackendError naming what is there."""
     _check_device_spec(device)
+    if not isinstance(backend, str):
+        raise BackendError("E_BACKEND_UNKNOWN", f"backend must be a name or 'auto', got {type(backend).__name__}")
     entries = plugin_manager.backend_entries()
     if backend == AUTO:
         order = _auto_order(entries, device)
@@ -181,8 +183,6 @@ def _choose(backend: str, device: Any) -> tuple[str, Any]:
             raise BackendError("E_BACKEND_UNAVAILABLE",
                                f"no backend is available{wanted}: {_landscape(entries)}")
         return order[0]
-    if not isinstance(backend, str):
-        raise BackendError("E_BACKEND_UNKNOWN", f"backend must be a name or 'auto', got {type(backend).__name__}")
     entry = entries.get(backend)
     if entry is None:
         failed = [f for f in plugin_manager.failures() if f.name == backend]

@@ -79,6 +79,17 @@ def test_shader_pack_tells_spirv_from_glsl(capsys, relu_shader, tmp_path):
         assert code == 1 and err.startswith("error [E_SPIRV_INVALID]") and words in err, err
 
 
+def test_shader_pack_reports_binary_input_and_wgsl(capsys, tmp_path):
+    """A binary file that is not SPIR-V goes to the GLSL compiler, whose non-UTF-8 echo must not crash the
+    command; a --wgsl file that is not UTF-8 text is an E_IO."""
+    (tmp_path / "noise.bin").write_bytes(bytes(range(256)) * 4)
+    code, _, err = _run(capsys, "shader", "pack", str(tmp_path / "noise.bin"))
+    assert code == 1 and err.startswith("error [E_SPIRV_COMPILE]"), err
+    (tmp_path / "bad.wgsl").write_bytes(b"\xff\xfe\x80")
+    code, _, err = _run(capsys, "shader", "pack", str(SHADERS / "relu.spv"), "--wgsl", str(tmp_path / "bad.wgsl"))
+    assert code == 1 and err.startswith("error [E_IO]") and "not UTF-8" in err, err
+
+
 def _relu_json(shader: str, values: list[float], tmp_path: Path) -> dict:
     np.save(tmp_path / "x.npy", np.asarray(values, np.float32))
     n = len(values)
@@ -127,6 +138,8 @@ def test_run_json_lcb_and_handle(plugins, capsys, relu_shader, tmp_path, rng):
     ('{"901": {"bindings": [{"$file": null}]}}', ("--backend", "cpu"), "error [E_CONTRACT_FIELD_TYPE]"),
     ('{"901": {"bindings": [{"$tensor": [[1], [2, 3]]}]}}', ("--backend", "cpu"), "error [E_CONTRACT_FIELD_TYPE]"),
     ('{"901": {}}', ("--backend", "cpu", "--device", "9"), "error [E_DEVICE_UNKNOWN]"),
+    ("[" * 100_000 + "]" * 100_000, ("--backend", "cpu"), "error [E_DEPTH_EXCEEDED]"),
+    ('{"901": ' + "[" * 600 + "]" * 600 + "}", ("--backend", "cpu"), "error [E_DEPTH_EXCEEDED]"),
 ])
 def test_run_errors(plugins, capsys, tmp_path, content, argv, code_prefix):
     plugins("cpu")

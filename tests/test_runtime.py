@@ -371,10 +371,14 @@ def test_device_spellings_resolve_among_the_listed_devices(plugins, rng):
         with pytest.raises(hlx.BackendError) as err:
             hlx.run(hlx.kernels.relu(a), backend="two", device=spec)
         assert err.value.code == "E_DEVICE_UNKNOWN" and "1 'Beta GPU'" in err.value.message
-    for spec in ([1], True, 1.0):
+    for spec in ([1], True, 1.0, "\u00b2"):  # a superscript digit is str.isdigit() but no int()
         with pytest.raises(hlx.BackendError) as err:
             hlx.run(hlx.kernels.relu(a), backend="cpu", device=spec)
         assert err.value.code == "E_DEVICE_UNKNOWN"
+    for backend in (None, ["cpu"], np.array(["cpu", "auto"])):
+        with pytest.raises(hlx.BackendError) as err:
+            hlx.run(hlx.kernels.relu(a), backend=backend)
+        assert err.value.code == "E_BACKEND_UNKNOWN"
 
 
 def test_a_deferred_call_is_not_a_contract(plugins, rng):
@@ -484,3 +488,16 @@ def test_the_readme_tour_runs(plugins, capsys):
     out = capsys.readouterr().out
     assert "E_SHAPE gemm: a is 256x128 and b is 256x128: inner dimensions differ" in out
     assert "E_SHAPE 901.bindings[1].output" in out and "Result(backend=" in out
+
+
+def test_a_closed_cpu_session_says_so(rng):
+    """Every built-in backend answers a run on a closed session with E_BACKEND_CLOSED (tests/vulkan and
+    tests/wgpu check theirs)."""
+    from hlx_cpu.backend import CpuBackend
+    session = CpuBackend().open(0)
+    p = plan(hlx.kernels.relu(_f32(rng, 5)), hlx.get_default_store())
+    assert session.execute(p).arrays[0].shape == (5,)
+    session.close()
+    with pytest.raises(hlx.BackendError) as err:
+        session.execute(p)
+    assert err.value.code == "E_BACKEND_CLOSED"

@@ -63,7 +63,7 @@ class CpuSession(Session):
 
     def execute(self, plan: Plan) -> Execution:
         if self.closed:
-            raise BackendError("E_SESSION_CLOSED", "this cpu session is closed; open a new one")
+            raise BackendError("E_BACKEND_CLOSED", "this cpu session is closed; open a new one")
         start = time.perf_counter()
         results: dict[tuple[int, int], np.ndarray] = {}
         timings: dict[str, float] = {}

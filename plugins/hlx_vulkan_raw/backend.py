@@ -27,6 +27,8 @@ class VulkanSession(Session):
         self.device = _device_info(ctx.phys)
 
     def execute(self, plan: Plan) -> Execution:
+        if self.ctx.closed:  # the same code as every backend's closed session, not the context's own
+            raise BackendError("E_BACKEND_CLOSED", "this vulkan session is closed; open a new one")
         return self.ctx.execute(plan)
 
     def close(self) -> None:

@@ -291,7 +291,7 @@ def select_device(devices: list[PhysicalDevice], selector: int | str | None = No
     if isinstance(selector, bool) or not isinstance(selector, (int, str)):
         raise usage("E_VK_DEVICE_NOT_FOUND", f"device selector must be an index, a name substring or a UUID, "
                     f"got {type(selector).__name__}")
-    if isinstance(selector, str) and selector.strip().isdigit():
+    if isinstance(selector, str) and selector.strip().isdecimal():
         selector = int(selector.strip())
     if isinstance(selector, int):
         if 0 <= selector < len(devices):

@@ -145,7 +145,7 @@ def select(device: int | str | None = None, power_preference: str | None = None)
     for the power preference ("high-performance" by default, or ``HLX_WGPU_POWER_PREFERENCE``)."""
     found = adapters()
     choice: int | str | None = device if device is not None else os.environ.get(ENV_ADAPTER) or None
-    if isinstance(choice, str) and choice.strip().isdigit():
+    if isinstance(choice, str) and choice.strip().isdecimal():
         choice = int(choice)
     if isinstance(choice, int):
         if not 0 <= choice < len(found):

@@ -90,7 +90,7 @@ def test_session_protocol(spirv, rng):
         session.close()
     with pytest.raises(HLXError) as err:
         session.execute(plan(st))
-    assert err.value.code == "E_VK_CONTEXT_CLOSED"
+    assert err.value.code == "E_BACKEND_CLOSED"
 
 
 def test_enumeration_fields():
