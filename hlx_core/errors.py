@@ -8,8 +8,9 @@ from __future__ import annotations
 
 
 class HLXError(Exception):
-    """Base of every HLX error: ``code`` is stable, ``message`` says what and where. Raised as is only by
-    the command line: E_IO (a file it cannot read) and E_USAGE (a missing option)."""
+    """Base of every HLX error: ``code`` is stable, ``message`` says what and where. Raised as is for
+    E_CONFIG (an HLX_* environment variable that does not parse, named in the message) and by the command
+    line: E_IO (a file it cannot read) and E_USAGE (a missing option)."""
 
     default_code = "E_HLX"
 

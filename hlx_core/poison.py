@@ -9,9 +9,9 @@ and run; off, the default, adds nothing to a run). The test suite turns it on (t
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from hlx_core.settings import env_flag
 
 ENV_POISON = "HLX_POISON_OUTPUTS"
 POISON_BYTE = 0xFF
@@ -20,7 +20,7 @@ POISON_WORD = 0xFFFFFFFF  # the same pattern as a 32-bit fill value (vkCmdFillBu
 
 def poison_enabled() -> bool:
     """Whether ``HLX_POISON_OUTPUTS=1``; call when a session opens, not per run."""
-    return os.environ.get(ENV_POISON, "0") == "1"
+    return env_flag(ENV_POISON, False)
 
 
 def poison_bytes(nbytes: int) -> bytes:

@@ -30,7 +30,7 @@ GLSL_TYPES = {"float32": "float", "int32": "int", "uint32": "uint"}
 
 # -- the switch and the pattern ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value, on", [("1", True), ("0", False), ("", False), ("yes", False)])
+@pytest.mark.parametrize("value, on", [("1", True), ("0", False), ("", False), ("yes", True), ("off", False)])
 def test_switch(monkeypatch, value, on):
     monkeypatch.setenv(ENV_POISON, value)
     assert poison_enabled() is on

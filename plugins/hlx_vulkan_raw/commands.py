@@ -6,9 +6,10 @@ rules live in one place.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
+
+from hlx_core.settings import env_number
 
 from hlx_vulkan_raw.errors import check, result_error
 from hlx_vulkan_raw.loader import NULL, ffi, lib, new_struct, vk
@@ -26,7 +27,7 @@ UNIFORM_READ = vk.VK_ACCESS_UNIFORM_READ_BIT
 
 def fence_timeout_ns() -> int:
     """How long a wait may take before E_VK_TIMEOUT (HLX_VULKAN_TIMEOUT_S, default 120 s)."""
-    return int(float(os.environ.get("HLX_VULKAN_TIMEOUT_S", "120")) * 1e9)
+    return int(env_number("HLX_VULKAN_TIMEOUT_S", 120.0) * 1e9)
 
 
 class Recorder:

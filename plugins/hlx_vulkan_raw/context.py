@@ -6,7 +6,6 @@ public method takes the context lock, so a context may be shared between threads
 """
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from hlx_core.backend import Execution
 from hlx_core.errors import HLXError
 from hlx_core.plan import Plan
+from hlx_core.settings import env_flag
 
 from hlx_vulkan_raw.commands import Submitter
 from hlx_vulkan_raw.devices import (ENABLE_CORE_FEATURES, ENABLE_EXTENSIONS, FEATURE_STRUCTS,
@@ -40,8 +40,7 @@ def list_devices(validation: bool | None = None) -> list[PhysicalDevice]:
 def robust_access(phys: PhysicalDevice) -> bool:
     """Bounds-checked buffer access: on for CPU devices (an out-of-range index in a shader would otherwise
     fault the Python process itself), off for GPUs where it costs speed; HLX_VULKAN_ROBUST=1/0 overrides."""
-    env = os.environ.get("HLX_VULKAN_ROBUST")
-    return env == "1" if env in ("0", "1") else phys.kind == "cpu"
+    return env_flag("HLX_VULKAN_ROBUST", phys.kind == "cpu")
 
 
 def _queue_families(phys: PhysicalDevice) -> tuple[int, int | None]:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 import weakref
 from collections import deque
 from typing import Callable
+
+from hlx_core.settings import env_flag
 
 from hlx_vulkan_raw.errors import check, result_error, usage
 from hlx_vulkan_raw.loader import NULL, chain, cstr, ffi, lib, make_version, new_struct, vk
@@ -45,7 +46,7 @@ _exit_hooks: "weakref.WeakSet" = weakref.WeakSet()  # objects with .cleanup() to
 
 def validation_requested(explicit: bool = False) -> bool:
     """Validation is on when asked for explicitly or through HLX_VULKAN_VALIDATION=1."""
-    return bool(explicit) or os.environ.get("HLX_VULKAN_VALIDATION", "").strip().lower() in ("1", "true", "yes", "on")
+    return bool(explicit) or env_flag("HLX_VULKAN_VALIDATION", False)
 
 
 def validation_counts() -> dict[str, int]:
@@ -91,7 +92,7 @@ def _on_message(severity, types, data, _user):  # called by the driver, possibly
 def _messenger_info():
     sev = 0
     for bit, name, _ in _SEVERITIES:
-        if name != "verbose" or os.environ.get("HLX_VULKAN_VERBOSE"):
+        if name != "verbose" or env_flag("HLX_VULKAN_VERBOSE", False):
             sev |= bit
     return new_struct(
         "VkDebugUtilsMessengerCreateInfoEXT", vk.VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
@@ -120,7 +121,7 @@ def _instance_extensions(layer: str | None = None) -> set[str]:
 
 
 def _sync_validation_requested() -> bool:
-    return os.environ.get("HLX_VULKAN_SYNC_VALIDATION", "1").strip().lower() not in ("0", "false", "no", "off")
+    return env_flag("HLX_VULKAN_SYNC_VALIDATION", True)
 
 
 def _loader_version() -> int:

@@ -9,11 +9,12 @@ written and read through their mapping: no staging copies at all ("zero-copy").
 from __future__ import annotations
 
 import bisect
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from hlx_core.settings import env_flag, env_number
 
 from hlx_vulkan_raw.devices import PhysicalDevice
 from hlx_vulkan_raw.errors import check, result_error, usage
@@ -118,14 +119,14 @@ class MemoryAllocator:
     def __init__(self, device, phys: PhysicalDevice, block_bytes: int | None = None) -> None:
         self.device = device
         self.phys = phys
-        env_mb = os.environ.get("HLX_VULKAN_BLOCK_MB")
-        self.block_bytes = block_bytes or (int(env_mb) * MiB if env_mb else DEFAULT_BLOCK_BYTES)
+        env_mb = env_number("HLX_VULKAN_BLOCK_MB", None, minimum=1)
+        self.block_bytes = block_bytes or (int(env_mb * MiB) if env_mb is not None else DEFAULT_BLOCK_BYTES)
         self.blocks: list[Block] = []
         self._serial = 0
         self.types = phys.memory_types
         self.largest_heap = max(h["size"] for h in phys.memory_heaps)
         # HLX_VULKAN_ZERO_COPY=0 forces the staging path (to test it, or to compare on unified memory).
-        self.zero_copy = self._unified_memory() and os.environ.get("HLX_VULKAN_ZERO_COPY", "1") != "0"
+        self.zero_copy = self._unified_memory() and env_flag("HLX_VULKAN_ZERO_COPY", True)
         self.device_flags = DEVICE_LOCAL | (HOST_VISIBLE | HOST_COHERENT if self.zero_copy else 0)
 
     def _unified_memory(self) -> bool:

@@ -20,6 +20,7 @@ import blake3
 
 from hlx_core.errors import SpirvError
 from hlx_core.paths import hlx_home
+from hlx_core.settings import env_flag
 from hlx_core.spirv.reflect import reflect_entry
 from hlx_core.spirv.types import EntryPoint, SpecConstant
 
@@ -95,7 +96,7 @@ class ShaderCache:
         """Run spirv-val (when installed; HLX_VULKAN_SPIRV_VAL=0 skips it) before a module reaches the
         driver: reflection reads only what it needs, and a driver handed a malformed body may crash."""
         exe = shutil.which("spirv-val")
-        if exe is None or os.environ.get("HLX_VULKAN_SPIRV_VAL", "1") == "0":
+        if exe is None or not env_flag("HLX_VULKAN_SPIRV_VAL", True):
             return
         minor = min((self.phys.api_version >> 12) & 0x3FF, 3)
         args = [exe, "--target-env", f"vulkan1.{minor}", "-"]

@@ -6,17 +6,18 @@ at most 4 GiB); one input larger than the whole budget is still uploaded, and ev
 """
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from typing import Callable
+
+from hlx_core.settings import env_number
 
 from hlx_vulkan_raw.memory import MiB, DeviceBuffer, MemoryAllocator
 
 
 def default_budget(device_local_bytes: int) -> int:
-    env = os.environ.get("HLX_VULKAN_RESIDENCY_MB")
-    if env:
-        return max(int(float(env) * MiB), 0)
+    mb = env_number("HLX_VULKAN_RESIDENCY_MB", None)
+    if mb is not None:
+        return int(mb * MiB)
     return min(device_local_bytes // 4, 4096 * MiB)
 
 

@@ -18,6 +18,7 @@ from hlx_core.buffers import BufferLayout, buffer_layout, to_array
 from hlx_core.errors import BackendError, ContractError, HLXError
 from hlx_core.plan import InputRef, OutputRef, Plan, Stage
 from hlx_core.poison import poison_enabled
+from hlx_core.settings import env_number
 
 from hlx_wgpu import adapter as adapters
 from hlx_wgpu.buffers import (BUFFER_ALIGN, BufferPool, PoisonSource, PooledBuffer, Readback, Residency, Upload,
@@ -50,7 +51,7 @@ class DeviceState:
                                   on_destroy=self.pipelines.forget_buffer)
         self.uniforms = BufferPool(self.device, usage.UNIFORM | usage.COPY_DST, "hlx-push-constants",
                                    max_free_bytes=1 << 20, on_destroy=self.pipelines.forget_buffer)
-        self.resident = Residency(self.storage, int(os.environ.get(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES)))
+        self.resident = Residency(self.storage, int(env_number(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES)))
         self.readback = Readback(self.device, wgpu)
         self.upload = Upload(self.device, wgpu)
         self.timestamps = Timestamps(self.device, wgpu) if "timestamp-query" in self.features else None

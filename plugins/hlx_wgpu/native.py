@@ -10,14 +10,15 @@ Both go through wgpu-py's error-capturing call wrapper, so failures raise its GP
 """
 from __future__ import annotations
 
-import os
 from typing import Any
+
+from hlx_core.settings import env_flag
 
 ENV_RUNTIME_CHECKS = "HLX_WGPU_RUNTIME_CHECKS"
 
 
 def runtime_checks_wanted() -> bool:
-    return os.environ.get(ENV_RUNTIME_CHECKS, "0").strip().lower() in ("1", "true", "yes", "on")
+    return env_flag(ENV_RUNTIME_CHECKS, False)
 
 
 def create_trusted_module(device: Any, code: bytes | str, label: str) -> Any:
