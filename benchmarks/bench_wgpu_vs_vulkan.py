@@ -28,12 +28,12 @@ from typing import Any
 import blake3
 import numpy as np
 
-import hlx
 from hlx import kernels as K
 from hlx_core import plugin_manager
 from hlx_core.cas.handle import Handle
 from hlx_core.plan import InputRef, Plan
 from hlx_core.planner import plan as make_plan
+from bench_gemm_variants import variant_contract
 
 BACKENDS = ("wgpu", "vulkan")
 SHADERS = Path(__file__).resolve().parents[1] / "shaders"
@@ -42,19 +42,12 @@ GEMM_TILES = {64: "gemm.spv", 128: "gemm128.spv"}
 Case = tuple[str, Callable[[int], Plan], float, float]  # label, plan for run i, flops, bytes moved
 
 
-def gemm_with_tile(a: np.ndarray, b: np.ndarray, tile: int) -> dict:
-    """The library gemm contract with the shader of ``tile`` and its dispatch."""
-    body = dict(K.gemm(a, b)["901"])
-    body["shader_handle"] = hlx.collapse(hlx.shader_contract((SHADERS / GEMM_TILES[tile]).read_bytes()))
-    body["dispatch"] = [-(-b.shape[1] // tile), -(-a.shape[0] // tile), 1]
-    return {"901": body}
-
-
 def cases(small: bool, tiles: list[int] | None, rng: np.random.Generator) -> Iterator[Case]:
     for n in ((128, 256) if small else (1024, 2048, 4096)):
         a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
         for tile in tiles or [None]:
-            contract = K.gemm(a, b) if tile is None else gemm_with_tile(a, b, tile)
+            contract = K.gemm(a, b) if tile is None else \
+                variant_contract((SHADERS / GEMM_TILES[tile]).read_bytes(), str(tile), a, b)
             p = make_plan(contract)
             label = f"gemm {n}^3" + (f" t{tile}" if tile else "")
             yield label, lambda i, p=p: p, 2.0 * n ** 3, 3.0 * 4 * n * n
@@ -66,11 +59,14 @@ def cases(small: bool, tiles: list[int] | None, rng: np.random.Generator) -> Ite
     xs, ys = x.copy(), y.copy()
 
     def fresh(i: int) -> Plan:
-        """The add plan with new input content (and so new handles, not in any store): both are uploaded."""
+        """The add plan with new input content (and so new handles, not in any store): both are uploaded.
+        It gets its own key too, since backends keep what they derive from a plan under its key."""
         xs[0] = ys[0] = float(i)
         stage = resident.stages[0]
         bindings = (_input(xs), _input(ys)) + stage.bindings[2:]
-        return dataclasses.replace(resident, stages=(dataclasses.replace(stage, bindings=bindings),))
+        key = Handle.from_digest("contract", blake3.blake3(f"{bindings[0].handle} {bindings[1].handle}".encode())
+                                 .digest())
+        return dataclasses.replace(resident, key=key, stages=(dataclasses.replace(stage, bindings=bindings),))
     yield f"add {n >> 20}M new in", fresh, float(n), 3.0 * 4 * n
 
 

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from rich.console import Console
@@ -114,49 +114,52 @@ def load_contract(source: str, store: Any) -> Any:
 
 # -- commands ------------------------------------------------------------------------------------------
 
-def cmd_devices(args: argparse.Namespace, console: Console) -> int:
-    table = Table(title="HLX backends and devices")
-    for col in ("backend", "device", "name", "kind", "status"):
+def _backend_table(console: Console, title: str, columns: Sequence[str],
+                   rows: Callable[[dict], list[tuple[str, ...]]]) -> int:
+    """Print ``rows(info)`` for every entry of ``runtime.backend_info()`` as one table (``devices`` and
+    ``plugins``), with a hint when there is nothing to list."""
+    table = Table(title=title)
+    for col in columns:
         table.add_column(col)
     infos = runtime.backend_info()
     for info in infos:
-        if not info["available"]:
-            table.add_row(escape(info["name"]), "-", "-", "-", f"[red]unavailable[/]: {escape(str(info['reason']))}")
-            continue
-        for d in info["devices"] or [{"index": "-", "name": "(default)", "kind": "-"}]:
-            table.add_row(escape(info["name"]), str(d["index"]), escape(d["name"]), d["kind"],
-                          "[green]available[/]")
+        for row in rows(info):
+            table.add_row(*row)
     console.print(table)
-    _hint_if_empty(infos, console)
-    return 0
-
-
-def _hint_if_empty(infos: list[dict], console: Console) -> None:
     if not infos:
         console.print("no backend plugins were loaded: HLX_PLUGINS is set to an empty string"
                       if os.environ.get(ALLOWLIST_ENV) is not None else
                       "no backend plugins are installed (entry-point group hlx.backends)", markup=False)
+    return 0
+
+
+def _device_rows(info: dict) -> list[tuple[str, ...]]:
+    if not info["available"]:
+        return [(escape(info["name"]), "-", "-", "-", f"[red]unavailable[/]: {escape(str(info['reason']))}")]
+    return [(escape(info["name"]), str(d["index"]), escape(d["name"]), d["kind"], "[green]available[/]")
+            for d in info["devices"] or [{"index": "-", "name": "(default)", "kind": "-"}]]
+
+
+def _plugin_rows(info: dict) -> list[tuple[str, ...]]:
+    if "error" in info:
+        status = f"[red]failed ({info['stage']})[/]: {escape(info['error'])}"
+    elif info["available"]:
+        status = f"[green]available[/] ({len(info['devices'])} device(s))"
+    else:
+        status = f"[yellow]unavailable[/]: {escape(str(info['reason']))}"
+    # A failed plugin without a distribution is an HLX_PLUGINS name with no entry point, not code.
+    distribution = info["distribution"] or ("-" if "error" in info else "(registered in code)")
+    return [(escape(info["name"]), escape(info["plugin"]), escape(distribution), escape(info["version"]), status)]
+
+
+def cmd_devices(args: argparse.Namespace, console: Console) -> int:
+    return _backend_table(console, "HLX backends and devices", ("backend", "device", "name", "kind", "status"),
+                          _device_rows)
 
 
 def cmd_plugins(args: argparse.Namespace, console: Console) -> int:
-    table = Table(title="HLX plugins (entry-point group hlx.backends)")
-    for col in ("backend", "plugin", "distribution", "version", "status"):
-        table.add_column(col)
-    infos = runtime.backend_info()
-    for info in infos:
-        if "error" in info:
-            status = f"[red]failed ({info['stage']})[/]: {escape(info['error'])}"
-        elif info["available"]:
-            status = f"[green]available[/] ({len(info['devices'])} device(s))"
-        else:
-            status = f"[yellow]unavailable[/]: {escape(str(info['reason']))}"
-        # A failed plugin without a distribution is an HLX_PLUGINS name with no entry point, not code.
-        distribution = info["distribution"] or ("-" if "error" in info else "(registered in code)")
-        table.add_row(escape(info["name"]), escape(info["plugin"]), escape(distribution), escape(info["version"]),
-                      status)
-    console.print(table)
-    _hint_if_empty(infos, console)
-    return 0
+    return _backend_table(console, "HLX plugins (entry-point group hlx.backends)",
+                          ("backend", "plugin", "distribution", "version", "status"), _plugin_rows)
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:

@@ -11,19 +11,22 @@ import unicodedata
 from typing import Any, Callable
 
 from hlx_core.cas.handle import TAGS, Handle
-from hlx_core.codec_profile import (EXT_HANDLE, EXT_TENSOR, F64, FIXEXT, I16, I32, I64, MAX_DEPTH, U16, U32,
-                                    U64, Fail, max_bytes)
+from hlx_core.codec_profile import (EXT_HANDLE, EXT_TENSOR, F64, FIXEXT, I8, I16, I32, I64, MAX_DEPTH, U8, U16,
+                                    U32, U64, Fail, max_bytes)
 from hlx_core.codec_tensor import tensor_from
 from hlx_core.errors import CodecError
 
 _HANDLE_TAGS = {tag.encode("ascii"): tag for tag in TAGS}
 _DIGEST_LEN = 32
 _FIXEXT_SIZE = {marker: size for size, marker in FIXEXT.items()}
-# Minimum value each wider int form may carry (anything smaller has a shorter form).
-_UINT_MIN = {0xCC: 0x80, 0xCD: 0x100, 0xCE: 0x10000, 0xCF: 0x100000000}
-_INT_MAX = {0xD0: -33, 0xD1: -0x81, 0xD2: -0x8001, 0xD3: -0x80000001}
-_INT_FORMS = {0xD1: I16, 0xD2: I32, 0xD3: I64}
-_UINT_FORMS = {0xCD: U16, 0xCE: U32, 0xCF: U64}
+# Fixed-width int forms: marker -> (layout, name, bound). A uint below its bound or an int above it has a
+# shorter form, so it is not canonical.
+_INT_FORMS = {
+    0xCC: (U8, "uint8", 0x80), 0xCD: (U16, "uint16", 0x100), 0xCE: (U32, "uint32", 0x10000),
+    0xCF: (U64, "uint64", 0x100000000),
+    0xD0: (I8, "int8", -33), 0xD1: (I16, "int16", -0x81), 0xD2: (I32, "int32", -0x8001),
+    0xD3: (I64, "int64", -0x80000001),
+}
 _NAMES = {0xC1: "reserved marker 0xc1", 0xCA: "float32 marker 0xca (LC-B floats are float64)"}
 
 
@@ -71,32 +74,13 @@ class _Decoder:
     def refused(self, pos: int, b: int, depth: int) -> tuple[Any, int]:
         raise Fail("E_LC_PARSE", f"{_NAMES[b]} at byte {pos}")
 
-    def uint(self, pos: int, b: int, depth: int) -> tuple[Any, int]:
-        if b == 0xCC:
-            self.need(pos + 1, 1, "uint8")
-            v = self.buf[pos + 1]
-            size = 1
-        else:
-            form = _UINT_FORMS[b]
-            size = form.size
-            self.need(pos + 1, size, f"uint{8 * size}")
-            v = form.unpack_from(self.buf, pos + 1)[0]
-        if v < _UINT_MIN[b]:
-            raise Fail("E_LC_PARSE", f"non-shortest uint{8 * size} for {v} at byte {pos}")
-        return v, pos + 1 + size
-
-    def sint(self, pos: int, b: int, depth: int) -> tuple[Any, int]:
-        if b == 0xD0:
-            self.need(pos + 1, 1, "int8")
-            v = self.buf[pos + 1] - 0x100 if self.buf[pos + 1] >= 0x80 else self.buf[pos + 1]
-            size = 1
-        else:
-            form = _INT_FORMS[b]
-            size = form.size
-            self.need(pos + 1, size, f"int{8 * size}")
-            v = form.unpack_from(self.buf, pos + 1)[0]
-        if v > _INT_MAX[b]:
-            raise Fail("E_LC_PARSE", f"non-shortest int{8 * size} for {v} at byte {pos}")
+    def integer(self, pos: int, b: int, depth: int) -> tuple[Any, int]:
+        form, name, bound = _INT_FORMS[b]
+        size = form.size
+        self.need(pos + 1, size, name)
+        v = form.unpack_from(self.buf, pos + 1)[0]
+        if v < bound if b <= 0xCF else v > bound:
+            raise Fail("E_LC_PARSE", f"non-shortest {name} for {v} at byte {pos}")
         return v, pos + 1 + size
 
     def float64(self, pos: int, b: int, depth: int) -> tuple[Any, int]:
@@ -227,8 +211,8 @@ _TABLE: list[Callable[[_Decoder, int, int, int], tuple[Any, int]]] = [
     _Decoder.bin, _Decoder.bin, _Decoder.bin,                                         # c4 - c6
     _Decoder.ext, _Decoder.ext, _Decoder.ext,                                         # c7 - c9
     _Decoder.refused, _Decoder.float64,                                               # ca - cb
-    _Decoder.uint, _Decoder.uint, _Decoder.uint, _Decoder.uint,                       # cc - cf
-    _Decoder.sint, _Decoder.sint, _Decoder.sint, _Decoder.sint,                       # d0 - d3
+    _Decoder.integer, _Decoder.integer, _Decoder.integer, _Decoder.integer,           # cc - cf
+    _Decoder.integer, _Decoder.integer, _Decoder.integer, _Decoder.integer,           # d0 - d3
     _Decoder.ext, _Decoder.ext, _Decoder.ext, _Decoder.ext, _Decoder.ext,             # d4 - d8
     _Decoder.str_n, _Decoder.str_n, _Decoder.str_n,                                   # d9 - db
     _Decoder.array_n, _Decoder.array_n, _Decoder.map_n, _Decoder.map_n,               # dc - df

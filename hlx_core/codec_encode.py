@@ -14,7 +14,7 @@ import numpy as np
 
 from hlx_core.cas.handle import Handle
 from hlx_core.codec_profile import (EXT_HANDLE, EXT_TENSOR, F64, MAX_DEPTH, MAX_LEN32, U16, U32, U64,
-                                    Fail, exact_float, ext_header, max_bytes)
+                                    Fail, exact_float, ext_header, length_header, max_bytes)
 from hlx_core.codec_tensor import tensor_parts
 
 #: Payloads at least this large become their own chunk (a view) instead of being copied into the buffer.
@@ -145,32 +145,21 @@ class _Encoder:
         n = len(data)
         if n != len(v) and not unicodedata.is_normalized("NFC", v):  # only non-ASCII text can be non-NFC
             raise Fail("E_TYPE", "string is not NFC (pre_serialize normalises it)")
-        buf = self.buf
         if n < 32:
+            buf = self.buf
             buf.append(0xA0 | n)
             buf += data
             return
-        if n < 0x100:
-            buf += bytes((0xD9, n))
-        elif n < 0x10000:
-            buf += b"\xda" + U16.pack(n)
-        elif n <= MAX_LEN32:
-            buf += b"\xdb" + U32.pack(n)
-        else:
+        if n > MAX_LEN32:
             raise Fail("E_SIZE_EXCEEDED", f"string of {n} bytes exceeds the str32 limit")
+        self.buf += length_header(0xD9, n)
         self._payload(data)
 
     def bin(self, v: bytes | bytearray | memoryview) -> None:
         n = len(v)
-        buf = self.buf
-        if n < 0x100:
-            buf += bytes((0xC4, n))
-        elif n < 0x10000:
-            buf += b"\xc5" + U16.pack(n)
-        elif n <= MAX_LEN32:
-            buf += b"\xc6" + U32.pack(n)
-        else:
+        if n > MAX_LEN32:
             raise Fail("E_SIZE_EXCEEDED", f"bytes of length {n} exceed the bin32 limit")
+        self.buf += length_header(0xC4, n)
         self._payload(v)
 
     def handle(self, v: Handle) -> None:

@@ -29,9 +29,11 @@ FIXEXT = {1: 0xD4, 2: 0xD5, 4: 0xD6, 8: 0xD7, 16: 0xD8}
 
 _limits = {"max_bytes": DEFAULT_MAX_BYTES}
 
+U8 = struct.Struct(">B")
 U16 = struct.Struct(">H")
 U32 = struct.Struct(">I")
 U64 = struct.Struct(">Q")
+I8 = struct.Struct(">b")
 I16 = struct.Struct(">h")
 I32 = struct.Struct(">i")
 I64 = struct.Struct(">q")
@@ -68,16 +70,22 @@ def exact_float(v: object) -> float:
     return f
 
 
+def length_header(marker8: int, n: int) -> bytes:
+    """The shortest of the 8/16/32-bit length forms for ``n`` bytes: ``marker8`` is the 8-bit form's marker
+    (str8 0xd9, bin8 0xc4, ext8 0xc7) and the 16- and 32-bit forms follow it (caller checks n <= MAX_LEN32)."""
+    if n < 0x100:
+        return bytes((marker8, n))
+    if n < 0x10000:
+        return bytes((marker8 + 1,)) + U16.pack(n)
+    return bytes((marker8 + 2,)) + U32.pack(n)
+
+
 def ext_header(ext_type: int, n: int) -> bytes:
     """The shortest msgpack ext header for a payload of ``n`` bytes (caller checks n <= MAX_LEN32)."""
     fix = FIXEXT.get(n)
     if fix is not None:
         return bytes((fix, ext_type))
-    if n < 0x100:
-        return bytes((0xC7, n, ext_type))
-    if n < 0x10000:
-        return b"\xc8" + U16.pack(n) + bytes((ext_type,))
-    return b"\xc9" + U32.pack(n) + bytes((ext_type,))
+    return length_header(0xC7, n) + bytes((ext_type,))
 
 
 class Fail(Exception):

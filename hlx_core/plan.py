@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Union
+from functools import cached_property
+from typing import Any, Callable, Union
 
 import numpy as np
 
@@ -76,7 +77,7 @@ class Stage:
     params: dict[str, Any] = field(default_factory=dict, compare=False)
     shared_memory_bytes: int = 0
 
-    @property
+    @cached_property  # read per output on every run; the bindings never change
     def output_slots(self) -> tuple[int, ...]:
         """Binding indices of this stage's outputs, in output order."""
         return tuple(i for i, b in enumerate(self.bindings) if isinstance(b, OutputRef))
@@ -85,6 +86,17 @@ class Stage:
         ref = self.bindings[self.output_slots[j]]
         assert isinstance(ref, OutputRef)
         return ref
+
+    @property
+    def output_refs(self) -> list[OutputRef]:
+        """This stage's OutputRefs, in output order."""
+        return [b for b in self.bindings if isinstance(b, OutputRef)]
+
+    def input_arrays(self, read: Callable[[StageRef], np.ndarray]) -> list[np.ndarray]:
+        """The arrays this stage reads, in binding order (outputs left out); ``read`` supplies the output of
+        an earlier stage that a StageRef names."""
+        return [b.array if isinstance(b, InputRef) else read(b) for b in self.bindings
+                if not isinstance(b, OutputRef)]
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,11 @@ class Plan:
     stages: tuple[Stage, ...]
     outputs: tuple[tuple[int, int], ...]
     barriers: tuple[tuple[int, str], ...] = ()
+
+    @cached_property
+    def input_arrays(self) -> dict[str, np.ndarray]:
+        """The input tensors by handle: backends that cache per-key work upload from the plan being run."""
+        return {b.handle: b.array for st in self.stages for b in st.bindings if isinstance(b, InputRef)}
 
     def binding_spec(self, stage: int, slot: int) -> InputRef | OutputRef:
         """What lives in a binding, following StageRefs back to the OutputRef that made it."""

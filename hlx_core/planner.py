@@ -189,7 +189,7 @@ class _Planner:
         library = library_kernel(shader.spirv)
         if library is not None:
             params = conform(library, body["kernel_name"], _tensor_specs(bindings, earlier), params, push,
-                             body["dispatch"], path, self.store)
+                             body["dispatch"], path)
         gx, gy, gz = body["dispatch"]
         return Stage(
             kernel_name=body["kernel_name"],

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import shutil
 import struct
-import subprocess
 
 import numpy as np
 import pytest
 
 import hlx
+from hlx_core.cli import compile_glsl
 from hlx_core.planner import plan
 from hlx_core.poison import ENV_POISON, POISON_BYTE, poison_bytes, poison_enabled, poisoned
 
@@ -77,11 +77,9 @@ def prefix_copy(tmp_path_factory) -> dict[str, bytes]:
     folder = tmp_path_factory.mktemp("poison_spv")
     out = {}
     for dtype, glsl in GLSL_TYPES.items():
-        src, spv = folder / f"{dtype}.comp", folder / f"{dtype}.spv"
+        src = folder / f"{dtype}.comp"
         src.write_text(PREFIX_COPY.replace("T ", f"{glsl} "))
-        subprocess.run(["glslangValidator", "-V", "--target-env", "vulkan1.1", "-o", str(spv), str(src)],
-                       check=True, capture_output=True)
-        out[dtype] = spv.read_bytes()
+        out[dtype] = compile_glsl(src)
     return out
 
 
@@ -98,21 +96,24 @@ def _backend(name: str):
     return backend
 
 
+def _open(name: str, poison: str):
+    """A session of backend ``name`` opened with HLX_POISON_OUTPUTS=``poison`` (read when a session opens)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV_POISON, poison)
+        return _backend(name).open()
+
+
 @pytest.fixture(scope="module", params=GPU_BACKENDS)
 def session(request):
-    """A session of each GPU backend opened with poisoning on (sessions read the switch when they open)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(ENV_POISON, "1")
-        s = _backend(request.param).open()
+    """A session of each GPU backend with poisoning on."""
+    s = _open(request.param, "1")
     yield s
     s.close()
 
 
 @pytest.fixture(params=GPU_BACKENDS)
 def unpoisoned_session(request):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(ENV_POISON, "0")
-        s = _backend(request.param).open()
+    s = _open(request.param, "0")
     yield s
     s.close()
 

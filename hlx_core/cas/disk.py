@@ -58,14 +58,17 @@ class DiskStore(Store):
 
     def object_path(self, handle: Handle) -> Path:
         """Where ``handle``'s object lives (whether or not it exists)."""
-        return self.objects / handle.hex[:2] / f"{handle.hex[2:]}.{handle.tag}"
+        return Path(self._file(handle))
+
+    def _file(self, handle: Handle) -> str:
+        # A plain string costs a fraction of pathlib's joins, and storing what is already there is the
+        # common case (every warm hlx.run stores its outputs again).
+        hexdigest = handle.hex
+        return os.path.join(self._objects_dir, hexdigest[:2], f"{hexdigest[2:]}.{handle.tag}")
 
     # -- Store primitives --------------------------------------------------------------------------
     def _put(self, handle: Handle, chunks: Sequence[Buffer]) -> bool:
-        # Storing what is already there is the common case (every warm hlx.run stores its outputs again):
-        # build the path as a plain string, which costs a fraction of pathlib's joins.
-        hexdigest = handle.hex
-        existing = os.path.join(self._objects_dir, hexdigest[:2], f"{hexdigest[2:]}.{handle.tag}")
+        existing = self._file(handle)
         if _touch(existing):
             return False
         final = Path(existing)

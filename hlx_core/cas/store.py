@@ -229,10 +229,13 @@ class MemoryStore(Store):
     """Objects in this process's memory.
 
     Large values are *borrowed*, not copied (``borrow=True``): the store keeps the caller's tensor buffers
-    and copies them on the first ``get``, verifying the hash then. So collapsing a large tensor costs about
-    one BLAKE3 pass, but mutating an array after collapsing it (before its first resolve) makes that resolve
-    fail with E_INTEGRITY instead of returning the new contents. ``borrow=False`` copies at ``put``.
-    Objects smaller than ``BORROW_MIN_BYTES`` are always copied.
+    and copies them on the first ``get``. So collapsing a large tensor costs about one BLAKE3 pass, but
+    mutating an array after collapsing it (before its first resolve) makes that resolve fail with
+    E_INTEGRITY instead of returning the new contents. ``borrow=False`` copies at ``put``. Objects smaller
+    than ``BORROW_MIN_BYTES`` are always copied.
+
+    Every object is verified against its handle once, on its first ``get`` (``collapse`` has just hashed
+    the chunks it puts, so verifying at ``put`` would hash them twice); one that fails is removed.
     """
 
     BORROW_MIN_BYTES = 1 << 20
@@ -241,8 +244,8 @@ class MemoryStore(Store):
         super().__init__()
         self.borrow = borrow
         self._lock = threading.Lock()
-        # handle -> owned bytes, or a tuple of borrowed chunks not yet verified; ordered least recently used
-        # first.
+        # handle -> verified bytes, or a tuple of chunks (borrowed, or one owned copy) not yet verified;
+        # ordered least recently used first.
         self._objects: OrderedDict[Handle, bytes | tuple[Buffer, ...]] = OrderedDict()
 
     def __repr__(self) -> str:
@@ -254,10 +257,8 @@ class MemoryStore(Store):
                 self._objects.move_to_end(handle)
                 return False
         size = sum(memoryview(c).nbytes for c in chunks)
-        if self.borrow and size >= self.BORROW_MIN_BYTES:
-            stored: bytes | tuple[Buffer, ...] = tuple(chunks)  # verified when first read
-        else:
-            stored = _verified(handle, b"".join(chunks), "the chunks put under it hash differently")
+        borrowed = self.borrow and size >= self.BORROW_MIN_BYTES
+        stored = tuple(chunks) if borrowed else (b"".join(chunks),)  # verified when first read
         with self._lock:
             created = handle not in self._objects
             if created:
@@ -273,11 +274,18 @@ class MemoryStore(Store):
             self._objects.move_to_end(handle)
         if isinstance(stored, bytes):
             return stored
-        data = _verified(handle, b"".join(stored), "the borrowed buffer changed after it was collapsed "
-                                                    "(MemoryStore(borrow=False) copies instead)")
+        data = b"".join(stored)  # one owned chunk comes back as is, borrowed ones are copied
+        verified = blake3_digest([data]) == handle.digest
         with self._lock:
-            if handle in self._objects:
-                self._objects[handle] = data
+            if self._objects.get(handle) is stored:
+                if verified:
+                    self._objects[handle] = data
+                else:
+                    del self._objects[handle]
+        if not verified:
+            raise HandleError("E_INTEGRITY", f"{handle}: the bytes put under it hash differently, so they were "
+                                             "removed (put was given the wrong handle, or a borrowed buffer changed "
+                                             "after it was collapsed: MemoryStore(borrow=False) copies instead)")
         return data
 
     def _contains(self, handle: Handle) -> bool:
@@ -293,12 +301,6 @@ class MemoryStore(Store):
             items = list(self._objects.items())
         # Position in the LRU order stands in for a timestamp.
         return [Entry(h, _size(v), float(i)) for i, (h, v) in enumerate(items)]
-
-
-def _verified(handle: Handle, data: bytes, why: str) -> bytes:
-    if blake3_digest([data]) != handle.digest:
-        raise HandleError("E_INTEGRITY", f"{handle}: {why}")
-    return data
 
 
 def _size(stored: bytes | tuple[Buffer, ...]) -> int:

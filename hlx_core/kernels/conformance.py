@@ -44,7 +44,7 @@ def _describe(fields: dict[str, Any]) -> str:
 
 
 def conform(spec: KernelSpec, kernel_name: str, bindings: Sequence[TensorSpec], params: dict[str, Any],
-            push: bytes, dispatch: Sequence[int], path: str, store: Any) -> dict[str, Any]:
+            push: bytes, dispatch: Sequence[int], path: str) -> dict[str, Any]:
     """Refuse a stage of ``spec``'s shader that its helper would not build; return the stage's params.
 
     ``bindings`` are the stage's bindings as (dtype, shape, is_output); ``push`` its push-constant bytes
@@ -72,7 +72,7 @@ def conform(spec: KernelSpec, kernel_name: str, bindings: Sequence[TensorSpec], 
                                 f"({_describe(fields)}) disagree", path=f"{path}.params")
     operands = [Operand("", dtype, shape) for dtype, shape, _ in bindings[:rule.tensors]]
     try:
-        built = rule.build(store, 0, *operands, **{k: fields[k] for k in rule.scalars})[0]
+        built = rule.build(0, *operands, **{k: fields[k] for k in rule.scalars})[0]
     except ContractError as exc:  # E_CONTRACT_FIELD_TYPE: a bad scalar (alpha, stride, padding)
         field = "bindings" if exc.code != "E_CONTRACT_FIELD_TYPE" else "params" if params else "push_constants"
         raise ContractError(exc.code, exc.message, path=f"{path}.{field}") from None

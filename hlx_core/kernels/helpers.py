@@ -66,7 +66,7 @@ class Operand:
 
 
 Argument = Union[Operand, StageOutput]
-Builder = Callable[..., "list[dict]"]  # (store, base, *operands, **scalars) -> 901 bodies
+Builder = Callable[..., "list[dict]"]  # (base, *operands, **scalars) -> 901 bodies without shader_handle
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +82,7 @@ class Deferred:
     def bind(self, lookup: Callable[[StageOutput], Operand], base: int) -> list[dict]:
         """The 901 bodies of this call; its own stages get flat indices from ``base`` on."""
         operands = [lookup(a) if isinstance(a, StageOutput) else a for a in self.args]
-        return self.build(self.store, base, *operands, **self.scalars)
+        return _with_shaders(self.build(base, *operands, **self.scalars), self.store)
 
 
 # ----------------------------------------------------------------------------------------------- shaders
@@ -99,6 +99,20 @@ def _shader_900(stem: str) -> dict:
 def shader_handle(kernel: str, store: Any = None) -> Handle:
     """The handle of ``kernel``'s 900 in ``store`` (collapsed there on every call, so it is present)."""
     return collapse(_shader_900(_SPECS[kernel].shader), store)
+
+
+def _with_shaders(bodies: list[dict], store: Any) -> list[dict]:
+    """``bodies`` with the ``shader_handle`` of their kernel, collapsed into ``store`` once per kernel.
+
+    Builders leave it out: the planner's conformance check rebuilds a stage to compare it and needs no
+    shader stored or hashed again."""
+    handles: dict[str, Handle] = {}
+    for i, body in enumerate(bodies):
+        kernel = body["kernel_name"]
+        if kernel not in handles:
+            handles[kernel] = shader_handle(kernel, store)
+        bodies[i] = {"kernel_name": kernel, "shader_handle": handles[kernel], **body}
+    return bodies
 
 
 # ----------------------------------------------------------------------------------------------- operands
@@ -129,7 +143,7 @@ def _call(kernel: str, build: Builder, tensors: dict[str, Any], scalars: dict[st
     args = tuple(_operand(v, kernel, k, store) for k, v in tensors.items())
     if any(isinstance(a, StageOutput) for a in args):
         return Deferred(kernel, build, args, scalars, store)
-    bodies = build(store, 0, *args, **scalars)
+    bodies = _with_shaders(build(0, *args, **scalars), store)
     if len(bodies) == 1:
         return {"901": bodies[0]}
     return _assemble([{"901": b} for b in bodies], [(len(bodies) - 1, 0)], kernel)
@@ -182,13 +196,13 @@ def _grid_stride(n: int, per_group: int = 256) -> list[int]:
 
 # ------------------------------------------------------------------------------------------------ bodies
 
-def _body(kernel: str, store: Any, dispatch: Sequence[int], inputs: Sequence[Operand],
+def _body(kernel: str, dispatch: Sequence[int], inputs: Sequence[Operand],
           outputs: Sequence[tuple[np.dtype, tuple[int, ...]]], params: dict[str, Any]) -> dict:
-    """One 901 body: inputs bound first, then the outputs; params packed into the push constants."""
+    """One 901 body (``shader_handle`` is added by ``_with_shaders``): inputs bound first, then the outputs;
+    params packed into the push constants."""
     spec = _SPECS[kernel]
     return {
         "kernel_name": kernel,
-        "shader_handle": shader_handle(kernel, store),
         "dispatch": [int(d) for d in dispatch],
         "bindings": [op.binding for op in inputs]
                     + [{"output": {"dtype": np.dtype(dt).name, "shape": [int(d) for d in shape]}}
@@ -204,28 +218,28 @@ def _word_kind(dtype: np.dtype) -> int:
     return 0 if dtype.kind == "f" else 1
 
 
-def _build_binary(store: Any, base: int, a: Operand, b: Operand, *, kernel: str) -> list[dict]:
+def _build_binary(base: int, a: Operand, b: Operand, *, kernel: str) -> list[dict]:
     _check_dtype(kernel, "a", a, _SPECS[kernel].dtypes)
     _check_same(kernel, a, b, "a and b")
     n = _u32(kernel, "size", a.size)
-    return [_body(kernel, store, _grid_stride(n), [a, b], [(a.dtype, a.shape)],
+    return [_body(kernel, _grid_stride(n), [a, b], [(a.dtype, a.shape)],
                   {"n": n, "kind": _word_kind(a.dtype)})]
 
 
-def _build_saxpy(store: Any, base: int, x: Operand, y: Operand, *, alpha: float) -> list[dict]:
+def _build_saxpy(base: int, x: Operand, y: Operand, *, alpha: float) -> list[dict]:
     _check_dtype("saxpy", "x", x, ("float32",))
     _check_same("saxpy", x, y, "x and y")
     n = _u32("saxpy", "size", x.size)
-    return [_body("saxpy", store, _grid_stride(n), [x, y], [(x.dtype, x.shape)], {"n": n, "alpha": alpha})]
+    return [_body("saxpy", _grid_stride(n), [x, y], [(x.dtype, x.shape)], {"n": n, "alpha": alpha})]
 
 
-def _build_relu(store: Any, base: int, x: Operand) -> list[dict]:
+def _build_relu(base: int, x: Operand) -> list[dict]:
     _check_dtype("relu", "x", x, ("float32",))
     n = _u32("relu", "size", x.size)
-    return [_body("relu", store, _grid_stride(n), [x], [(x.dtype, x.shape)], {"n": n})]
+    return [_body("relu", _grid_stride(n), [x], [(x.dtype, x.shape)], {"n": n})]
 
 
-def _build_reduce_sum(store: Any, base: int, x: Operand) -> list[dict]:
+def _build_reduce_sum(base: int, x: Operand) -> list[dict]:
     """One stage per pass; each pass folds 512-element chunks until a single (0-d) value remains."""
     _check_dtype("reduce_sum", "x", x, _SPECS["reduce_sum"].dtypes)
     n = _u32("reduce_sum", "size", x.size)
@@ -236,32 +250,32 @@ def _build_reduce_sum(store: Any, base: int, x: Operand) -> list[dict]:
         chunks = _groups(n, REDUCE_CHUNK)
         shape: tuple[int, ...] = () if chunks == 1 else (chunks,)
         grid = [chunks, 1, 1] if chunks <= MAX_GROUPS else [MAX_GROUPS, _groups(chunks, MAX_GROUPS), 1]
-        bodies.append(_body("reduce_sum", store, grid, [source], [(x.dtype, shape)], {"n": n, "kind": kind}))
+        bodies.append(_body("reduce_sum", grid, [source], [(x.dtype, shape)], {"n": n, "kind": kind}))
         if chunks == 1:
             return bodies
         source = Operand({"stage": base + len(bodies) - 1, "output": 0}, x.dtype, shape)
         n = chunks
 
 
-def _build_softmax(store: Any, base: int, x: Operand) -> list[dict]:
+def _build_softmax(base: int, x: Operand) -> list[dict]:
     _check_dtype("softmax", "x", x, ("float32",))
     _check_ndim("softmax", "x", x, 2)
     rows, cols = x.shape
     _u32("softmax", "size", x.size)
-    return [_body("softmax", store, [min(max(rows, 1), MAX_GROUPS), 1, 1], [x], [(x.dtype, x.shape)],
+    return [_body("softmax", [min(max(rows, 1), MAX_GROUPS), 1, 1], [x], [(x.dtype, x.shape)],
                   {"rows": rows, "cols": cols})]
 
 
-def _build_transpose(store: Any, base: int, x: Operand) -> list[dict]:
+def _build_transpose(base: int, x: Operand) -> list[dict]:
     _check_dtype("transpose", "x", x, WORD_DTYPES)
     _check_ndim("transpose", "x", x, 2)
     rows, cols = x.shape
     _u32("transpose", "size", x.size)
     grid = [min(_groups(cols, 16), MAX_GROUPS), min(_groups(rows, 16), MAX_GROUPS), 1]
-    return [_body("transpose", store, grid, [x], [(x.dtype, (cols, rows))], {"rows": rows, "cols": cols})]
+    return [_body("transpose", grid, [x], [(x.dtype, (cols, rows))], {"rows": rows, "cols": cols})]
 
 
-def _build_gemm(store: Any, base: int, a: Operand, b: Operand) -> list[dict]:
+def _build_gemm(base: int, a: Operand, b: Operand) -> list[dict]:
     for name, op in (("a", a), ("b", b)):
         _check_dtype("gemm", name, op, ("float32",))
         _check_ndim("gemm", name, op, 2)
@@ -277,7 +291,7 @@ def _build_gemm(store: Any, base: int, a: Operand, b: Operand) -> list[dict]:
     if _groups(m, 128) * _groups(n, 128) >= GEMM128_MIN_GROUPS:
         kernel, tile = "gemm128", 128
     grid = [_tiles(kernel, "N", n, tile), _tiles(kernel, "M", m, tile), 1]
-    return [_body(kernel, store, grid, [a, b], [(a.dtype, (m, n))], {"M": m, "N": n, "K": k})]
+    return [_body(kernel, grid, [a, b], [(a.dtype, (m, n))], {"M": m, "N": n, "K": k})]
 
 
 def _check_conv_scalars(stride: Any, padding: Any) -> None:
@@ -286,7 +300,7 @@ def _check_conv_scalars(stride: Any, padding: Any) -> None:
             raise ContractError("E_CONTRACT_FIELD_TYPE", f"conv2d: {name}={value!r} must be an int >= {low}")
 
 
-def _build_conv2d(store: Any, base: int, x: Operand, w: Operand, *, stride: int, padding: int) -> list[dict]:
+def _build_conv2d(base: int, x: Operand, w: Operand, *, stride: int, padding: int) -> list[dict]:
     _check_conv_scalars(stride, padding)
     for name, op in (("x", x), ("w", w)):
         _check_dtype("conv2d", name, op, ("float32",))
@@ -303,7 +317,7 @@ def _build_conv2d(store: Any, base: int, x: Operand, w: Operand, *, stride: int,
         _u32("conv2d", what, count)
     params = {"N": n, "C": c, "H": h, "W": wd, "K": k, "R": r, "S": s, "OH": oh, "OW": ow,
               "stride": stride, "padding": padding}
-    return [_body("conv2d", store, _grid_stride(total), [x, w], [(x.dtype, (n, k, oh, ow))], params)]
+    return [_body("conv2d", _grid_stride(total), [x, w], [(x.dtype, (n, k, oh, ow))], params)]
 
 
 @dataclass(frozen=True)

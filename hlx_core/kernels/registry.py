@@ -1,6 +1,7 @@
 """The kernel registry: kernel name -> shader, signature, push-constant layout and NumPy reference.
 
-The CPU backend executes a stage by looking up its ``kernel_name`` here, and the helpers in
+Backends that execute references (the CPU backend, the example plugin) look a stage's ``kernel_name`` up
+here and run it through ``KernelSpec.run``, and the helpers in
 ``hlx_core.kernels.helpers`` read the shader stem and push-constant layout of library kernels from here.
 Plugins add kernels through the ``hlx_register_kernels(registry)`` hook.
 """
@@ -13,8 +14,8 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
-from hlx_core.errors import BackendError, ContractError
-from hlx_core.plan import OutputRef
+from hlx_core.errors import BackendError, ContractError, HLXError
+from hlx_core.plan import OutputRef, Stage
 
 Reference = Callable[[list[np.ndarray], dict[str, Any], list[OutputRef]], list[np.ndarray]]
 """``reference(inputs, params, outputs) -> arrays``: the input arrays in binding order (outputs left out),
@@ -42,6 +43,33 @@ class KernelSpec:
     shader: str | None = None
     push_constants: tuple[PushField, ...] = ()
     dispatch: str = ""
+
+    def run(self, inputs: list[np.ndarray], stage: Stage, where: str) -> list[np.ndarray]:
+        """The reference's results for ``stage`` on ``inputs``, each a fresh C-ordered array of exactly the
+        dtype and shape of its OutputRef.
+
+        A reference is plugin code, so it is held to the stage here, once for every backend that runs
+        references: E_REFERENCE_FAILED when it raises, E_REFERENCE_OUTPUT when it returns the wrong number
+        or shape of arrays; ``where`` names the stage in those messages."""
+        outputs = stage.output_refs
+        try:
+            produced = self.reference(inputs, dict(stage.params), outputs)
+        except HLXError:
+            raise
+        except Exception as exc:
+            raise BackendError("E_REFERENCE_FAILED", f"{where} ({self.name}): the NumPy reference raised "
+                               f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(produced, (list, tuple)) or len(produced) != len(outputs):
+            raise BackendError("E_REFERENCE_OUTPUT", f"{where} ({self.name}): the reference must return a list "
+                               f"of {len(outputs)} array(s)")
+        results = []
+        for j, (array, ref) in enumerate(zip(produced, outputs)):
+            array = np.asarray(array)
+            if tuple(array.shape) != tuple(ref.shape):
+                raise BackendError("E_REFERENCE_OUTPUT", f"{where} ({self.name}) output {j}: the reference made "
+                                   f"shape {tuple(array.shape)}, the contract declares {tuple(ref.shape)}")
+            results.append(np.array(array, dtype=np.dtype(ref.dtype), copy=True, order="C"))
+        return results
 
     def pack_push_constants(self, params: dict[str, Any]) -> bytes:
         """The push block as bytes: each field a little-endian 32-bit value at offset 4*i (std430)."""

@@ -5,8 +5,6 @@ rather than refused, since a new capability must not make a valid module unreada
 """
 from __future__ import annotations
 
-MAGIC = 0x07230203
-
 # Opcodes.
 OP_NAME = 5
 OP_EXTENSION = 10
@@ -36,7 +34,6 @@ OP_SPEC_CONSTANT_FALSE = 49
 OP_SPEC_CONSTANT = 50
 OP_SPEC_CONSTANT_COMPOSITE = 51
 OP_SPEC_CONSTANT_OP = 52
-OP_FUNCTION = 54
 OP_VARIABLE = 59
 OP_DECORATE = 71
 OP_MEMBER_DECORATE = 72

@@ -1,8 +1,8 @@
 """The CPU reference backend: runs each stage's NumPy reference from the kernel registry.
 
 It is the parity oracle the GPU backends are checked against, so it favours clarity over speed: no
-shader is executed, the stage's ``kernel_name`` selects the reference, and every result is checked against
-the OutputRef it must fill before it is handed on.
+shader is executed, the stage's ``kernel_name`` selects the reference, and ``KernelSpec.run`` checks every
+result against the OutputRef it must fill before it is handed on.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
-from hlx_core.errors import BackendError, HLXError
+from hlx_core.errors import BackendError
 from hlx_core.kernels.registry import get_registry
-from hlx_core.plan import InputRef, OutputRef, Plan, Stage, StageRef
+from hlx_core.plan import Plan
 
 
 @lru_cache(maxsize=1)
@@ -69,43 +69,14 @@ class CpuSession(Session):
         timings: dict[str, float] = {}
         for s, stage in enumerate(plan.stages):
             t0 = time.perf_counter()
-            for j, array in enumerate(self._run_stage(s, stage, results)):
+            spec = get_registry().get(stage.kernel_name)
+            inputs = stage.input_arrays(lambda ref: results[(ref.stage, ref.output)])
+            for j, array in enumerate(spec.run(inputs, stage, where=f"stage {s}")):
                 results[(s, j)] = array
             timings[f"stage{s}_host_ms"] = (time.perf_counter() - t0) * 1e3
         timings["host_ms"] = (time.perf_counter() - start) * 1e3
         return Execution(arrays=[results[key] for key in plan.outputs], timings=timings)
 
-    def _run_stage(self, s: int, stage: Stage, results: dict[tuple[int, int], np.ndarray]) -> list[np.ndarray]:
-        spec = get_registry().get(stage.kernel_name)
-        inputs: list[np.ndarray] = []
-        outputs: list[OutputRef] = []
-        for b in stage.bindings:
-            if isinstance(b, InputRef):
-                inputs.append(b.array)
-            elif isinstance(b, StageRef):
-                inputs.append(results[(b.stage, b.output)])
-            else:
-                outputs.append(b)
-        try:
-            produced = spec.reference(inputs, dict(stage.params), outputs)
-        except HLXError:
-            raise
-        except Exception as exc:  # a reference is plugin code: report it as this stage's failure
-            raise BackendError("E_REFERENCE_FAILED", f"stage {s} ({stage.kernel_name}): the NumPy reference "
-                               f"raised {type(exc).__name__}: {exc}") from exc
-        if not isinstance(produced, (list, tuple)) or len(produced) != len(outputs):
-            raise BackendError("E_REFERENCE_OUTPUT", f"stage {s} ({stage.kernel_name}): the reference must return "
-                               f"a list of {len(outputs)} array(s)")
-        return [_conform(s, stage.kernel_name, j, array, ref) for j, (array, ref) in enumerate(zip(produced, outputs))]
-
     def close(self) -> None:
         self.closed = True
 
-
-def _conform(s: int, kernel: str, j: int, array: np.ndarray, ref: OutputRef) -> np.ndarray:
-    """The reference's result as exactly the dtype and shape the plan declared (a fresh, writable array)."""
-    array = np.asarray(array)
-    if tuple(array.shape) != tuple(ref.shape):
-        raise BackendError("E_REFERENCE_OUTPUT", f"stage {s} ({kernel}) output {j}: the reference made shape "
-                           f"{tuple(array.shape)}, the contract declares {tuple(ref.shape)}")
-    return np.array(array, dtype=np.dtype(ref.dtype), copy=True, order="C")

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from hlx_core.array_bytes import host_bytes
+
 from hlx_vulkan_raw.commands import (COMPUTE, HOST, HOST_READ, SHADER_READ, SHADER_WRITE, TRANSFER, TRANSFER_READ,
                                      TRANSFER_WRITE, UNIFORM_READ, Recorder)
 from hlx_vulkan_raw.errors import guarded, usage
-from hlx_vulkan_raw.memory import DeviceBuffer, host_bytes
+from hlx_vulkan_raw.memory import DeviceBuffer
 
 if TYPE_CHECKING:
     from hlx_vulkan_raw.context import VulkanContext
@@ -140,6 +142,7 @@ class Kernel:
         self._pipes: dict[tuple[int, int, int] | None, Any] = {}  # local size -> pipeline
         self._released = False
         module, self.info = ctx.shaders.load(spirv, entry_point)
+        self._bindings = [b.binding for b in self.info.bindings]
         self.shader_id = module.id
         self._spirv = module.spirv
 
@@ -163,7 +166,7 @@ class Kernel:
             pipe = self._pipes.get(lsize)
             if pipe is None:  # pipelines live as long as the context, so the kernel may keep them
                 pipe = self._pipes[lsize] = ctx.pipelines.get(self._spirv, self.entry_point, lsize)
-            bindings = [b.binding for b in self.info.bindings]
+            bindings = self._bindings
             if isinstance(buffers, Buffer) or not isinstance(buffers, (list, tuple)):
                 raise usage("E_VK_BINDINGS", f"buffers must be a list or tuple of Buffers, got "
                             f"{type(buffers).__name__}")

@@ -84,7 +84,6 @@ class PhysicalDevice:
     vendor_id: int
     device_id: int
     uuid: str
-    driver_uuid: str
     pipeline_cache_uuid: bytes
     driver_name: str
     driver_info: str
@@ -251,7 +250,7 @@ def _describe(instance: Instance, handle, enum_index: int) -> PhysicalDevice:
     return PhysicalDevice(
         handle=handle, enum_index=enum_index, name=cstr(p.deviceName), kind=KINDS.get(int(p.deviceType), "other"),
         api_version=api, driver_version=int(p.driverVersion), vendor_id=int(p.vendorID), device_id=int(p.deviceID),
-        uuid=_uuid(ids.deviceUUID), driver_uuid=_uuid(ids.driverUUID),
+        uuid=_uuid(ids.deviceUUID),
         pipeline_cache_uuid=bytes(ffi.buffer(p.pipelineCacheUUID, 16)),
         driver_name=cstr(driver.driverName) if driver is not None else "",
         driver_info=cstr(driver.driverInfo) if driver is not None else "",

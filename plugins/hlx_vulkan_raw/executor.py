@@ -13,21 +13,22 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from hlx_core.array_bytes import host_bytes
 from hlx_core.backend import Execution
 from hlx_core.buffers import BufferLayout, buffer_layout, to_array
 from hlx_core.plan import OutputRef, Plan
 from hlx_core.poison import POISON_WORD, poison_enabled
+from hlx_core.residency import Residency
 
 from hlx_vulkan_raw.commands import (COMPUTE, HOST, HOST_READ, SHADER_READ, SHADER_WRITE, TRANSFER, TRANSFER_READ,
                                      TRANSFER_WRITE, UNIFORM_READ, QueryPool, Recorder)
 from hlx_vulkan_raw.errors import usage
-from hlx_vulkan_raw.memory import DeviceBuffer, align, host_bytes
+from hlx_vulkan_raw.memory import DeviceBuffer, align, residency_budget
 from hlx_vulkan_raw.pipelines import Pipeline
-from hlx_vulkan_raw.resources import Residency, default_budget
 
 if TYPE_CHECKING:
     from hlx_vulkan_raw.context import VulkanContext
@@ -51,14 +52,25 @@ class RecordedPlan:
     barriers: int = 0                          # stage-to-stage barriers recorded
 
 
+class _Prepared(NamedTuple):
+    """What every run of one plan key needs: ``inputs`` as (slot, handle, bytes to allocate, written by a
+    shader), ``outputs`` as (slot, OutputRef) in the order of plan.outputs."""
+
+    pipes: list[Pipeline]
+    inputs: tuple[tuple[int, str, int, bool], ...]
+    outputs: tuple[tuple[int, OutputRef], ...]
+
+
 class PlanExecutor:
     """Executes Plans on a VulkanContext (the caller holds the context lock)."""
 
     def __init__(self, ctx: "VulkanContext") -> None:
         self.ctx = ctx
         self.recorded: "OrderedDict[tuple, RecordedPlan]" = OrderedDict()
-        self.prepared: "OrderedDict[str, tuple]" = OrderedDict()
-        self.residency = Residency(ctx.allocator, default_budget(ctx.phys.device_local_bytes), self._evicted)
+        self.prepared: "OrderedDict[str, _Prepared]" = OrderedDict()
+        # Inputs are made resident, and evicted, only after a run's wait: an evicted buffer is never in flight.
+        self.residency: Residency[DeviceBuffer] = Residency(residency_budget(ctx.phys.device_local_bytes),
+                                                            self._discard)
         self.runs = 0
         self.poison = poison_enabled()  # fixed for the context: recorded plans are keyed without it
         self._deferred: list[DeviceBuffer] = []  # fresh inputs of a run whose wait failed (still in flight)
@@ -68,10 +80,19 @@ class PlanExecutor:
         for key in [k for k, rec in self.recorded.items() if serial in rec.serials]:
             self._drop(key)
 
+    def _discard(self, buf: DeviceBuffer) -> None:
+        """Free an input buffer and every recorded plan that refers to it."""
+        self._evicted(buf.serial)
+        self.ctx.allocator.free(buf)
+
     def _drop(self, key: tuple) -> None:
-        rec = self.recorded.pop(key)
+        self._release(self.recorded.pop(key))
+
+    def _release(self, rec: RecordedPlan) -> None:
+        """Give back what a recorded plan owns (as much as it got, when its recording failed)."""
         ctx = self.ctx
-        ctx.submitter.release(rec.cb)
+        if rec.cb is not None:
+            ctx.submitter.release(rec.cb)
         for dset, entry in rec.sets:
             ctx.pipelines.free_set(dset, entry)
         for buf in rec.outputs.values():
@@ -90,9 +111,7 @@ class PlanExecutor:
     def _free_deferred(self) -> None:
         """Free the inputs of a failed wait, once nothing is in flight any more (the caller synced)."""
         while self._deferred:
-            buf = self._deferred.pop()
-            self._evicted(buf.serial)
-            self.ctx.allocator.free(buf)
+            self._discard(self._deferred.pop())
 
     # -- checks -------------------------------------------------------------------------------------------
     def _check_stage(self, plan: Plan, s: int, pipe: Pipeline) -> None:
@@ -120,9 +139,10 @@ class PlanExecutor:
                             path=f"{where}.bindings[{b.binding}]")
 
     # -- execution ----------------------------------------------------------------------------------------
-    def _prepare(self, plan: Plan) -> tuple[BufferLayout, list[Pipeline], set[int]]:
-        """Layout, pipelines and checks of a plan, computed once per plan.key (the key names the whole
-        normalised contract, so they cannot change) to keep warm runs cheap."""
+    def _prepare(self, plan: Plan) -> _Prepared:
+        """Pipelines, checks, and where inputs and outputs live, computed once per plan.key (the key names
+        the whole normalised contract, so they cannot change) to keep warm runs cheap. Nothing kept here
+        refers to a plan's input arrays: uploads read them from the plan being run."""
         prep = self.prepared.get(plan.key)
         if prep is not None:
             self.prepared.move_to_end(plan.key)
@@ -133,8 +153,11 @@ class PlanExecutor:
                                    st.specialization_constants) for st in plan.stages]
         for s, pipe in enumerate(pipes):
             self._check_stage(plan, s, pipe)
-        written_inputs = self._written_slots(layout, pipes) & {slot.index for slot in layout.inputs}
-        prep = self.prepared[plan.key] = (layout, pipes, written_inputs)
+        written = self._written_slots(layout, pipes)
+        prep = self.prepared[plan.key] = _Prepared(
+            pipes,
+            tuple((s.index, s.source.handle, s.alloc_bytes, s.index in written) for s in layout.inputs),
+            tuple((k, layout.slots[k].source) for k in layout.outputs))
         while len(self.prepared) > MAX_PREPARED:
             self.prepared.popitem(last=False)
         return prep
@@ -145,25 +168,23 @@ class PlanExecutor:
         ctx = self.ctx
         if self._deferred:
             self._free_deferred()
-        layout, pipes, written_inputs = self._prepare(plan)
+        prep = self._prepare(plan)
         inputs: dict[int, DeviceBuffer] = {}
         uploads: list[tuple[DeviceBuffer, memoryview]] = []
         fresh: list[tuple[str | None, DeviceBuffer]] = []  # new buffers; handle None: never kept resident
         committed = False
         try:
-            for slot in layout.inputs:
-                handle = str(slot.source.handle)
-                volatile = slot.index in written_inputs  # a shader writes it: never reuse the copy
+            for index, handle, alloc_bytes, volatile in prep.inputs:  # volatile: a shader writes it
                 buf = None if volatile else self.residency.get(handle)
                 if buf is None:
-                    buf = ctx.allocator.create_buffer(slot.alloc_bytes)
+                    buf = ctx.allocator.create_buffer(alloc_bytes)
                     fresh.append((None if volatile else handle, buf))
-                    uploads.append((buf, host_bytes(slot.source.array)))
-                inputs[slot.index] = buf
-            key = (plan.key, tuple(inputs[s.index].serial for s in layout.inputs))
+                    uploads.append((buf, host_bytes(plan.input_arrays[handle])))
+                inputs[index] = buf
+            key = (plan.key, tuple(buf.serial for buf in inputs.values()))
             rec = self.recorded.get(key)
             if rec is None:
-                rec = self._record(plan, layout, pipes, inputs)
+                rec = self._record(plan, buffer_layout(plan), prep.pipes, inputs)
                 self.recorded[key] = rec
                 while len(self.recorded) > MAX_RECORDED:
                     self._drop(next(iter(self.recorded)))
@@ -172,12 +193,8 @@ class PlanExecutor:
             cbs = self._uploads(uploads) + [rec.cb]
             ctx.submitter.wait(ctx.submitter.submit(cbs))
             self.runs += 1
-            for handle, buf in fresh:  # resident only once its upload has completed
-                if handle is not None:
-                    self.residency.put(handle, buf)
             committed = True
-            arrays = [self._read(rec, layout.outputs[k], layout.slots[layout.outputs[k]].source)
-                      for k in range(len(layout.outputs))]
+            arrays = [self._read(rec, slot, spec) for slot, spec in prep.outputs]
             timings = self._timings(rec, len(plan.stages))
         finally:
             if not committed and ctx.submitter.pending:
@@ -185,10 +202,12 @@ class PlanExecutor:
                 # recorded plan stay untouched until a later call has synced.
                 self._deferred.extend(buf for _, buf in fresh)
             else:
-                for handle, buf in fresh:
-                    if handle is None or not committed:
-                        self._evicted(buf.serial)
-                        ctx.allocator.free(buf)
+                # After the outputs are read: what is released here may take the recorded plan with it.
+                for handle, buf in fresh:  # resident only once its upload has completed
+                    if committed and handle is not None:
+                        self.residency.put(handle, buf)
+                    else:
+                        self._discard(buf)
                 self.residency.trim()
         timings["host_ms"] = (time.perf_counter() - t0) * 1e3
         return Execution(arrays, timings)
@@ -267,16 +286,7 @@ class PlanExecutor:
             rec.cb = ctx.submitter.command_buffer()
             self._record_commands(rec, plan, layout, pipes, bufs, wanted)
         except Exception:
-            for buf in outputs.values():
-                alloc.free(buf)
-            if rec.readback is not None:
-                alloc.free(rec.readback)
-            for dset, entry in rec.sets:
-                ctx.pipelines.free_set(dset, entry)
-            if rec.queries is not None:
-                rec.queries.destroy()
-            if rec.cb is not None:
-                ctx.submitter.release(rec.cb)
+            self._release(rec)
             raise
         return rec
 

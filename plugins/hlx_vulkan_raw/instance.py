@@ -20,7 +20,7 @@ from typing import Callable
 from hlx_core.settings import env_flag
 
 from hlx_vulkan_raw.errors import check, result_error, usage
-from hlx_vulkan_raw.loader import NULL, chain, cstr, ffi, lib, make_version, new_struct, vk
+from hlx_vulkan_raw.loader import NULL, chain, cstr, ffi, lib, make_version, new_struct, version_str, vk
 
 log = logging.getLogger("hlx.vulkan")
 
@@ -141,8 +141,8 @@ class Instance:
         self.validation = validation
         self.api_version = min(_loader_version(), TARGET_API)
         if self.api_version < MIN_API:
-            raise usage("E_VK_INIT", f"the Vulkan loader offers only {self.api_version >> 22}."
-                        f"{(self.api_version >> 12) & 0x3FF}; HLX needs Vulkan 1.1 or newer")
+            raise usage("E_VK_INIT", f"the Vulkan loader offers only {version_str(self.api_version)}; HLX needs "
+                        "Vulkan 1.1 or newer")
         layers: list[str] = []
         exts: list[str] = []
         self.sync_validation = False
@@ -179,7 +179,7 @@ class Instance:
         chain(*links)  # the messenger also reports on instance creation and destruction
         out = ffi.new("VkInstance*")
         result = lib.vkCreateInstance(info, NULL, out)
-        if result == -9:  # VK_ERROR_INCOMPATIBLE_DRIVER: the loader found no usable driver (ICD)
+        if result == vk.VK_ERROR_INCOMPATIBLE_DRIVER:  # the loader found no usable driver (ICD)
             raise result_error(result, "vkCreateInstance (no Vulkan driver found; install one, e.g. "
                                        "mesa-vulkan-drivers, or check VK_ICD_FILENAMES)")
         check(result, "vkCreateInstance")
@@ -189,10 +189,10 @@ class Instance:
         if messenger_info is not None:
             self._create_messenger(messenger_info)
 
-    def proc(self, name: str, pfn_type: str | None = None):
+    def proc(self, name: str):
         """An instance-level extension entry point, or None when the driver lacks it."""
         fn = lib.vkGetInstanceProcAddr(self.handle, name.encode())
-        return None if fn == NULL else ffi.cast(pfn_type or f"PFN_{name}", fn)
+        return None if fn == NULL else ffi.cast(f"PFN_{name}", fn)
 
     def _create_messenger(self, info) -> None:
         create = self.proc("vkCreateDebugUtilsMessengerEXT")

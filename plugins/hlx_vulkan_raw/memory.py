@@ -12,8 +12,6 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from hlx_core.settings import env_flag, env_number
 
 from hlx_vulkan_raw.devices import PhysicalDevice
@@ -34,12 +32,13 @@ def align(x: int, a: int) -> int:
     return (x + a - 1) // a * a
 
 
-def host_bytes(array: np.ndarray) -> memoryview:
-    """An array's bytes as the device reads them: C order, little-endian (copied only when needed)."""
-    a = np.ascontiguousarray(array)
-    if a.dtype.byteorder == ">":
-        a = a.astype(a.dtype.newbyteorder("<"))
-    return memoryview(a).cast("B") if a.size else memoryview(b"")
+def residency_budget(device_local_bytes: int) -> int:
+    """Bytes of input buffers kept resident between runs: ``HLX_VULKAN_RESIDENCY_MB``, by default a quarter
+    of the device-local memory and at most 4 GiB."""
+    mb = env_number("HLX_VULKAN_RESIDENCY_MB", None)
+    if mb is not None:
+        return int(mb * MiB)
+    return min(device_local_bytes // 4, 4096 * MiB)
 
 
 class Block:

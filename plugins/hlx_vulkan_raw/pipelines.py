@@ -404,7 +404,7 @@ class PipelineManager:
                         descriptorPool=pool, descriptorSetCount=1, pSetLayouts=layouts)
         out = ffi.new("VkDescriptorSet*")
         result = lib.vkAllocateDescriptorSets(self.device, ai, out)
-        if result in (-1000069000, -12):  # out of pool memory / fragmented: try another pool
+        if result in (vk.VK_ERROR_OUT_OF_POOL_MEMORY, vk.VK_ERROR_FRAGMENTED_POOL):  # try another pool
             return None
         check(result, "vkAllocateDescriptorSets")
         return out[0]

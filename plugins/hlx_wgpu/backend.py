@@ -3,35 +3,52 @@
 A session owns one device and everything made on it (shader modules, pipelines, bind groups, pooled
 buffers, the readback buffer, the timestamp queries) in a ``DeviceState``. When the device is lost the
 state is dropped and the next run opens a new device, so a session survives device loss; a refused
-contract (naga, limits) leaves the state as it was. With output poisoning on (hlx_core.poison, read when
-the device state is made) every run first copies 0xFF bytes over each buffer a stage writes.
+contract (naga, limits) leaves the state as it was. What a plan needs besides its data (the limits check,
+modules, pipelines, push-constant bytes) is made once per plan key, so a warm run only binds, encodes and
+transfers. With output poisoning on (hlx_core.poison, read when the device state is made) every run first
+copies 0xFF bytes over each buffer a stage writes.
 """
 from __future__ import annotations
 
 import os
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 
 from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
 from hlx_core.buffers import BufferLayout, buffer_layout, to_array
+from hlx_core.cas.handle import Handle
 from hlx_core.errors import BackendError, ContractError, HLXError
 from hlx_core.plan import InputRef, OutputRef, Plan, Stage
 from hlx_core.poison import poison_enabled
+from hlx_core.residency import Residency
 from hlx_core.settings import env_number
 
 from hlx_wgpu import adapter as adapters
-from hlx_wgpu.buffers import (BUFFER_ALIGN, BufferPool, PoisonSource, PooledBuffer, Readback, Residency, Upload,
-                              align)
+from hlx_wgpu.buffers import BUFFER_ALIGN, BufferPool, PoisonSource, PooledBuffer, Readback, Upload, align
 from hlx_wgpu.errors import DeviceLost, wgpu_call
 from hlx_wgpu.limits import check_plan
-from hlx_wgpu.pipelines import Pipeline, PipelineCache
+from hlx_wgpu.pipelines import UNIFORM_LAYOUT, Pipeline, PipelineCache
 from hlx_wgpu.shaders import CompiledShader, PushMode, ShaderCache
 from hlx_wgpu.timestamps import Timestamps
 
 ENV_PUSH = "HLX_WGPU_PUSH_CONSTANTS"  # "auto" (immediates when the adapter has them) or "uniform"
 ENV_RESIDENT = "HLX_WGPU_RESIDENT_BYTES"  # device bytes kept for inputs between runs (0: none)
 DEFAULT_RESIDENT_BYTES = 512 << 20
+MAX_PREPARED = 256  # plans whose preparation is kept
+
+
+@dataclass(frozen=True)
+class PreparedPlan:
+    """What running a plan needs besides its input data. The plan key names the whole contract, so this is
+    made once per key: the limits check passed, each stage's module and pipeline, the slots a stage may
+    write, each stage's push-constant bytes."""
+
+    compiled: tuple[tuple[CompiledShader, Pipeline], ...]
+    written: frozenset[int]
+    pushes: tuple[bytes, ...]
 
 
 class DeviceState:
@@ -51,11 +68,32 @@ class DeviceState:
                                   on_destroy=self.pipelines.forget_buffer)
         self.uniforms = BufferPool(self.device, usage.UNIFORM | usage.COPY_DST, "hlx-push-constants",
                                    max_free_bytes=1 << 20, on_destroy=self.pipelines.forget_buffer)
-        self.resident = Residency(self.storage, int(env_number(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES)))
+        self.resident: Residency[PooledBuffer] = Residency(int(env_number(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES)),
+                                                           self.storage.release)
         self.readback = Readback(self.device, wgpu)
         self.upload = Upload(self.device, wgpu)
         self.timestamps = Timestamps(self.device, wgpu) if "timestamp-query" in self.features else None
         self.poison = PoisonSource(self.device, wgpu) if poison_enabled() else None
+        self.prepared: OrderedDict[Handle, PreparedPlan] = OrderedDict()
+
+    def prepare(self, plan: Plan, layout: BufferLayout) -> PreparedPlan:
+        """The plan's ``PreparedPlan``, made (and the plan checked against the limits) on its first run."""
+        prep = self.prepared.get(plan.key)
+        if prep is not None:
+            self.prepared.move_to_end(plan.key)
+            return prep
+        check_plan(plan, layout, self.limits, self.adapter.name)
+        compiled = []
+        for stage in plan.stages:
+            shader = self.shaders.get(stage, self.push_mode(stage))
+            compiled.append((shader, self.pipelines.get(stage, shader)))
+        written = frozenset(layout.bindings[s][i] for s, (shader, _) in enumerate(compiled) for i in shader.written
+                            if i < len(layout.bindings[s]))
+        pushes = tuple(_push_bytes(stage, s) for s, stage in enumerate(plan.stages))
+        prep = self.prepared[plan.key] = PreparedPlan(tuple(compiled), written, pushes)
+        while len(self.prepared) > MAX_PREPARED:
+            self.prepared.popitem(last=False)
+        return prep
 
     def push_mode(self, stage: Stage) -> PushMode:
         size = stage.shader.info.push_constant_size
@@ -113,14 +151,9 @@ class WgpuSession(Session):
 
     def _execute(self, st: DeviceState, plan: Plan) -> tuple[list[np.ndarray], dict[str, float]]:
         layout = buffer_layout(plan)
-        check_plan(plan, layout, st.limits, st.adapter.name)
-        compiled: list[tuple[CompiledShader, Pipeline]] = []
-        for stage in plan.stages:
-            shader = st.shaders.get(stage, st.push_mode(stage))
+        prep = st.prepare(plan, layout)
+        for stage, (shader, _) in zip(plan.stages, prep.compiled):
             self.shader_paths[stage.kernel_name] = shader
-            compiled.append((shader, st.pipelines.get(stage, shader)))
-        written = {layout.bindings[s][i] for s, (shader, _) in enumerate(compiled) for i in shader.written
-                   if i < len(layout.bindings[s])}
         held: list[tuple[BufferPool, PooledBuffer]] = []
         uploads: list[tuple[PooledBuffer, np.ndarray]] = []
         keep: list[tuple[str, PooledBuffer]] = []  # uploaded inputs no stage writes: resident afterwards
@@ -128,7 +161,7 @@ class WgpuSession(Session):
             buffers = []
             for slot in layout.slots:
                 source = slot.source
-                volatile = slot.index in written
+                volatile = slot.index in prep.written
                 buf = st.resident.get(source.handle) if isinstance(source, InputRef) and not volatile else None
                 if buf is None:
                     buf = self._acquire(st.storage, slot.alloc_bytes, held)
@@ -137,7 +170,7 @@ class WgpuSession(Session):
                         if not volatile:
                             keep.append((source.handle, buf))
                 buffers.append(buf)
-            result = self._record_and_run(st, plan, layout, compiled, buffers, uploads, held)
+            result = self._record_and_run(st, plan, layout, prep, buffers, uploads, held)
         except BaseException:
             for pool, buf in held:
                 pool.release(buf)
@@ -147,7 +180,8 @@ class WgpuSession(Session):
             if id(buf) not in kept:
                 pool.release(buf)
         for handle, buf in keep:
-            st.resident.keep(handle, buf)
+            st.resident.put(handle, buf)
+        st.resident.trim()
         return result
 
     @staticmethod
@@ -156,12 +190,10 @@ class WgpuSession(Session):
         held.append((pool, buf))
         return buf
 
-    def _record_and_run(self, st: DeviceState, plan: Plan, layout: BufferLayout,
-                        compiled: list[tuple[CompiledShader, Pipeline]], buffers: list[PooledBuffer],
-                        uploads: list[tuple[PooledBuffer, np.ndarray]],
+    def _record_and_run(self, st: DeviceState, plan: Plan, layout: BufferLayout, prep: PreparedPlan,
+                        buffers: list[PooledBuffer], uploads: list[tuple[PooledBuffer, np.ndarray]],
                         held: list[tuple[BufferPool, PooledBuffer]]) -> tuple[list[np.ndarray], dict[str, float]]:
         stages = len(plan.stages)
-        pushes = [_push_bytes(stage, s) for s, stage in enumerate(plan.stages)]
         if st.timestamps is not None:
             st.timestamps.prepare(stages)
         out_ranges, offset = [], 0
@@ -181,16 +213,17 @@ class WgpuSession(Session):
             for buf in poisoned:
                 encoder.copy_buffer_to_buffer(poison, 0, buf.buffer, 0, buf.size)
             for s, stage in enumerate(plan.stages):
-                shader, pipe = compiled[s]
+                shader, pipe = prep.compiled[s]
                 bound = [(i, buffers[slot], align(layout.slots[slot].alloc_bytes, 4))
                          for i, slot in enumerate(layout.bindings[s])]
                 group = st.pipelines.bind_group(pipe.storage_layout, pipe.storage_key, bound)
-                push = pushes[s]
+                push = prep.pushes[s]
                 uniform_group = None
                 if shader.push_mode == "uniform":
+                    # A few bytes: queue.write_buffer costs far less than mapping the upload buffer.
                     ubuf = self._acquire(st.uniforms, len(push), held)
                     st.device.queue.write_buffer(ubuf.buffer, 0, push)
-                    uniform_group = st.pipelines.bind_group(pipe.uniform_layout, ((0, "uniform"),),
+                    uniform_group = st.pipelines.bind_group(pipe.uniform_layout, UNIFORM_LAYOUT,
                                                             [(0, ubuf, align(len(push), 16))])
                 kwargs = {"timestamp_writes": st.timestamps.writes(s)} if st.timestamps is not None else {}
                 cpass = encoder.begin_compute_pass(label=stage.kernel_name, **kwargs)

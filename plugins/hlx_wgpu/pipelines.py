@@ -12,11 +12,12 @@ from typing import Any
 
 from hlx_core.plan import Stage
 
+from hlx_wgpu.buffers import PooledBuffer, align
 from hlx_wgpu.errors import wgpu_call
 from hlx_wgpu.shaders import BindingType, CompiledShader
-from hlx_wgpu.buffers import PooledBuffer
 
 MAX_BIND_GROUPS = 512
+UNIFORM_LAYOUT: tuple[tuple[int, BindingType], ...] = ((0, "uniform"),)  # group 1: push constants as a uniform
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,6 @@ class Pipeline:
     storage_layout: Any
     storage_key: tuple[tuple[int, BindingType], ...]
     uniform_layout: Any | None  # push constants fed as a uniform buffer
-    immediate_size: int
 
 
 def override_constants(stage: Stage) -> dict[str, float]:
@@ -60,15 +60,14 @@ class PipelineCache:
     def get(self, stage: Stage, shader: CompiledShader) -> Pipeline:
         slots = len(stage.bindings)
         storage_key = tuple((i, shader.binding_types.get(i, "storage")) for i in range(slots))
-        push_size = (stage.shader.info.push_constant_size + 3) // 4 * 4
-        immediate_size = push_size if shader.push_mode == "immediates" else 0
+        immediate_size = align(stage.shader.info.push_constant_size, 4) if shader.push_mode == "immediates" else 0
         constants = override_constants(stage)
         key = (id(shader.module), storage_key, shader.push_mode, immediate_size, tuple(sorted(constants.items())))
         if key not in self._pipelines:
             layouts = [self._layout(storage_key)]
             uniform_layout = None
             if shader.push_mode == "uniform":
-                uniform_layout = self._layout(((0, "uniform"),))
+                uniform_layout = self._layout(UNIFORM_LAYOUT)
                 layouts.append(uniform_layout)
             with wgpu_call(f"the pipeline of kernel {stage.kernel_name!r} ({shader.path} path)"):
                 layout = self._device.create_pipeline_layout(bind_group_layouts=layouts,
@@ -78,7 +77,7 @@ class PipelineCache:
                     compute["constants"] = constants
                 pipeline = self._device.create_compute_pipeline(label=stage.kernel_name, layout=layout,
                                                                 compute=compute)
-            self._pipelines[key] = Pipeline(pipeline, layouts[0], storage_key, uniform_layout, immediate_size)
+            self._pipelines[key] = Pipeline(pipeline, layouts[0], storage_key, uniform_layout)
         return self._pipelines[key]
 
     def bind_group(self, layout: Any, layout_key: tuple, buffers: list[tuple[int, PooledBuffer, int]]) -> Any:

@@ -56,7 +56,6 @@ class CompiledShader:
     binding_types: dict[int, BindingType]
     patches: tuple[str, ...] = ()
     refusal: str | None = None
-    runtime_checks: bool = False  # naga's bounds checks and loop bounding compiled in
     # Group-0 bindings the shader may write: an input bound there must not stay resident, since its buffer
     # no longer holds its handle's content after the run.
     written: frozenset[int] = frozenset()
@@ -180,8 +179,7 @@ class ShaderCache:
         types: dict[int, BindingType] = {
             b.binding: _spirv_binding_type(b.kind, b.readonly and b.binding not in shared) for b in group0}
         written = frozenset(b.binding for b in group0 if b.kind == "storage" and not b.readonly)
-        return CompiledShader(module, "spirv", push_mode, types, tuple(patches), runtime_checks=self._checks,
-                              written=written)
+        return CompiledShader(module, "spirv", push_mode, types, tuple(patches), written=written)
 
     def _compile_wgsl(self, stage: Stage, push_mode: PushMode, refusal: str) -> CompiledShader:
         source = stage.shader.wgsl_source or ""
@@ -191,5 +189,5 @@ class ShaderCache:
                        f"{refusal})"):
             module = self._module(source, stage.kernel_name)
         types = wgsl_binding_types(source)
-        return CompiledShader(module, "wgsl", push_mode, types, refusal=refusal, runtime_checks=self._checks,
+        return CompiledShader(module, "wgsl", push_mode, types, refusal=refusal,
                               written=frozenset(b for b, t in types.items() if t == "storage"))

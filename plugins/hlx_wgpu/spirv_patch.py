@@ -25,7 +25,7 @@ from hlx_core.spirv.header import HEADER_WORDS
 
 UNIFORM_GROUP = 1  # bind group that carries push constants as a uniform buffer
 _SPEC_OPS = {E.OP_SPEC_CONSTANT, E.OP_SPEC_CONSTANT_TRUE, E.OP_SPEC_CONSTANT_FALSE,
-             E.OP_SPEC_CONSTANT_COMPOSITE, 52}  # 52: OpSpecConstantOp
+             E.OP_SPEC_CONSTANT_COMPOSITE, E.OP_SPEC_CONSTANT_OP}
 # OpDecorate, OpMemberDecorate, OpDecorationGroup, OpGroupDecorate, OpGroupMemberDecorate, OpDecorateId,
 # OpDecorateString, OpMemberDecorateString: the annotation section, where new decorations go.
 _ANNOTATION_OPS = {E.OP_DECORATE, E.OP_MEMBER_DECORATE, 73, 74, 75, E.OP_DECORATE_ID, 5632, 5633}
@@ -54,9 +54,9 @@ def _instr(opcode: int, *operands: int) -> list[int]:
     return [((len(operands) + 1) << 16) | opcode, *operands]
 
 
-def _with_annotations(words: list[int], first_annotation: int | None, added: list[int]) -> bytes:
+def _with_annotations(words: list[int], added: list[int]) -> bytes:
     """``words`` with the ``added`` decorations at the start of the annotation section."""
-    at = first_annotation if first_annotation is not None else len(words)
+    at = next((at for at, opcode, _ in _instructions(words) if opcode in _ANNOTATION_OPS), len(words))
     return _bytes(words[:at] + added + words[at:])
 
 
@@ -94,26 +94,20 @@ def fix_workgroup_size(spirv: bytes, ids: tuple[int | None, int | None, int | No
 def push_constants_to_uniform(spirv: bytes) -> bytes:
     """Turn the PushConstant storage class into Uniform and bind the block at (UNIFORM_GROUP, 0)."""
     words = _words(spirv)
-    out: list[int] = words[:HEADER_WORDS]
     variables: list[int] = []
-    first_annotation: int | None = None
-    for at, opcode, count in _instructions(words):
-        ins = words[at:at + count]
-        if opcode in _ANNOTATION_OPS and first_annotation is None:
-            first_annotation = len(out)
-        if opcode == E.OP_TYPE_POINTER and ins[2] == E.SC_PUSH_CONSTANT:
-            ins[2] = E.SC_UNIFORM
-        elif opcode == E.OP_VARIABLE and ins[3] == E.SC_PUSH_CONSTANT:
-            ins[3] = E.SC_UNIFORM
-            variables.append(ins[2])
-        out.extend(ins)
+    for at, opcode, _ in _instructions(words):  # storage classes are rewritten in place
+        if opcode == E.OP_TYPE_POINTER and words[at + 2] == E.SC_PUSH_CONSTANT:
+            words[at + 2] = E.SC_UNIFORM
+        elif opcode == E.OP_VARIABLE and words[at + 3] == E.SC_PUSH_CONSTANT:
+            words[at + 3] = E.SC_UNIFORM
+            variables.append(words[at + 2])
     if not variables:
         return spirv
     decorations: list[int] = []
     for var in variables:
         decorations += _instr(E.OP_DECORATE, var, E.DEC_DESCRIPTOR_SET, UNIFORM_GROUP)
         decorations += _instr(E.OP_DECORATE, var, E.DEC_BINDING, 0)
-    return _with_annotations(out, first_annotation, decorations)
+    return _with_annotations(words, decorations)
 
 
 def mark_readonly_variables(spirv: bytes, skip: frozenset[tuple[int, int]] = frozenset()) -> bytes:
@@ -129,11 +123,8 @@ def mark_readonly_variables(spirv: bytes, skip: frozenset[tuple[int, int]] = fro
     slots: dict[int, int] = {}  # variable -> Binding
     element: dict[int, int] = {}  # array or pointer type id -> element or pointee type id
     buffers: list[tuple[int, int]] = []  # (variable, pointer type) in StorageBuffer or Uniform
-    first_annotation: int | None = None
     for at, opcode, count in _instructions(words):
         ins = words[at:at + count]
-        if opcode in _ANNOTATION_OPS and first_annotation is None:
-            first_annotation = at
         if opcode == E.OP_MEMBER_DECORATE and count >= 4 and ins[3] == E.DEC_NON_WRITABLE:
             non_writable.setdefault(ins[1], set()).add(ins[2])
         elif opcode == E.OP_DECORATE and count >= 3 and ins[2] == E.DEC_NON_WRITABLE:
@@ -158,4 +149,4 @@ def mark_readonly_variables(spirv: bytes, skip: frozenset[tuple[int, int]] = fro
             decorations += _instr(E.OP_DECORATE, var, E.DEC_NON_WRITABLE)
     if not decorations:
         return spirv
-    return _with_annotations(words, first_annotation, decorations)
+    return _with_annotations(words, decorations)

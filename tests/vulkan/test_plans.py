@@ -114,6 +114,29 @@ def test_residency_budget_evicts_and_stays_correct(spirv, rng, monkeypatch):
         assert len(c.executor.recorded) <= 1  # plans on evicted inputs were dropped with them
 
 
+def test_input_larger_than_the_budget_is_not_kept_and_evicts_nothing(spirv, rng, monkeypatch):
+    from hlx_vulkan_raw import VulkanContext
+    monkeypatch.setenv("HLX_VULKAN_RESIDENCY_MB", "0.001")  # 1048 bytes: a 256-byte pair fits, 4 KB does not
+
+    def add(n):
+        a, b = (rng.integers(0, 2**32, n, dtype=np.uint32) for _ in range(2))
+        st = stage("add", spirv["add_u32"], [inp(a), inp(b), out(np.uint32, (n,))], (-(-n // 64), 1, 1),
+                   struct.pack("<I", n))
+        return plan(st), a + b
+
+    with VulkanContext() as c:
+        small, small_want = add(64)
+        np.testing.assert_array_equal(c.execute(small).arrays[0], small_want)
+        big, big_want = add(1024)
+        np.testing.assert_array_equal(c.execute(big).arrays[0], big_want)
+        info = c.get_memory_info()["residency"]
+        assert info["entries"] == 2 and info["bytes"] == 512  # the small pair stayed; the big one was freed
+        assert [k[0] for k in c.executor.recorded] == [small.key]  # with the plan recorded on it
+        misses = c.executor.residency.misses
+        np.testing.assert_array_equal(c.execute(small).arrays[0], small_want)
+        assert c.executor.residency.misses == misses
+
+
 def test_staging_path(spirv, rng, monkeypatch):
     """With zero-copy off, inputs go through the staging ring and outputs through a readback copy."""
     from hlx_vulkan_raw import VulkanContext
@@ -253,3 +276,28 @@ def test_timeout_leaves_the_run_alone_and_the_context_usable(spirv, rng, monkeyp
         c.submitter.timeout_ns = 120 * 10**9
         np.testing.assert_array_equal(c.execute(p).arrays[0], a + b)
         assert c.get_memory_info()["residency"]["entries"] == 2
+
+
+def test_cached_work_keeps_no_input_arrays_alive(spirv, rng):
+    """The per-key caches hold pipelines and slot numbers, not the host arrays of the plan that filled them:
+    once the caller drops a plan, its input tensors can be freed, and a rerun uploads from the new plan."""
+    import gc
+    import weakref
+
+    from hlx_vulkan_raw import VulkanContext
+    with VulkanContext() as c:
+        n = 256
+        a, b = (rng.integers(0, 2**32, n, dtype=np.uint32) for _ in range(2))
+        push = struct.pack("<I", n)
+        p = plan(stage("add", spirv["add_u32"], [inp(a), inp(b), out(np.uint32, (n,))], (n // 64, 1, 1), push))
+        np.testing.assert_array_equal(c.execute(p).arrays[0], a + b)
+        held = [weakref.ref(p.stages[0].bindings[i].array) for i in (0, 1)]
+        key, inputs = p.key, [x.copy() for x in (a, b)]
+        del p, a, b
+        gc.collect()
+        assert all(r() is None for r in held)
+        c.executor.residency.clear()  # force uploads: they must come from the new plan's arrays
+        again = plan(stage("add", spirv["add_u32"], [inp(inputs[0]), inp(inputs[1]), out(np.uint32, (n,))],
+                           (n // 64, 1, 1), push))
+        assert again.key == key
+        np.testing.assert_array_equal(c.execute(again).arrays[0], inputs[0] + inputs[1])

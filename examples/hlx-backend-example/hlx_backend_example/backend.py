@@ -26,9 +26,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
-from hlx_core.errors import BackendError, HLXError
+from hlx_core.errors import BackendError
 from hlx_core.kernels.registry import KernelSpec, get_registry
-from hlx_core.plan import InputRef, Plan, Stage, StageRef
+from hlx_core.plan import Plan, Stage
 
 NAME = "example"
 WORKERS = max(1, min(4, os.cpu_count() or 1))
@@ -83,26 +83,13 @@ class ExampleSession(Session):
 
     @staticmethod
     def _run_stage(stage: Stage, spec: KernelSpec, earlier: list[Future]) -> list[np.ndarray]:
-        inputs: list[np.ndarray] = []
-        for binding in stage.bindings:
-            if isinstance(binding, InputRef):
-                inputs.append(binding.array)
-            elif isinstance(binding, StageRef):
-                inputs.append(earlier[binding.stage].result()[binding.output])
+        # A StageRef reads an earlier stage's output: wait for that stage's task.
+        inputs = stage.input_arrays(lambda ref: earlier[ref.stage].result()[ref.output])
         if not spec.exact:
             inputs = [a.astype(np.float64) if a.dtype.kind == "f" else a for a in inputs]
-        wanted = [stage.output_spec(j) for j in range(len(stage.output_slots))]
-        try:
-            produced = spec.reference(inputs, stage.params, wanted)
-        except HLXError:
-            raise
-        except Exception as exc:  # the session contract: HLXError subclasses only
-            raise BackendError("E_PLUGIN", f"{NAME}: kernel {stage.kernel_name!r} failed: "
-                                           f"{type(exc).__name__}: {exc}") from exc
-        if len(produced) != len(wanted):
-            raise BackendError("E_PLUGIN", f"{NAME}: reference of {stage.kernel_name!r} returned "
-                                           f"{len(produced)} array(s) for {len(wanted)} output(s)")
-        return [np.asarray(a).astype(w.dtype, copy=False).reshape(w.shape) for a, w in zip(produced, wanted)]
+        # KernelSpec.run calls the reference and holds it to the stage: one array per output, of the
+        # declared shape, rounded once to the declared dtype; a failing reference is a coded BackendError.
+        return spec.run(inputs, stage, where=f"{NAME} backend")
 
     def close(self) -> None:
         with self._lock:

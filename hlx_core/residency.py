@@ -1,0 +1,68 @@
+"""Input buffers kept on the device by the handle of their content, least recently used evicted first.
+
+A handle is the BLAKE3 of its tensor, so a buffer filled from a handle holds exactly that data for as long
+as it stays resident: running a plan again with the same inputs uploads nothing. Every GPU backend keeps
+one ``Residency`` per device; the buffer type is the backend's own (anything with a ``size`` in bytes), and
+``release`` hands an evicted buffer back to it (a pool, an allocator, and whatever caches refer to it).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+
+class Sized(Protocol):
+    size: int
+
+
+B = TypeVar("B", bound=Sized)
+
+
+class Residency(Generic[B]):
+    """Handle -> buffer, LRU ordered, holding at most ``budget`` bytes after each ``trim``.
+
+    ``put`` never evicts, so a backend whose submitted work may still use resident buffers can keep
+    several and ``trim`` once nothing is in flight."""
+
+    def __init__(self, budget: int, release: Callable[[B], None]) -> None:
+        self.budget = budget
+        self._release = release
+        self._entries: OrderedDict[str, B] = OrderedDict()
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, handle: str) -> B | None:
+        buf = self._entries.get(handle)
+        if buf is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(handle)
+        return buf
+
+    def put(self, handle: str, buf: B) -> None:
+        """Keep ``buf``, just filled with ``handle``'s data. One larger than the whole budget is released
+        at once instead: keeping it would evict every other entry and then itself."""
+        if buf.size > self.budget:
+            self._release(buf)
+            return
+        self._entries[handle] = buf
+        self.bytes += buf.size
+
+    def trim(self) -> None:
+        """Release least recently used buffers until the budget holds."""
+        while self.bytes > self.budget:
+            _, buf = self._entries.popitem(last=False)
+            self.bytes -= buf.size
+            self._release(buf)
+
+    def clear(self) -> None:
+        while self._entries:
+            self._release(self._entries.popitem(last=False)[1])
+        self.bytes = 0
+
+    def stats(self) -> dict[str, int]:
+        return {"entries": len(self._entries), "bytes": self.bytes, "budget": self.budget,
+                "hits": self.hits, "misses": self.misses}
