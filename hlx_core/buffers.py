@@ -81,3 +81,12 @@ def to_array(data: bytes | bytearray | memoryview, spec: OutputRef) -> np.ndarra
     count = math.prod(spec.shape)
     arr = np.frombuffer(data, dtype=np.dtype(spec.dtype).newbyteorder("<"), count=count)
     return arr.reshape(spec.shape).astype(np.dtype(spec.dtype), copy=True)
+
+
+def host_bytes(array: np.ndarray) -> memoryview:
+    """An input's bytes as a device reads them: C order, little-endian, one byte per item of the view
+    (copied only when the array is not already in that form)."""
+    a = np.ascontiguousarray(array)
+    if a.dtype.byteorder == ">":
+        a = a.astype(a.dtype.newbyteorder("<"))
+    return memoryview(a).cast("B") if a.size else memoryview(b"")

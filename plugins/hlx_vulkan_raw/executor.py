@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from hlx_core.array_bytes import host_bytes
 from hlx_core.backend import Execution
-from hlx_core.buffers import BufferLayout, buffer_layout, to_array
+from hlx_core.buffers import BufferLayout, buffer_layout, host_bytes, to_array
 from hlx_core.plan import OutputRef, Plan
 from hlx_core.poison import POISON_WORD, poison_enabled
 from hlx_core.residency import Residency

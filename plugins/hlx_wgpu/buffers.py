@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from hlx_core.buffers import host_bytes
 from hlx_core.poison import poison_bytes
 
 from hlx_wgpu.errors import wgpu_call
@@ -196,9 +197,9 @@ class PoisonSource(HostBuffer):
         return buffer
 
 
-def _words(array: np.ndarray, size: int) -> np.ndarray | bytes:
+def _words(array: np.ndarray, size: int) -> memoryview | bytes:
     """The array's bytes as ``size`` bytes: a view when no padding is needed, else a zero-padded copy."""
-    data = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
-    if data.size == size:
+    data = host_bytes(array)
+    if data.nbytes == size:
         return data
-    return data.tobytes() + bytes(size - data.size)
+    return data.tobytes() + bytes(size - data.nbytes)
