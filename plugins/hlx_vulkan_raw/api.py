@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from hlx_core.buffers import host_bytes
+from hlx_core.device.layout import host_bytes
 
 from hlx_vulkan_raw.commands import (COMPUTE, HOST, HOST_READ, SHADER_READ, SHADER_WRITE, TRANSFER, TRANSFER_READ,
                                      TRANSFER_WRITE, UNIFORM_READ, Recorder)

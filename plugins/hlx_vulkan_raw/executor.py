@@ -5,7 +5,7 @@ uploads of inputs not yet resident go into a small per-run command buffer submit
 vkQueueSubmit as the recorded one, which holds every dispatch, the barriers between dependent stages, the
 timestamps, and the copies of the requested outputs to a readback buffer. Intermediates never leave the
 device. On unified-memory devices inputs are written and outputs read through the buffers' mappings.
-With output poisoning on (hlx_core.poison, read once per context) the recorded command buffer starts by
+With output poisoning on (hlx_core.device.poison, read once per context) the recorded command buffer starts by
 filling every stage-written buffer with 0xFF bytes, so each resubmission poisons them again.
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from hlx_core.backend import Execution
-from hlx_core.buffers import BufferLayout, buffer_layout, host_bytes, to_array
+from hlx_core.device.layout import BufferLayout, buffer_layout, host_bytes, to_array
 from hlx_core.plan import OutputRef, Plan
-from hlx_core.poison import POISON_WORD, poison_enabled
-from hlx_core.residency import Residency
+from hlx_core.device.poison import POISON_WORD, poison_enabled
+from hlx_core.device.residency import Residency
 
 from hlx_vulkan_raw.commands import (COMPUTE, HOST, HOST_READ, SHADER_READ, SHADER_WRITE, TRANSFER, TRANSFER_READ,
                                      TRANSFER_WRITE, UNIFORM_READ, QueryPool, Recorder)

@@ -5,7 +5,7 @@ buffers, the readback buffer, the timestamp queries) in a ``DeviceState``. When 
 state is dropped and the next run opens a new device, so a session survives device loss; a refused
 contract (naga, limits) leaves the state as it was. What a plan needs besides its data (the limits check,
 modules, pipelines, push-constant bytes) is made once per plan key, so a warm run only binds, encodes and
-transfers. With output poisoning on (hlx_core.poison, read when the device state is made) every run first
+transfers. With output poisoning on (hlx_core.device.poison, read when the device state is made) every run first
 copies 0xFF bytes over each buffer a stage writes.
 """
 from __future__ import annotations
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
-from hlx_core.buffers import BufferLayout, buffer_layout, to_array
+from hlx_core.device.layout import BufferLayout, buffer_layout, to_array
 from hlx_core.cas.handle import Handle
 from hlx_core.errors import BackendError, ContractError, HLXError
 from hlx_core.plan import InputRef, OutputRef, Plan, Stage
-from hlx_core.poison import poison_enabled
-from hlx_core.residency import Residency
+from hlx_core.device.poison import poison_enabled
+from hlx_core.device.residency import Residency
 from hlx_core.settings import env_number
 
 from hlx_wgpu import adapter as adapters

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from hlx_core.buffers import host_bytes
-from hlx_core.poison import poison_bytes
+from hlx_core.device.layout import host_bytes
+from hlx_core.device.poison import poison_bytes
 
 from hlx_wgpu.errors import wgpu_call
 

@@ -6,7 +6,7 @@ leaves the device untouched.
 """
 from __future__ import annotations
 
-from hlx_core.buffers import BufferLayout
+from hlx_core.device.layout import BufferLayout
 from hlx_core.plan import Plan
 
 from hlx_wgpu.buffers import BUFFER_ALIGN, align
