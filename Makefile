@@ -17,6 +17,7 @@ demo: sysdeps venv
 	$(VENV)/bin/hlx demo
 
 test: sysdeps venv
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Debian packages, plus python3/python3-venv when $(PYTHON) cannot make a virtualenv.

@@ -16,10 +16,10 @@ import statistics
 from pathlib import Path
 
 import numpy as np
+from bench_gemm import torch_tflops
 
 import hlx
 from hlx_core.planner import plan as make_plan
-from bench_gemm import torch_tflops
 
 
 def variant_contract(spv: bytes, tile: str, a, b) -> dict:

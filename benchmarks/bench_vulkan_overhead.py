@@ -23,6 +23,7 @@ import numpy as np
 import hlx
 from hlx.kernels import add, pipeline, stage
 from hlx_core.planner import plan as make_plan
+
 from hlx_vulkan_raw.commands import Recorder
 
 
@@ -63,9 +64,9 @@ def torch_peer(n: int, stages: int, repeat: int) -> tuple[float, float] | None:
     return per_call_us(one, repeat), per_call_us(chain, max(repeat // stages, 20))
 
 
-def empty_submit(ctx) -> Callable[[], None]:
+def empty_submit(core) -> Callable[[], None]:
     """One submit of an empty command buffer and the wait for its fence: the floor of any round trip."""
-    sub = ctx.submitter
+    sub = core.submitter
     cb = sub.command_buffer()
     Recorder(cb, one_time=False).end()
     return lambda: sub.wait(sub.submit([cb]))
@@ -103,8 +104,8 @@ def main() -> None:
         session.execute(p_chain)
         chain_us = per_call_us(lambda: session.execute(p_chain), max(args.repeat // 10, 50))
         chain_gpu_us = session.execute(p_chain).timings.get("gpu_ms", float("nan")) * 1e3
-        submits, runs = session.ctx.submitter.submits, session.ctx.executor.runs
-        floor_us = per_call_us(empty_submit(session.ctx), args.repeat)
+        submits, runs = session.core.submitter.submits, session.runs
+        floor_us = per_call_us(empty_submit(session.core), args.repeat)
     finally:
         session.close()
 

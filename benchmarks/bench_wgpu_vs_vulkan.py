@@ -29,8 +29,8 @@ import blake3
 import numpy as np
 
 from hlx import kernels as K
-from hlx_core import plugin_manager
-from hlx_core.cas.handle import Handle
+from hlx_core import registry
+from hlx_core.codec.handle import Handle
 from hlx_core.plan import InputRef, Plan
 from hlx_core.planner import plan as make_plan
 from bench_gemm_variants import variant_contract
@@ -96,7 +96,7 @@ def main() -> int:
                         help="run every GEMM size with these library tiles instead of the library's choice")
     args = parser.parse_args()
 
-    entries = plugin_manager.backend_entries()
+    entries = registry.backend_entries()
     sessions = {}
     for name in BACKENDS:
         entry = entries.get(name)

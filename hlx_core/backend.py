@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hlx_core.errors import BackendError
 from hlx_core.plan import Plan
 
 DeviceKind = Literal["gpu-discrete", "gpu-integrated", "gpu-virtual", "cpu", "other"]
@@ -19,12 +20,14 @@ DeviceKind = Literal["gpu-discrete", "gpu-integrated", "gpu-virtual", "cpu", "ot
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """A device as the backend names it. ``kind`` drives backend="auto"."""
+    """A device as the backend names it. ``kind`` drives backend="auto"; ``uuid`` (where the API reports
+    one) lets a user name the same device across processes and backends."""
 
     index: int
     name: str
     kind: DeviceKind
     details: dict[str, Any] = field(default_factory=dict, compare=False)
+    uuid: str = ""
 
     @property
     def is_gpu(self) -> bool:
@@ -51,18 +54,28 @@ class Execution:
 
 
 class Session(ABC):
-    """An open device. Sessions are not shared between threads without the runtime's lock."""
+    """An open device. Sessions are not shared between threads without the runtime's lock.
+
+    The base refuses a closed session (E_BACKEND_CLOSED) the same way on every backend; a backend
+    implements ``_execute`` and a ``close`` that sets ``closed``."""
 
     backend: str
     device: DeviceInfo
+    closed: bool = False
 
-    @abstractmethod
     def execute(self, plan: Plan) -> Execution:
         """Run every stage of ``plan`` and return its outputs; raise HLXError subclasses only."""
+        if self.closed:
+            raise BackendError("E_BACKEND_CLOSED", f"this {self.backend} session is closed; open a new one")
+        return self._execute(plan)
+
+    @abstractmethod
+    def _execute(self, plan: Plan) -> Execution:
+        """The backend's run of ``plan`` on an open session."""
 
     @abstractmethod
     def close(self) -> None:
-        """Release every device object; idempotent."""
+        """Release every device object and set ``closed``; idempotent."""
 
 
 class Backend(ABC):

@@ -33,11 +33,11 @@ from rich.table import Table
 
 from hlx_core import runtime
 from hlx_core.cas import api as cas
-from hlx_core.cas.handle import is_handle
+from hlx_core.codec.handle import is_handle
 from hlx_core.codec import decode
 from hlx_core.errors import CodecError, ContractError, HLXError, SpirvError
-from hlx_core.paths import hlx_home
-from hlx_core.plugin_manager import ALLOWLIST_ENV
+from hlx_core.registry import ALLOWLIST_ENV
+from hlx_core.settings import hlx_home
 
 
 # -- contract files ----------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def compile_glsl(source: Path) -> bytes:
 
 
 def cmd_shader_pack(args: argparse.Namespace, console: Console) -> int:
-    from hlx_core.spirv.shader import shader_contract
+    from hlx_core.contracts.shader import shader_contract
     source = Path(args.file)
     data = _read(source)
     spirv = data if source.suffix == ".spv" or data[:4] in SPIRV_MAGIC else compile_glsl(source)

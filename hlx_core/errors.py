@@ -1,16 +1,108 @@
-"""The HLXError tree.
+"""The HLXError tree and the one list of error codes.
 
 Every error HLX raises on bad input is an ``HLXError`` with a stable ``code`` (``E_...``) that callers and
 tests match on, a human message, and where it applies the ``path`` of the offending field. Subclasses only
-group codes by layer so callers can catch a layer; the code is what identifies the error.
+group codes by layer so callers can catch a layer; the code is what identifies the error. ``CODES`` lists
+every code HLX raises with its meaning; raise sites write the code as a string literal, and
+tests/test_error_codes.py keeps the source, ``CODES`` and docs/ERRORS.md in step.
 """
 from __future__ import annotations
+
+#: Every code HLX raises, by layer (in the order of the exception classes below) -> what it means.
+CODES: dict[str, str] = {
+    # codec (CodecError)
+    "E_LC_PARSE": "bytes that are not canonical LC-B: truncated, a non-shortest form, -0.0, bad or non-NFC "
+                  "UTF-8, trailing bytes, a malformed tensor payload",
+    "E_FLOAT_SPECIAL": "a NaN or infinite float, which LC-B neither encodes nor decodes",
+    "E_FIELD_ORDER": "map keys out of order or repeated in LC-B bytes, or two keys that normalise to the same "
+                     "string",
+    "E_DEPTH_EXCEEDED": "containers nested deeper than LC-B's 64 levels, or JSON too deep for the command line",
+    "E_TYPE": "a value LC-B cannot encode (its type, an int out of range, a non-str map key, a non-NFC string, "
+              "a tensor's dtype or rank) or bytes it cannot read (an unknown ext type, a non-bytes input)",
+    "E_SIZE_EXCEEDED": "an encoding or input over the size limit (set_limits), or a string, bytes, container "
+                       "or tensor over its 32-bit length",
+    # handle and store (HandleError)
+    "E_HANDLE_INVALID": "not a well-formed handle: &h_<tag>_<64 hex> with a known tag and a 32-byte digest",
+    "E_HANDLE_NOT_FOUND": "the store holds no object under the handle",
+    "E_INTEGRITY": "stored bytes do not hash to their handle (a corrupt file, the wrong handle given to put, a "
+                   "borrowed buffer that changed); the object is removed",
+    "E_STORE": "a bad argument to a store (not a Store, a bad path, chunks or gc arguments) or a file-system "
+               "error of a DiskStore",
+    # contract (ContractError)
+    "E_CONTRACT_UNKNOWN": "a contract id HLX does not know, or one hlx.run does not execute (it runs 901 and 902)",
+    "E_CONTRACT_STRUCTURE": "a contract shaped wrongly: not a one-id map or a contract's handle, an unknown "
+                            "field, bindings, dispatch or push constants that do not fit the shader, a bad "
+                            "pipeline step",
+    "E_CONTRACT_FIELD_MISSING": "a required contract field, or a param that the push-constant layout names, is "
+                                "absent",
+    "E_CONTRACT_FIELD_TYPE": "a field or kernel-helper argument of the wrong type or out of range (a handle, a "
+                             "scalar, a specialization constant, a $bytes/$tensor/$npy/$file input)",
+    "E_SHAPE": "tensor shapes the kernel cannot take: the wrong rank, operands that disagree, sizes past 32-bit "
+               "indices or one dispatch",
+    "E_DTYPE": "a tensor dtype the kernel does not take, or operands whose dtypes differ",
+    # SPIR-V (SpirvError)
+    "E_SPIRV_INVALID": "SPIR-V that fails the header checks or reflection, lacks the entry point, or that "
+                       "spirv-val or the driver rejects",
+    "E_SPIRV_COMPILE": "hlx shader pack cannot compile GLSL: glslangValidator is missing or fails",
+    # backend and device (BackendError)
+    "E_BACKEND": "a BackendError raised without a code of its own",
+    "E_BACKEND_UNKNOWN": "no installed backend has this name, or the name is not a string",
+    "E_BACKEND_UNAVAILABLE": "the backend cannot run here as asked: no library, loader, driver or device, an "
+                             "option it cannot use, or the device failed to open",
+    "E_BACKEND_CLOSED": "a closed session, or a closed Vulkan context or one of its handles, was used",
+    "E_DEVICE_UNKNOWN": "no device of the backend matches the selector (an index, a name substring, a UUID), or "
+                        "the selector is of another type",
+    "E_UNSUPPORTED": "the device lacks a feature, capability, extension or API version that a shader or a "
+                     "request needs",
+    "E_LIMIT_EXCEEDED": "a plan or call exceeds a device limit (workgroups, workgroup size, shared memory, buffer "
+                        "or binding size, push constants, descriptors); the message names the limit and its value",
+    "E_DEVICE_OOM": "the device is out of memory, or an allocation is larger than its memory heaps allow",
+    "E_HOST_OOM": "the graphics driver ran out of host memory",
+    "E_DEVICE_LOST": "the device was lost (a driver reset, a hang, a removed device)",
+    "E_TIMEOUT": "a wait for the device took longer than allowed (HLX_VULKAN_TIMEOUT_S), or a result was not "
+                 "ready",
+    "E_BACKEND_INTERNAL": "an unexpected failure inside the graphics API or its Python binding that maps to no "
+                          "other code",
+    "E_NO_REFERENCE": "no registered kernel of this name has a NumPy reference",
+    "E_REFERENCE_FAILED": "a kernel's NumPy reference raised",
+    "E_REFERENCE_OUTPUT": "a kernel's NumPy reference returned the wrong number or shape of arrays",
+    "E_KERNEL_CONFLICT": "a kernel name is already registered (replace=True overrides it)",
+    "E_PLUGIN": "a plugin was refused or misbehaved: it failed to load or register, open returned no Session, "
+                "execute raised or returned outputs unlike the plan's",
+    # Vulkan only (VulkanError in hlx_vulkan_raw)
+    "E_VK_ERROR": "a VkResult with no more specific code (named in the message), or a Vulkan backend failure "
+                  "that no other code fits (no fitting memory type, a staging overflow)",
+    "E_VK_INIT": "Vulkan cannot start: older than 1.1, instance or device creation failed, a layer, extension "
+                 "or feature is missing, no compute queue",
+    "E_VK_MEMORY_MAP": "mapping device memory into the host failed",
+    "E_VK_VALIDATION": "the driver returned VK_ERROR_VALIDATION_FAILED_EXT",
+    "E_VK_SPEC_CONSTANT": "a specialization constant value that does not fit its type, or an id the entry point "
+                          "does not declare",
+    "E_VK_WORKGROUP": "a workgroup size that differs from the shader's in a dimension with no local_size_*_id "
+                      "constant",
+    "E_VK_BINDINGS": "the buffers are not a list or tuple of this context's Buffers matching the kernel's "
+                     "bindings",
+    "E_VK_PUSH_CONSTANTS": "push constants that are not bytes or an array, or longer than the shader's push block",
+    "E_VK_BUFFER_SIZE": "a buffer size that is not a positive int, or an upload offset or length that does not "
+                        "fit the buffer",
+    "E_VK_BUFFER_DATA": "upload data that is neither bytes nor an array",
+    "E_VK_BUFFER_FREED": "a freed Buffer was used",
+    "E_VK_KERNEL_RELEASED": "a released Kernel was launched",
+    "E_VK_DISPATCH": "a global or local size that is not 1 to 3 positive ints",
+    # wgpu only
+    "E_WGPU_VALIDATION": "wgpu or naga refused a shader, layout, pipeline or command (their message included)",
+    # configuration and command line (HLXError)
+    "E_HLX": "an HLXError raised without a code of its own",
+    "E_CONFIG": "an HLX_* environment variable or a backend option with a value HLX cannot use (named in the "
+                "message)",
+    "E_IO": "the command line cannot read a file, or the file is not UTF-8 text",
+    "E_USAGE": "a command-line invocation lacks a required option",
+}
 
 
 class HLXError(Exception):
     """Base of every HLX error: ``code`` is stable, ``message`` says what and where. Raised as is for
-    E_CONFIG (an HLX_* environment variable that does not parse, named in the message) and by the command
-    line: E_IO (a file it cannot read) and E_USAGE (a missing option)."""
+    configuration (HLX_* environment variables, backend options) and the command line."""
 
     default_code = "E_HLX"
 
@@ -23,35 +115,31 @@ class HLXError(Exception):
 
 
 class CodecError(HLXError):
-    """LC-B encode/decode failures: E_LC_PARSE, E_FLOAT_SPECIAL, E_FIELD_ORDER, E_DEPTH_EXCEEDED, E_TYPE,
-    E_SIZE_EXCEEDED."""
+    """LC-B encode and decode failures."""
 
     default_code = "E_LC_PARSE"
 
 
 class HandleError(HLXError):
-    """Handle and store failures: E_HANDLE_INVALID, E_HANDLE_NOT_FOUND, E_INTEGRITY, E_STORE."""
+    """Handle and store failures."""
 
     default_code = "E_HANDLE_INVALID"
 
 
 class ContractError(HLXError):
-    """Contract validation failures: E_CONTRACT_FIELD_MISSING, E_CONTRACT_FIELD_TYPE, E_CONTRACT_STRUCTURE,
-    E_CONTRACT_UNKNOWN (and E_SHAPE / E_DTYPE from kernel helpers)."""
+    """Contract validation failures, including the shapes and dtypes the kernel helpers check."""
 
     default_code = "E_CONTRACT_STRUCTURE"
 
 
 class SpirvError(HLXError):
-    """SPIR-V header and reflection failures: E_SPIRV_INVALID; E_SPIRV_COMPILE when ``hlx shader pack``
-    cannot compile GLSL."""
+    """SPIR-V header, reflection and compilation failures."""
 
     default_code = "E_SPIRV_INVALID"
 
 
 class BackendError(HLXError):
-    """Backend selection and execution failures: E_BACKEND_UNKNOWN, E_BACKEND_UNAVAILABLE, E_BACKEND_CLOSED,
-    E_DEVICE_UNKNOWN, E_NO_REFERENCE, E_REFERENCE_FAILED, E_REFERENCE_OUTPUT, E_KERNEL_CONFLICT, E_DEVICE_OOM,
-    E_DEVICE_LOST, E_LIMIT_EXCEEDED, E_VK_*, E_WGPU_*, E_PLUGIN."""
+    """Backend selection, plugin, kernel registry, device and execution failures, and every failure a
+    graphics API reports (its own codes carry its prefix: E_VK_*, E_WGPU_*)."""
 
     default_code = "E_BACKEND"

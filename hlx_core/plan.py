@@ -13,7 +13,7 @@ from typing import Any, Callable, Union
 
 import numpy as np
 
-from hlx_core.cas.handle import Handle
+from hlx_core.codec.handle import Handle
 from hlx_core.spirv.types import EntryPoint
 
 

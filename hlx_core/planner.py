@@ -9,17 +9,17 @@ the same work forever (inputs are content-addressed too).
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import msgpack
 import numpy as np
 
 from hlx_core.cas import api as cas
-from hlx_core.cas.handle import Handle, blake3_digest, is_handle, tag_of
+from hlx_core.codec.handle import Handle, blake3_digest, is_handle, tag_of
 from hlx_core.codec import encode_chunks
+from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG, VULKAN_SHADER
 from hlx_core.contracts.validate import validate
+from hlx_core.device.lru import LRU
 from hlx_core.errors import ContractError, HandleError, HLXError
 from hlx_core.kernels.conformance import conform, library_kernel
 from hlx_core.plan import Binding, InputRef, OutputRef, Plan, Shader, Stage, StageRef
@@ -31,31 +31,9 @@ PLAN_CACHE_INPUT_BYTES = 64 << 20  # plans holding more input data than this are
 SHADER_CACHE_ENTRIES = 256
 
 
-class _LRU:
-    """A small thread-safe LRU map."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: Any, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-
-
-_plans = _LRU(PLAN_CACHE_ENTRIES)      # (contract key, id(store)) -> (store, Plan)
-_shaders = _LRU(SHADER_CACHE_ENTRIES)  # shader handle -> Shader (reflection is pure Python, not free)
+_plans: LRU[Any, Any] = LRU(PLAN_CACHE_ENTRIES, locked=True)  # (contract key, id(store)) -> (store, Plan)
+# shader handle -> Shader (reflection is pure Python, not free)
+_shaders: LRU[Any, Shader] = LRU(SHADER_CACHE_ENTRIES, locked=True)
 
 
 def _fail(path: str, message: str, code: str = "E_CONTRACT_STRUCTURE") -> ContractError:
@@ -87,7 +65,7 @@ def plan(contract: Any, store: Any = None) -> Plan:
         return cached[1]
     normalised = validate(contract)
     cid = _contract_id(normalised)
-    if cid not in ("901", "902"):
+    if cid not in (COMPUTE_KERNEL, PIPELINE_CONFIG):
         raise _fail(cid, f"hlx.run executes 901 COMPUTE_KERNEL and 902 PIPELINE_CONFIG contracts, not {cid}",
                     "E_CONTRACT_UNKNOWN")
     key = cas.collapse(normalised, store=store)
@@ -133,8 +111,8 @@ class _Planner:
         self.inputs: dict[str, InputRef] = {}
 
     def build(self, key: Handle, cid: str, body: dict) -> Plan:
-        if cid == "901":
-            stage = self.stage(body, "901", earlier=())
+        if cid == COMPUTE_KERNEL:
+            stage = self.stage(body, COMPUTE_KERNEL, earlier=())
             outputs = tuple((0, j) for j in range(len(stage.output_slots)))
             return Plan(key, (stage,), outputs)
         return self.pipeline(key, body)
@@ -154,10 +132,10 @@ class _Planner:
         """A stage given inline ({"901": ...}) or as the handle of a stored 901."""
         if isinstance(item, str):
             stored = _resolve(item, self.store, path)
-            if not (isinstance(stored, dict) and set(stored) == {"901"}):
+            if not (isinstance(stored, dict) and set(stored) == {COMPUTE_KERNEL}):
                 raise _fail(path, f"handle {item} names a {_describe(stored)}, not a 901 contract")
             item = validate(stored)
-        return item["901"]
+        return item[COMPUTE_KERNEL]
 
     @staticmethod
     def pipeline_outputs(spec: Any, stages: list[Stage]) -> tuple[tuple[int, int], ...]:
@@ -211,15 +189,15 @@ class _Planner:
             if cached is not None and cas.exists(handle, store=self.store):  # cached, yet never past a store
                 return cached
             stored = _resolve(ref, self.store, path)
-            if not (isinstance(stored, dict) and set(stored) == {"900"}):
+            if not (isinstance(stored, dict) and set(stored) == {VULKAN_SHADER}):
                 raise _fail(path, f"handle {ref} names a {_describe(stored)}, not a 900 shader contract")
-            body = validate(stored)["900"]
+            body = validate(stored)[VULKAN_SHADER]
         else:
             handle = cas.collapse(ref, store=self.store)
             cached = _shaders.get(handle)
             if cached is not None:
                 return cached
-            body = ref["900"]
+            body = ref[VULKAN_SHADER]
         spirv = bytes(body["spirv_binary"])
         entry = str(body.get("entry_point", "main"))
         info = _reflect(spirv, entry, path)

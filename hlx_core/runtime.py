@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from hlx_core import plugin_manager
+from hlx_core import registry
 from hlx_core.backend import DeviceInfo, Execution, Session
 from hlx_core.cas import api as cas
-from hlx_core.cas.handle import Handle, is_handle
+from hlx_core.codec.handle import Handle, is_handle
+from hlx_core.device.selection import check_selector, matches, select_device
 from hlx_core.errors import BackendError, ContractError, HLXError
 from hlx_core.kernels.helpers import Deferred
 from hlx_core.plan import Plan
@@ -68,7 +69,7 @@ _exit_hook: list[bool] = []  # set once close_sessions is registered with atexit
 
 def backends() -> list[str]:
     """Names of the backends that can run here now."""
-    return [name for name, entry in plugin_manager.backend_entries().items() if entry.availability().available]
+    return [name for name, entry in registry.backend_entries().items() if entry.availability().available]
 
 
 def _device_dict(d: DeviceInfo) -> dict[str, Any]:
@@ -81,7 +82,7 @@ def backend_info() -> list[dict[str, Any]]:
     Keys: name, available, reason, devices (index, name, kind, is_gpu), version (the backend's own, else
     its distribution's), distribution, plugin; failed plugins also carry ``error`` and ``stage``."""
     info = []
-    for name, entry in plugin_manager.backend_entries().items():
+    for name, entry in registry.backend_entries().items():
         avail = entry.availability()
         info.append({
             "name": name, "available": avail.available, "reason": avail.reason,
@@ -89,7 +90,7 @@ def backend_info() -> list[dict[str, Any]]:
             "version": avail.version or entry.distribution_version,
             "distribution": entry.distribution, "plugin": entry.plugin,
         })
-    for failure in plugin_manager.failures():
+    for failure in registry.failures():
         info.append({
             "name": failure.name, "available": False,
             "reason": f"plugin failed ({failure.stage}): {failure.error}",
@@ -101,32 +102,12 @@ def backend_info() -> list[dict[str, Any]]:
 
 # -- choosing a backend and device ---------------------------------------------------------------------
 
-def _check_device_spec(spec: Any) -> None:
-    if spec is not None and (isinstance(spec, bool) or not isinstance(spec, (int, np.integer, str))):
-        raise BackendError("E_DEVICE_UNKNOWN", f"device must be an index or a name substring, not "
-                                               f"{type(spec).__name__}")
-
-
-def _matches(spec: Any, device: DeviceInfo) -> bool:
-    """A device argument: an index, a digit string, or a case-insensitive substring of the name."""
-    if spec is None:
-        return True
-    if isinstance(spec, (int, np.integer)):
-        return device.index == int(spec)
-    return device.index == int(spec) if spec.isdecimal() else spec.lower() in device.name.lower()
-
-
 def _pick_device(name: str, devices: tuple[DeviceInfo, ...], spec: Any) -> Any:
-    """The index of the first of ``devices`` that ``spec`` names, so every backend's ``open`` gets the same
-    answer for "0", 0 and a name; a backend that lists no devices interprets ``spec`` itself."""
+    """The index of the device ``spec`` names, so every backend's ``open`` gets the same answer for "0", 0,
+    a name and a UUID; a backend that lists no devices interprets ``spec`` itself."""
     if spec is None or not devices:
         return spec
-    for device in devices:
-        if _matches(spec, device):
-            return device.index
-    listed = ", ".join(f"{d.index} {d.name!r}" for d in devices)
-    raise BackendError("E_DEVICE_UNKNOWN", f"backend {name!r} has no device matching {spec!r}; its devices: "
-                                           f"{listed}")
+    return select_device(devices, spec, backend=name).index
 
 
 def _auto_rank(name: str, device: DeviceInfo | None) -> float:
@@ -142,7 +123,7 @@ def _auto_rank(name: str, device: DeviceInfo | None) -> float:
     return 3 if gpu else 6
 
 
-def _auto_order(entries: dict[str, plugin_manager.BackendEntry], spec: Any) -> list[tuple[str, int | None]]:
+def _auto_order(entries: dict[str, registry.BackendEntry], spec: Any) -> list[tuple[str, int | None]]:
     """Candidates for backend="auto", best first, as (backend, device index); ties go by name and index."""
     found: list[tuple[float, str, int]] = []
     for name, entry in entries.items():
@@ -151,12 +132,12 @@ def _auto_order(entries: dict[str, plugin_manager.BackendEntry], spec: Any) -> l
             continue
         if not avail.devices and spec is None:  # a backend that lists no devices runs on its default
             found.append((_auto_rank(name, None), name, -1))
-        found += [(_auto_rank(name, d), name, d.index) for d in avail.devices if _matches(spec, d)]
+        found += [(_auto_rank(name, d), name, d.index) for d in avail.devices if matches(d, spec)]
     found.sort()
     return [(name, None if index < 0 else index) for _, name, index in found]
 
 
-def _landscape(entries: dict[str, plugin_manager.BackendEntry]) -> str:
+def _landscape(entries: dict[str, registry.BackendEntry]) -> str:
     """Every backend with its devices or why it cannot run, and every failed plugin: for error messages."""
     parts = []
     for name, entry in entries.items():
@@ -166,16 +147,16 @@ def _landscape(entries: dict[str, plugin_manager.BackendEntry]) -> str:
             parts.append(f"{name}: {devices}")
         else:
             parts.append(f"{name}: unavailable ({avail.reason})")
-    parts += [f"{f.name}: plugin failed ({f.error})" for f in plugin_manager.failures()]
+    parts += [f"{f.name}: plugin failed ({f.error})" for f in registry.failures()]
     return "; ".join(parts) or "no backend plugins are registered (is HLX_PLUGINS set to an empty string?)"
 
 
 def _choose(backend: str, device: Any) -> tuple[str, Any]:
     """(backend name, device argument for Backend.open) or BackendError naming what is there."""
-    _check_device_spec(device)
+    check_selector(device)
     if not isinstance(backend, str):
         raise BackendError("E_BACKEND_UNKNOWN", f"backend must be a name or 'auto', got {type(backend).__name__}")
-    entries = plugin_manager.backend_entries()
+    entries = registry.backend_entries()
     if backend == AUTO:
         order = _auto_order(entries, device)
         if not order:
@@ -185,7 +166,7 @@ def _choose(backend: str, device: Any) -> tuple[str, Any]:
         return order[0]
     entry = entries.get(backend)
     if entry is None:
-        failed = [f for f in plugin_manager.failures() if f.name == backend]
+        failed = [f for f in registry.failures() if f.name == backend]
         if failed:
             raise BackendError("E_BACKEND_UNAVAILABLE",
                                f"backend {backend!r}: plugin {failed[0].name!r} "
@@ -210,7 +191,7 @@ def _session(name: str, device: Any) -> _SessionSlot:
         slot = _sessions.get(key)
         if slot is not None:
             return slot
-        entry = plugin_manager.backend_entries()[name]
+        entry = registry.backend_entries()[name]
         try:
             session = entry.backend.open(device)
         except HLXError:

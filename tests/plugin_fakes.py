@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from hlx_core import plugin_manager, runtime
+from hlx_core import registry, runtime
 from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
+from hlx_core.hookspecs import hookimpl
 from hlx_core.plan import Plan
-from hlx_core.plugins import hookimpl
 
 
 def cpu_backend() -> Backend:
@@ -31,7 +31,7 @@ class FakeSession(Session):
         self.closed = False
         self._cpu = cpu_backend().open(None)
 
-    def execute(self, plan: Plan) -> Execution:
+    def _execute(self, plan: Plan) -> Execution:
         self.owner.executions += 1
         return self._cpu.execute(plan)
 
@@ -82,12 +82,12 @@ def plugins(monkeypatch):
         else:
             monkeypatch.setenv("HLX_PLUGINS", allow)
         runtime.close_sessions()
-        plugin_manager.reset()
+        registry.reset()
 
     use("")
     yield use
     runtime.close_sessions()
-    plugin_manager.reset()
+    registry.reset()
 
 
 def write_distribution(folder: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> None:

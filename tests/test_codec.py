@@ -7,16 +7,15 @@ import struct
 import msgpack
 import numpy as np
 import pytest
+from codec_values import handles, nfc_text, same, shuffled, tensors, values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hlx
 from hlx_core import codec
-from hlx_core.cas.handle import Handle
 from hlx_core.codec import decode, encode, encode_chunks, pre_serialize, set_limits
+from hlx_core.codec.handle import Handle
 from hlx_core.errors import CodecError
-
-from codec_values import handles, nfc_text, same, shuffled, tensors, values
 
 SETTINGS = settings(max_examples=150, deadline=None)
 

@@ -9,12 +9,11 @@ import random
 
 import numpy as np
 import pytest
-
-from hlx_core.cas.handle import Handle
-from hlx_core.codec import decode, encode
-from hlx_core.errors import CodecError
-
 from codec_values import random_value
+
+from hlx_core.codec import decode, encode
+from hlx_core.codec.handle import Handle
+from hlx_core.errors import CodecError
 
 N_INPUTS = 400_000
 # Bytes that change the meaning of what follows: every marker of the 0xc0-0xdf block and the fix-range edges.

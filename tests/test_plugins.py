@@ -7,13 +7,13 @@ import sys
 import threading
 
 import pytest
+from plugin_fakes import FakeBackend, FakePlugin, plugins, write_distribution  # noqa: F401 (fixture)
 
 import hlx
-from hlx_core import plugin_manager
-from hlx_core.kernels import registry as registry_module
-from hlx_core.kernels.registry import KernelSpec, get_registry
-from hlx_core.plugins import hookimpl
-from plugin_fakes import FakeBackend, FakePlugin, plugins, write_distribution  # noqa: F401 (fixture)
+from hlx_core import registry
+from hlx_core.hookspecs import hookimpl
+from hlx_core.kernels.spec import KernelSpec
+from hlx_core.registry import KernelRegistry
 
 BROKEN_DIST = "hlx-broken-demo"
 
@@ -22,14 +22,14 @@ BROKEN_DIST = "hlx-broken-demo"
 MODULES = {
     "hlxt_broken": 'raise RuntimeError("boom at import")\n',
     "hlxt_raising": """
-        from hlx_core.plugins import hookimpl
+        from hlx_core.hookspecs import hookimpl
 
         @hookimpl
         def hlx_register_backends():
             raise ValueError("hook exploded")
     """,
     "hlxt_wrongtype": """
-        from hlx_core.plugins import hookimpl
+        from hlx_core.hookspecs import hookimpl
 
         @hookimpl
         def hlx_register_backends():
@@ -39,8 +39,8 @@ MODULES = {
         import time
         import numpy as np
         from hlx_core.backend import Availability, Backend, DeviceInfo
-        from hlx_core.kernels.registry import KernelSpec
-        from hlx_core.plugins import hookimpl
+        from hlx_core.kernels.spec import KernelSpec
+        from hlx_core.hookspecs import hookimpl
 
         CALLS = []
 
@@ -80,8 +80,8 @@ def dist_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def kernel_registry(monkeypatch):
     """A fresh kernel registry for this test, so kernels registered here do not leak into other tests."""
-    monkeypatch.setattr(registry_module, "_registry", None)
-    return get_registry
+    monkeypatch.setattr(registry, "_kernels", KernelRegistry())
+    return registry.kernel_registry
 
 
 def _info(name: str) -> dict:
@@ -116,7 +116,7 @@ def test_failing_plugins_are_reported_and_isolated(plugins, dist_dir, kernel_reg
         hlx.run({}, backend="broken")
     assert err.value.code == "E_BACKEND_UNAVAILABLE" and "boom at import" in err.value.message
     # The good plugin's kernel hook ran too.
-    assert "hlxt_negate" in get_registry()
+    assert "hlxt_negate" in registry.kernel_registry()
 
 
 def test_entry_points_load_once_even_from_many_threads(plugins, dist_dir, kernel_registry):
@@ -126,7 +126,7 @@ def test_entry_points_load_once_even_from_many_threads(plugins, dist_dir, kernel
 
     def ask() -> None:
         barrier.wait()
-        seen.append(set(plugin_manager.backend_entries()))
+        seen.append(set(registry.backend_entries()))
 
     threads = [threading.Thread(target=ask) for _ in range(6)]
     for t in threads:
@@ -135,25 +135,25 @@ def test_entry_points_load_once_even_from_many_threads(plugins, dist_dir, kernel
         t.join()
     assert seen == [{"good"}] * 6
     assert len(sys.modules["hlxt_good"].CALLS) == 1
-    plugin_manager.backend_entries()
+    registry.backend_entries()
     assert len(sys.modules["hlxt_good"].CALLS) == 1
 
 
 def test_allowlist(plugins):
     plugins("cpu")
-    assert set(plugin_manager.backend_entries()) == {"cpu"} and hlx.backends() == ["cpu"]
+    assert set(registry.backend_entries()) == {"cpu"} and hlx.backends() == ["cpu"]
     plugins("")
-    assert plugin_manager.backend_entries() == {} and hlx.backends() == [] and hlx.backend_info() == []
+    assert registry.backend_entries() == {} and hlx.backends() == [] and hlx.backend_info() == []
     with pytest.raises(hlx.BackendError) as err:
         hlx.run({}, backend="auto")
     assert err.value.code == "E_BACKEND_UNAVAILABLE" and "HLX_PLUGINS" in err.value.message
     plugins(" cpu , ")  # spaces and empty items are ignored
-    assert set(plugin_manager.backend_entries()) == {"cpu"}
+    assert set(registry.backend_entries()) == {"cpu"}
 
 
 def test_register_plugin_in_code(plugins):
     fake = FakeBackend("fakegpu")
-    assert plugin_manager.register_plugin(FakePlugin(fake), name="mine", distribution="my-dist") == ["fakegpu"]
+    assert registry.register_plugin(FakePlugin(fake), name="mine", distribution="my-dist") == ["fakegpu"]
     info = _info("fakegpu")
     assert info["available"] and info["distribution"] == "my-dist" and info["plugin"] == "mine"
     assert info["devices"] == [{"index": 0, "name": "Fake GPU", "kind": "gpu-discrete", "is_gpu": True}]
@@ -161,11 +161,11 @@ def test_register_plugin_in_code(plugins):
     hlx.backends()
     assert fake.probes == 1  # probed once, remembered
     with pytest.raises(hlx.BackendError) as err:  # a second backend under a taken name is refused
-        plugin_manager.register_plugin(FakePlugin(FakeBackend("fakegpu")), name="other")
+        registry.register_plugin(FakePlugin(FakeBackend("fakegpu")), name="other")
     assert err.value.code == "E_PLUGIN" and "already provided by plugin 'mine'" in err.value.message
-    assert plugin_manager.failures() == [] and set(plugin_manager.backend_entries()) == {"fakegpu"}
-    plugin_manager.unregister_plugin("mine")
-    assert plugin_manager.backend_entries() == {}
+    assert registry.failures() == [] and set(registry.backend_entries()) == {"fakegpu"}
+    registry.unregister_plugin("mine")
+    assert registry.backend_entries() == {}
 
 
 def test_probe_that_raises_means_unavailable(plugins):
@@ -173,7 +173,7 @@ def test_probe_that_raises_means_unavailable(plugins):
         def probe(self):
             raise OSError("driver went away")
 
-    plugin_manager.register_plugin(FakePlugin(Flaky("flaky")))
+    registry.register_plugin(FakePlugin(Flaky("flaky")))
     info = _info("flaky")
     assert not info["available"] and "OSError: driver went away" in info["reason"]
     assert hlx.backends() == []
@@ -191,10 +191,10 @@ def test_kernel_hook_registers_once(plugins, kernel_registry):
             registry.register(spec)
 
     plugin = Kernels()
-    plugin_manager.register_plugin(plugin, name="kernels")
-    assert get_registry().get("hlxt_identity") is spec and Kernels.calls == 1
+    registry.register_plugin(plugin, name="kernels")
+    assert registry.kernel_registry().get("hlxt_identity") is spec and Kernels.calls == 1
     plugins("")  # a reset re-registers the plugin's backends but not its kernels
-    plugin_manager.register_plugin(plugin, name="kernels")
+    registry.register_plugin(plugin, name="kernels")
     assert Kernels.calls == 1
 
 
@@ -216,9 +216,9 @@ def test_an_entry_point_name_taken_by_another_distribution_is_reported(plugins, 
     monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])
     plugins("cpu")
     assert hlx.backends() == ["cpu"]
-    (failure,) = plugin_manager.failures()
+    (failure,) = registry.failures()
     assert failure.name == "cpu" and "already provided by distribution" in failure.error
-    assert (failure.distribution, plugin_manager.backend_entries()["cpu"].distribution) == ("hlx-impostor", "hlx")
+    assert (failure.distribution, registry.backend_entries()["cpu"].distribution) == ("hlx-impostor", "hlx")
     assert "hlxt_impostor" not in sys.modules
 
 

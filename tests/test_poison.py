@@ -139,7 +139,7 @@ def _dirty(session, spirv: dict[str, bytes], rng, n: int) -> None:
     Vulkan: the output buffers of every recorded plan (a resubmitted plan writes into the same ones).
     wgpu: run a 902 of full copies whose outputs take (and fill) the pooled buffers of that size."""
     if session.backend == "vulkan":
-        for rec in session.ctx.executor.recorded.values():
+        for rec in session.recorded.values():
             for buf in rec.outputs.values():
                 assert buf.host_visible, "lavapipe maps device memory (HLX_VULKAN_ZERO_COPY)"
                 buf.write(_data(rng, "uint32", buf.size // 4).tobytes())
@@ -192,9 +192,9 @@ def test_off_leaves_written_half_right(unpoisoned_session, prefix_copy, rng):
         got = unpoisoned_session.execute(plan(contract)).arrays[0]
         assert np.array_equal(got[:half], x[:half])
     if unpoisoned_session.backend == "vulkan":
-        assert unpoisoned_session.ctx.executor.poison is False
+        assert unpoisoned_session.poison is False
     else:
-        assert unpoisoned_session.state.poison is None
+        assert unpoisoned_session.core.poison is None
 
 
 @pytest.mark.parametrize("backend", GPU_BACKENDS)

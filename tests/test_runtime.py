@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import hlx
-from hlx_core import plugin_manager, runtime
+from hlx_core import registry, runtime
 from hlx_core.backend import Execution
 from hlx_core.plan import InputRef, OutputRef, StageRef
 from hlx_core.planner import plan
@@ -22,7 +22,7 @@ def _f32(rng, *shape) -> np.ndarray:
 
 
 def _register(*backends: FakeBackend) -> None:
-    plugin_manager.register_plugin(FakePlugin(*backends), name="fakes", distribution="fake-dist")
+    registry.register_plugin(FakePlugin(*backends), name="fakes", distribution="fake-dist")
 
 
 # -- Result ------------------------------------------------------------------------------------------

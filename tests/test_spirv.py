@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from hlx_core.contracts.shader import shader_contract
 from hlx_core.errors import ContractError, SpirvError
 from hlx_core.spirv.header import check_header
 from hlx_core.spirv.reflect import reflect, reflect_entry
-from hlx_core.spirv.shader import shader_contract
 from hlx_core.spirv.specexpr import Composite, Literal, Op, Spec, evaluate, make_op, op_name, size, spec_ids
 from hlx_core.spirv.types import EntryPoint
 
@@ -411,9 +411,9 @@ OpDecorate %Push Block
 
 # One OpSpecConstantOp per 32-bit opcode over the spec constants %a %b (int), %u %v (uint), %s (a shift) and
 # %p (bool). Each result, hashed to 16 bits ((31 * high half + low half) mod 2^16) plus one, is the descriptor
-# count of its own binding, so every opcode's value is observable on its own and compared with what spirv-opt folds it to. SMod and the 64-bit
-# conversions are checked by hand (test_spec_expression_semantics): spirv-opt v2023.1 folds SMod wrongly
-# when |a| < |b| and leaves 64-bit OpSpecConstantOps unfolded.
+# count of its own binding, so every opcode's value is observable on its own and compared with what spirv-opt
+# folds it to. SMod and the 64-bit conversions are checked by hand (test_spec_expression_semantics):
+# spirv-opt v2023.1 folds SMod wrongly when |a| < |b| and leaves 64-bit OpSpecConstantOps unfolded.
 _SPEC_OPS = {
     "sneg": "%int SNegate %a", "not": "%uint Not %u", "iadd": "%int IAdd %a %b", "isub": "%uint ISub %u %v",
     "imul": "%int IMul %a %b", "udiv": "%uint UDiv %u %v", "sdiv": "%int SDiv %a %b", "umod": "%uint UMod %u %v",
@@ -459,7 +459,8 @@ def _spec_op_module(a: int, b: int, u: int, v: int, s: int, p: bool) -> tuple[st
                      f"%m_{name} = OpSpecConstantOp %uint IMul %h_{name} %c31",
                      f"%s_{name} = OpSpecConstantOp %uint IAdd %m_{name} %{name}",
                      f"%n_{name} = OpSpecConstantOp %uint BitwiseAnd %s_{name} %mask"]
-        body += [f"%c_{name} = OpSpecConstantOp %uint IAdd %n_{name} %c1", f"%arr_{name} = OpTypeArray %Block %c_{name}",
+        body += [f"%c_{name} = OpSpecConstantOp %uint IAdd %n_{name} %c1",
+                 f"%arr_{name} = OpTypeArray %Block %c_{name}",
                  f"%ptr_{name} = OpTypePointer Uniform %arr_{name}", f"%var_{name} = OpVariable %ptr_{name} Uniform"]
         head += [f"OpDecorate %var_{name} DescriptorSet 0", f"OpDecorate %var_{name} Binding {len(names)}"]
         names.append(name)
@@ -777,7 +778,8 @@ def test_malformed_types_in_blocks():
                           (50, [uint, 7, 5]), (71, [7, 1, 3]))
         with pytest.raises(SpirvError, match=f"unsupported int width {width}"):
             reflect(odd_int)
-    vector_spec = _module((15, [5, 9, *_str_words(b"main")]), (21, [uint, 32, 0]), (23, [vec, uint, 2]), (50, [vec, 7, 0]), (71, [7, 1, 3]))
+    vector_spec = _module((15, [5, 9, *_str_words(b"main")]), (21, [uint, 32, 0]), (23, [vec, uint, 2]),
+                          (50, [vec, 7, 0]), (71, [7, 1, 3]))
     with pytest.raises(SpirvError, match="is not a scalar"):
         reflect(vector_spec)
     composite_size = _module((15, [5, 9, *_str_words(b"main")]), (16, [9, 17, 1, 1, 1]), (21, [uint, 32, 0]),

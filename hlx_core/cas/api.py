@@ -14,11 +14,12 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from hlx_core.cas.handle import Handle, blake3_digest, tag_of
-from hlx_core.cas.store import DiskStore, Snapshot, Store, Transaction
 from hlx_core import codec
+from hlx_core.cas.disk import DiskStore
+from hlx_core.cas.store import Snapshot, Store, Transaction
+from hlx_core.codec.handle import Handle, blake3_digest, tag_of
 from hlx_core.errors import HandleError
-from hlx_core.paths import hlx_home
+from hlx_core.settings import hlx_home
 
 _lock = threading.Lock()
 _explicit: Store | None = None

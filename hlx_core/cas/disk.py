@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from hlx_core.cas.handle import TAGS, Buffer, Handle, blake3_digest
 from hlx_core.cas.store import Entry, ReadBuffer, Store
+from hlx_core.codec.handle import TAGS, Buffer, Handle, blake3_digest
 from hlx_core.errors import HandleError
 
 TEMP_PREFIX = ".tmp-"

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence, Union
 
-from hlx_core.cas.handle import Buffer, Handle, blake3_digest
+from hlx_core.codec.handle import Buffer, Handle, blake3_digest
 from hlx_core.errors import HandleError
 
 ReadBuffer = Union[bytes, memoryview, Any]  # bytes, or an mmap.mmap opened read-only
@@ -116,7 +116,7 @@ class Store(ABC):
     def _entries(self) -> list[Entry]:
         ...
 
-    def _sweep(self) -> None:
+    def _sweep(self) -> None:  # noqa: B027 (optional: a store that leaves nothing behind has nothing to sweep)
         """Remove leftovers that are not objects (a DiskStore's abandoned temp files); gc and clear call it."""
 
     # -- public API ------------------------------------------------------------------------------
@@ -309,12 +309,4 @@ def _size(stored: bytes | tuple[Buffer, ...]) -> int:
     return sum(memoryview(c).nbytes for c in stored)
 
 
-def __getattr__(name: str) -> Any:
-    # DiskStore (disk.py) subclasses Store, so it is exported from here lazily to keep imports acyclic.
-    if name == "DiskStore":
-        from hlx_core.cas.disk import DiskStore
-        return DiskStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["Store", "MemoryStore", "DiskStore", "Entry", "Snapshot", "Transaction", "as_handle"]
+__all__ = ["Store", "MemoryStore", "Entry", "Snapshot", "Transaction", "as_handle"]

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hlx_core.cas.handle import is_handle
+from hlx_core.codec.handle import is_handle
 from hlx_core.errors import ContractError
 
 MISSING = "E_CONTRACT_FIELD_MISSING"

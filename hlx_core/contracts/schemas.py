@@ -8,8 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from hlx_core.contracts.fields import (STRUCTURE, TYPE, as_bool, as_bytes, as_dims, as_float, as_handle,
-                                       as_int, as_list, as_scalar, as_str, fail, fields_map)
+from hlx_core.contracts.fields import (
+    STRUCTURE,
+    TYPE,
+    as_bool,
+    as_bytes,
+    as_dims,
+    as_float,
+    as_handle,
+    as_int,
+    as_list,
+    as_scalar,
+    as_str,
+    fail,
+    fields_map,
+)
+from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG, VULKAN_SHADER
 from hlx_core.errors import SpirvError
 from hlx_core.spirv.reflect import reflect, reflect_entry
 from hlx_core.spirv.types import EntryPoint
@@ -65,7 +79,7 @@ def _check_bindings(given: Any, entry: EntryPoint, path: str) -> None:
                    ", ".join(f"set {s} binding {b}" for s, b in missing) + ", which the list omits")
 
 
-def validate_900(fields: Any, path: str = "900") -> dict:
+def validate_900(fields: Any, path: str = VULKAN_SHADER) -> dict:
     """Normalised 900: shader_stage filled in, descriptor_bindings derived from reflection (or checked)."""
     fields = fields_map(fields, path, ("spirv_binary", "entry_point", "shader_stage", "descriptor_bindings",
                                        "wgsl_source"), ("spirv_binary", "entry_point"))
@@ -201,11 +215,11 @@ def _check_outputs_writable(out: dict, entry: EntryPoint, path: str) -> None:
     declared = {b.binding: b for b in entry.bindings if b.set == 0}
     for i, b in enumerate(out["bindings"]):
         if is_output(b) and i in declared and declared[i].readonly:
-            raise fail(STRUCTURE, f"{path}.bindings[{i}]", f"an output is bound to buffer "
-                                                          f"{declared[i].name or i!r}, which the shader declares readonly")
+            raise fail(STRUCTURE, f"{path}.bindings[{i}]", f"an output is bound to buffer {declared[i].name or i!r}, "
+                                                          "which the shader declares readonly")
 
 
-def validate_901(fields: Any, path: str = "901", earlier: list[int | None] | None = None) -> dict:
+def validate_901(fields: Any, path: str = COMPUTE_KERNEL, earlier: list[int | None] | None = None) -> dict:
     """Normalised 901. ``earlier``: output counts of the preceding stages when inside a 902."""
     fields = fields_map(fields, path, ("kernel_name", "shader_handle", "workgroup_size", "dispatch", "bindings",
                                        "push_constants", "specialization_constants", "params",
@@ -215,10 +229,10 @@ def validate_901(fields: Any, path: str = "901", earlier: list[int | None] | Non
     shader = fields["shader_handle"]
     entry = None
     if isinstance(shader, dict):
-        inner = fields_map(shader, f"{path}.shader_handle", ("900",), ("900",))
-        shader_fields = validate_900(inner["900"], f"{path}.shader_handle.900")
-        out["shader_handle"] = {"900": shader_fields}
-        entry = shader_entry(shader_fields, f"{path}.shader_handle.900")
+        inner = fields_map(shader, f"{path}.shader_handle", (VULKAN_SHADER,), (VULKAN_SHADER,))
+        shader_fields = validate_900(inner[VULKAN_SHADER], f"{path}.shader_handle.{VULKAN_SHADER}")
+        out["shader_handle"] = {VULKAN_SHADER: shader_fields}
+        entry = shader_entry(shader_fields, f"{path}.shader_handle.{VULKAN_SHADER}")
     else:
         out["shader_handle"] = as_handle(shader, f"{path}.shader_handle", "contract")
     if "workgroup_size" in fields:
@@ -247,7 +261,7 @@ def validate_901(fields: Any, path: str = "901", earlier: list[int | None] | Non
 
 # -- 902 PIPELINE_CONFIG -----------------------------------------------------------------------------------
 
-def validate_902(fields: Any, path: str = "902") -> dict:
+def validate_902(fields: Any, path: str = PIPELINE_CONFIG) -> dict:
     """Normalised 902: stages validated in order so stage references can be checked against earlier ones."""
     fields = fields_map(fields, path, ("pipeline_id", "stages", "sync_barriers", "outputs"),
                         ("pipeline_id", "stages"))
@@ -258,9 +272,9 @@ def validate_902(fields: Any, path: str = "902") -> dict:
     for i, stage in enumerate(raw_stages):
         p = f"{path}.stages[{i}]"
         if isinstance(stage, dict):
-            inner = fields_map(stage, p, ("901",), ("901",))
-            c901 = validate_901(inner["901"], f"{p}.901", earlier=list(counts))
-            stages.append({"901": c901})
+            inner = fields_map(stage, p, (COMPUTE_KERNEL,), (COMPUTE_KERNEL,))
+            c901 = validate_901(inner[COMPUTE_KERNEL], f"{p}.{COMPUTE_KERNEL}", earlier=list(counts))
+            stages.append({COMPUTE_KERNEL: c901})
             counts.append(output_count(c901))
         else:
             stages.append(as_handle(stage, p, "contract"))

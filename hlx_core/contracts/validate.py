@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from hlx_core.contracts.fields import STRUCTURE, fail
+from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG, VULKAN_SHADER
 from hlx_core.contracts.schemas import validate_900, validate_901, validate_902
 from hlx_core.contracts.value import VALUE_CONTRACTS, validate_value
 from hlx_core.errors import ContractError
 
-_COMPUTE: dict[str, Callable[[Any, str], dict]] = {"900": validate_900, "901": validate_901, "902": validate_902}
+_COMPUTE: dict[str, Callable[[Any, str], dict]] = {VULKAN_SHADER: validate_900, COMPUTE_KERNEL: validate_901,
+                                                   PIPELINE_CONFIG: validate_902}
 KNOWN_IDS = tuple(sorted(_COMPUTE.keys() | VALUE_CONTRACTS.keys(), key=int))
 
 

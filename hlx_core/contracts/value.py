@@ -7,10 +7,21 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from hlx_core.contracts.fields import (INT64_MAX, INT64_MIN, TYPE, as_bool, as_bytes, as_float, as_int, as_str,
-                                       fail, fields_map, plain)
-from hlx_core.cas.handle import is_handle
 from hlx_core.codec import encode_chunks
+from hlx_core.codec.handle import is_handle
+from hlx_core.contracts.fields import (
+    INT64_MAX,
+    INT64_MIN,
+    TYPE,
+    as_bool,
+    as_bytes,
+    as_float,
+    as_int,
+    as_str,
+    fail,
+    fields_map,
+    plain,
+)
 from hlx_core.errors import CodecError
 
 

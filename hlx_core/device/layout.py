@@ -23,7 +23,6 @@ class BufferSlot:
     index: int
     nbytes: int
     source: InputRef | OutputRef
-    writer: int | None  # stage that writes it (None for inputs)
 
     @property
     def alloc_bytes(self) -> int:
@@ -37,11 +36,13 @@ class BufferSlot:
 @dataclass(frozen=True)
 class BufferLayout:
     """``bindings[s][i]`` is the slot index bound at binding i of stage s; ``outputs[k]`` is the slot
-    holding ``plan.outputs[k]``."""
+    holding ``plan.outputs[k]``; ``written`` the slots some stage's shader may write (reflection: not
+    readonly), which covers an input a shader writes in place: such an input is never kept resident."""
 
     slots: tuple[BufferSlot, ...]
     bindings: tuple[tuple[int, ...], ...]
     outputs: tuple[int, ...]
+    written: frozenset[int]
 
     @property
     def inputs(self) -> tuple[BufferSlot, ...]:
@@ -61,11 +62,11 @@ def buffer_layout(plan: Plan) -> BufferLayout:
             if isinstance(b, InputRef):
                 if b.handle not in by_input:
                     by_input[b.handle] = len(slots)
-                    slots.append(BufferSlot(len(slots), b.nbytes, b, None))
+                    slots.append(BufferSlot(len(slots), b.nbytes, b))
                 row.append(by_input[b.handle])
             elif isinstance(b, OutputRef):
                 by_output[(s, out_j)] = len(slots)
-                slots.append(BufferSlot(len(slots), b.nbytes, b, s))
+                slots.append(BufferSlot(len(slots), b.nbytes, b))
                 row.append(by_output[(s, out_j)])
                 out_j += 1
             else:
@@ -73,7 +74,15 @@ def buffer_layout(plan: Plan) -> BufferLayout:
                 row.append(by_output[(b.stage, b.output)])
         bindings.append(tuple(row))
     outputs = tuple(by_output[key] for key in plan.outputs)
-    return BufferLayout(tuple(slots), tuple(bindings), outputs)
+    written = frozenset(bindings[s][b.binding] for s, stage in enumerate(plan.stages)
+                        for b in stage.shader.info.bindings
+                        if b.set == 0 and not b.readonly and b.binding < len(bindings[s]))
+    return BufferLayout(tuple(slots), tuple(bindings), outputs, written)
+
+
+def align(n: int, to: int) -> int:
+    """``n`` rounded up to a multiple of ``to``."""
+    return -(-n // to) * to
 
 
 def to_array(data: bytes | bytearray | memoryview, spec: OutputRef) -> np.ndarray:

@@ -15,9 +15,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from hlx_core.errors import ContractError
-from hlx_core.kernels.helpers import BUILD_RULES, Operand
-from hlx_core.kernels.library import LIBRARY
-from hlx_core.kernels.registry import KernelSpec
+from hlx_core.kernels.build import Operand
+from hlx_core.kernels.library import BY_NAME, LIBRARY
+from hlx_core.kernels.spec import KernelSpec
 
 TensorSpec = tuple[np.dtype, tuple[int, ...], bool]  # dtype, shape, is an output
 
@@ -50,15 +50,14 @@ def conform(spec: KernelSpec, kernel_name: str, bindings: Sequence[TensorSpec], 
     ``bindings`` are the stage's bindings as (dtype, shape, is_output); ``push`` its push-constant bytes
     (already checked to be the shader's block size); ``path`` the stage's contract path ("901", or
     "902.stages[i].901")."""
-    other = next((s for s in LIBRARY if s.name == kernel_name), None)
+    other = BY_NAME.get(kernel_name)
     if other is not None and other.reference is not spec.reference:
         raise ContractError("E_CONTRACT_STRUCTURE", f"kernel_name {kernel_name!r} names the library kernel whose "
                             f"shader is {other.shader}.spv, but this stage runs {spec.shader}.spv",
                             path=f"{path}.kernel_name")
-    rule = BUILD_RULES[spec.name]
     outputs = [i for i, (_, _, is_out) in enumerate(bindings) if is_out]
-    if len(bindings) - len(outputs) != rule.tensors or (outputs and outputs[0] < rule.tensors):
-        raise ContractError("E_CONTRACT_STRUCTURE", f"the {spec.shader} shader binds {rule.tensors} input "
+    if len(bindings) - len(outputs) != spec.tensors or (outputs and outputs[0] < spec.tensors):
+        raise ContractError("E_CONTRACT_STRUCTURE", f"the {spec.shader} shader binds {spec.tensors} input "
                             "tensor(s) first, then its output(s)", path=f"{path}.bindings")
     fields = spec.unpack_push_constants(push)
     if params:
@@ -70,9 +69,9 @@ def conform(spec: KernelSpec, kernel_name: str, bindings: Sequence[TensorSpec], 
             given = spec.unpack_push_constants(packed)
             raise ContractError("E_CONTRACT_STRUCTURE", f"params ({_describe(given)}) and push_constants "
                                 f"({_describe(fields)}) disagree", path=f"{path}.params")
-    operands = [Operand("", dtype, shape) for dtype, shape, _ in bindings[:rule.tensors]]
+    operands = [Operand("", dtype, shape) for dtype, shape, _ in bindings[:spec.tensors]]
     try:
-        built = rule.build(0, *operands, **{k: fields[k] for k in rule.scalars})[0]
+        built = spec.build(0, *operands, **{k: fields[k] for k in spec.scalars})[0]
     except ContractError as exc:  # E_CONTRACT_FIELD_TYPE: a bad scalar (alpha, stride, padding)
         field = "bindings" if exc.code != "E_CONTRACT_FIELD_TYPE" else "params" if params else "push_constants"
         raise ContractError(exc.code, exc.message, path=f"{path}.{field}") from None
@@ -83,7 +82,7 @@ def conform(spec: KernelSpec, kernel_name: str, bindings: Sequence[TensorSpec], 
         raise ContractError("E_DTYPE" if set(wrong) == {"kind"} else "E_SHAPE",
                             f"push constants {_describe(wrong)} do not fit the input tensors of the "
                             f"{spec.shader} shader, which need {needed}", path=f"{path}.push_constants")
-    written = built["bindings"][rule.tensors:]
+    written = built["bindings"][spec.tensors:]
     if len(outputs) != len(written):
         raise ContractError("E_CONTRACT_STRUCTURE", f"the {spec.shader} shader writes {len(written)} output(s)",
                             path=f"{path}.bindings")

@@ -20,19 +20,16 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 
 from hlx_core.cas.api import collapse, resolve
-from hlx_core.cas.handle import Handle, is_handle
+from hlx_core.codec.handle import Handle, is_handle
+from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG
 from hlx_core.contracts.schemas import is_output
+from hlx_core.contracts.shader import shader_contract
 from hlx_core.errors import ContractError
-from hlx_core.kernels.library import LIBRARY, WORD_DTYPES
-from hlx_core.kernels.references import REDUCE_CHUNK
-from hlx_core.spirv.shader import shader_contract
+from hlx_core.kernels.build import Operand
+from hlx_core.kernels.library import BY_NAME, check_conv_scalars
+from hlx_core.kernels.spec import Builder, KernelSpec
 
-MAX_GROUPS = 65535  # the smallest maxComputeWorkGroupCount Vulkan allows, per dimension
-GEMM128_MIN_GROUPS = 192  # 128x128 tiles of C at which gemm switches to the gemm128 shader
-MAX_U32 = 2**32 - 1
 BARRIER_SCOPE = "device"  # stages are separate dispatches: their data meet in device memory
-
-_SPECS = {spec.name: spec for spec in LIBRARY}
 
 
 @dataclass(frozen=True)
@@ -51,22 +48,7 @@ def stage(i: int, j: int = 0) -> StageOutput:
     return StageOutput(int(i), int(j))
 
 
-@dataclass(frozen=True)
-class Operand:
-    """A tensor argument whose dtype and shape are known; ``binding`` is what the 901 binds: a tensor
-    handle or an earlier stage's output ``{"stage": s, "output": j}``."""
-
-    binding: Union[Handle, dict]
-    dtype: np.dtype
-    shape: tuple[int, ...]
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
-
 Argument = Union[Operand, StageOutput]
-Builder = Callable[..., "list[dict]"]  # (base, *operands, **scalars) -> 901 bodies without shader_handle
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,7 +80,7 @@ def _shader_900(stem: str) -> dict:
 
 def shader_handle(kernel: str, store: Any = None) -> Handle:
     """The handle of ``kernel``'s 900 in ``store`` (collapsed there on every call, so it is present)."""
-    return collapse(_shader_900(_SPECS[kernel].shader), store)
+    return collapse(_shader_900(BY_NAME[kernel].shader), store)
 
 
 def _with_shaders(bodies: list[dict], store: Any) -> list[dict]:
@@ -137,224 +119,28 @@ def _operand(value: Any, kernel: str, name: str, store: Any) -> Argument:
                         f"hlx.kernels.stage(i), not {type(value).__name__}")
 
 
-def _call(kernel: str, build: Builder, tensors: dict[str, Any], scalars: dict[str, Any], store: Any
+def _call(spec: KernelSpec, tensors: dict[str, Any], scalars: dict[str, Any], store: Any
           ) -> Union[dict, Deferred]:
-    """Build the contract now, or defer it when an argument is a stage marker."""
-    args = tuple(_operand(v, kernel, k, store) for k, v in tensors.items())
+    """Build ``spec``'s contract now, or defer it when an argument is a stage marker."""
+    args = tuple(_operand(v, spec.name, k, store) for k, v in tensors.items())
     if any(isinstance(a, StageOutput) for a in args):
-        return Deferred(kernel, build, args, scalars, store)
-    bodies = _with_shaders(build(0, *args, **scalars), store)
+        return Deferred(spec.name, spec.build, args, scalars, store)
+    bodies = _with_shaders(spec.build(0, *args, **scalars), store)
     if len(bodies) == 1:
-        return {"901": bodies[0]}
-    return _assemble([{"901": b} for b in bodies], [(len(bodies) - 1, 0)], kernel)
-
-
-# ------------------------------------------------------------------------------------------------ checks
-
-def _check_dtype(kernel: str, name: str, op: Operand, allowed: Sequence[str]) -> None:
-    if op.dtype.name not in allowed:
-        raise ContractError("E_DTYPE", f"{kernel}: {name} has dtype {op.dtype.name}; supported: "
-                            f"{', '.join(allowed)}")
-
-
-def _check_ndim(kernel: str, name: str, op: Operand, ndim: int) -> None:
-    if len(op.shape) != ndim:
-        raise ContractError("E_SHAPE", f"{kernel}: {name} must be {ndim}-D, got shape {op.shape}")
-
-
-def _check_same(kernel: str, a: Operand, b: Operand, names: str) -> None:
-    if a.dtype != b.dtype:
-        raise ContractError("E_DTYPE", f"{kernel}: {names} differ in dtype ({a.dtype.name} vs {b.dtype.name})")
-    if a.shape != b.shape:
-        raise ContractError("E_SHAPE", f"{kernel}: {names} differ in shape ({a.shape} vs {b.shape})")
-
-
-def _u32(kernel: str, what: str, value: int) -> int:
-    """A count the shader indexes with 32-bit unsigned ints."""
-    if value > MAX_U32:
-        raise ContractError("E_SHAPE", f"{kernel}: {what} = {value} exceeds the 32-bit index range")
-    return int(value)
-
-
-def _groups(n: int, per_group: int) -> int:
-    """Workgroups for n items at per_group each: at least 1 (empty tensors still dispatch)."""
-    return max(1, -(-n // per_group))
-
-
-def _tiles(kernel: str, what: str, n: int, tile: int) -> int:
-    """Workgroups along a dimension the shader does not loop over: must fit the dispatch limit."""
-    groups = _groups(n, tile)
-    if groups > MAX_GROUPS:
-        raise ContractError("E_SHAPE", f"{kernel}: {what} = {n} needs {groups} workgroups of {tile}; at most "
-                            f"{MAX_GROUPS} fit one dispatch dimension")
-    return groups
-
-
-def _grid_stride(n: int, per_group: int = 256) -> list[int]:
-    return [min(_groups(n, per_group), MAX_GROUPS), 1, 1]
-
-
-# ------------------------------------------------------------------------------------------------ bodies
-
-def _body(kernel: str, dispatch: Sequence[int], inputs: Sequence[Operand],
-          outputs: Sequence[tuple[np.dtype, tuple[int, ...]]], params: dict[str, Any]) -> dict:
-    """One 901 body (``shader_handle`` is added by ``_with_shaders``): inputs bound first, then the outputs;
-    params packed into the push constants."""
-    spec = _SPECS[kernel]
-    return {
-        "kernel_name": kernel,
-        "dispatch": [int(d) for d in dispatch],
-        "bindings": [op.binding for op in inputs]
-                    + [{"output": {"dtype": np.dtype(dt).name, "shape": [int(d) for d in shape]}}
-                       for dt, shape in outputs],
-        "push_constants": spec.pack_push_constants(params),
-        "push_constants_layout": spec.push_constants_layout(),
-        "params": params,
-    }
-
-
-def _word_kind(dtype: np.dtype) -> int:
-    """The shader's ``kind`` push constant: 0 adds/multiplies float32 words, 1 integer words."""
-    return 0 if dtype.kind == "f" else 1
-
-
-def _build_binary(base: int, a: Operand, b: Operand, *, kernel: str) -> list[dict]:
-    _check_dtype(kernel, "a", a, _SPECS[kernel].dtypes)
-    _check_same(kernel, a, b, "a and b")
-    n = _u32(kernel, "size", a.size)
-    return [_body(kernel, _grid_stride(n), [a, b], [(a.dtype, a.shape)],
-                  {"n": n, "kind": _word_kind(a.dtype)})]
-
-
-def _build_saxpy(base: int, x: Operand, y: Operand, *, alpha: float) -> list[dict]:
-    _check_dtype("saxpy", "x", x, ("float32",))
-    _check_same("saxpy", x, y, "x and y")
-    n = _u32("saxpy", "size", x.size)
-    return [_body("saxpy", _grid_stride(n), [x, y], [(x.dtype, x.shape)], {"n": n, "alpha": alpha})]
-
-
-def _build_relu(base: int, x: Operand) -> list[dict]:
-    _check_dtype("relu", "x", x, ("float32",))
-    n = _u32("relu", "size", x.size)
-    return [_body("relu", _grid_stride(n), [x], [(x.dtype, x.shape)], {"n": n})]
-
-
-def _build_reduce_sum(base: int, x: Operand) -> list[dict]:
-    """One stage per pass; each pass folds 512-element chunks until a single (0-d) value remains."""
-    _check_dtype("reduce_sum", "x", x, _SPECS["reduce_sum"].dtypes)
-    n = _u32("reduce_sum", "size", x.size)
-    kind = _word_kind(x.dtype)
-    bodies: list[dict] = []
-    source = x
-    while True:
-        chunks = _groups(n, REDUCE_CHUNK)
-        shape: tuple[int, ...] = () if chunks == 1 else (chunks,)
-        grid = [chunks, 1, 1] if chunks <= MAX_GROUPS else [MAX_GROUPS, _groups(chunks, MAX_GROUPS), 1]
-        bodies.append(_body("reduce_sum", grid, [source], [(x.dtype, shape)], {"n": n, "kind": kind}))
-        if chunks == 1:
-            return bodies
-        source = Operand({"stage": base + len(bodies) - 1, "output": 0}, x.dtype, shape)
-        n = chunks
-
-
-def _build_softmax(base: int, x: Operand) -> list[dict]:
-    _check_dtype("softmax", "x", x, ("float32",))
-    _check_ndim("softmax", "x", x, 2)
-    rows, cols = x.shape
-    _u32("softmax", "size", x.size)
-    return [_body("softmax", [min(max(rows, 1), MAX_GROUPS), 1, 1], [x], [(x.dtype, x.shape)],
-                  {"rows": rows, "cols": cols})]
-
-
-def _build_transpose(base: int, x: Operand) -> list[dict]:
-    _check_dtype("transpose", "x", x, WORD_DTYPES)
-    _check_ndim("transpose", "x", x, 2)
-    rows, cols = x.shape
-    _u32("transpose", "size", x.size)
-    grid = [min(_groups(cols, 16), MAX_GROUPS), min(_groups(rows, 16), MAX_GROUPS), 1]
-    return [_body("transpose", grid, [x], [(x.dtype, (cols, rows))], {"rows": rows, "cols": cols})]
-
-
-def _build_gemm(base: int, a: Operand, b: Operand) -> list[dict]:
-    for name, op in (("a", a), ("b", b)):
-        _check_dtype("gemm", name, op, ("float32",))
-        _check_ndim("gemm", name, op, 2)
-    (m, k), (k2, n) = a.shape, b.shape
-    if k != k2:
-        raise ContractError("E_SHAPE", f"gemm: a is {m}x{k} and b is {k2}x{n}: inner dimensions differ")
-    for what, count in (("M*K", m * k), ("K*N", k * n), ("M*N", m * n)):
-        _u32("gemm", what, count)
-    # The 128x128 tile runs ~1.4x faster on a large GPU once its grid fills the chip; below that the
-    # 64x64 tile's 4x more workgroups win (docs/BENCHMARKS.md). The choice depends on shapes only, so
-    # the same product always gives the same contract.
-    kernel, tile = "gemm", 64
-    if _groups(m, 128) * _groups(n, 128) >= GEMM128_MIN_GROUPS:
-        kernel, tile = "gemm128", 128
-    grid = [_tiles(kernel, "N", n, tile), _tiles(kernel, "M", m, tile), 1]
-    return [_body(kernel, grid, [a, b], [(a.dtype, (m, n))], {"M": m, "N": n, "K": k})]
-
-
-def _check_conv_scalars(stride: Any, padding: Any) -> None:
-    for name, value, low in (("stride", stride, 1), ("padding", padding, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= MAX_U32:
-            raise ContractError("E_CONTRACT_FIELD_TYPE", f"conv2d: {name}={value!r} must be an int >= {low}")
-
-
-def _build_conv2d(base: int, x: Operand, w: Operand, *, stride: int, padding: int) -> list[dict]:
-    _check_conv_scalars(stride, padding)
-    for name, op in (("x", x), ("w", w)):
-        _check_dtype("conv2d", name, op, ("float32",))
-        _check_ndim("conv2d", name, op, 4)
-    (n, c, h, wd), (k, c2, r, s) = x.shape, w.shape
-    if c != c2:
-        raise ContractError("E_SHAPE", f"conv2d: x has {c} channels but w expects {c2} (x {x.shape}, w {w.shape})")
-    if h + 2 * padding < r or wd + 2 * padding < s:
-        raise ContractError("E_SHAPE", f"conv2d: the {r}x{s} filter is larger than the padded {h}x{wd} input "
-                            f"(padding {padding})")
-    oh, ow = (h + 2 * padding - r) // stride + 1, (wd + 2 * padding - s) // stride + 1
-    total = _u32("conv2d", "output size", n * k * oh * ow)
-    for what, count in (("x size", x.size), ("w size", w.size)):
-        _u32("conv2d", what, count)
-    params = {"N": n, "C": c, "H": h, "W": wd, "K": k, "R": r, "S": s, "OH": oh, "OW": ow,
-              "stride": stride, "padding": padding}
-    return [_body("conv2d", _grid_stride(total), [x, w], [(x.dtype, (n, k, oh, ow))], params)]
-
-
-@dataclass(frozen=True)
-class BuildRule:
-    """How the helper of a library kernel builds its 901s: the builder, how many tensor arguments it takes
-    (bound first, in order), and which ``params`` it takes as keyword arguments."""
-
-    build: Builder
-    tensors: int
-    scalars: tuple[str, ...] = ()
-
-
-# Every library kernel's rule; the planner checks hand-written contracts of library shaders against it.
-BUILD_RULES: dict[str, BuildRule] = {
-    "add": BuildRule(functools.partial(_build_binary, kernel="add"), 2),
-    "mul": BuildRule(functools.partial(_build_binary, kernel="mul"), 2),
-    "saxpy": BuildRule(_build_saxpy, 2, ("alpha",)),
-    "relu": BuildRule(_build_relu, 1),
-    "reduce_sum": BuildRule(_build_reduce_sum, 1),
-    "softmax": BuildRule(_build_softmax, 1),
-    "transpose": BuildRule(_build_transpose, 1),
-    "gemm": BuildRule(_build_gemm, 2),
-    "gemm128": BuildRule(_build_gemm, 2),  # gemm() picks the tile by size
-    "conv2d": BuildRule(_build_conv2d, 2, ("stride", "padding")),
-}
+        return {COMPUTE_KERNEL: bodies[0]}
+    return _assemble([{COMPUTE_KERNEL: b} for b in bodies], [(len(bodies) - 1, 0)], spec.name)
 
 
 # ------------------------------------------------------------------------------------------------ public
 
 def add(a: Any, b: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """Elementwise a + b (float32, int32 or uint32; same shape; integers wrap). Exact."""
-    return _call("add", BUILD_RULES["add"].build, {"a": a, "b": b}, {}, store)
+    return _call(BY_NAME["add"], {"a": a, "b": b}, {}, store)
 
 
 def mul(a: Any, b: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """Elementwise a * b (float32, int32 or uint32; same shape; integers wrap). Exact."""
-    return _call("mul", BUILD_RULES["mul"].build, {"a": a, "b": b}, {}, store)
+    return _call(BY_NAME["mul"], {"a": a, "b": b}, {}, store)
 
 
 def saxpy(alpha: float, x: Any, y: Any, *, store: Any = None) -> Union[dict, Deferred]:
@@ -366,40 +152,40 @@ def saxpy(alpha: float, x: Any, y: Any, *, store: Any = None) -> Union[dict, Def
         alpha32 = np.float32(alpha)
     if not np.isfinite(alpha32):
         raise ContractError("E_CONTRACT_FIELD_TYPE", f"saxpy: alpha={alpha!r} is not a finite float32")
-    return _call("saxpy", BUILD_RULES["saxpy"].build, {"x": x, "y": y}, {"alpha": float(alpha32)}, store)
+    return _call(BY_NAME["saxpy"], {"x": x, "y": y}, {"alpha": float(alpha32)}, store)
 
 
 def relu(x: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """max(x, 0) elementwise for float32 x (a selection: exact)."""
-    return _call("relu", BUILD_RULES["relu"].build, {"x": x}, {}, store)
+    return _call(BY_NAME["relu"], {"x": x}, {}, store)
 
 
 def reduce_sum(x: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """The sum of all elements of a float32 or int32 tensor as a 0-d tensor, added in a fixed tree order
     (docs/KERNELS.md) so the result is deterministic; a 902 when it needs more than one pass."""
-    return _call("reduce_sum", BUILD_RULES["reduce_sum"].build, {"x": x}, {}, store)
+    return _call(BY_NAME["reduce_sum"], {"x": x}, {}, store)
 
 
 def softmax(x: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """Softmax over the last axis of a 2-D float32 array (row maximum subtracted first)."""
-    return _call("softmax", BUILD_RULES["softmax"].build, {"x": x}, {}, store)
+    return _call(BY_NAME["softmax"], {"x": x}, {}, store)
 
 
 def transpose(x: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """The transpose of a 2-D array of any 4-byte dtype (bit exact)."""
-    return _call("transpose", BUILD_RULES["transpose"].build, {"x": x}, {}, store)
+    return _call(BY_NAME["transpose"], {"x": x}, {}, store)
 
 
 def gemm(a: Any, b: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """a @ b for float32 a [M, K] and b [K, N], any sizes (64x64 tiles on the GPU, 128x128 tiles as kernel
     "gemm128" when M and N are large)."""
-    return _call("gemm", BUILD_RULES["gemm"].build, {"a": a, "b": b}, {}, store)
+    return _call(BY_NAME["gemm"], {"a": a, "b": b}, {}, store)
 
 
 def conv2d(x: Any, w: Any, stride: int = 1, padding: int = 0, *, store: Any = None) -> Union[dict, Deferred]:
     """Direct 2-D convolution, NCHW: x [N, C, H, W] with w [K, C, R, S] -> [N, K, OH, OW] (float32)."""
-    _check_conv_scalars(stride, padding)  # now, even when a stage() argument defers the build
-    return _call("conv2d", BUILD_RULES["conv2d"].build, {"x": x, "w": w},
+    check_conv_scalars(stride, padding)  # now, even when a stage() argument defers the build
+    return _call(BY_NAME["conv2d"], {"x": x, "w": w},
                  {"stride": int(stride), "padding": int(padding)}, store)
 
 
@@ -414,9 +200,9 @@ def _output_specs(body: dict) -> list[tuple[np.dtype, tuple[int, ...]]]:
 def _stage_body(entry: Any, store: Any, where: str) -> dict:
     """The 901 body of a pipeline stage given inline ({"901": ...}) or as a handle of a stored 901."""
     contract = resolve(Handle(entry), store) if is_handle(entry) else entry
-    if not (isinstance(contract, dict) and isinstance(contract.get("901"), dict)):
+    if not (isinstance(contract, dict) and isinstance(contract.get(COMPUTE_KERNEL), dict)):
         raise ContractError("E_CONTRACT_STRUCTURE", f"{where}: expected a 901 contract or its handle")
-    return contract["901"]
+    return contract[COMPUTE_KERNEL]
 
 
 def _offset(body: dict, base: int) -> dict:
@@ -435,11 +221,11 @@ def _flatten_step(step: Any, i: int, base: int, lookup: Callable[[StageOutput], 
         last = len(bodies) - 1
         return bodies, [(base + last, j) for j in range(len(_output_specs(bodies[last])))], step.kernel
     contract = resolve(Handle(step), store) if is_handle(step) else step
-    if isinstance(contract, dict) and "901" in contract:
+    if isinstance(contract, dict) and COMPUTE_KERNEL in contract:
         body = _stage_body(contract, store, where)
         return [body], [(base, j) for j in range(len(_output_specs(body)))], str(body.get("kernel_name", "?"))
-    if isinstance(contract, dict) and isinstance(contract.get("902"), dict):
-        inner = contract["902"]
+    if isinstance(contract, dict) and isinstance(contract.get(PIPELINE_CONFIG), dict):
+        inner = contract[PIPELINE_CONFIG]
         bodies = [_offset(_stage_body(s, store, f"{where} stage {k}"), base)
                   for k, s in enumerate(inner.get("stages", []))]
         outs = inner.get("outputs") or [{"stage": len(bodies) - 1, "output": 0}]
@@ -450,8 +236,9 @@ def _flatten_step(step: Any, i: int, base: int, lookup: Callable[[StageOutput], 
 
 def _assemble(stages: list[dict], outputs: list[tuple[int, int]], pipeline_id: str) -> dict:
     """A 902 from inline stages: a device-scope barrier after every stage that a later stage reads."""
-    read = sorted({b["stage"] for s in stages for b in s["901"]["bindings"] if isinstance(b, dict) and "stage" in b})
-    return {"902": {
+    read = sorted({b["stage"] for s in stages for b in s[COMPUTE_KERNEL]["bindings"]
+                   if isinstance(b, dict) and "stage" in b})
+    return {PIPELINE_CONFIG: {
         "pipeline_id": pipeline_id,
         "stages": stages,
         "sync_barriers": [{"stage_idx": s, "memory_scope": BARRIER_SCOPE} for s in read],
@@ -502,4 +289,4 @@ def pipeline(steps: Sequence[Any], *, outputs: Sequence[StageOutput] | None = No
                 raise ContractError("E_CONTRACT_FIELD_TYPE", "pipeline outputs: expected stage(i, j) markers")
             ref = pick(marker).binding
             chosen.append((ref["stage"], ref["output"]))
-    return _assemble([{"901": b} for b in bodies], chosen, pipeline_id or ">".join(names))
+    return _assemble([{COMPUTE_KERNEL: b} for b in bodies], chosen, pipeline_id or ">".join(names))

@@ -1,62 +1,188 @@
-"""The built-in kernels: one ``KernelSpec`` each (docs/KERNELS.md describes them in full)."""
+"""The built-in kernels: one ``KernelSpec`` each, with its builder (docs/KERNELS.md describes them in full).
+
+The library is a plugin like any other: its ``hlx_register_kernels`` hook puts ``LIBRARY`` into the kernel
+registry, and ``hlx_core.registry`` registers this module before any entry point loads.
+"""
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hlx_core.errors import ContractError
+from hlx_core.hookspecs import hookimpl
 from hlx_core.kernels import references as ref
-from hlx_core.kernels.registry import KernelSpec
+from hlx_core.kernels.build import (
+    MAX_GROUPS,
+    MAX_U32,
+    Operand,
+    body,
+    check_dtype,
+    check_ndim,
+    check_same,
+    grid_stride,
+    groups,
+    tiles,
+    u32,
+)
+from hlx_core.kernels.spec import KernelSpec
+
+if TYPE_CHECKING:
+    from hlx_core.registry import KernelRegistry
 
 WORD_DTYPES = ("float32", "int32", "uint32")  # the 4-byte dtypes: shaders on raw 32-bit words carry them
-GRID_STRIDE = "[min(max(ceil(n / 256), 1), 65535), 1, 1]; the shader loops over the rest"
+GEMM128_MIN_GROUPS = 192  # 128x128 tiles of C at which gemm switches to the gemm128 shader
+
+
+def _word_kind(op: Operand) -> int:
+    """The shader's ``kind`` push constant: 0 adds/multiplies float32 words, 1 integer words."""
+    return 0 if op.dtype.kind == "f" else 1
+
+
+def _build_binary(base: int, a: Operand, b: Operand, *, kernel: str) -> list[dict]:
+    spec = BY_NAME[kernel]
+    check_dtype(kernel, "a", a, spec.dtypes)
+    check_same(kernel, a, b, "a and b")
+    n = u32(kernel, "size", a.size)
+    return [body(spec, grid_stride(n), [a, b], [(a.dtype, a.shape)], {"n": n, "kind": _word_kind(a)})]
+
+
+def _build_saxpy(base: int, x: Operand, y: Operand, *, alpha: float) -> list[dict]:
+    check_dtype("saxpy", "x", x, ("float32",))
+    check_same("saxpy", x, y, "x and y")
+    n = u32("saxpy", "size", x.size)
+    return [body(BY_NAME["saxpy"], grid_stride(n), [x, y], [(x.dtype, x.shape)], {"n": n, "alpha": alpha})]
+
+
+def _build_relu(base: int, x: Operand) -> list[dict]:
+    check_dtype("relu", "x", x, ("float32",))
+    n = u32("relu", "size", x.size)
+    return [body(BY_NAME["relu"], grid_stride(n), [x], [(x.dtype, x.shape)], {"n": n})]
+
+
+def _build_reduce_sum(base: int, x: Operand) -> list[dict]:
+    """One stage per pass; each pass folds 512-element chunks until a single (0-d) value remains."""
+    spec = BY_NAME["reduce_sum"]
+    check_dtype("reduce_sum", "x", x, spec.dtypes)
+    n = u32("reduce_sum", "size", x.size)
+    kind = _word_kind(x)
+    bodies: list[dict] = []
+    source = x
+    while True:
+        chunks = groups(n, ref.REDUCE_CHUNK)
+        shape: tuple[int, ...] = () if chunks == 1 else (chunks,)
+        grid = [chunks, 1, 1] if chunks <= MAX_GROUPS else [MAX_GROUPS, groups(chunks, MAX_GROUPS), 1]
+        bodies.append(body(spec, grid, [source], [(x.dtype, shape)], {"n": n, "kind": kind}))
+        if chunks == 1:
+            return bodies
+        source = Operand({"stage": base + len(bodies) - 1, "output": 0}, x.dtype, shape)
+        n = chunks
+
+
+def _build_softmax(base: int, x: Operand) -> list[dict]:
+    check_dtype("softmax", "x", x, ("float32",))
+    check_ndim("softmax", "x", x, 2)
+    rows, cols = x.shape
+    u32("softmax", "size", x.size)
+    return [body(BY_NAME["softmax"], [min(max(rows, 1), MAX_GROUPS), 1, 1], [x], [(x.dtype, x.shape)],
+                 {"rows": rows, "cols": cols})]
+
+
+def _build_transpose(base: int, x: Operand) -> list[dict]:
+    check_dtype("transpose", "x", x, WORD_DTYPES)
+    check_ndim("transpose", "x", x, 2)
+    rows, cols = x.shape
+    u32("transpose", "size", x.size)
+    grid = [min(groups(cols, 16), MAX_GROUPS), min(groups(rows, 16), MAX_GROUPS), 1]
+    return [body(BY_NAME["transpose"], grid, [x], [(x.dtype, (cols, rows))], {"rows": rows, "cols": cols})]
+
+
+def _build_gemm(base: int, a: Operand, b: Operand) -> list[dict]:
+    for name, op in (("a", a), ("b", b)):
+        check_dtype("gemm", name, op, ("float32",))
+        check_ndim("gemm", name, op, 2)
+    (m, k), (k2, n) = a.shape, b.shape
+    if k != k2:
+        raise ContractError("E_SHAPE", f"gemm: a is {m}x{k} and b is {k2}x{n}: inner dimensions differ")
+    for what, count in (("M*K", m * k), ("K*N", k * n), ("M*N", m * n)):
+        u32("gemm", what, count)
+    # The 128x128 tile runs ~1.4x faster on a large GPU once its grid fills the chip; below that the
+    # 64x64 tile's 4x more workgroups win (docs/BENCHMARKS.md). The choice depends on shapes only, so
+    # the same product always gives the same contract.
+    kernel, tile = "gemm", 64
+    if groups(m, 128) * groups(n, 128) >= GEMM128_MIN_GROUPS:
+        kernel, tile = "gemm128", 128
+    grid = [tiles(kernel, "N", n, tile), tiles(kernel, "M", m, tile), 1]
+    return [body(BY_NAME[kernel], grid, [a, b], [(a.dtype, (m, n))], {"M": m, "N": n, "K": k})]
+
+
+def check_conv_scalars(stride: Any, padding: Any) -> None:
+    """conv2d's stride (>= 1) and padding (>= 0), refused as E_CONTRACT_FIELD_TYPE."""
+    for name, value, low in (("stride", stride, 1), ("padding", padding, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= MAX_U32:
+            raise ContractError("E_CONTRACT_FIELD_TYPE", f"conv2d: {name}={value!r} must be an int >= {low}")
+
+
+def _build_conv2d(base: int, x: Operand, w: Operand, *, stride: int, padding: int) -> list[dict]:
+    check_conv_scalars(stride, padding)
+    for name, op in (("x", x), ("w", w)):
+        check_dtype("conv2d", name, op, ("float32",))
+        check_ndim("conv2d", name, op, 4)
+    (n, c, h, wd), (k, c2, r, s) = x.shape, w.shape
+    if c != c2:
+        raise ContractError("E_SHAPE", f"conv2d: x has {c} channels but w expects {c2} (x {x.shape}, w {w.shape})")
+    if h + 2 * padding < r or wd + 2 * padding < s:
+        raise ContractError("E_SHAPE", f"conv2d: the {r}x{s} filter is larger than the padded {h}x{wd} input "
+                            f"(padding {padding})")
+    oh, ow = (h + 2 * padding - r) // stride + 1, (wd + 2 * padding - s) // stride + 1
+    total = u32("conv2d", "output size", n * k * oh * ow)
+    for what, count in (("x size", x.size), ("w size", w.size)):
+        u32("conv2d", what, count)
+    params = {"N": n, "C": c, "H": h, "W": wd, "K": k, "R": r, "S": s, "OH": oh, "OW": ow,
+              "stride": stride, "padding": padding}
+    return [body(BY_NAME["conv2d"], grid_stride(total), [x, w], [(x.dtype, (n, k, oh, ow))], params)]
+
 
 LIBRARY: tuple[KernelSpec, ...] = (
-    KernelSpec(
-        name="add", reference=ref.add, exact=True, dtypes=WORD_DTYPES, shader="add",
-        signature="add(a: T[...], b: T[...]) -> T[...], same shape, T in float32|int32|uint32",
-        push_constants=(("n", "uint"), ("kind", "uint")), dispatch=GRID_STRIDE),
-    KernelSpec(
-        name="mul", reference=ref.mul, exact=True, dtypes=WORD_DTYPES, shader="mul",
-        signature="mul(a: T[...], b: T[...]) -> T[...], same shape, T in float32|int32|uint32",
-        push_constants=(("n", "uint"), ("kind", "uint")), dispatch=GRID_STRIDE),
-    KernelSpec(
-        name="saxpy", reference=ref.saxpy, shader="saxpy",
-        signature="saxpy(alpha: float, x: float32[...], y: float32[...]) -> float32[...] = alpha*x + y",
-        push_constants=(("n", "uint"), ("alpha", "float")), dispatch=GRID_STRIDE),
-    KernelSpec(
-        name="relu", reference=ref.relu, exact=True, shader="relu",
-        signature="relu(x: float32[...]) -> float32[...] = x > 0 ? x : 0",
-        push_constants=(("n", "uint"),), dispatch=GRID_STRIDE),
-    KernelSpec(
-        name="reduce_sum", reference=ref.reduce_sum, exact=True, dtypes=("float32", "int32"),
-        shader="reduce_sum",
-        signature="reduce_sum(x: T[...]) -> T[] (0-d), T in float32|int32; one stage per pass of "
-                  "512-element fixed-order trees, passes chained until one value remains",
-        push_constants=(("n", "uint"), ("kind", "uint")),
-        dispatch="chunks = max(ceil(n / 512), 1): [chunks, 1, 1], or [65535, ceil(chunks / 65535), 1]"),
-    KernelSpec(
-        name="softmax", reference=ref.softmax, shader="softmax",
-        signature="softmax(x: float32[rows, cols]) -> float32[rows, cols], over the last axis",
-        push_constants=(("rows", "uint"), ("cols", "uint")),
-        dispatch="[min(max(rows, 1), 65535), 1, 1]: one workgroup per row, grid-stride over rows"),
-    KernelSpec(
-        name="transpose", reference=ref.transpose, exact=True, dtypes=WORD_DTYPES, shader="transpose",
-        signature="transpose(x: T[rows, cols]) -> T[cols, rows], T any 4-byte dtype",
-        push_constants=(("rows", "uint"), ("cols", "uint")),
-        dispatch="[min(max(ceil(cols / 16), 1), 65535), min(max(ceil(rows / 16), 1), 65535), 1]"),
-    KernelSpec(
-        name="gemm", reference=ref.gemm, shader="gemm",
-        signature="gemm(a: float32[M, K], b: float32[K, N]) -> float32[M, N]",
-        push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
-        dispatch="[max(ceil(N / 64), 1), max(ceil(M / 64), 1), 1], each at most 65535"),
-    KernelSpec(
-        name="gemm128", reference=ref.gemm, shader="gemm128",
-        signature="gemm128(a: float32[M, K], b: float32[K, N]) -> float32[M, N]; what gemm() builds for "
-                  "products whose 128x128 tile grid has at least 192 workgroups",
-        push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
-        dispatch="[ceil(N / 128), ceil(M / 128), 1], each at most 65535"),
-    KernelSpec(
-        name="conv2d", reference=ref.conv2d, shader="conv2d",
-        signature="conv2d(x: float32[N, C, H, W], w: float32[K, C, R, S], stride=1, padding=0) -> "
-                  "float32[N, K, OH, OW], OH = (H + 2*padding - R) // stride + 1",
-        push_constants=tuple((f, "uint") for f in ("N", "C", "H", "W", "K", "R", "S", "OH", "OW",
-                                                    "stride", "padding")),
-        dispatch="[min(max(ceil(N*K*OH*OW / 256), 1), 65535), 1, 1]; the shader loops over the rest"),
+    KernelSpec(name="add", reference=ref.add, exact=True, dtypes=WORD_DTYPES, shader="add",
+               push_constants=(("n", "uint"), ("kind", "uint")),
+               build=functools.partial(_build_binary, kernel="add"), tensors=2),
+    KernelSpec(name="mul", reference=ref.mul, exact=True, dtypes=WORD_DTYPES, shader="mul",
+               push_constants=(("n", "uint"), ("kind", "uint")),
+               build=functools.partial(_build_binary, kernel="mul"), tensors=2),
+    KernelSpec(name="saxpy", reference=ref.saxpy, shader="saxpy",
+               push_constants=(("n", "uint"), ("alpha", "float")),
+               build=_build_saxpy, tensors=2, scalars=("alpha",)),
+    KernelSpec(name="relu", reference=ref.relu, exact=True, shader="relu",
+               push_constants=(("n", "uint"),),
+               build=_build_relu, tensors=1),
+    KernelSpec(name="reduce_sum", reference=ref.reduce_sum, exact=True, dtypes=("float32", "int32"),
+               shader="reduce_sum", push_constants=(("n", "uint"), ("kind", "uint")),
+               build=_build_reduce_sum, tensors=1),
+    KernelSpec(name="softmax", reference=ref.softmax, shader="softmax",
+               push_constants=(("rows", "uint"), ("cols", "uint")),
+               build=_build_softmax, tensors=1),
+    KernelSpec(name="transpose", reference=ref.transpose, exact=True, dtypes=WORD_DTYPES, shader="transpose",
+               push_constants=(("rows", "uint"), ("cols", "uint")),
+               build=_build_transpose, tensors=1),
+    KernelSpec(name="gemm", reference=ref.gemm, shader="gemm",
+               push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
+               build=_build_gemm, tensors=2),
+    # What gemm() builds for products whose 128x128 tile grid has at least GEMM128_MIN_GROUPS workgroups.
+    KernelSpec(name="gemm128", reference=ref.gemm, shader="gemm128",
+               push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
+               build=_build_gemm, tensors=2),
+    KernelSpec(name="conv2d", reference=ref.conv2d, shader="conv2d",
+               push_constants=tuple((f, "uint") for f in ("N", "C", "H", "W", "K", "R", "S", "OH", "OW",
+                                                          "stride", "padding")),
+               build=_build_conv2d, tensors=2, scalars=("stride", "padding")),
 )
+BY_NAME: dict[str, KernelSpec] = {spec.name: spec for spec in LIBRARY}
+
+
+@hookimpl
+def hlx_register_kernels(registry: KernelRegistry) -> None:
+    """Put the built-in kernels into the registry, as any plugin does with its own."""
+    for spec in LIBRARY:
+        registry.register(spec)

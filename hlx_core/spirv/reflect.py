@@ -15,8 +15,19 @@ from typing import Any, Sequence
 from hlx_core.errors import SpirvError
 from hlx_core.spirv import enums as E
 from hlx_core.spirv.header import HEADER_WORDS, check_header
-from hlx_core.spirv.specexpr import (COMPOSITE_EXTRACT, INT_KINDS, Composite, Expr, Literal, Op, Spec, check_size,
-                                     evaluate, make_op, spec_ids)
+from hlx_core.spirv.specexpr import (
+    COMPOSITE_EXTRACT,
+    INT_KINDS,
+    Composite,
+    Expr,
+    Literal,
+    Op,
+    Spec,
+    check_size,
+    evaluate,
+    make_op,
+    spec_ids,
+)
 from hlx_core.spirv.types import DescriptorBinding, EntryPoint, SpecConstant
 
 _SPEC_SCALAR_OPS = (E.OP_SPEC_CONSTANT, E.OP_SPEC_CONSTANT_TRUE, E.OP_SPEC_CONSTANT_FALSE)
@@ -273,7 +284,7 @@ def _local_size(mod: _Module, func: int) -> tuple[tuple[int, int, int], tuple[in
     (sizes at the specialization defaults, the SpecId of each axis that is one spec constant, the expression
     of each axis that depends on spec constants). Unknown sizes read as 0."""
     axes: list[Expr] | None = None
-    for const_id, (opcode, _t, _args) in mod.constants.items():
+    for const_id, (_opcode, _t, _args) in mod.constants.items():
         builtin = mod.deco(const_id, E.DEC_BUILTIN)
         if builtin and builtin[0] == E.BUILTIN_WORKGROUP_SIZE:
             vector = _expr(mod, const_id)
@@ -420,7 +431,8 @@ def _entry_point(mod: _Module, model: int, func: int, name: str, interface: tupl
     local_size, local_ids, local_exprs = _local_size(mod, func)
     return EntryPoint(
         name=name, execution_model=E.execution_model_name(model), local_size=local_size,
-        local_size_ids=local_ids, workgroup_exprs=local_exprs, bindings=tuple(sorted(bindings, key=lambda b: (b.set, b.binding))),
+        local_size_ids=local_ids, workgroup_exprs=local_exprs,
+        bindings=tuple(sorted(bindings, key=lambda b: (b.set, b.binding))),
         push_constant_size=push_size, spec_constants=_spec_constants(mod),
         capabilities=tuple(mod.capabilities), extensions=tuple(mod.extensions), version=mod.version,
         extra={"unsupported_descriptors": unsupported} if unsupported else {})

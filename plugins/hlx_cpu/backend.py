@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
-from hlx_core.errors import BackendError
-from hlx_core.kernels.registry import get_registry
+from hlx_core.device.selection import select_device
+from hlx_core.registry import kernel_registry
 from hlx_core.plan import Plan
 
 
@@ -45,11 +45,7 @@ class CpuBackend(Backend):
         return Availability(available=True, devices=(_device(),), version=f"numpy {np.__version__}")
 
     def open(self, device: int | str | None = None) -> Session:
-        dev = _device()
-        if device is None or device == 0 or (isinstance(device, str) and device.lower() in dev.name.lower()):
-            return CpuSession(dev)
-        raise BackendError("E_DEVICE_UNKNOWN", f"cpu backend has one device, index 0 ({dev.name!r}); "
-                           f"no device matches {device!r}")
+        return CpuSession(select_device((_device(),), device, backend="cpu"))
 
 
 class CpuSession(Session):
@@ -59,17 +55,14 @@ class CpuSession(Session):
 
     def __init__(self, device: DeviceInfo) -> None:
         self.device = device
-        self.closed = False
 
-    def execute(self, plan: Plan) -> Execution:
-        if self.closed:
-            raise BackendError("E_BACKEND_CLOSED", "this cpu session is closed; open a new one")
+    def _execute(self, plan: Plan) -> Execution:
         start = time.perf_counter()
         results: dict[tuple[int, int], np.ndarray] = {}
         timings: dict[str, float] = {}
         for s, stage in enumerate(plan.stages):
             t0 = time.perf_counter()
-            spec = get_registry().get(stage.kernel_name)
+            spec = kernel_registry().get(stage.kernel_name)
             inputs = stage.input_arrays(lambda ref: results[(ref.stage, ref.output)])
             for j, array in enumerate(spec.run(inputs, stage, where=f"stage {s}")):
                 results[(s, j)] = array

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from hlx_core.backend import Backend
-from hlx_core.plugins import hookimpl
+from hlx_core.hookspecs import hookimpl
+
 from hlx_cpu.backend import CpuBackend
 
 

@@ -1,17 +1,20 @@
 """hlx_vulkan_raw: the raw Vulkan backend of HLX (the ``vulkan`` cffi package over libvulkan).
 
-``VulkanContext`` and the Buffer/Kernel API are imported lazily, so importing this package works on a
-machine without a Vulkan loader; touching them there raises E_BACKEND_UNAVAILABLE.
+Two products on one device core: ``VulkanSession`` executes plans for ``hlx.run``; ``VulkanContext`` with
+``Buffer`` and ``Kernel`` is the handle API. Everything but ``VulkanBackend`` is imported lazily, so
+importing this package works on a machine without a Vulkan loader; touching the rest there raises
+E_BACKEND_UNAVAILABLE.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from hlx_vulkan_raw.backend import VulkanBackend, VulkanSession
+from hlx_vulkan_raw.backend import VulkanBackend
 
 _LAZY = {
+    "VulkanSession": "hlx_vulkan_raw.session",
     "VulkanContext": "hlx_vulkan_raw.context",
-    "list_devices": "hlx_vulkan_raw.context",
+    "list_devices": "hlx_vulkan_raw.devices",
     "Buffer": "hlx_vulkan_raw.api",
     "Kernel": "hlx_vulkan_raw.api",
     "validation_counts": "hlx_vulkan_raw.instance",
@@ -21,7 +24,7 @@ _LAZY = {
     "VulkanUsageError": "hlx_vulkan_raw.errors",
 }
 
-__all__ = ["VulkanBackend", "VulkanSession", *_LAZY]
+__all__ = ["VulkanBackend", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

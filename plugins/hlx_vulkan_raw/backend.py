@@ -1,4 +1,4 @@
-"""The "vulkan" backend: hlx_core's Backend/Session protocol on a VulkanContext.
+"""The "vulkan" backend: hlx_core's Backend protocol, opening VulkanSessions.
 
 Importing this module never touches Vulkan; ``probe()`` does, once, and turns a missing loader or driver
 into ``Availability(False, reason)`` so ``import hlx`` and the other backends keep working.
@@ -8,31 +8,8 @@ from __future__ import annotations
 import threading
 from importlib import metadata
 
-from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
+from hlx_core.backend import Availability, Backend, Session
 from hlx_core.errors import BackendError, HLXError
-from hlx_core.plan import Plan
-
-
-def _device_info(phys) -> DeviceInfo:
-    return DeviceInfo(index=phys.index, name=phys.name, kind=phys.kind, details=phys.summary())
-
-
-class VulkanSession(Session):
-    """An open Vulkan device executing Plans."""
-
-    backend = "vulkan"
-
-    def __init__(self, ctx) -> None:
-        self.ctx = ctx
-        self.device = _device_info(ctx.phys)
-
-    def execute(self, plan: Plan) -> Execution:
-        if self.ctx.closed:  # the same code as every backend's closed session, not the context's own
-            raise BackendError("E_BACKEND_CLOSED", "this vulkan session is closed; open a new one")
-        return self.ctx.execute(plan)
-
-    def close(self) -> None:
-        self.ctx.cleanup()
 
 
 class VulkanBackend(Backend):
@@ -53,7 +30,7 @@ class VulkanBackend(Backend):
     @staticmethod
     def _probe() -> Availability:
         try:
-            from hlx_vulkan_raw.context import list_devices
+            from hlx_vulkan_raw.devices import list_devices
             from hlx_vulkan_raw.instance import get_instance
             from hlx_vulkan_raw.loader import version_str
             devices = list_devices()
@@ -69,12 +46,12 @@ class VulkanBackend(Backend):
             binding = metadata.version("vulkan")
         except metadata.PackageNotFoundError:
             binding = "?"
-        return Availability(True, devices=tuple(_device_info(d) for d in devices),
+        return Availability(True, devices=tuple(d.info() for d in devices),
                             version=f"vulkan-api {loader}, binding {binding}")
 
     def open(self, device: int | str | None = None) -> Session:
         avail = self.probe()
         if not avail.available:
             raise BackendError("E_BACKEND_UNAVAILABLE", f"vulkan: {avail.reason}")
-        from hlx_vulkan_raw.context import VulkanContext
-        return VulkanSession(VulkanContext(device))
+        from hlx_vulkan_raw.session import VulkanSession
+        return VulkanSession(device)

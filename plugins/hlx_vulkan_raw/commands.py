@@ -11,7 +11,7 @@ from typing import Any
 
 from hlx_core.settings import env_number
 
-from hlx_vulkan_raw.errors import check, result_error
+from hlx_vulkan_raw.errors import check, create, result_error
 from hlx_vulkan_raw.loader import NULL, ffi, lib, new_struct, vk
 
 COMPUTE = vk.VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT
@@ -26,7 +26,7 @@ UNIFORM_READ = vk.VK_ACCESS_UNIFORM_READ_BIT
 
 
 def fence_timeout_ns() -> int:
-    """How long a wait may take before E_VK_TIMEOUT (HLX_VULKAN_TIMEOUT_S, default 120 s)."""
+    """How long a wait may take before E_TIMEOUT (HLX_VULKAN_TIMEOUT_S, default 120 s)."""
     return int(env_number("HLX_VULKAN_TIMEOUT_S", 120.0) * 1e9)
 
 
@@ -94,9 +94,7 @@ class Submitter:
         self.queue = queue
         ci = new_struct("VkCommandPoolCreateInfo", vk.VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                         flags=vk.VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, queueFamilyIndex=family)
-        out = ffi.new("VkCommandPool*")
-        check(lib.vkCreateCommandPool(device, ci, NULL, out), "vkCreateCommandPool")
-        self.pool = out[0]
+        self.pool = create("VkCommandPool*", lib.vkCreateCommandPool, device, ci, NULL, what="vkCreateCommandPool")
         self.free_fences: list[Any] = []
         self.free_cbs: list[Any] = []
         self.pending: list[Pending] = []
@@ -113,9 +111,8 @@ class Submitter:
             return cb
         ai = new_struct("VkCommandBufferAllocateInfo", vk.VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
                         commandPool=self.pool, level=vk.VK_COMMAND_BUFFER_LEVEL_PRIMARY, commandBufferCount=1)
-        out = ffi.new("VkCommandBuffer*")
-        check(lib.vkAllocateCommandBuffers(self.device, ai, out), "vkAllocateCommandBuffers")
-        return out[0]
+        return create("VkCommandBuffer*", lib.vkAllocateCommandBuffers, self.device, ai,
+                      what="vkAllocateCommandBuffers")
 
     def release(self, cb) -> None:
         """Give back a command buffer that no pending submit uses."""
@@ -125,9 +122,7 @@ class Submitter:
         if self.free_fences:
             return self.free_fences.pop()
         ci = new_struct("VkFenceCreateInfo", vk.VK_STRUCTURE_TYPE_FENCE_CREATE_INFO)
-        out = ffi.new("VkFence*")
-        check(lib.vkCreateFence(self.device, ci, NULL, out), "vkCreateFence")
-        return out[0]
+        return create("VkFence*", lib.vkCreateFence, self.device, ci, NULL, what="vkCreateFence")
 
     def submit(self, cbs: list, keep: list | None = None, recycle: list | None = None) -> Pending:
         """Submit ``cbs`` in order as one batch; the caller waits with ``wait`` (or ``sync``)."""
@@ -187,15 +182,14 @@ class QueryPool:
         self.period_ns = period_ns
         ci = new_struct("VkQueryPoolCreateInfo", vk.VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
                         queryType=vk.VK_QUERY_TYPE_TIMESTAMP, queryCount=count)
-        out = ffi.new("VkQueryPool*")
-        check(lib.vkCreateQueryPool(device, ci, NULL, out), "vkCreateQueryPool")
-        self.handle = out[0]
+        self.handle = create("VkQueryPool*", lib.vkCreateQueryPool, device, ci, NULL, what="vkCreateQueryPool")
         self._data = ffi.new("uint64_t[]", count)
 
     def read_ms(self) -> list[float] | None:
         """Timestamps in ms relative to query 0, or None when not available."""
         flags = vk.VK_QUERY_RESULT_64_BIT  # read after the submit's fence: every result is available
-        result = lib.vkGetQueryPoolResults(self.device, self.handle, 0, self.count, 8 * self.count, self._data, 8, flags)
+        result = lib.vkGetQueryPoolResults(self.device, self.handle, 0, self.count, 8 * self.count, self._data, 8,
+                                           flags)
         if result != 0:
             return None
         t0 = self._data[0] & self.mask

@@ -1,19 +1,32 @@
-"""Physical devices: what each offers, how they rank, and how a user picks one.
+"""Physical devices: what each offers, how they rank, and their limits in the device kit's form.
 
 Devices are listed best first (discrete > integrated > virtual > CPU, then device-local memory), so index 0
-is the device HLX would choose. A selector is an index into that list, a substring of the name, or a device
-UUID (hex, dashes optional); ``HLX_VULKAN_DEVICE`` supplies it when the caller gives none.
+is the device HLX would choose; hlx_core.device.selection picks one by index, name substring or UUID
+(``HLX_VULKAN_DEVICE`` when the caller gives none).
 """
 from __future__ import annotations
 
-import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from hlx_vulkan_raw.errors import check, usage
-from hlx_vulkan_raw.instance import Instance
-from hlx_vulkan_raw.loader import (EXT_STRUCT_TYPES, NULL, chain, cstr, ffi, lib, make_version, new_struct, version_str,
-                                   vk)
+from hlx_core.backend import DeviceInfo
+from hlx_core.device.limits import DeviceLimits
+
+from hlx_vulkan_raw.errors import check
+from hlx_vulkan_raw.instance import Instance, get_instance, validation_requested
+from hlx_vulkan_raw.loader import (
+    EXT_STRUCT_TYPES,
+    NULL,
+    chain,
+    cstr,
+    ffi,
+    lib,
+    make_version,
+    new_struct,
+    version_str,
+    vk,
+)
 
 KINDS = {
     vk.VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: "gpu-discrete",
@@ -113,6 +126,22 @@ class PhysicalDevice:
     def score(self) -> tuple[int, int]:
         return (_KIND_RANK.get(self.kind, 0), self.device_local_bytes)
 
+    def limits_for_plans(self) -> DeviceLimits:
+        """The compute limits plans are checked against (hlx_core.device.limits.check_plan)."""
+        lim = self.limits
+        return DeviceLimits(
+            max_workgroup_count=lim["maxComputeWorkGroupCount"], max_workgroup_size=lim["maxComputeWorkGroupSize"],
+            max_workgroup_invocations=lim["maxComputeWorkGroupInvocations"],
+            max_shared_memory_bytes=lim["maxComputeSharedMemorySize"],
+            max_storage_buffer_range=lim["maxStorageBufferRange"],
+            max_uniform_buffer_range=lim["maxUniformBufferRange"],
+            max_storage_buffers_per_stage=lim["maxPerStageDescriptorStorageBuffers"],
+            max_push_constant_bytes=lim["maxPushConstantsSize"])
+
+    def info(self) -> DeviceInfo:
+        """The device as hlx_core's protocol names it."""
+        return DeviceInfo(index=self.index, name=self.name, kind=self.kind, details=self.summary(), uuid=self.uuid)
+
     def summary(self) -> dict[str, Any]:
         """A plain dict for DeviceInfo.details and ``hlx devices``."""
         return {
@@ -209,7 +238,8 @@ def _describe(instance: Instance, handle, enum_index: int) -> PhysicalDevice:
     api = int(base.apiVersion)
     props2 = new_struct("VkPhysicalDeviceProperties2", vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2)
     ids = new_struct("VkPhysicalDeviceIDProperties", vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES)
-    subgroup = new_struct("VkPhysicalDeviceSubgroupProperties", vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES)
+    subgroup = new_struct("VkPhysicalDeviceSubgroupProperties",
+                          vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES)
     maint3 = new_struct("VkPhysicalDeviceMaintenance3Properties",
                         vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES)
     links = [props2, ids, subgroup, maint3]
@@ -228,7 +258,8 @@ def _describe(instance: Instance, handle, enum_index: int) -> PhysicalDevice:
     limits: dict[str, Any] = {}
     for name in LIMIT_FIELDS:
         v = getattr(lim, name)
-        limits[name] = float(v) if name == "timestampPeriod" else (bool(v) if name == "timestampComputeAndGraphics" else int(v))
+        limits[name] = (float(v) if name == "timestampPeriod"
+                        else bool(v) if name == "timestampComputeAndGraphics" else int(v))
     limits["maxComputeWorkGroupCount"] = tuple(int(lim.maxComputeWorkGroupCount[i]) for i in range(3))
     limits["maxComputeWorkGroupSize"] = tuple(int(lim.maxComputeWorkGroupSize[i]) for i in range(3))
     limits["maxMemoryAllocationSize"] = int(maint3.maxMemoryAllocationSize)
@@ -238,8 +269,8 @@ def _describe(instance: Instance, handle, enum_index: int) -> PhysicalDevice:
     heaps = tuple({"index": i, "size": int(mem.memoryHeaps[i].size),
                    "device_local": bool(mem.memoryHeaps[i].flags & vk.VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)}
                   for i in range(mem.memoryHeapCount))
-    types = tuple({"index": i, "heap": int(mem.memoryTypes[i].heapIndex), "flags": int(mem.memoryTypes[i].propertyFlags)}
-                  for i in range(mem.memoryTypeCount))
+    types = tuple({"index": i, "heap": int(mem.memoryTypes[i].heapIndex),
+                   "flags": int(mem.memoryTypes[i].propertyFlags)} for i in range(mem.memoryTypeCount))
     qcount = ffi.new("uint32_t*")
     lib.vkGetPhysicalDeviceQueueFamilyProperties(handle, qcount, NULL)
     qprops = ffi.new("VkQueueFamilyProperties[]", qcount[0])
@@ -279,29 +310,14 @@ def rank(devices: list[PhysicalDevice]) -> list[PhysicalDevice]:
     return ranked
 
 
-def select_device(devices: list[PhysicalDevice], selector: int | str | None = None) -> PhysicalDevice:
-    """Pick a device by ranked index, name substring or UUID; None means HLX_VULKAN_DEVICE, else the best."""
-    if not devices:
-        raise usage("E_BACKEND_UNAVAILABLE", "no Vulkan 1.1 device found (is a driver such as "
-                    "mesa-vulkan-drivers installed?)")
-    if selector is None:
-        selector = os.environ.get("HLX_VULKAN_DEVICE") or 0
-    names = ", ".join(f"{d.index}: {d.name}" for d in devices)
-    if isinstance(selector, bool) or not isinstance(selector, (int, str)):
-        raise usage("E_VK_DEVICE_NOT_FOUND", f"device selector must be an index, a name substring or a UUID, "
-                    f"got {type(selector).__name__}")
-    if isinstance(selector, str) and selector.strip().isdecimal():
-        selector = int(selector.strip())
-    if isinstance(selector, int):
-        if 0 <= selector < len(devices):
-            return devices[selector]
-        raise usage("E_VK_DEVICE_NOT_FOUND", f"no Vulkan device with index {selector}; devices: {names}")
-    wanted = selector.strip().lower()
-    bare = wanted.replace("-", "")
-    for d in devices:
-        if len(bare) == 32 and d.uuid.replace("-", "") == bare:
-            return d
-    for d in devices:
-        if wanted and wanted in d.name.lower():
-            return d
-    raise usage("E_VK_DEVICE_NOT_FOUND", f"no Vulkan device matches {selector!r}; devices: {names}")
+_device_lists: dict[bool, list[PhysicalDevice]] = {}
+_device_lock = threading.Lock()
+
+
+def list_devices(validation: bool | None = None) -> list[PhysicalDevice]:
+    """The ranked physical devices (enumerated once per process and validation mode)."""
+    validation = validation_requested() if validation is None else validation
+    with _device_lock:
+        if validation not in _device_lists:
+            _device_lists[validation] = enumerate_devices(get_instance(validation))
+        return _device_lists[validation]

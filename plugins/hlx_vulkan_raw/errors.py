@@ -7,7 +7,7 @@ both the category and the driver's answer.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Any, Callable
 
 from hlx_core.errors import BackendError, HLXError
 
@@ -29,17 +29,17 @@ _CODES_BY_NAME: dict[str, str] = {
     "VK_ERROR_EXTENSION_NOT_PRESENT": "E_VK_INIT",
     "VK_ERROR_FEATURE_NOT_PRESENT": "E_VK_INIT",
     "VK_ERROR_INCOMPATIBLE_DRIVER": "E_VK_INIT",
-    "VK_ERROR_DEVICE_LOST": "E_VK_DEVICE_LOST",
+    "VK_ERROR_DEVICE_LOST": "E_DEVICE_LOST",
     "VK_ERROR_MEMORY_MAP_FAILED": "E_VK_MEMORY_MAP",
     "VK_ERROR_TOO_MANY_OBJECTS": "E_LIMIT_EXCEEDED",
     "VK_ERROR_FRAGMENTED_POOL": "E_LIMIT_EXCEEDED",
     "VK_ERROR_OUT_OF_POOL_MEMORY": "E_LIMIT_EXCEEDED",
-    "VK_ERROR_FORMAT_NOT_SUPPORTED": "E_VK_UNSUPPORTED",
+    "VK_ERROR_FORMAT_NOT_SUPPORTED": "E_UNSUPPORTED",
     "VK_ERROR_INVALID_SHADER_NV": "E_SPIRV_INVALID",
     "VK_ERROR_INCOMPATIBLE_SHADER_BINARY_EXT": "E_SPIRV_INVALID",
     "VK_ERROR_VALIDATION_FAILED_EXT": "E_VK_VALIDATION",
-    "VK_TIMEOUT": "E_VK_TIMEOUT",
-    "VK_NOT_READY": "E_VK_TIMEOUT",                  # a result asked for without waiting was not there yet
+    "VK_TIMEOUT": "E_TIMEOUT",
+    "VK_NOT_READY": "E_TIMEOUT",                     # a result asked for without waiting was not there yet
 }
 _CODES: dict[int, str] = {v: _CODES_BY_NAME.get(k, "E_VK_ERROR") for v, k in _RESULT_NAMES.items()
                           if k != "VK_SUCCESS"}
@@ -78,13 +78,22 @@ def check(result: int, what: str) -> None:
         raise result_error(result, what)
 
 
+def create(ctype: str, fn: Callable[..., int], *args: Any, what: str) -> Any:
+    """Call a Vulkan create/allocate function whose last parameter is the output pointer: ``fn(*args, out)``
+    with ``out = ffi.new(ctype)``, checked, and the created object returned (``what`` names the call in
+    the error)."""
+    out = ffi.new(ctype)
+    check(fn(*args, out), what)
+    return out[0]
+
+
 def usage(code: str, message: str, path: str | None = None) -> VulkanUsageError:
     return VulkanUsageError(code, message, path=path)
 
 
 def guarded(fn: Callable) -> Callable:
     """Public entry points never leak a raw cffi, vulkan-package or Python exception: anything that is
-    not already an HLXError becomes E_VK_INTERNAL naming the call."""
+    not already an HLXError becomes E_BACKEND_INTERNAL naming the call."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -93,6 +102,6 @@ def guarded(fn: Callable) -> Callable:
         except HLXError:
             raise
         except Exception as exc:
-            raise VulkanError("E_VK_INTERNAL", f"{fn.__qualname__}: {type(exc).__name__}: {exc}") from exc
+            raise VulkanError("E_BACKEND_INTERNAL", f"{fn.__qualname__}: {type(exc).__name__}: {exc}") from exc
 
     return wrapper

@@ -19,7 +19,7 @@ from typing import Callable
 
 from hlx_core.settings import env_flag
 
-from hlx_vulkan_raw.errors import check, result_error, usage
+from hlx_vulkan_raw.errors import VulkanError, check, create, result_error, usage
 from hlx_vulkan_raw.loader import NULL, chain, cstr, ffi, lib, make_version, new_struct, version_str, vk
 
 log = logging.getLogger("hlx.vulkan")
@@ -41,7 +41,7 @@ _lock = threading.RLock()
 _counts: dict[str, int] = {name: 0 for _, name, _ in _SEVERITIES}
 _recent: "deque[str]" = deque(maxlen=20)  # the latest warning/error messages, for test failure reports
 _instances: dict[bool, "Instance"] = {}
-_exit_hooks: "weakref.WeakSet" = weakref.WeakSet()  # objects with .cleanup() to run before the instance dies
+_exit_hooks: "weakref.WeakSet" = weakref.WeakSet()  # objects with .close() to run before the instance dies
 
 
 def validation_requested(explicit: bool = False) -> bool:
@@ -177,13 +177,14 @@ class Instance:
         if messenger_info is not None:
             links.append(messenger_info)  # last: it is reused for the messenger, whose pNext must stay NULL
         chain(*links)  # the messenger also reports on instance creation and destruction
-        out = ffi.new("VkInstance*")
-        result = lib.vkCreateInstance(info, NULL, out)
-        if result == vk.VK_ERROR_INCOMPATIBLE_DRIVER:  # the loader found no usable driver (ICD)
-            raise result_error(result, "vkCreateInstance (no Vulkan driver found; install one, e.g. "
-                                       "mesa-vulkan-drivers, or check VK_ICD_FILENAMES)")
-        check(result, "vkCreateInstance")
-        self.handle = out[0]
+        try:
+            self.handle = create("VkInstance*", lib.vkCreateInstance, info, NULL, what="vkCreateInstance")
+        except VulkanError as exc:
+            if exc.result != vk.VK_ERROR_INCOMPATIBLE_DRIVER:
+                raise
+            # The loader found no usable driver (ICD).
+            raise result_error(exc.result, "vkCreateInstance (no Vulkan driver found; install one, e.g. "
+                                           "mesa-vulkan-drivers, or check VK_ICD_FILENAMES)") from None
         self._messenger = None
         self._destroy_messenger: Callable | None = None
         if messenger_info is not None:
@@ -195,16 +196,16 @@ class Instance:
         return None if fn == NULL else ffi.cast(f"PFN_{name}", fn)
 
     def _create_messenger(self, info) -> None:
-        create = self.proc("vkCreateDebugUtilsMessengerEXT")
+        create_messenger = self.proc("vkCreateDebugUtilsMessengerEXT")
         self._destroy_messenger = self.proc("vkDestroyDebugUtilsMessengerEXT")
-        if create is None or self._destroy_messenger is None:
+        if create_messenger is None or self._destroy_messenger is None:
             return
-        out = ffi.new("VkDebugUtilsMessengerEXT*")
-        result = create(self.handle, info, NULL, out)
-        if result != 0:
+        try:
+            self._messenger = create("VkDebugUtilsMessengerEXT*", create_messenger, self.handle, info, NULL,
+                                     what="vkCreateDebugUtilsMessengerEXT")
+        except VulkanError:
             lib.vkDestroyInstance(self.handle, NULL)
-            raise result_error(result, "vkCreateDebugUtilsMessengerEXT")
-        self._messenger = out[0]
+            raise
 
     def destroy(self) -> None:
         if self.handle is None:
@@ -226,7 +227,7 @@ def get_instance(validation: bool = False) -> Instance:
 
 
 def register_for_exit(obj) -> None:
-    """Have ``obj.cleanup()`` run at interpreter exit, before the instances are destroyed."""
+    """Have ``obj.close()`` run at interpreter exit, before the instances are destroyed."""
     with _lock:
         _exit_hooks.add(obj)
 
@@ -236,7 +237,7 @@ def _shutdown() -> None:
     with _lock:
         for obj in list(_exit_hooks):
             try:
-                obj.cleanup()
+                obj.close()
             except Exception as exc:  # exit must go on; say what could not be released
                 log.warning("cleanup at exit failed for %r: %s", obj, exc)
         for inst in _instances.values():

@@ -41,8 +41,8 @@ typedef struct {
 } VkPhysicalDeviceCooperativeMatrix2FeaturesNV;
 """)
 EXT_STRUCT_TYPES = {
-    "VkPhysicalDeviceShaderBfloat16FeaturesKHR": 1000141000,     # VK_STRUCTURE_TYPE_..._SHADER_BFLOAT16_FEATURES_KHR
-    "VkPhysicalDeviceCooperativeMatrix2FeaturesNV": 1000593000,  # VK_STRUCTURE_TYPE_..._COOPERATIVE_MATRIX_2_FEATURES_NV
+    "VkPhysicalDeviceShaderBfloat16FeaturesKHR": 1000141000,     # ..._SHADER_BFLOAT16_FEATURES_KHR
+    "VkPhysicalDeviceCooperativeMatrix2FeaturesNV": 1000593000,  # ..._COOPERATIVE_MATRIX_2_FEATURES_NV
 }
 
 

@@ -12,10 +12,11 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
+from hlx_core.device.layout import align
 from hlx_core.settings import env_flag, env_number
 
 from hlx_vulkan_raw.devices import PhysicalDevice
-from hlx_vulkan_raw.errors import check, result_error, usage
+from hlx_vulkan_raw.errors import check, create, result_error, usage
 from hlx_vulkan_raw.loader import NULL, chain, ffi, lib, new_struct, vk
 
 MiB = 1 << 20
@@ -26,10 +27,6 @@ DEVICE_LOCAL = vk.VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT
 HOST_VISIBLE = vk.VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT
 HOST_COHERENT = vk.VK_MEMORY_PROPERTY_HOST_COHERENT_BIT
 HOST_CACHED = vk.VK_MEMORY_PROPERTY_HOST_CACHED_BIT
-
-
-def align(x: int, a: int) -> int:
-    return (x + a - 1) // a * a
 
 
 def residency_budget(device_local_bytes: int) -> int:
@@ -134,8 +131,8 @@ class MemoryAllocator:
         if self.phys.kind == "gpu-discrete":
             return False
         local_heaps = {h["index"] for h in self.phys.memory_heaps if h["device_local"]}
-        mappable = {t["heap"] for t in self.types
-                    if t["flags"] & (DEVICE_LOCAL | HOST_VISIBLE | HOST_COHERENT) == DEVICE_LOCAL | HOST_VISIBLE | HOST_COHERENT}
+        wanted = DEVICE_LOCAL | HOST_VISIBLE | HOST_COHERENT
+        mappable = {t["heap"] for t in self.types if t["flags"] & wanted == wanted}
         return bool(local_heaps) and local_heaps <= mappable
 
     def _pick_type(self, type_bits: int, required: int, preferred: int = 0) -> int:
@@ -159,19 +156,17 @@ class MemoryAllocator:
                         f"{heap['size']} bytes and one allocation may be at most {cap} bytes")
         info = new_struct("VkMemoryAllocateInfo", vk.VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                           allocationSize=size, memoryTypeIndex=type_index)
-        out = ffi.new("VkDeviceMemory*")
-        result = lib.vkAllocateMemory(self.device, info, NULL, out)
-        if result != 0:
-            raise result_error(result, f"vkAllocateMemory of {size} bytes")
+        memory = create("VkDeviceMemory*", lib.vkAllocateMemory, self.device, info, NULL,
+                        what=f"vkAllocateMemory of {size} bytes")
         mapped = None
         if host or self.zero_copy:
             pp = ffi.new("void**")
-            result = lib.vkMapMemory(self.device, out[0], 0, size, 0, pp)
+            result = lib.vkMapMemory(self.device, memory, 0, size, 0, pp)
             if result != 0:
-                lib.vkFreeMemory(self.device, out[0], NULL)
+                lib.vkFreeMemory(self.device, memory, NULL)
                 raise result_error(result, "vkMapMemory")
             mapped = ffi.cast("char*", pp[0])
-        block = Block(out[0], size, type_index, mapped, dedicated, host)
+        block = Block(memory, size, type_index, mapped, dedicated, host)
         self.blocks.append(block)
         return block
 
@@ -182,9 +177,8 @@ class MemoryAllocator:
                         f"{self.phys.name} has {self.largest_heap} bytes")
         info = new_struct("VkBufferCreateInfo", vk.VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, size=nbytes,
                           usage=BUFFER_USAGE, sharingMode=vk.VK_SHARING_MODE_EXCLUSIVE)
-        out = ffi.new("VkBuffer*")
-        check(lib.vkCreateBuffer(self.device, info, NULL, out), f"vkCreateBuffer of {nbytes} bytes")
-        handle = out[0]
+        handle = create("VkBuffer*", lib.vkCreateBuffer, self.device, info, NULL,
+                        what=f"vkCreateBuffer of {nbytes} bytes")
         try:
             req = ffi.new("VkMemoryRequirements*")
             lib.vkGetBufferMemoryRequirements(self.device, handle, req)

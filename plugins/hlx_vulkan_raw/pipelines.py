@@ -19,13 +19,12 @@ from typing import Any, Iterable
 import blake3
 
 from hlx_core.errors import SpirvError
-from hlx_core.paths import hlx_home
-from hlx_core.settings import env_flag
+from hlx_core.settings import env_flag, hlx_home
 from hlx_core.spirv.reflect import reflect_entry
 from hlx_core.spirv.types import EntryPoint, SpecConstant
 
 from hlx_vulkan_raw.devices import PhysicalDevice
-from hlx_vulkan_raw.errors import check, result_error, result_name, usage
+from hlx_vulkan_raw.errors import VulkanError, check, create, result_name, usage
 from hlx_vulkan_raw.loader import NULL, ffi, lib, make_version, new_struct, vk
 
 log = logging.getLogger("hlx.vulkan")
@@ -74,20 +73,20 @@ class ShaderCache:
 
     def reflect(self, spirv: bytes, entry_point: str) -> EntryPoint:
         """Reflection plus the checks that this device can run the module (E_SPIRV_INVALID,
-        E_VK_UNSUPPORTED)."""
+        E_UNSUPPORTED)."""
         info = reflect_entry(spirv, entry_point)
         need = SPIRV_MIN_API.get(info.version, (1, 3))
         if self.phys.api_version < make_version(*need):
-            raise usage("E_VK_UNSUPPORTED", f"SPIR-V {info.version[0]}.{info.version[1]} needs Vulkan "
+            raise usage("E_UNSUPPORTED", f"SPIR-V {info.version[0]}.{info.version[1]} needs Vulkan "
                         f"{need[0]}.{need[1]}; {self.phys.name} offers {self.phys.api_version_str}")
         missing = [f"{cap} (device feature {CAPABILITY_FEATURES[cap]})" for cap in info.capabilities
                    if cap in CAPABILITY_FEATURES and not self.features.get(CAPABILITY_FEATURES[cap])]
         if missing:
-            raise usage("E_VK_UNSUPPORTED", f"shader entry point {entry_point!r} uses capabilities "
+            raise usage("E_UNSUPPORTED", f"shader entry point {entry_point!r} uses capabilities "
                         f"{self.phys.name} does not support: {', '.join(missing)}")
         bad = [b for b in info.bindings if b.kind not in DESCRIPTOR_TYPES or b.set != 0 or b.count != 1]
         if bad or info.extra.get("unsupported_descriptors"):
-            raise usage("E_VK_UNSUPPORTED", f"shader entry point {entry_point!r} declares descriptors HLX does "
+            raise usage("E_UNSUPPORTED", f"shader entry point {entry_point!r} declares descriptors HLX does "
                         f"not bind (only single storage/uniform buffers in set 0): "
                         f"{bad or info.extra['unsupported_descriptors']}")
         return info
@@ -121,9 +120,9 @@ class ShaderCache:
             code = ffi.from_buffer("uint32_t[]", data)
             ci = new_struct("VkShaderModuleCreateInfo", vk.VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                             codeSize=len(data), pCode=code)
-            out = ffi.new("VkShaderModule*")
-            check(lib.vkCreateShaderModule(self.device, ci, NULL, out), "vkCreateShaderModule")
-            mod = self.modules[sid] = ShaderModule(sid, out[0], data)
+            handle = create("VkShaderModule*", lib.vkCreateShaderModule, self.device, ci, NULL,
+                            what="vkCreateShaderModule")
+            mod = self.modules[sid] = ShaderModule(sid, handle, data)
         return mod, info
 
     def destroy(self, sid: str | None = None) -> None:
@@ -149,10 +148,11 @@ def _pack_scalar(sc: SpecConstant, value: Any) -> bytes:
 
 
 def resolve_workgroup(info: EntryPoint, workgroup: tuple[int, int, int] | None,
-                      spec: Iterable[tuple[int, Any]], phys: PhysicalDevice) -> tuple[tuple[int, ...], tuple[tuple[int, Any], ...]]:
+                      spec: Iterable[tuple[int, Any]]) -> tuple[tuple[int, ...], tuple[tuple[int, Any], ...]]:
     """Final workgroup size and specialization values: the shader's size under ``spec`` (axes may be spec
     constants or computed from them); a requested size that differs from it is applied through the
-    local_size_x_id/y_id/z_id constants; both are checked against device limits."""
+    local_size_x_id/y_id/z_id constants. Device limits are the caller's check (the plan's, or the handle
+    API's for its own arguments)."""
     values = dict(spec)
     size = list(info.workgroup_size(values))  # LocalSizeId axes and axes computed from spec constants
     if workgroup is not None:
@@ -165,12 +165,6 @@ def resolve_workgroup(info: EntryPoint, workgroup: tuple[int, int, int] | None,
                             f"{tuple(size)} in dimension {'xyz'[i]}, which has no local_size_{'xyz'[i]}_id to "
                             "specialize")
             size[i] = values[sid] = int(workgroup[i])
-    lim = phys.limits
-    if any(s < 1 for s in size) or any(s > m for s, m in zip(size, lim["maxComputeWorkGroupSize"])) \
-            or size[0] * size[1] * size[2] > lim["maxComputeWorkGroupInvocations"]:
-        raise usage("E_LIMIT_EXCEEDED", f"workgroup size {tuple(size)} exceeds {phys.name}'s limits "
-                    f"(per dimension {lim['maxComputeWorkGroupSize']}, "
-                    f"{lim['maxComputeWorkGroupInvocations']} invocations)")
     known = {sc.id for sc in info.spec_constants}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -223,23 +217,25 @@ class PipelineCache:
         name = f"{phys.uuid}-{phys.driver_version:x}-{phys.pipeline_cache_uuid.hex()}.bin"
         self.path = hlx_home() / "vulkan" / "pipeline-cache" / name
         data = self._load()
-        result, self.handle = self._create(data)
-        if result != 0 and data:  # the driver refused data whose header looked right: start empty
+        try:
+            self.handle = self._create(data)
+        except VulkanError as exc:
+            if not data:
+                raise
+            # The driver refused data whose header looked right: start empty.
             log.warning("ignoring Vulkan pipeline cache %s: the driver rejected it (%s)", self.path,
-                        result_name(result))
+                        result_name(exc.result or 0))
             data = b""
-            result, self.handle = self._create(data)
-        check(result, "vkCreatePipelineCache")
+            self.handle = self._create(data)
         self.loaded_bytes = len(data)
         self.dirty = False
 
-    def _create(self, data: bytes) -> tuple[int, Any]:
+    def _create(self, data: bytes) -> Any:
         buf = ffi.from_buffer(data) if data else NULL
         ci = new_struct("VkPipelineCacheCreateInfo", vk.VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
                         initialDataSize=len(data), pInitialData=buf)
-        out = ffi.new("VkPipelineCache*")
-        result = lib.vkCreatePipelineCache(self.device, ci, NULL, out)
-        return result, (out[0] if result == 0 else None)
+        return create("VkPipelineCache*", lib.vkCreatePipelineCache, self.device, ci, NULL,
+                      what="vkCreatePipelineCache")
 
     def header_problem(self, data: bytes) -> str | None:
         """Why ``data`` is not a cache of this device and driver, or None when it is."""
@@ -303,9 +299,8 @@ class PipelineCache:
 class PipelineManager:
     """Builds and caches pipelines, set layouts and descriptor sets for one device."""
 
-    def __init__(self, device, phys: PhysicalDevice, shaders: ShaderCache, cache: PipelineCache) -> None:
+    def __init__(self, device, shaders: ShaderCache, cache: PipelineCache) -> None:
         self.device = device
-        self.phys = phys
         self.shaders = shaders
         self.cache = cache
         self.set_layouts: dict[tuple, Any] = {}
@@ -324,24 +319,20 @@ class PipelineManager:
                 arr[i].stageFlags = vk.VK_SHADER_STAGE_COMPUTE_BIT
             ci = new_struct("VkDescriptorSetLayoutCreateInfo", vk.VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
                             bindingCount=len(key), pBindings=arr)
-            out = ffi.new("VkDescriptorSetLayout*")
-            check(lib.vkCreateDescriptorSetLayout(self.device, ci, NULL, out), "vkCreateDescriptorSetLayout")
-            layout = self.set_layouts[key] = out[0]
+            layout = self.set_layouts[key] = create("VkDescriptorSetLayout*", lib.vkCreateDescriptorSetLayout,
+                                                    self.device, ci, NULL, what="vkCreateDescriptorSetLayout")
         return layout
 
     def get(self, spirv: bytes, entry_point: str, workgroup: tuple[int, int, int] | None = None,
             spec: Iterable[tuple[int, Any]] = ()) -> Pipeline:
-        """The pipeline for a shader at a workgroup size with specialization values (cached)."""
+        """The pipeline for a shader at a workgroup size with specialization values (cached; the caller has
+        checked them against the device's limits)."""
         module, info = self.shaders.load(spirv, entry_point)
-        size, values = resolve_workgroup(info, workgroup, spec, self.phys)
+        size, values = resolve_workgroup(info, workgroup, spec)
         key = (module.id, entry_point, values)
         pipe = self.pipelines.get(key)
         if pipe is not None:
             return pipe
-        max_push = self.phys.limits["maxPushConstantsSize"]
-        if info.push_constant_size > max_push:
-            raise usage("E_LIMIT_EXCEEDED", f"push-constant block of {info.push_constant_size} bytes exceeds "
-                        f"{self.phys.name}'s maxPushConstantsSize {max_push}")
         types = {b.binding: DESCRIPTOR_TYPES[b.kind] for b in info.bindings}
         set_layout = self._set_layout(types)
         layouts = ffi.new("VkDescriptorSetLayout[]", [set_layout])
@@ -351,8 +342,8 @@ class PipelineManager:
         lci = new_struct("VkPipelineLayoutCreateInfo", vk.VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
                          setLayoutCount=1, pSetLayouts=layouts,
                          pushConstantRangeCount=1 if push.size else 0, pPushConstantRanges=push if push.size else NULL)
-        out_layout = ffi.new("VkPipelineLayout*")
-        check(lib.vkCreatePipelineLayout(self.device, lci, NULL, out_layout), "vkCreatePipelineLayout")
+        layout = create("VkPipelineLayout*", lib.vkCreatePipelineLayout, self.device, lci, NULL,
+                        what="vkCreatePipelineLayout")
         spec_info = _SpecInfo(info, values)
         name = ffi.new("char[]", entry_point.encode())
         stage = new_struct("VkPipelineShaderStageCreateInfo", vk.VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
@@ -361,14 +352,15 @@ class PipelineManager:
         ci = ffi.new("VkComputePipelineCreateInfo[1]")
         ci[0].sType = vk.VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO
         ci[0].stage = stage[0]
-        ci[0].layout = out_layout[0]
-        out = ffi.new("VkPipeline*")
-        result = lib.vkCreateComputePipelines(self.device, self.cache.handle, 1, ci, NULL, out)
-        if result != 0:
-            lib.vkDestroyPipelineLayout(self.device, out_layout[0], NULL)
-            raise result_error(result, f"vkCreateComputePipelines for entry point {entry_point!r}")
+        ci[0].layout = layout
+        try:
+            handle = create("VkPipeline*", lib.vkCreateComputePipelines, self.device, self.cache.handle, 1, ci, NULL,
+                            what=f"vkCreateComputePipelines for entry point {entry_point!r}")
+        except VulkanError:
+            lib.vkDestroyPipelineLayout(self.device, layout, NULL)
+            raise
         self.cache.dirty = True
-        pipe = self.pipelines[key] = Pipeline(key, info, out[0], out_layout[0], set_layout, types, size, push.size)
+        pipe = self.pipelines[key] = Pipeline(key, info, handle, layout, set_layout, types, size, push.size)
         return pipe
 
     def allocate_set(self, pipe: Pipeline):
@@ -387,9 +379,8 @@ class PipelineManager:
         ci = new_struct("VkDescriptorPoolCreateInfo", vk.VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
                         flags=vk.VK_DESCRIPTOR_POOL_CREATE_FREE_DESCRIPTOR_SET_BIT, maxSets=SETS_PER_POOL,
                         poolSizeCount=2, pPoolSizes=sizes)
-        out = ffi.new("VkDescriptorPool*")
-        check(lib.vkCreateDescriptorPool(self.device, ci, NULL, out), "vkCreateDescriptorPool")
-        entry = [out[0], SETS_PER_POOL]
+        entry = [create("VkDescriptorPool*", lib.vkCreateDescriptorPool, self.device, ci, NULL,
+                        what="vkCreateDescriptorPool"), SETS_PER_POOL]
         self.pools.append(entry)
         got = self._try_allocate(entry[0], pipe.set_layout)
         if got is None:
@@ -402,12 +393,13 @@ class PipelineManager:
         layouts = ffi.new("VkDescriptorSetLayout[]", [set_layout])
         ai = new_struct("VkDescriptorSetAllocateInfo", vk.VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
                         descriptorPool=pool, descriptorSetCount=1, pSetLayouts=layouts)
-        out = ffi.new("VkDescriptorSet*")
-        result = lib.vkAllocateDescriptorSets(self.device, ai, out)
-        if result in (vk.VK_ERROR_OUT_OF_POOL_MEMORY, vk.VK_ERROR_FRAGMENTED_POOL):  # try another pool
-            return None
-        check(result, "vkAllocateDescriptorSets")
-        return out[0]
+        try:
+            return create("VkDescriptorSet*", lib.vkAllocateDescriptorSets, self.device, ai,
+                          what="vkAllocateDescriptorSets")
+        except VulkanError as exc:
+            if exc.result in (vk.VK_ERROR_OUT_OF_POOL_MEMORY, vk.VK_ERROR_FRAGMENTED_POOL):  # try another pool
+                return None
+            raise
 
     def write_set(self, dset, pipe: Pipeline, buffers: dict[int, Any]) -> None:
         """Point every binding of ``dset`` at its buffer (whole range)."""

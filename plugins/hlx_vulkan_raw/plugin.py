@@ -1,7 +1,7 @@
 """Entry point of the built-in Vulkan backend (group ``hlx.backends``), registered like any third party."""
 from __future__ import annotations
 
-from hlx_core.plugins import hookimpl
+from hlx_core.hookspecs import hookimpl
 
 from hlx_vulkan_raw.backend import VulkanBackend
 

@@ -1,11 +1,11 @@
 """Finding a wgpu adapter and opening a device with what HLX contracts need.
 
-Adapters are listed once per process. The default choice follows the power preference (high performance:
-discrete, integrated, other, CPU; low power: integrated first) and prefers the native APIs (Vulkan, Metal,
-D3D12) over OpenGL. ``HLX_WGPU_ADAPTER`` (an index or a name substring) or the ``device`` argument of
-``open`` overrides it. Devices are opened with the adapter's own maxima for the compute limits rather than
-WebGPU's defaults (128 MiB storage bindings, no immediates), so a contract is refused only when the
-hardware cannot run it.
+Adapters are listed once per process and ranked by the power preference (high performance: discrete,
+integrated, other, CPU; low power: integrated first), native APIs (Vulkan, Metal, D3D12) before OpenGL. The
+``device`` argument of ``open``, else ``HLX_WGPU_ADAPTER``, names one the way every backend names a device
+(``hlx_core.device.selection``); with neither, the best ranked is taken. Devices are opened with the
+adapter's own maxima for the compute limits rather than WebGPU's defaults (128 MiB storage bindings, no
+immediates), so a contract is refused only when the hardware cannot run it.
 """
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator
-from typing import Any
+from typing import Any, Iterator
 
 from hlx_core.backend import DeviceInfo, DeviceKind
-from hlx_core.errors import BackendError
+from hlx_core.device.limits import DeviceLimits
+from hlx_core.device.selection import select_device
+from hlx_core.errors import BackendError, HLXError
 
 from hlx_wgpu.errors import wgpu_call
 
@@ -141,33 +142,34 @@ def _rank(ad: Adapter, power_preference: str) -> tuple[int, int, int]:
 
 
 def select(device: int | str | None = None, power_preference: str | None = None) -> Adapter:
-    """The adapter named by ``device`` (index or name substring), else ``HLX_WGPU_ADAPTER``, else the best
-    for the power preference ("high-performance" by default, or ``HLX_WGPU_POWER_PREFERENCE``)."""
-    found = adapters()
-    choice: int | str | None = device if device is not None else os.environ.get(ENV_ADAPTER) or None
-    if isinstance(choice, str) and choice.strip().isdecimal():
-        choice = int(choice)
-    if isinstance(choice, int):
-        if not 0 <= choice < len(found):
-            raise BackendError("E_BACKEND_UNAVAILABLE",
-                               f"wgpu adapter index {choice} out of range; adapters: {_listing(found)}")
-        return found[choice]
-    if isinstance(choice, str):
-        needle = choice.lower()
-        matches = [a for a in found if needle in a.name.lower() or needle == a.api.lower()]
-        if not matches:
-            raise BackendError("E_BACKEND_UNAVAILABLE",
-                               f"no wgpu adapter matches {choice!r}; adapters: {_listing(found)}")
-        found = tuple(matches)
+    """The adapter ``device`` names (index, digit string or name substring), else ``HLX_WGPU_ADAPTER``,
+    else the best for the power preference ("high-performance" by default, or
+    ``HLX_WGPU_POWER_PREFERENCE``); a name several adapters match gives the best ranked of them."""
     preference = power_preference or os.environ.get(ENV_POWER) or "high-performance"
     if preference not in ("high-performance", "low-power"):
-        raise BackendError("E_BACKEND_UNAVAILABLE",
-                           f"power preference {preference!r}: use 'high-performance' or 'low-power'")
-    return min(found, key=lambda a: _rank(a, preference))
+        source = "power_preference" if power_preference else ENV_POWER
+        raise HLXError("E_CONFIG", f"{source}={preference!r}: use 'high-performance' or 'low-power'")
+    ranked = sorted(adapters(), key=lambda a: _rank(a, preference))
+    return select_device(ranked, device, backend="wgpu", env=ENV_ADAPTER)
 
 
-def _listing(found: tuple[Adapter, ...]) -> str:
-    return ", ".join(f"{a.index}: {a.name} ({a.api})" for a in found)
+def device_limits(limits: dict[str, int]) -> DeviceLimits:
+    """The compute limits of a wgpu device (``GPUDevice.limits``) in the backend-neutral form.
+
+    Push constants too large for immediates go through a uniform buffer, so the uniform binding size is
+    their bound."""
+    per_dimension = limits["max-compute-workgroups-per-dimension"]
+    return DeviceLimits(
+        max_workgroup_count=(per_dimension, per_dimension, per_dimension),
+        max_workgroup_size=(limits["max-compute-workgroup-size-x"], limits["max-compute-workgroup-size-y"],
+                            limits["max-compute-workgroup-size-z"]),
+        max_workgroup_invocations=limits["max-compute-invocations-per-workgroup"],
+        max_shared_memory_bytes=limits["max-compute-workgroup-storage-size"],
+        max_storage_buffer_range=limits["max-storage-buffer-binding-size"],
+        max_uniform_buffer_range=limits["max-uniform-buffer-binding-size"],
+        max_buffer_bytes=limits["max-buffer-size"],
+        max_storage_buffers_per_stage=limits["max-storage-buffers-per-shader-stage"],
+        max_push_constant_bytes=limits["max-uniform-buffer-binding-size"])
 
 
 def request_device(adapter: Adapter) -> Any:

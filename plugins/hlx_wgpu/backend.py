@@ -1,35 +1,35 @@
 """The wgpu backend: HLX plans through wgpu-py (on Vulkan, Metal or D3D12).
 
 A session owns one device and everything made on it (shader modules, pipelines, bind groups, pooled
-buffers, the readback buffer, the timestamp queries) in a ``DeviceState``. When the device is lost the
-state is dropped and the next run opens a new device, so a session survives device loss; a refused
-contract (naga, limits) leaves the state as it was. What a plan needs besides its data (the limits check,
-modules, pipelines, push-constant bytes) is made once per plan key, so a warm run only binds, encodes and
-transfers. With output poisoning on (hlx_core.device.poison, read when the device state is made) every run first
-copies 0xFF bytes over each buffer a stage writes.
+buffers, the readback buffer, the timestamp queries) in a ``DeviceCore``. When the device is lost the core
+is dropped and the next run opens a new device, so a session survives device loss; a refused contract
+(naga, limits) leaves the core as it was. What a plan needs besides its data (the limits check, modules,
+pipelines, push-constant bytes) is made once per plan key, so a warm run only binds, encodes and transfers.
+With output poisoning on (hlx_core.device.poison, read when the device core is made) every run first copies
+0xFF bytes over each buffer a stage writes.
 """
 from __future__ import annotations
 
 import os
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
-from hlx_core.device.layout import BufferLayout, buffer_layout, to_array
-from hlx_core.cas.handle import Handle
-from hlx_core.errors import BackendError, ContractError, HLXError
-from hlx_core.plan import InputRef, OutputRef, Plan, Stage
+from hlx_core.codec.handle import Handle
+from hlx_core.device.layout import BufferLayout, align, buffer_layout, to_array
+from hlx_core.device.limits import check_plan
+from hlx_core.device.lru import LRU
 from hlx_core.device.poison import poison_enabled
 from hlx_core.device.residency import Residency
+from hlx_core.errors import BackendError, HLXError
+from hlx_core.plan import InputRef, OutputRef, Plan, Stage
 from hlx_core.settings import env_number
 
 from hlx_wgpu import adapter as adapters
-from hlx_wgpu.buffers import BUFFER_ALIGN, BufferPool, PoisonSource, PooledBuffer, Readback, Upload, align
+from hlx_wgpu.buffers import BUFFER_ALIGN, BufferPool, PoisonSource, PooledBuffer, Readback, Upload
 from hlx_wgpu.errors import DeviceLost, wgpu_call
-from hlx_wgpu.limits import check_plan
 from hlx_wgpu.pipelines import UNIFORM_LAYOUT, Pipeline, PipelineCache
 from hlx_wgpu.shaders import CompiledShader, PushMode, ShaderCache
 from hlx_wgpu.timestamps import Timestamps
@@ -51,16 +51,19 @@ class PreparedPlan:
     pushes: tuple[bytes, ...]
 
 
-class DeviceState:
-    """A wgpu device and the caches that belong to it."""
+class DeviceCore:
+    """A wgpu device and the caches that belong to it. ``limits`` are the device's compute limits in the
+    backend-neutral form (``device.limits`` has wgpu's own)."""
 
     def __init__(self, adapter: adapters.Adapter, push_constants: str) -> None:
         wgpu = adapters.import_wgpu()
         self.adapter = adapter
         self.device = adapters.request_device(adapter)
-        self.limits = dict(self.device.limits)
+        self.limits = adapters.device_limits(self.device.limits)
         self.features = frozenset(self.device.features)
-        self.immediates = push_constants == "auto" and "immediates" in self.features
+        # The largest push block fed as immediates (0: every block goes through a uniform buffer).
+        self.immediate_size = int(self.device.limits.get("max-immediate-size", 0)) \
+            if push_constants == "auto" and "immediates" in self.features else 0
         self.shaders = ShaderCache(self.device, self.features, adapter.name)
         self.pipelines = PipelineCache(self.device, wgpu)
         usage = wgpu.BufferUsage
@@ -74,32 +77,29 @@ class DeviceState:
         self.upload = Upload(self.device, wgpu)
         self.timestamps = Timestamps(self.device, wgpu) if "timestamp-query" in self.features else None
         self.poison = PoisonSource(self.device, wgpu) if poison_enabled() else None
-        self.prepared: OrderedDict[Handle, PreparedPlan] = OrderedDict()
+        self.prepared: LRU[Handle, PreparedPlan] = LRU(MAX_PREPARED)
 
     def prepare(self, plan: Plan, layout: BufferLayout) -> PreparedPlan:
         """The plan's ``PreparedPlan``, made (and the plan checked against the limits) on its first run."""
         prep = self.prepared.get(plan.key)
         if prep is not None:
-            self.prepared.move_to_end(plan.key)
             return prep
-        check_plan(plan, layout, self.limits, self.adapter.name)
+        check_plan(plan, layout, self.limits, f"wgpu adapter {self.adapter.name!r}", buffer_align=BUFFER_ALIGN)
         compiled = []
         for stage in plan.stages:
             shader = self.shaders.get(stage, self.push_mode(stage))
             compiled.append((shader, self.pipelines.get(stage, shader)))
-        written = frozenset(layout.bindings[s][i] for s, (shader, _) in enumerate(compiled) for i in shader.written
-                            if i < len(layout.bindings[s]))
-        pushes = tuple(_push_bytes(stage, s) for s, stage in enumerate(plan.stages))
-        prep = self.prepared[plan.key] = PreparedPlan(tuple(compiled), written, pushes)
-        while len(self.prepared) > MAX_PREPARED:
-            self.prepared.popitem(last=False)
+        written = layout.written | frozenset(layout.bindings[s][i] for s, (shader, _) in enumerate(compiled)
+                                             for i in shader.written)
+        prep = PreparedPlan(tuple(compiled), written, tuple(_push_bytes(stage) for stage in plan.stages))
+        self.prepared.put(plan.key, prep)
         return prep
 
     def push_mode(self, stage: Stage) -> PushMode:
         size = stage.shader.info.push_constant_size
         if size == 0:
             return "none"
-        return "immediates" if self.immediates and size <= self.limits.get("max-immediate-size", 0) else "uniform"
+        return "immediates" if size <= self.immediate_size else "uniform"
 
     def close(self) -> None:
         for closer in (self.resident.clear, self.storage.clear, self.uniforms.clear, self.readback.close,
@@ -118,40 +118,32 @@ class WgpuSession(Session):
 
     def __init__(self, adapter: adapters.Adapter, push_constants: str = "auto") -> None:
         if push_constants not in ("auto", "uniform"):
-            raise BackendError("E_BACKEND_UNAVAILABLE",
-                               f"push_constants={push_constants!r}: use 'auto' (immediates where the adapter "
-                               "has them) or 'uniform'")
+            raise HLXError("E_CONFIG", f"push_constants={push_constants!r}: use 'auto' (immediates where the "
+                           "adapter has them) or 'uniform'")
         self.device: DeviceInfo = adapter.device_info()
         self._adapter = adapter
         self._push_constants = push_constants
-        self._state: DeviceState | None = DeviceState(adapter, push_constants)
-        self._closed = False
+        # None after a device loss (the next run opens a new device) and once closed.
+        self.core: DeviceCore | None = DeviceCore(adapter, push_constants)
         self.shader_paths: dict[str, CompiledShader] = {}  # kernel name -> how its last run was compiled
 
-    @property
-    def state(self) -> DeviceState:
-        """The live device state, reopening the device after a loss."""
-        if self._closed:
-            raise BackendError("E_BACKEND_CLOSED", "this wgpu session is closed")
-        if self._state is None:
-            self._state = DeviceState(self._adapter, self._push_constants)
-        return self._state
-
-    def execute(self, plan: Plan) -> Execution:
+    def _execute(self, plan: Plan) -> Execution:
         start = time.perf_counter()
-        state = self.state
+        if self.core is None:
+            self.core = DeviceCore(self._adapter, self._push_constants)
+        core = self.core
         try:
-            arrays, timings = self._execute(state, plan)
+            arrays, timings = self._run(core, plan)
         except DeviceLost:
-            self._state = None
-            state.close()
+            self.core = None
+            core.close()
             raise
         timings["host_ms"] = (time.perf_counter() - start) * 1e3
         return Execution(arrays, timings)
 
-    def _execute(self, st: DeviceState, plan: Plan) -> tuple[list[np.ndarray], dict[str, float]]:
+    def _run(self, core: DeviceCore, plan: Plan) -> tuple[list[np.ndarray], dict[str, float]]:
         layout = buffer_layout(plan)
-        prep = st.prepare(plan, layout)
+        prep = core.prepare(plan, layout)
         for stage, (shader, _) in zip(plan.stages, prep.compiled):
             self.shader_paths[stage.kernel_name] = shader
         held: list[tuple[BufferPool, PooledBuffer]] = []
@@ -162,15 +154,15 @@ class WgpuSession(Session):
             for slot in layout.slots:
                 source = slot.source
                 volatile = slot.index in prep.written
-                buf = st.resident.get(source.handle) if isinstance(source, InputRef) and not volatile else None
+                buf = core.resident.get(source.handle) if isinstance(source, InputRef) and not volatile else None
                 if buf is None:
-                    buf = self._acquire(st.storage, slot.alloc_bytes, held)
+                    buf = self._acquire(core.storage, slot.alloc_bytes, held)
                     if isinstance(source, InputRef):
                         uploads.append((buf, source.array))
                         if not volatile:
                             keep.append((source.handle, buf))
                 buffers.append(buf)
-            result = self._record_and_run(st, plan, layout, prep, buffers, uploads, held)
+            result = self._record_and_run(core, plan, layout, prep, buffers, uploads, held)
         except BaseException:
             for pool, buf in held:
                 pool.release(buf)
@@ -180,8 +172,8 @@ class WgpuSession(Session):
             if id(buf) not in kept:
                 pool.release(buf)
         for handle, buf in keep:
-            st.resident.put(handle, buf)
-        st.resident.trim()
+            core.resident.put(handle, buf)
+        core.resident.trim()
         return result
 
     @staticmethod
@@ -190,42 +182,42 @@ class WgpuSession(Session):
         held.append((pool, buf))
         return buf
 
-    def _record_and_run(self, st: DeviceState, plan: Plan, layout: BufferLayout, prep: PreparedPlan,
+    def _record_and_run(self, core: DeviceCore, plan: Plan, layout: BufferLayout, prep: PreparedPlan,
                         buffers: list[PooledBuffer], uploads: list[tuple[PooledBuffer, np.ndarray]],
                         held: list[tuple[BufferPool, PooledBuffer]]) -> tuple[list[np.ndarray], dict[str, float]]:
         stages = len(plan.stages)
-        if st.timestamps is not None:
-            st.timestamps.prepare(stages)
+        if core.timestamps is not None:
+            core.timestamps.prepare(stages)
         out_ranges, offset = [], 0
         for slot_index in layout.outputs:
             size = align(layout.slots[slot_index].alloc_bytes, 4)
             out_ranges.append((offset, size))
             offset = align(offset + size, BUFFER_ALIGN)
         ts_offset = offset
-        staging = st.readback.reserve(offset + (16 * stages if st.timestamps is not None else 0))
-        spans = st.upload.write([array for _, array in uploads])
-        poisoned = [buffers[slot.index] for slot in layout.slots if not slot.is_input] if st.poison else []
-        poison = st.poison.reserve(max(buf.size for buf in poisoned)) if poisoned else None
+        staging = core.readback.reserve(offset + (16 * stages if core.timestamps is not None else 0))
+        spans = core.upload.write([array for _, array in uploads])
+        poisoned = [buffers[slot.index] for slot in layout.slots if not slot.is_input] if core.poison else []
+        poison = core.poison.reserve(max(buf.size for buf in poisoned)) if poisoned else None
         with wgpu_call(f"recording plan {plan.key}"):
-            encoder = st.device.create_command_encoder(label="hlx")
+            encoder = core.device.create_command_encoder(label="hlx")
             for (buf, _), (src, size) in zip(uploads, spans):
-                encoder.copy_buffer_to_buffer(st.upload.buffer, src, buf.buffer, 0, size)
+                encoder.copy_buffer_to_buffer(core.upload.buffer, src, buf.buffer, 0, size)
             for buf in poisoned:
                 encoder.copy_buffer_to_buffer(poison, 0, buf.buffer, 0, buf.size)
             for s, stage in enumerate(plan.stages):
                 shader, pipe = prep.compiled[s]
                 bound = [(i, buffers[slot], align(layout.slots[slot].alloc_bytes, 4))
                          for i, slot in enumerate(layout.bindings[s])]
-                group = st.pipelines.bind_group(pipe.storage_layout, pipe.storage_key, bound)
+                group = core.pipelines.bind_group(pipe.storage_layout, pipe.storage_key, bound)
                 push = prep.pushes[s]
                 uniform_group = None
                 if shader.push_mode == "uniform":
                     # A few bytes: queue.write_buffer costs far less than mapping the upload buffer.
-                    ubuf = self._acquire(st.uniforms, len(push), held)
-                    st.device.queue.write_buffer(ubuf.buffer, 0, push)
-                    uniform_group = st.pipelines.bind_group(pipe.uniform_layout, UNIFORM_LAYOUT,
+                    ubuf = self._acquire(core.uniforms, len(push), held)
+                    core.device.queue.write_buffer(ubuf.buffer, 0, push)
+                    uniform_group = core.pipelines.bind_group(pipe.uniform_layout, UNIFORM_LAYOUT,
                                                             [(0, ubuf, align(len(push), 16))])
-                kwargs = {"timestamp_writes": st.timestamps.writes(s)} if st.timestamps is not None else {}
+                kwargs = {"timestamp_writes": core.timestamps.writes(s)} if core.timestamps is not None else {}
                 cpass = encoder.begin_compute_pass(label=stage.kernel_name, **kwargs)
                 cpass.set_pipeline(pipe.pipeline)
                 cpass.set_bind_group(0, group)
@@ -238,34 +230,30 @@ class WgpuSession(Session):
             for (dst, size), slot_index in zip(out_ranges, layout.outputs):
                 encoder.copy_buffer_to_buffer(buffers[slot_index].buffer, 0, staging, dst, size)
             ranges = list(out_ranges)
-            if st.timestamps is not None:
-                ranges.append((ts_offset, st.timestamps.resolve(encoder, stages, staging, ts_offset)))
-            st.device.queue.submit([encoder.finish()])
-        with st.readback.mapped(ranges) as data:
+            if core.timestamps is not None:
+                ranges.append((ts_offset, core.timestamps.resolve(encoder, stages, staging, ts_offset)))
+            core.device.queue.submit([encoder.finish()])
+        with core.readback.mapped(ranges) as data:
             arrays = []
             for k, slot_index in enumerate(layout.outputs):
                 spec = layout.slots[slot_index].source
                 assert isinstance(spec, OutputRef)
                 arrays.append(to_array(data[k], spec))  # the one host copy of each output
-            timings = st.timestamps.timings(data[-1], stages) if st.timestamps is not None else {}
+            timings = core.timestamps.timings(data[-1], stages) if core.timestamps is not None else {}
         return arrays, timings
 
     def close(self) -> None:
-        if self._state is not None:
-            self._state.close()
-            self._state = None
-        self._closed = True
+        if self.core is not None:
+            self.core.close()
+            self.core = None
+        self.closed = True
 
 
-def _push_bytes(stage: Stage, index: int) -> bytes:
-    """The stage's push constants, zero-padded to the shader's push block (a multiple of 4 bytes)."""
-    size = stage.shader.info.push_constant_size
+def _push_bytes(stage: Stage) -> bytes:
+    """The stage's push constants (the planner sized them to the shader's block), zero-padded to whole
+    words."""
     data = bytes(stage.push_constants)
-    if len(data) > size:
-        raise ContractError("E_CONTRACT_STRUCTURE",
-                            f"push_constants has {len(data)} bytes, the shader's push block {size}",
-                            path=f"stages[{index}].push_constants")
-    return data + bytes(align(size, 4) - len(data))
+    return data + bytes(align(len(data), 4) - len(data))
 
 
 class WgpuBackend(Backend):

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hlx_core.device.layout import host_bytes
+from hlx_core.device.layout import align, host_bytes
 from hlx_core.device.poison import poison_bytes
 
 from hlx_wgpu.errors import wgpu_call
@@ -31,10 +31,6 @@ BUFFER_ALIGN = 256  # pool size classes; also the offset alignment of copies int
 DEFAULT_MAX_FREE_BYTES = 1 << 30
 
 _serials = itertools.count(1)
-
-
-def align(n: int, to: int) -> int:
-    return (n + to - 1) // to * to
 
 
 @dataclass(eq=False)

@@ -13,40 +13,32 @@ from contextlib import contextmanager
 
 from hlx_core.errors import BackendError, HLXError
 
-E_VALIDATION = "E_WGPU_VALIDATION"
-E_INTERNAL = "E_WGPU_INTERNAL"
-E_DEVICE_LOST = "E_DEVICE_LOST"
-E_DEVICE_OOM = "E_DEVICE_OOM"
-E_LIMIT_EXCEEDED = "E_LIMIT_EXCEEDED"
-E_UNSUPPORTED = "E_WGPU_UNSUPPORTED"  # a shader needs a wgpu feature the adapter lacks
-
 _LOST = re.compile(r"device (is )?lost|DeviceLost|device was lost", re.IGNORECASE)
 
 
 class DeviceLost(BackendError):
     """The wgpu device is gone; the session replaces it before its next run."""
 
-    default_code = E_DEVICE_LOST
+    default_code = "E_DEVICE_LOST"
 
 
 def _code_for(exc: BaseException) -> str:
     import wgpu
 
-    text = str(exc)
-    if _LOST.search(text):
-        return E_DEVICE_LOST
+    if _LOST.search(str(exc)):
+        return "E_DEVICE_LOST"
     if isinstance(exc, (wgpu.GPUOutOfMemoryError, MemoryError)):
-        return E_DEVICE_OOM
+        return "E_DEVICE_OOM"
     if isinstance(exc, wgpu.GPUInternalError):
-        return E_INTERNAL
-    return E_VALIDATION
+        return "E_BACKEND_INTERNAL"
+    return "E_WGPU_VALIDATION"
 
 
 def translate(exc: BaseException, where: str) -> BackendError:
     """The BackendError for a wgpu exception raised while doing ``where``."""
     code = _code_for(exc)
     text = str(exc).strip() or type(exc).__name__
-    cls = DeviceLost if code == E_DEVICE_LOST else BackendError
+    cls = DeviceLost if code == "E_DEVICE_LOST" else BackendError
     return cls(code, f"wgpu refused {where}: {text}")
 
 
@@ -59,9 +51,3 @@ def wgpu_call(where: str) -> Iterator[None]:
         raise
     except Exception as exc:  # wgpu-py raises several unrelated exception types
         raise translate(exc, where) from exc
-
-
-def limit_exceeded(what: str, needed: int, limit: str, value: int, adapter: str) -> BackendError:
-    """E_LIMIT_EXCEEDED naming the limit and the adapter's value for it."""
-    return BackendError(E_LIMIT_EXCEEDED,
-                        f"{what} needs {needed}, more than {limit} = {value} of wgpu adapter {adapter!r}")

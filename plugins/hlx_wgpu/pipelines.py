@@ -6,13 +6,14 @@ buffers bound, and forgotten when the pool destroys one of those buffers.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from hlx_core.device.layout import align
+from hlx_core.device.lru import LRU
 from hlx_core.plan import Stage
 
-from hlx_wgpu.buffers import PooledBuffer, align
+from hlx_wgpu.buffers import PooledBuffer
 from hlx_wgpu.errors import wgpu_call
 from hlx_wgpu.shaders import BindingType, CompiledShader
 
@@ -44,7 +45,7 @@ class PipelineCache:
         self._visibility = wgpu.ShaderStage.COMPUTE
         self._layouts: dict[tuple, Any] = {}
         self._pipelines: dict[tuple, Pipeline] = {}
-        self._bind_groups: OrderedDict[tuple, Any] = OrderedDict()
+        self._bind_groups: LRU[tuple, Any] = LRU(MAX_BIND_GROUPS)
         self.bind_groups_created = 0
 
     def __len__(self) -> int:
@@ -90,14 +91,9 @@ class PipelineCache:
             with wgpu_call("creating a bind group"):
                 group = self._device.create_bind_group(layout=layout, entries=entries)
             self.bind_groups_created += 1
-            self._bind_groups[key] = group
-            if len(self._bind_groups) > MAX_BIND_GROUPS:
-                self._bind_groups.popitem(last=False)
-        else:
-            self._bind_groups.move_to_end(key)
+            self._bind_groups.put(key, group)
         return group
 
     def forget_buffer(self, serial: int) -> None:
         """Drop the bind groups that bind the buffer ``serial`` (it is being destroyed)."""
-        for key in [k for k in self._bind_groups if any(s == serial for _, s, _ in k[1])]:
-            del self._bind_groups[key]
+        self._bind_groups.discard_where(lambda key, _: any(s == serial for _, s, _ in key[1]))

@@ -5,7 +5,7 @@ still imports HLX and sees the backend as unavailable with the reason.
 """
 from __future__ import annotations
 
-from hlx_core.plugins import hookimpl
+from hlx_core.hookspecs import hookimpl
 
 from hlx_wgpu.backend import WgpuBackend
 

@@ -22,7 +22,7 @@ from hlx_core.errors import BackendError
 from hlx_core.plan import InputRef, OutputRef, Stage
 
 from hlx_wgpu import spirv_patch
-from hlx_wgpu.errors import E_UNSUPPORTED, E_VALIDATION, wgpu_call
+from hlx_wgpu.errors import wgpu_call
 from hlx_wgpu.native import create_trusted_module, runtime_checks_wanted
 
 ShaderPath = Literal["spirv", "wgsl"]
@@ -56,8 +56,8 @@ class CompiledShader:
     binding_types: dict[int, BindingType]
     patches: tuple[str, ...] = ()
     refusal: str | None = None
-    # Group-0 bindings the shader may write: an input bound there must not stay resident, since its buffer
-    # no longer holds its handle's content after the run.
+    # Group-0 bindings a WGSL variant declares read_write: the slots the SPIR-V's reflection marks written
+    # (``BufferLayout.written``) do not describe that module, and an input bound there must not stay resident.
     written: frozenset[int] = frozenset()
 
 
@@ -148,7 +148,7 @@ class ShaderCache:
         try:
             return self._compile_spirv(stage, frozen, push_mode, shared)
         except BackendError as refused:
-            if refused.code not in (E_VALIDATION, E_UNSUPPORTED):
+            if refused.code not in ("E_WGPU_VALIDATION", "E_UNSUPPORTED"):
                 raise
             if not shader.wgsl_source:
                 raise BackendError(refused.code, f"{refused.message} (the 900 has no wgsl_source to fall "
@@ -160,7 +160,7 @@ class ShaderCache:
         shader = stage.shader
         missing = missing_features(stage, self._features)
         if missing:
-            raise BackendError(E_UNSUPPORTED, f"the SPIR-V of kernel {stage.kernel_name!r} needs wgpu features "
+            raise BackendError("E_UNSUPPORTED", f"the SPIR-V of kernel {stage.kernel_name!r} needs wgpu features "
                                f"that adapter {self._adapter!r} lacks: {'; '.join(missing)}")
         spirv, patches = shader.spirv, []
         if frozen is not None:
@@ -178,8 +178,7 @@ class ShaderCache:
         group0 = [b for b in shader.info.bindings if b.set == 0]
         types: dict[int, BindingType] = {
             b.binding: _spirv_binding_type(b.kind, b.readonly and b.binding not in shared) for b in group0}
-        written = frozenset(b.binding for b in group0 if b.kind == "storage" and not b.readonly)
-        return CompiledShader(module, "spirv", push_mode, types, tuple(patches), written=written)
+        return CompiledShader(module, "spirv", push_mode, types, tuple(patches))
 
     def _compile_wgsl(self, stage: Stage, push_mode: PushMode, refusal: str) -> CompiledShader:
         source = stage.shader.wgsl_source or ""

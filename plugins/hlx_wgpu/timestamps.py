@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from hlx_wgpu.buffers import align
+from hlx_core.device.layout import align
+
 from hlx_wgpu.errors import wgpu_call
 from hlx_wgpu.native import timestamp_period_ns
 

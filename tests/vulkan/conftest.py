@@ -1,6 +1,6 @@
 """Fixtures of the Vulkan backend tests: validation on for the whole session (and zero warnings or errors
-at the end), shaders compiled from tests/vulkan/shaders/ with glslangValidator, a shared context, and a
-helper that builds Plans directly."""
+at the end), shaders compiled from tests/vulkan/shaders/ with glslangValidator, a shared handle-API context
+and plan session (vkplan.py builds Plans directly)."""
 from __future__ import annotations
 
 import shutil
@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 
 SHADER_DIR = Path(__file__).parent / "shaders"
 
@@ -62,3 +61,11 @@ def ctx():
     c = VulkanContext()
     yield c
     c.cleanup()
+
+
+@pytest.fixture(scope="module")
+def session():
+    from hlx_vulkan_raw import VulkanSession
+    s = VulkanSession()
+    yield s
+    s.close()

@@ -37,8 +37,8 @@ def test_instance_is_shared_across_threads():
 
 
 def test_ranking_prefers_discrete_then_memory():
-    from hlx_vulkan_raw.devices import rank
     from hlx_vulkan_raw import list_devices
+    from hlx_vulkan_raw.devices import rank
     base = list_devices()[0]
 
     def fake(kind, gib, i):
@@ -53,8 +53,15 @@ def test_ranking_prefers_discrete_then_memory():
 
 
 def test_selection(monkeypatch):
-    from hlx_vulkan_raw.devices import select_device
+    """The device kit's selection over the ranked Vulkan devices (index, name, UUID, HLX_VULKAN_DEVICE)."""
+    from hlx_core.device.selection import select_device as kit_select
+
     from hlx_vulkan_raw import list_devices
+    from hlx_vulkan_raw.core import DEVICE_ENV
+
+    def select_device(devices, selector):
+        return kit_select(devices, selector, backend="vulkan", env=DEVICE_ENV)
+
     devs = list_devices()
     d = devs[0]
     assert select_device(devs, 0) is d
@@ -67,7 +74,7 @@ def test_selection(monkeypatch):
     for bad in (len(devs), "no-such-gpu", 1.5):
         with pytest.raises(HLXError) as err:
             select_device(devs, bad)
-        assert err.value.code == "E_VK_DEVICE_NOT_FOUND"
+        assert err.value.code == "E_DEVICE_UNKNOWN"
     with pytest.raises(HLXError) as err:
         select_device([], None)
     assert err.value.code == "E_BACKEND_UNAVAILABLE"
@@ -75,9 +82,11 @@ def test_selection(monkeypatch):
 
 def test_session_protocol(spirv, rng):
     import struct
+
     import numpy as np
-    from hlx_vulkan_raw import VulkanBackend
     from vkplan import inp, out, plan, stage
+
+    from hlx_vulkan_raw import VulkanBackend
     session = VulkanBackend().open(0)
     try:
         assert session.backend == "vulkan" and session.device.index == 0
@@ -162,10 +171,10 @@ def test_extension_structs_follow_the_specification_layout():
     assert parts[-1][1].pNext == ext_ffi.NULL
 
 
-def test_queue_families_compute_and_dedicated_transfer():
+def test_compute_queue_family():
     """An NVIDIA-like family list: graphics+compute (0), transfer only (1), compute+transfer (2)."""
     from hlx_vulkan_raw import list_devices
-    from hlx_vulkan_raw.context import _queue_families
+    from hlx_vulkan_raw.core import compute_family
     base = list_devices()[0]
 
     def fam(i, flags, bits=64):
@@ -173,10 +182,9 @@ def test_queue_families_compute_and_dedicated_transfer():
 
     gfx, comp, xfer = 0x1, 0x2, 0x4
     nv = dataclasses.replace(base, queue_families=(fam(0, gfx | comp | xfer), fam(1, xfer), fam(2, comp | xfer)))
-    assert _queue_families(nv) == (0, 1)
+    assert compute_family(nv) == 0
     no_ts = dataclasses.replace(base, queue_families=(fam(0, gfx | comp | xfer, 0), fam(1, comp | xfer)))
-    assert _queue_families(no_ts) == (1, None)  # timestamps matter more than the graphics bit
+    assert compute_family(no_ts) == 1  # timestamps matter more than the graphics bit
     with pytest.raises(HLXError) as err:
-        _queue_families(dataclasses.replace(base, queue_families=(fam(0, xfer),)))
+        compute_family(dataclasses.replace(base, queue_families=(fam(0, xfer),)))
     assert err.value.code == "E_VK_INIT"
-    assert _queue_families(base)[1] is None  # lavapipe: one graphics+compute+transfer family

@@ -16,9 +16,9 @@ from hlx_core.errors import BackendError
 
 def test_vkresult_mapping():
     from hlx_vulkan_raw.errors import VulkanError, result_error
-    cases = {-2: ("E_DEVICE_OOM", "VK_ERROR_OUT_OF_DEVICE_MEMORY"), -4: ("E_VK_DEVICE_LOST", "VK_ERROR_DEVICE_LOST"),
+    cases = {-2: ("E_DEVICE_OOM", "VK_ERROR_OUT_OF_DEVICE_MEMORY"), -4: ("E_DEVICE_LOST", "VK_ERROR_DEVICE_LOST"),
              -3: ("E_VK_INIT", "VK_ERROR_INITIALIZATION_FAILED"), -9: ("E_VK_INIT", "VK_ERROR_INCOMPATIBLE_DRIVER"),
-             2: ("E_VK_TIMEOUT", "VK_TIMEOUT"), -1000069000: ("E_LIMIT_EXCEEDED", "VK_ERROR_OUT_OF_POOL_MEMORY"),
+             2: ("E_TIMEOUT", "VK_TIMEOUT"), -1000069000: ("E_LIMIT_EXCEEDED", "VK_ERROR_OUT_OF_POOL_MEMORY"),
              -1000161000: ("E_DEVICE_OOM", "VK_ERROR_FRAGMENTATION"), -1: ("E_HOST_OOM", "VK_ERROR_OUT_OF_HOST_MEMORY"),
              -1000011001: ("E_VK_VALIDATION", "VK_ERROR_VALIDATION_FAILED_EXT"),
              -13: ("E_VK_ERROR", "VK_ERROR_UNKNOWN"), -987654: ("E_VK_ERROR", "VkResult(-987654)")}
@@ -57,7 +57,7 @@ def test_pipeline_cache_persisted_and_bad_files_ignored(spirv, tmp_path, monkeyp
             b.upload(np.arange(64, dtype=np.uint32))
             k.launch([b, b, b], global_size=64, push_constants=struct.pack("<I", 64))
             assert np.array_equal(np.frombuffer(b.download(), np.uint32), 2 * np.arange(64, dtype=np.uint32))
-            return c.pipeline_cache.loaded_bytes
+            return c.core.pipeline_cache.loaded_bytes
 
     assert use() == 0
     files = _cache_files(tmp_path)
@@ -137,11 +137,12 @@ def test_thousand_cycles_keep_memory_flat(spirv, rng):
 
     def objects(c) -> dict[str, int]:
         """What the context holds on the Vulkan side: none of it may grow with the cycles."""
-        return {"blocks": len(c.allocator.blocks), "used": c.allocator.stats()["used_bytes"],
-                "pools": len(c.pipelines.pools), "free_sets": sum(left for _, left in c.pipelines.pools),
-                "pipelines": len(c.pipelines.pipelines), "modules": len(c.shaders.modules),
-                "command_buffers": len(c.submitter.free_cbs), "fences": len(c.submitter.free_fences),
-                "pending": len(c.submitter.pending), "api_buffers": len(c._api_buffers)}
+        core = c.core
+        return {"blocks": len(core.allocator.blocks), "used": core.allocator.stats()["used_bytes"],
+                "pools": len(core.pipelines.pools), "free_sets": sum(left for _, left in core.pipelines.pools),
+                "pipelines": len(core.pipelines.pipelines), "modules": len(core.shaders.modules),
+                "command_buffers": len(core.submitter.free_cbs), "fences": len(core.submitter.free_fences),
+                "pending": len(core.submitter.pending), "api_buffers": c.get_memory_info()["buffers"]}
 
     t0 = time.perf_counter()
     with VulkanContext() as c:
@@ -179,11 +180,12 @@ import hlx_vulkan_raw
 from hlx_vulkan_raw.commands import Recorder
 with hlx_vulkan_raw.VulkanContext() as c:
     a, b = c.buffer(256), c.buffer(256)
-    rec = Recorder(c.submitter.command_buffer(), one_time=True)
-    rec.copy(a._buf.handle, 0, b._buf.handle, 0, 256)
-    rec.copy(a._buf.handle, 0, b._buf.handle, 0, 256)  # no barrier between two writes of b
+    sub, src, dst = c.core.submitter, a.device_buffer().handle, b.device_buffer().handle
+    rec = Recorder(sub.command_buffer(), one_time=True)
+    rec.copy(src, 0, dst, 0, 256)
+    rec.copy(src, 0, dst, 0, 256)  # no barrier between two writes of b
     cb = rec.end()
-    c.submitter.wait(c.submitter.submit([cb], recycle=[cb]))
+    sub.wait(sub.submit([cb], recycle=[cb]))
     a.free(); b.free()
 print(json.dumps({"counts": hlx_vulkan_raw.validation_counts(), "seen": seen}))
 """

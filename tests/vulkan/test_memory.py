@@ -7,14 +7,14 @@ import numpy as np
 
 def test_buffers_share_one_block_at_aligned_offsets(ctx, rng):
     from hlx_vulkan_raw.loader import ffi, lib
-    alloc = ctx.allocator
+    alloc = ctx.core.allocator
     blocks_before = len(alloc.blocks)
     sizes = [int(s) for s in rng.integers(1, 5000, 40)]
     bufs = [alloc.create_buffer(s) for s in sizes]
     try:
         req = ffi.new("VkMemoryRequirements*")
         for buf in bufs:
-            lib.vkGetBufferMemoryRequirements(ctx.device, buf.handle, req)
+            lib.vkGetBufferMemoryRequirements(ctx.core.device, buf.handle, req)
             assert buf.offset % req.alignment == 0 and buf.reserved >= buf.size
         assert len({b.block.memory for b in bufs}) == 1  # no vkAllocateMemory per buffer
         assert len(alloc.blocks) <= blocks_before + 1
@@ -28,7 +28,7 @@ def test_buffers_share_one_block_at_aligned_offsets(ctx, rng):
 def test_freed_ranges_are_reused_and_coalesced():
     from hlx_vulkan_raw import VulkanContext
     with VulkanContext() as fresh:  # an allocator with no holes yet: placement is predictable
-        _reuse(fresh.allocator)
+        _reuse(fresh.core.allocator)
 
 
 def _reuse(alloc) -> None:
@@ -44,7 +44,7 @@ def _reuse(alloc) -> None:
 
 
 def test_large_buffers_get_a_dedicated_block_returned_when_freed(ctx):
-    alloc = ctx.allocator
+    alloc = ctx.core.allocator
     n = alloc.block_bytes // 2 + 4096
     before = len(alloc.blocks)
     big = alloc.create_buffer(n)
@@ -66,9 +66,22 @@ def test_memory_info_reports_heaps(ctx):
     info = ctx.get_memory_info()
     heaps = info["heaps"]
     assert [h["index"] for h in heaps] == list(range(len(heaps))) and all(h["size"] > 0 for h in heaps)
-    assert sum(h["size"] for h in heaps if h["device_local"]) == ctx.phys.device_local_bytes
-    if ctx.phys.features["memoryBudget"]:
+    assert sum(h["size"] for h in heaps if h["device_local"]) == ctx.core.phys.device_local_bytes
+    if ctx.core.phys.features["memoryBudget"]:
         assert all(0 <= h["usage"] and h["budget"] > 0 for h in heaps)
     else:  # lavapipe has no VK_EXT_memory_budget: sizes only
         assert all("budget" not in h for h in heaps)
     assert info["used_bytes"] <= info["allocated_bytes"]
+
+
+def test_staging_path_of_the_handle_api(rng, monkeypatch):
+    """With zero-copy off, Buffer.upload and Buffer.download go through the staging ring."""
+    from hlx_vulkan_raw import VulkanContext
+    monkeypatch.setenv("HLX_VULKAN_ZERO_COPY", "0")
+    with VulkanContext() as c:
+        assert not c.zero_copy
+        x = rng.standard_normal(2000).astype(np.float32)
+        buf = c.buffer(x.nbytes)
+        buf.upload(x)
+        assert buf.download() == x.tobytes() and c.get_memory_info()["staging_bytes"] > 0
+        buf.free()

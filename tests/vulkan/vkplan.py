@@ -1,10 +1,13 @@
 """Building Plans directly from SPIR-V for the Vulkan tests (what the runtime does from contracts)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import blake3
 import numpy as np
 
-from hlx_core.cas.handle import Handle
+from hlx_core.codec.handle import Handle
 from hlx_core.plan import InputRef, OutputRef, Plan, Shader, Stage
 from hlx_core.spirv.reflect import reflect_entry
 
@@ -46,3 +49,14 @@ def plan(*stages: Stage, outputs=None, barriers=()) -> Plan:
         outputs = tuple((last, j) for j in range(len(stages[last].output_slots)))
     return Plan(key=key, stages=tuple(stages), outputs=tuple(outputs), barriers=tuple(barriers))
 
+
+
+@contextmanager
+def open_session(device=None) -> Iterator:
+    """A VulkanSession of its own (for tests that set environment variables read when it opens)."""
+    from hlx_vulkan_raw import VulkanSession
+    session = VulkanSession(device)
+    try:
+        yield session
+    finally:
+        session.close()

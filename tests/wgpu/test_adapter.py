@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from hlx_core.errors import BackendError
+from hlx_core.errors import BackendError, HLXError
+
 from hlx_wgpu import adapter as adapters
 
 
@@ -21,13 +22,13 @@ def test_probe_lists_adapters_with_kind(wgpu_backend):
 
 
 def test_device_gets_the_adapters_features_and_limits(session):
-    st = session.state
+    st = session.core
     wanted = set(adapters.WANTED_FEATURES) & st.adapter.features
     assert wanted <= st.features
     for name in ("max-storage-buffer-binding-size", "max-buffer-size", "max-compute-workgroup-storage-size"):
-        assert st.limits[name] == st.adapter.limits[name], name
+        assert st.device.limits[name] == st.adapter.limits[name], name
     if "immediates" in st.features:
-        assert st.limits["max-immediate-size"] == st.adapter.limits["max-immediate-size"] > 0
+        assert st.device.limits["max-immediate-size"] == st.adapter.limits["max-immediate-size"] > 0
 
 
 def test_select_by_index_name_and_environment(wgpu_backend, monkeypatch):
@@ -39,11 +40,13 @@ def test_select_by_index_name_and_environment(wgpu_backend, monkeypatch):
     monkeypatch.setenv(adapters.ENV_ADAPTER, "no-such-adapter")
     with pytest.raises(BackendError) as err:
         adapters.select()
-    assert err.value.code == "E_BACKEND_UNAVAILABLE" and first.name in err.value.message
-    with pytest.raises(BackendError):
+    assert err.value.code == "E_DEVICE_UNKNOWN" and first.name in err.value.message
+    with pytest.raises(BackendError) as err:
         adapters.select(len(adapters.adapters()))
-    with pytest.raises(BackendError):
+    assert err.value.code == "E_DEVICE_UNKNOWN"
+    with pytest.raises(HLXError) as err:
         adapters.select(None, "fastest")
+    assert err.value.code == "E_CONFIG"
 
 
 def test_unavailable_with_reason_when_no_adapter():

@@ -10,6 +10,7 @@ from wgpu_plans import inp, make_plan, make_shader, make_stage, out, poison
 
 from hlx_core.plan import StageRef
 
+
 def _axpby_plan(spirv, a, b, alpha, scale, wg):
     n = a.size
     stage = make_stage("axpby", make_shader(spirv["axpby"]), (-(-n // wg), 1, 1),
@@ -75,7 +76,7 @@ def test_second_run_allocates_and_uploads_nothing(session, spirv, rng):
     a, b = rng.standard_normal(3000).astype(np.float32), rng.standard_normal(3000).astype(np.float32)
     plan = _axpby_plan(spirv, a, b, 1.5, 2.0, 64)
     first = session.execute(plan).arrays[0]
-    st = session.state
+    st = session.core
 
     def counts():
         return (len(st.shaders), len(st.pipelines), st.pipelines.bind_groups_created, st.storage.created,
@@ -122,11 +123,11 @@ def test_input_the_shader_writes_is_uploaded_every_run(session, spirv, rng):
     x = rng.integers(-1000, 1000, 300).astype(np.int32)
     stage = make_stage("bump", make_shader(spirv["bump"]), (-(-x.size // 64), 1, 1), [inp(x), out("int32", x.size)])
     plan = make_plan(stage)
-    hits = session.state.resident.hits
+    hits = session.core.resident.hits
     for _ in range(3):
         np.testing.assert_array_equal(session.execute(plan).arrays[0], x)
-    assert session.state.resident.hits == hits
-    assert session.shader_paths["bump"].written == {0, 1}  # x in place, y
+    assert session.core.resident.hits == hits
+    assert session.core.prepared.get(plan.key).written == {0, 1}  # slots of x (in place) and y
 
 
 def test_odd_byte_inputs_are_zero_padded_to_words(session, spirv, rng):

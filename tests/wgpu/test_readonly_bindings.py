@@ -12,6 +12,7 @@ from wgpu_plans import inp, make_plan, make_shader, make_stage, out, poison
 from hlx import kernels as K
 from hlx_core.errors import BackendError
 from hlx_core.planner import plan
+
 from hlx_wgpu.errors import wgpu_call
 from hlx_wgpu.native import create_trusted_module
 from hlx_wgpu.spirv_patch import mark_readonly_variables
@@ -24,7 +25,7 @@ def _pipeline(session, spirv: bytes, types: list[str]) -> None:
     """Build a compute pipeline for ``spirv`` with these group-0 layout types (raises if wgpu refuses)."""
     import wgpu
 
-    device = session.state.device
+    device = session.core.device
     with wgpu_call("the test pipeline"):
         module = create_trusted_module(device, spirv, "readonly-test")
         entries = [{"binding": i, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": t}}
@@ -35,7 +36,7 @@ def _pipeline(session, spirv: bytes, types: list[str]) -> None:
 
 
 def test_naga_reads_the_patched_inputs_as_read_only(session):
-    if "immediates" not in session.state.features:
+    if "immediates" not in session.core.features:
         pytest.skip("the adapter has no immediates for the gemm push constants")
     patched = mark_readonly_variables(GEMM)
     _pipeline(session, patched, [RO, RO, RW])

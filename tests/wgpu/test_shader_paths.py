@@ -54,7 +54,7 @@ def test_every_library_kernel_takes_its_path(session, uniform_session, rng):
         for s in (session, uniform_session):
             compiled = s.shader_paths[name]
             assert compiled.path == EXPECTED_PATHS[name], (name, compiled.refusal)
-        if "immediates" in session.state.features:
+        if "immediates" in session.core.features:
             assert session.shader_paths[name].push_mode == "immediates", name
         assert uniform_session.shader_paths[name].push_mode == "uniform", name
         for stage in p.stages:

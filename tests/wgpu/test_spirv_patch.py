@@ -11,8 +11,8 @@ import pytest
 from hlx_core.spirv import enums as E
 from hlx_core.spirv.header import HEADER_WORDS
 from hlx_core.spirv.reflect import reflect_entry
-from hlx_wgpu.spirv_patch import (UNIFORM_GROUP, fix_workgroup_size, mark_readonly_variables,
-                                  push_constants_to_uniform)
+
+from hlx_wgpu.spirv_patch import UNIFORM_GROUP, fix_workgroup_size, mark_readonly_variables, push_constants_to_uniform
 
 SHADERS = Path(__file__).resolve().parents[2] / "shaders"  # the kernel library's SPIR-V
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import blake3
 import numpy as np
 
-from hlx_core.cas.handle import Handle
+from hlx_core.codec.handle import Handle
 from hlx_core.plan import InputRef, OutputRef, Plan, Shader, Stage
 from hlx_core.spirv.reflect import reflect_entry
-
 
 SHADERS = Path(__file__).parent / "shaders"
 POISON = 0x7FC0DEAD  # a NaN payload no kernel computes

@@ -27,7 +27,8 @@ import numpy as np
 
 from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
 from hlx_core.errors import BackendError
-from hlx_core.kernels.registry import KernelSpec, get_registry
+from hlx_core.kernels.spec import KernelSpec
+from hlx_core.registry import kernel_registry
 from hlx_core.plan import Plan, Stage
 
 NAME = "example"
@@ -51,8 +52,8 @@ class ExampleBackend(Backend):
     def open(self, device: int | str | None = None) -> Session:
         dev = _device()
         if device is not None and str(device) not in ("0", "") and str(device).lower() not in dev.name.lower():
-            raise BackendError("E_BACKEND_UNAVAILABLE", f"backend {NAME!r} has one device, 0 ({dev.name}); "
-                                                        f"{device!r} matches none")
+            raise BackendError("E_DEVICE_UNKNOWN", f"backend {NAME!r} has one device, 0 ({dev.name}); "
+                                                   f"{device!r} matches none")
         return ExampleSession(dev)
 
 
@@ -72,7 +73,7 @@ class ExampleSession(Session):
         start = time.perf_counter()
         # Look every kernel up before running anything: an unknown kernel raises E_NO_REFERENCE with a
         # message saying how to register one, and no stage has run half a pipeline.
-        specs = [get_registry().get(stage.kernel_name) for stage in plan.stages]
+        specs = [kernel_registry().get(stage.kernel_name) for stage in plan.stages]
         done: list[Future] = []
         for stage, spec in zip(plan.stages, specs):
             # Stages are in dependency order, so every stage a StageRef names is already in ``done``; the

@@ -6,7 +6,7 @@ failing import only costs this plugin (HLX reports the error and carries on), bu
 from __future__ import annotations
 
 from hlx_core.backend import Backend
-from hlx_core.plugins import hookimpl
+from hlx_core.hookspecs import hookimpl
 
 from hlx_backend_example.backend import ExampleBackend
 

@@ -10,10 +10,25 @@ import math
 import unicodedata
 from typing import Any, Callable
 
-from hlx_core.cas.handle import TAGS, Handle
-from hlx_core.codec_profile import (EXT_HANDLE, EXT_TENSOR, F64, FIXEXT, I8, I16, I32, I64, MAX_DEPTH, U8, U16,
-                                    U32, U64, Fail, max_bytes)
-from hlx_core.codec_tensor import tensor_from
+from hlx_core.codec.handle import TAGS, Handle
+from hlx_core.codec.profile import (
+    EXT_HANDLE,
+    EXT_TENSOR,
+    F64,
+    FIXEXT,
+    I8,
+    I16,
+    I32,
+    I64,
+    MAX_DEPTH,
+    U8,
+    U16,
+    U32,
+    U64,
+    Fail,
+    max_bytes,
+)
+from hlx_core.codec.tensor import tensor_from
 from hlx_core.errors import CodecError
 
 _HANDLE_TAGS = {tag.encode("ascii"): tag for tag in TAGS}
@@ -140,13 +155,12 @@ class _Decoder:
         self.enter(pos, start, n, 1, depth, "array")
         out = []
         value = self.value
-        i = 0
         try:
-            for i in range(n):
+            for _ in range(n):
                 item, start = value(start, depth + 1)
                 out.append(item)
         except Fail as fail:
-            fail.at_index(i)
+            fail.at_index(len(out))  # the item that failed is the next one
             raise
         return out, start
 

@@ -1,14 +1,13 @@
-"""The kernel registry: kernel name -> shader, signature, push-constant layout and NumPy reference.
+"""``KernelSpec``: everything HLX knows about one kernel, in one record.
 
-Backends that execute references (the CPU backend, the example plugin) look a stage's ``kernel_name`` up
-here and run it through ``KernelSpec.run``, and the helpers in
-``hlx_core.kernels.helpers`` read the shader stem and push-constant layout of library kernels from here.
-Plugins add kernels through the ``hlx_register_kernels(registry)`` hook.
+A spec names the kernel and holds its NumPy reference (what the CPU backend and the example plugin run
+through ``KernelSpec.run``), and for library kernels also the shader stem, the push-constant layout and the
+builder that ``hlx.kernels`` helpers call and the planner's conformance check replays. Plugins add specs
+through the ``hlx_register_kernels(registry)`` hook (``hlx_core.hookspecs``).
 """
 from __future__ import annotations
 
 import struct
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -21,6 +20,11 @@ Reference = Callable[[list[np.ndarray], dict[str, Any], list[OutputRef]], list[n
 """``reference(inputs, params, outputs) -> arrays``: the input arrays in binding order (outputs left out),
 the 901's ``params``, and the OutputRefs the stage writes; returns one array per OutputRef."""
 
+Builder = Callable[..., "list[dict]"]
+"""``build(base, *operands, **scalars) -> 901 bodies`` (without ``shader_handle``): ``operands`` are the
+tensor arguments (``hlx_core.kernels.build.Operand``), ``base`` the flat index of the first stage it makes
+(a multi-pass kernel's later stages read the earlier ones by index)."""
+
 PushField = tuple[str, Literal["uint", "int", "float"]]
 _PUSH_FORMATS = {"uint": "I", "int": "i", "float": "f"}
 _PUSH_RANGES = {"uint": (0, 2**32 - 1), "int": (-2**31, 2**31 - 1)}
@@ -32,17 +36,20 @@ class KernelSpec:
 
     ``shader`` is the file stem under ``shaders/`` for library kernels (None for a plugin kernel that
     ships its own 900). ``push_constants`` lists the 32-bit fields of the shader's push block in order;
-    the helpers pack ``params`` with it. ``exact`` says GPU results must equal the reference bit for bit.
+    the builders pack ``params`` with it. ``exact`` says GPU results must equal the reference bit for bit.
+    ``build`` makes the kernel's 901 bodies from ``tensors`` tensor arguments (bound first, in order) and
+    the ``scalars`` params as keyword arguments; a plugin kernel that builds its own 901s leaves it None.
     """
 
     name: str
     reference: Reference
-    signature: str = ""
     exact: bool = False
     dtypes: tuple[str, ...] = ("float32",)
     shader: str | None = None
     push_constants: tuple[PushField, ...] = ()
-    dispatch: str = ""
+    build: Builder | None = None
+    tensors: int = 0
+    scalars: tuple[str, ...] = ()
 
     def run(self, inputs: list[np.ndarray], stage: Stage, where: str) -> list[np.ndarray]:
         """The reference's results for ``stage`` on ``inputs``, each a fresh C-ordered array of exactly the
@@ -106,62 +113,3 @@ class KernelSpec:
         """The 901 ``push_constants_layout`` field: name, byte offset and type of each push field."""
         return [{"name": name, "offset": 4 * i, "type": f"{kind}32"}
                 for i, (name, kind) in enumerate(self.push_constants)]
-
-
-class KernelRegistry:
-    """Thread-safe map from kernel name to ``KernelSpec``."""
-
-    def __init__(self) -> None:
-        self._specs: dict[str, KernelSpec] = {}
-        self._lock = threading.Lock()
-
-    def register(self, spec: KernelSpec, *, replace: bool = False) -> None:
-        """Add ``spec``. Registering an equal spec again is a no-op (plugins may load more than once); a
-        different spec under a taken name needs ``replace=True``."""
-        if not isinstance(spec, KernelSpec):
-            raise BackendError("E_PLUGIN", f"registry.register expects a KernelSpec, got {type(spec).__name__}")
-        with self._lock:
-            old = self._specs.get(spec.name)
-            if old is not None and old != spec and not replace:
-                raise BackendError("E_KERNEL_CONFLICT", f"kernel {spec.name!r} is already registered "
-                                   "(pass replace=True to override it)")
-            self._specs[spec.name] = spec
-
-    def get(self, name: str) -> KernelSpec:
-        """The spec for ``name``, or E_NO_REFERENCE saying how to register one."""
-        spec = self._specs.get(name)
-        if spec is None:
-            known = ", ".join(sorted(self._specs)) or "none"
-            raise BackendError(
-                "E_NO_REFERENCE",
-                f"no kernel named {name!r} has a NumPy reference (known: {known}). Register one from a plugin: "
-                "implement the hook `@hlx_core.plugins.hookimpl def hlx_register_kernels(registry)` and call "
-                f"`registry.register(hlx_core.kernels.registry.KernelSpec(name={name!r}, reference=fn))` with "
-                "`fn(inputs, params, outputs) -> list[np.ndarray]`; expose the plugin module under the "
-                "'hlx.backends' entry-point group, or pass it to hlx_core.plugin_manager.register_plugin() "
-                "(docs/KERNELS.md, 'Adding a kernel from a plugin').")
-        return spec
-
-    def names(self) -> list[str]:
-        return sorted(self._specs)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._specs
-
-
-_registry: KernelRegistry | None = None
-_registry_lock = threading.Lock()
-
-
-def get_registry() -> KernelRegistry:
-    """The process-wide registry, created with the built-in library kernels on first use."""
-    global _registry
-    with _registry_lock:
-        if _registry is None:
-            from hlx_core.kernels.library import LIBRARY
-
-            registry = KernelRegistry()
-            for spec in LIBRARY:
-                registry.register(spec)
-            _registry = registry
-        return _registry

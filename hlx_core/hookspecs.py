@@ -1,7 +1,8 @@
 """Plugin hook specifications (pluggy project name "hlx").
 
 A backend distribution exposes a module under the entry-point group ``hlx.backends``; that module holds
-``@hookimpl`` functions for the hooks below. The built-in backends use exactly this mechanism.
+``@hookimpl`` functions for the hooks below. The built-in backends use exactly this mechanism, and so does
+the built-in kernel library (``hlx_core.kernels.library``, registered by ``hlx_core.registry``).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from hlx_core.backend import Backend
-    from hlx_core.kernels.registry import KernelRegistry
+    from hlx_core.registry import KernelRegistry
 
 PROJECT = "hlx"
 ENTRY_POINT_GROUP = "hlx.backends"
@@ -28,4 +29,5 @@ class HLXSpec:
 
     @hookspec
     def hlx_register_kernels(self, registry: "KernelRegistry") -> None:
-        """Add kernels (shader, signature, NumPy reference) to the library through ``registry.register``."""
+        """Add kernels (``hlx_core.kernels.spec.KernelSpec``: NumPy reference, and shader, push-constant layout
+        and builder where the kernel has them) through ``registry.register``."""

@@ -1,8 +1,10 @@
-"""The plugin manager: finds backend plugins through entry points and keeps what they register.
+"""The registry of backends and kernels, and the loading of the plugins that fill it.
 
-Plugins are modules (or objects) holding ``@hookimpl`` functions for the hooks in ``hlx_core.plugins``.
-Entry points of the group ``hlx.backends`` are loaded once, lazily (on the first question about backends,
-never at ``import hlx``), under a lock. ``HLX_PLUGINS`` restricts which entry points load:
+Plugins are modules (or objects) holding ``@hookimpl`` functions for the hooks in ``hlx_core.hookspecs``.
+The built-in kernel library (``hlx_core.kernels.library``) is the first plugin, registered in code, so its
+kernels are there whatever ``HLX_PLUGINS`` says. Entry points of the group ``hlx.backends`` are loaded once,
+lazily (on the first question about backends or kernels, never at ``import hlx``), under a lock.
+``HLX_PLUGINS`` restricts which entry points load:
 
 - unset: every entry point of the group loads;
 - ``"cpu,vulkan"``: only the entry points with those names load (an unknown name is reported);
@@ -24,11 +26,15 @@ from typing import Any
 import pluggy
 
 from hlx_core.backend import Availability, Backend
-from hlx_core.plugins import ENTRY_POINT_GROUP, PROJECT, HLXSpec
+from hlx_core.errors import BackendError
+from hlx_core.hookspecs import ENTRY_POINT_GROUP, PROJECT, HLXSpec
+from hlx_core.kernels import library
+from hlx_core.kernels.spec import KernelSpec
 
 log = logging.getLogger("hlx.plugins")
 
 ALLOWLIST_ENV = "HLX_PLUGINS"
+LIBRARY_PLUGIN = "hlx-library"  # the plugin name of the built-in kernels
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,49 @@ class BackendEntry:
             return self._availability
 
 
+class KernelRegistry:
+    """Thread-safe map from kernel name to ``KernelSpec``; remembers which plugin objects filled it, so a
+    plugin registered again (after ``reset``) does not add its kernels twice."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, KernelSpec] = {}
+        self._lock = threading.Lock()
+        self.plugins: dict[int, Any] = {}  # id -> plugin object, kept alive so the id is never reused
+
+    def register(self, spec: KernelSpec, *, replace: bool = False) -> None:
+        """Add ``spec``. Registering an equal spec again is a no-op (plugins may load more than once); a
+        different spec under a taken name needs ``replace=True``."""
+        if not isinstance(spec, KernelSpec):
+            raise BackendError("E_PLUGIN", f"registry.register expects a KernelSpec, got {type(spec).__name__}")
+        with self._lock:
+            old = self._specs.get(spec.name)
+            if old is not None and old != spec and not replace:
+                raise BackendError("E_KERNEL_CONFLICT", f"kernel {spec.name!r} is already registered "
+                                   "(pass replace=True to override it)")
+            self._specs[spec.name] = spec
+
+    def get(self, name: str) -> KernelSpec:
+        """The spec for ``name``, or E_NO_REFERENCE saying how to register one."""
+        spec = self._specs.get(name)
+        if spec is None:
+            known = ", ".join(sorted(self._specs)) or "none"
+            raise BackendError(
+                "E_NO_REFERENCE",
+                f"no kernel named {name!r} has a NumPy reference (known: {known}). Register one from a plugin: "
+                "implement the hook `@hlx_core.hookspecs.hookimpl def hlx_register_kernels(registry)` and call "
+                f"`registry.register(hlx_core.kernels.spec.KernelSpec(name={name!r}, reference=fn))` with "
+                "`fn(inputs, params, outputs) -> list[np.ndarray]`; expose the plugin module under the "
+                "'hlx.backends' entry-point group, or pass it to hlx_core.registry.register_plugin() "
+                "(docs/KERNELS.md, 'Adding a kernel from a plugin').")
+        return spec
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+
 class _Registry:
     """The process-wide state: one pluggy manager, the backends and failures it produced."""
 
@@ -85,9 +134,8 @@ class _Registry:
 
 
 _state = _Registry()
-# Plugin objects whose kernels are already in the (process-wide) kernel registry: a reset re-registers
-# backends but must not add the same kernels twice.
-_kernels_done: dict[int, Any] = {}
+# Process-wide and kept across ``reset``: a reset re-registers backends but must not add kernels twice.
+_kernels = KernelRegistry()
 
 
 def _error_text(exc: BaseException) -> str:
@@ -109,6 +157,7 @@ def _allowlist() -> set[str] | None:
 
 
 def _load_entry_points() -> None:
+    _add(library, LIBRARY_PLUGIN, "hlx", "")
     allowed = _allowlist()
     seen: dict[str, str] = {}  # entry-point name -> its distribution
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -177,15 +226,15 @@ def _collect_backends(obj: Any, name: str, dist: str, version: str) -> bool:
 
 
 def _register_kernels(obj: Any, name: str, dist: str) -> bool:
-    if id(obj) in _kernels_done or not _has_impl(obj, "hlx_register_kernels"):
+    registry = _kernels
+    if id(obj) in registry.plugins or not _has_impl(obj, "hlx_register_kernels"):
         return True
     try:
-        from hlx_core.kernels.registry import get_registry
-        _call_own("hlx_register_kernels", obj, registry=get_registry())
+        _call_own("hlx_register_kernels", obj, registry=registry)
     except Exception as exc:
         _state.failures.append(PluginFailure(name, dist, "kernels", _error_text(exc)))
         return False
-    _kernels_done[id(obj)] = obj  # kept alive so the id is never reused by another object
+    registry.plugins[id(obj)] = obj
     return True
 
 
@@ -209,8 +258,6 @@ def register_plugin(obj: Any, name: str | None = None, distribution: str = "") -
     Handy in notebooks and tests; entry-point plugins load first. Returns the names of the backends it
     added; raises ``BackendError`` (E_PLUGIN) when the plugin is refused, naming why.
     """
-    from hlx_core.errors import BackendError
-
     ensure_loaded()
     with _state.lock:
         name = name or _state.pm.get_canonical_name(obj)
@@ -261,3 +308,9 @@ def failures() -> list[PluginFailure]:
     with _state.lock:
         return list(_state.failures)
 
+
+
+def kernel_registry() -> KernelRegistry:
+    """The process-wide kernel registry, holding what the loaded plugins registered (the library first)."""
+    ensure_loaded()
+    return _kernels

@@ -12,10 +12,23 @@ from typing import Any
 
 import numpy as np
 
-from hlx_core.cas.handle import Handle
-from hlx_core.codec_profile import (EXT_HANDLE, EXT_TENSOR, F64, MAX_DEPTH, MAX_LEN32, U16, U32, U64,
-                                    Fail, exact_float, ext_header, length_header, max_bytes)
-from hlx_core.codec_tensor import tensor_parts
+from hlx_core.codec.handle import Handle
+from hlx_core.codec.profile import (
+    EXT_HANDLE,
+    EXT_TENSOR,
+    F64,
+    MAX_DEPTH,
+    MAX_LEN32,
+    U16,
+    U32,
+    U64,
+    Fail,
+    exact_float,
+    ext_header,
+    length_header,
+    max_bytes,
+)
+from hlx_core.codec.tensor import tensor_parts
 
 #: Payloads at least this large become their own chunk (a view) instead of being copied into the buffer.
 _VIEW_THRESHOLD = 16 * 1024
@@ -185,13 +198,12 @@ class _Encoder:
 
     def array(self, v: list | tuple, depth: int) -> None:
         self._container_header(len(v), 0x90, b"\xdc", b"\xdd", depth, "array")
-        i = 0
-        try:
-            for i, item in enumerate(v):
+        for i, item in enumerate(v):
+            try:
                 self.value(item, depth + 1)
-        except Fail as fail:
-            fail.at_index(i)
-            raise
+            except Fail as fail:
+                fail.at_index(i)
+                raise
 
     def map(self, v: dict, depth: int) -> None:
         self._container_header(len(v), 0x80, b"\xde", b"\xdf", depth, "map")

@@ -11,7 +11,7 @@ import struct
 
 import numpy as np
 
-from hlx_core.codec_profile import MAX_LEN32, Fail
+from hlx_core.codec.profile import MAX_LEN32, Fail
 
 #: dtype code: high nibble = kind (0 bool, 1 signed int, 2 unsigned int, 3 IEEE float), low nibble =
 #: log2 of the item size in bytes.

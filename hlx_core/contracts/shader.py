@@ -1,6 +1,7 @@
 """``shader_contract``: build a validated 900 VULKAN_SHADER from SPIR-V bytes."""
 from __future__ import annotations
 
+from hlx_core.contracts.ids import VULKAN_SHADER
 from hlx_core.contracts.validate import validate
 
 
@@ -11,4 +12,4 @@ def shader_contract(spirv: bytes, entry_point: str = "main", wgsl_source: str | 
     fields: dict = {"spirv_binary": spirv, "entry_point": entry_point, "shader_stage": "compute"}
     if wgsl_source is not None:
         fields["wgsl_source"] = wgsl_source
-    return validate({"900": fields})
+    return validate({VULKAN_SHADER: fields})

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from hlx_core.cas.handle import Handle
-from hlx_core.codec_profile import MAX_DEPTH, Fail, exact_float
+from hlx_core.codec.handle import Handle
+from hlx_core.codec.profile import MAX_DEPTH, Fail, exact_float
 
 
 def _text(s: str) -> str:
@@ -54,12 +54,11 @@ def _normalize(v: Any, depth: int) -> Any:
         return out
     if isinstance(v, (list, tuple)):
         items = []
-        i = 0
         try:
-            for i, item in enumerate(v):
+            for item in v:
                 items.append(_normalize(item, depth + 1))
         except Fail as fail:
-            fail.at_index(i)
+            fail.at_index(len(items))  # the item that failed is the next one
             raise
         return items
     raise Fail("E_TYPE", f"cannot encode {type(v).__module__}.{type(v).__qualname__}")

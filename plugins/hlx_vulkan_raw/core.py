@@ -1,0 +1,186 @@
+"""DeviceCore: one logical device and the machinery every use of it needs.
+
+Both products of the backend are built on a core: the session that executes plans (session.py) and the
+handle API (context.py). The core knows neither. It owns the device and its compute queue, the allocator,
+the staging ring, the shader and pipeline caches, the submitter and timestamp support, and destroys them
+together on ``close()`` (idempotent; also on garbage collection and at interpreter exit, before the
+instance). What an owner made on the device (buffers, recorded command buffers, query pools) is handed
+back first, through the callbacks given to ``on_close``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from hlx_core.device.selection import select_device
+from hlx_core.errors import HLXError
+from hlx_core.settings import env_flag
+
+from hlx_vulkan_raw.commands import QueryPool, Submitter
+from hlx_vulkan_raw.devices import (
+    ENABLE_CORE_FEATURES,
+    ENABLE_EXTENSIONS,
+    FEATURE_STRUCTS,
+    PhysicalDevice,
+    feature_chain,
+    list_devices,
+)
+from hlx_vulkan_raw.errors import create, usage
+from hlx_vulkan_raw.instance import get_instance, register_for_exit, validation_requested
+from hlx_vulkan_raw.loader import NULL, ffi, lib, new_struct, version_str, vk
+from hlx_vulkan_raw.memory import MemoryAllocator, StagingRing
+from hlx_vulkan_raw.pipelines import PipelineCache, PipelineManager, ShaderCache
+
+DEVICE_ENV = "HLX_VULKAN_DEVICE"
+
+
+def robust_access(phys: PhysicalDevice) -> bool:
+    """Bounds-checked buffer access: on for CPU devices (an out-of-range index in a shader would otherwise
+    fault the Python process itself), off for GPUs where it costs speed; HLX_VULKAN_ROBUST=1/0 overrides."""
+    return env_flag("HLX_VULKAN_ROBUST", phys.kind == "cpu")
+
+
+def compute_family(phys: PhysicalDevice) -> int:
+    """The queue family every submit goes to: one with compute, graphics+compute preferred (it always has
+    timestamps), and timestamps preferred over the graphics bit.
+
+    A run is synchronous (the host waits for its outputs), so an upload on a dedicated transfer queue could
+    not overlap anything of its own run; it would cost a second vkQueueSubmit, a semaphore the compute
+    submit waits on, and a queue-family release/acquire barrier pair for each exclusively owned buffer,
+    where one submit on one queue needs none of them."""
+    compute = [f for f in phys.queue_families if f["flags"] & vk.VK_QUEUE_COMPUTE_BIT]
+    if not compute:
+        raise usage("E_VK_INIT", f"{phys.name} has no compute queue")
+    compute.sort(key=lambda f: (f["timestamp_valid_bits"] == 0, not f["flags"] & vk.VK_QUEUE_GRAPHICS_BIT))
+    return compute[0]["index"]
+
+
+class DeviceCore:
+    """A Vulkan device opened for compute.
+
+    ``selector`` picks the device (hlx_core.device.selection: ranked index, name substring or UUID; None
+    reads HLX_VULKAN_DEVICE, else takes the best). ``validation`` (or HLX_VULKAN_VALIDATION=1) turns on the
+    Khronos validation layer.
+    """
+
+    def __init__(self, selector: int | str | None = None, validation: bool = False) -> None:
+        self.closed = True  # until everything below exists
+        self.validation = validation_requested(validation)
+        self.instance = get_instance(self.validation)
+        self.phys = select_device(list_devices(self.validation), selector, backend="vulkan", env=DEVICE_ENV)
+        self.limits = self.phys.limits_for_plans()
+        self._teardown: list[Callable[[], None]] = []  # destroyers, in creation order
+        self._on_close: list[Callable[[], None]] = []
+        try:
+            self._create_device()
+            self.allocator = self._own(MemoryAllocator(self.device, self.phys), "destroy")
+            self.staging = self._own(StagingRing(self.allocator), "destroy")
+            self.shaders = self._own(ShaderCache(self.device, self.phys, self.features), "destroy")
+            self.pipeline_cache = self._own(PipelineCache(self.device, self.phys), "destroy")
+            self.pipelines = self._own(PipelineManager(self.device, self.shaders, self.pipeline_cache), "destroy")
+            self.submitter = self._own(Submitter(self.device, self.queue, self.queue_family), "destroy")
+        except BaseException:
+            self._destroy()
+            raise
+        family = self.phys.queue_families[self.queue_family]
+        self.timestamp_bits: int = family["timestamp_valid_bits"]
+        self.timestamps = self.timestamp_bits > 0
+        self.closed = False
+        register_for_exit(self)
+
+    def _own(self, obj: Any, method: str) -> Any:
+        self._teardown.append(getattr(obj, method))
+        return obj
+
+    def _create_device(self) -> None:
+        phys = self.phys
+        self.queue_family = compute_family(phys)
+        prio = ffi.new("float[]", [1.0])
+        qinfo = new_struct("VkDeviceQueueCreateInfo", vk.VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+                           queueFamilyIndex=self.queue_family, queueCount=1, pQueuePriorities=prio)
+        head, parts = feature_chain(phys.api_version, phys.extensions)
+        enabled: dict[str, bool] = {}
+        core = list(ENABLE_CORE_FEATURES)
+        if robust_access(phys):
+            core.append("robustBufferAccess")
+        for name in core:
+            if phys.features.get(name):
+                setattr(head.features, name, 1)
+                enabled[name] = True
+        by_type = dict(parts)
+        for ctype, _stype, _needs, fields in FEATURE_STRUCTS:
+            for name in fields:
+                if ctype in by_type and phys.features.get(name):
+                    setattr(by_type[ctype], name, 1)
+                    enabled[name] = True
+        self.features = enabled
+        self.extensions = [e for e in ENABLE_EXTENSIONS if e in phys.extensions]
+        ext_c = [ffi.new("char[]", e.encode()) for e in self.extensions]
+        ext_arr = ffi.new("char*[]", ext_c) if ext_c else NULL
+        ci = new_struct("VkDeviceCreateInfo", vk.VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, pNext=ffi.cast("void*", head),
+                        queueCreateInfoCount=1, pQueueCreateInfos=qinfo,
+                        enabledExtensionCount=len(ext_c), ppEnabledExtensionNames=ext_arr)
+        self.device = create("VkDevice*", lib.vkCreateDevice, phys.handle, ci, NULL,
+                             what=f"vkCreateDevice on {phys.name}")
+        self._teardown.append(lambda: lib.vkDestroyDevice(self.device, NULL))
+        q = ffi.new("VkQueue*")
+        lib.vkGetDeviceQueue(self.device, self.queue_family, 0, q)
+        self.queue = q[0]
+
+    # -- what owners use ------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.phys.name
+
+    @property
+    def api_version(self) -> str:
+        """The device's Vulkan version, "major.minor.patch"."""
+        return version_str(self.phys.api_version)
+
+    @property
+    def zero_copy(self) -> bool:
+        return self.allocator.zero_copy
+
+    def query_pool(self, count: int) -> QueryPool | None:
+        """``count`` timestamp queries, or None when the compute queue has no valid timestamp bits."""
+        if not self.timestamps:
+            return None
+        return QueryPool(self.device, count, self.timestamp_bits, self.phys.limits["timestampPeriod"])
+
+    def memory_info(self) -> dict[str, Any]:
+        """Heaps (with usage and budget under VK_EXT_memory_budget), the allocator's blocks and the staging
+        ring."""
+        return {"device": self.phys.name, "heaps": self.allocator.heap_info(), "zero_copy": self.zero_copy,
+                **self.allocator.stats(), "staging_bytes": self.staging.capacity}
+
+    # -- lifetime -------------------------------------------------------------------------------------------
+    def on_close(self, release: Callable[[], None]) -> None:
+        """Have ``release`` hand back what its owner made on this device, when the core closes (after the
+        device is idle, before anything of the core is destroyed)."""
+        self._on_close.append(release)
+
+    def close(self) -> None:
+        """Destroy every Vulkan object of this core, its owners' first; safe to call more than once."""
+        if self.closed:
+            return
+        self.closed = True
+        self._destroy()
+
+    def _destroy(self) -> None:
+        if self._teardown:
+            lib.vkDeviceWaitIdle(self.device)
+        while self._on_close:
+            self._on_close.pop()()
+        while self._teardown:
+            try:
+                self._teardown.pop()()
+            except HLXError:  # the pipeline cache's save on a lost device: destroy the rest regardless
+                pass
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<DeviceCore {self.phys.name!r} Vulkan {self.api_version} {'closed' if self.closed else 'open'}>"

@@ -1,0 +1,328 @@
+"""The session that executes Plans on a DeviceCore: one recorded command buffer per plan, one submit per run.
+
+A plan is recorded once (keyed by plan.key and the identity of its resident input buffers) and resubmitted:
+uploads of inputs not yet resident go into a small per-run command buffer submitted in the same
+vkQueueSubmit as the recorded one, which holds every dispatch, the barriers between dependent stages, the
+timestamps, and the copies of the requested outputs to a readback buffer. Intermediates never leave the
+device. On unified-memory devices inputs are written and outputs read through the buffers' mappings.
+With output poisoning on (hlx_core.device.poison, read once per session) the recorded command buffer starts
+by filling every stage-written buffer with 0xFF bytes, so each resubmission poisons them again.
+
+The runtime serialises the calls on a session, so it takes no lock of its own; every submit of the session is
+waited for within its run, so nothing needs a queue-wide sync.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hlx_core.backend import Execution, Session
+from hlx_core.codec.handle import Handle
+from hlx_core.device.layout import BufferLayout, align, buffer_layout, host_bytes, to_array
+from hlx_core.device.limits import check_plan
+from hlx_core.device.lru import LRU
+from hlx_core.device.poison import POISON_WORD, poison_enabled
+from hlx_core.device.residency import Residency
+from hlx_core.errors import HLXError
+from hlx_core.plan import OutputRef, Plan
+
+from hlx_vulkan_raw.commands import (
+    COMPUTE,
+    HOST,
+    HOST_READ,
+    SHADER_READ,
+    SHADER_WRITE,
+    TRANSFER,
+    TRANSFER_READ,
+    TRANSFER_WRITE,
+    UNIFORM_READ,
+    Pending,
+    QueryPool,
+    Recorder,
+)
+from hlx_vulkan_raw.core import DeviceCore
+from hlx_vulkan_raw.errors import VulkanError
+from hlx_vulkan_raw.memory import DeviceBuffer, residency_budget
+from hlx_vulkan_raw.pipelines import Pipeline
+
+MAX_RECORDED = 64
+MAX_PREPARED = 256
+TOP_OF_PIPE = 0x00000001  # VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT
+
+
+@dataclass(eq=False)
+class RecordedPlan:
+    """What one recorded plan owns: its command buffer, output buffers, descriptor sets, timestamps."""
+
+    cb: Any
+    serials: frozenset[int]
+    outputs: dict[int, DeviceBuffer]           # slot -> buffer written by a stage
+    readback: DeviceBuffer | None              # host copy target (None: outputs read through mappings)
+    readback_offsets: dict[int, int]
+    sets: list = field(default_factory=list)   # (descriptor set, pool entry)
+    queries: QueryPool | None = None
+    barriers: int = 0                          # stage-to-stage barriers recorded
+
+
+@dataclass(frozen=True)
+class PreparedPlan:
+    """What every run of one plan key needs besides its input data (the key names the whole normalised
+    contract, so this cannot change): the limits check passed, each stage's pipeline, ``inputs`` as (slot,
+    handle, bytes to allocate, written by a shader), ``outputs`` as (slot, OutputRef) in the order of
+    plan.outputs. Nothing here refers to a plan's input arrays: uploads read them from the plan being run."""
+
+    pipes: tuple[Pipeline, ...]
+    inputs: tuple[tuple[int, str, int, bool], ...]
+    outputs: tuple[tuple[int, OutputRef], ...]
+
+
+class VulkanSession(Session):
+    """An open Vulkan device executing Plans."""
+
+    backend = "vulkan"
+
+    def __init__(self, device: int | str | None = None) -> None:
+        self.core = core = DeviceCore(device)
+        try:
+            self.device = core.phys.info()
+            self.recorded: LRU[tuple, RecordedPlan] = LRU(MAX_RECORDED, lambda _key, rec: self._release(rec))
+            self.prepared: LRU[Handle, PreparedPlan] = LRU(MAX_PREPARED)
+            # Inputs are made resident, and evicted, only after a run's wait: an evicted buffer is never in flight.
+            self.residency: Residency[DeviceBuffer] = Residency(residency_budget(core.phys.device_local_bytes),
+                                                                self._discard)
+            self.poison = poison_enabled()  # fixed for the session: recorded plans are keyed without it
+            self.upload_cb = core.submitter.command_buffer()  # reused by every run that uploads through staging
+            self.runs = 0
+            # A run whose wait failed (E_TIMEOUT, device lost) with its submit still queued, and its fresh input
+            # buffers: left untouched until the next run has waited for it.
+            self._stuck: tuple[Pending, list[DeviceBuffer]] | None = None
+        except BaseException:
+            core.close()
+            raise
+        core.on_close(self._release_all)
+
+    # -- execution ------------------------------------------------------------------------------------------
+    def _execute(self, plan: Plan) -> Execution:
+        t0 = time.perf_counter()
+        core = self.core
+        submitter = core.submitter
+        if self._stuck is not None:
+            self._recover()
+        prep = self.prepared.get(plan.key) or self._prepare(plan)
+        inputs: dict[int, DeviceBuffer] = {}
+        uploads: list[tuple[DeviceBuffer, memoryview]] = []
+        fresh: list[tuple[str | None, DeviceBuffer]] = []  # new buffers; handle None: never kept resident
+        pending: Pending | None = None
+        committed = False
+        try:
+            for index, handle, alloc_bytes, volatile in prep.inputs:  # volatile: a shader writes it
+                buf = None if volatile else self.residency.get(handle)
+                if buf is None:
+                    buf = core.allocator.create_buffer(alloc_bytes)
+                    fresh.append((None if volatile else handle, buf))
+                    uploads.append((buf, host_bytes(plan.input_arrays[handle])))
+                inputs[index] = buf
+            key = (plan.key, tuple(buf.serial for buf in inputs.values()))
+            rec = self.recorded.get(key)
+            if rec is None:
+                rec = self._record(plan, prep.pipes, inputs)
+                self.recorded.put(key, rec)
+            pending = submitter.submit(self._uploads(uploads) + [rec.cb])
+            submitter.wait(pending)
+            self.runs += 1
+            committed = True
+            arrays = [self._read(rec, slot, spec) for slot, spec in prep.outputs]
+            timings = self._timings(rec, len(plan.stages))
+        except HLXError:
+            raise
+        except Exception as exc:  # never a raw cffi or Python error out of a run
+            raise VulkanError("E_BACKEND_INTERNAL", f"VulkanSession.execute: {type(exc).__name__}: {exc}") from exc
+        finally:
+            if not committed and pending is not None and pending in submitter.pending:
+                self._stuck = (pending, [buf for _, buf in fresh])
+            else:
+                # After the outputs are read: what is released here may take the recorded plan with it.
+                for handle, buf in fresh:  # resident only once its upload has completed
+                    if committed and handle is not None:
+                        self.residency.put(handle, buf)
+                    else:
+                        self._discard(buf)
+                self.residency.trim()
+        timings["host_ms"] = (time.perf_counter() - t0) * 1e3
+        return Execution(arrays, timings)
+
+    def _prepare(self, plan: Plan) -> PreparedPlan:
+        """The plan checked against the device's limits, then its pipelines and where its inputs and outputs
+        live; made on the first run of its key."""
+        layout = buffer_layout(plan)
+        check_plan(plan, layout, self.core.limits, self.core.name)
+        pipes = tuple(self.core.pipelines.get(st.shader.spirv, st.shader.entry_point, st.workgroup_size,
+                                              st.specialization_constants) for st in plan.stages)
+        prep = PreparedPlan(
+            pipes,
+            tuple((s.index, s.source.handle, s.alloc_bytes, s.index in layout.written) for s in layout.inputs),
+            tuple((k, layout.slots[k].source) for k in layout.outputs))
+        self.prepared.put(plan.key, prep)
+        return prep
+
+    def _recover(self) -> None:
+        """Wait for the run whose wait failed (raising again if it still fails), then free its fresh inputs."""
+        pending, bufs = self._stuck
+        self.core.submitter.wait(pending)
+        self._stuck = None
+        for buf in bufs:
+            self._discard(buf)
+
+    def _uploads(self, uploads: list[tuple[DeviceBuffer, memoryview]]) -> list:
+        """Write new inputs: straight into mapped memory, or through the staging ring and a copy command
+        buffer that runs first in the same submit."""
+        if not uploads:
+            return []
+        if all(buf.host_visible for buf, _ in uploads):
+            for buf, data in uploads:
+                if data.nbytes:
+                    buf.write(data)
+            return []
+        ring = self.core.staging
+        ring.reset(sum(align(d.nbytes, 16) for _, d in uploads) + 16)
+        rec = Recorder(self.upload_cb, one_time=True)
+        for buf, data in uploads:
+            if data.nbytes:
+                off = ring.reserve(data.nbytes)
+                ring.buffer.write(data, off)
+                rec.copy(ring.buffer.handle, off, buf.handle, 0, data.nbytes)
+        rec.barrier(TRANSFER, TRANSFER_WRITE, COMPUTE, SHADER_READ | UNIFORM_READ)
+        return [rec.end()]
+
+    @staticmethod
+    def _read(rec: RecordedPlan, slot: int, spec: OutputRef) -> np.ndarray:
+        if rec.readback is None:
+            return to_array(rec.outputs[slot].view(spec.nbytes), spec)
+        start = rec.readback_offsets[slot]
+        return to_array(rec.readback.view(start + spec.nbytes)[start:], spec)
+
+    @staticmethod
+    def _timings(rec: RecordedPlan, n: int) -> dict[str, float]:
+        if rec.queries is None:
+            return {}
+        ts = rec.queries.read_ms()
+        if ts is None:
+            return {}
+        out = {"gpu_ms": ts[-1]}
+        for i in range(n):
+            out[f"stage{i}_gpu_ms"] = ts[i + 1] - ts[i]
+        return out
+
+    # -- recording ------------------------------------------------------------------------------------------
+    def _record(self, plan: Plan, pipes: tuple[Pipeline, ...], inputs: dict[int, DeviceBuffer]) -> RecordedPlan:
+        core = self.core
+        layout = buffer_layout(plan)
+        outputs: dict[int, DeviceBuffer] = {}
+        rec = RecordedPlan(cb=None, serials=frozenset(b.serial for b in inputs.values()), outputs=outputs,
+                           readback=None, readback_offsets={})
+        try:
+            for slot in layout.slots:
+                if not slot.is_input:  # whole words: vkCmdFillBuffer fills multiples of 4 bytes
+                    outputs[slot.index] = core.allocator.create_buffer(align(slot.alloc_bytes, 4))
+            bufs = {**inputs, **outputs}
+            wanted = list(dict.fromkeys(layout.outputs))
+            if not all(outputs[s].host_visible for s in wanted):
+                total = 0
+                for s in wanted:
+                    rec.readback_offsets[s] = total
+                    total = align(total + layout.slots[s].nbytes, 16)
+                rec.readback = core.allocator.create_buffer(max(total, 16), host=True, readback=True)
+            for s, pipe in enumerate(pipes):
+                dset, entry = core.pipelines.allocate_set(pipe)
+                rec.sets.append((dset, entry))
+                core.pipelines.write_set(dset, pipe, {b.binding: bufs[layout.bindings[s][b.binding]]
+                                                      for b in pipe.info.bindings})
+            rec.queries = core.query_pool(len(plan.stages) + 1)
+            rec.cb = core.submitter.command_buffer()
+            self._record_commands(rec, plan, layout, pipes, bufs, wanted)
+        except Exception:
+            self._release(rec)
+            raise
+        return rec
+
+    def _record_commands(self, rec: RecordedPlan, plan: Plan, layout: BufferLayout, pipes: tuple[Pipeline, ...],
+                         bufs: dict[int, DeviceBuffer], wanted: list[int]) -> None:
+        r = Recorder(rec.cb, one_time=False)
+        if self.poison:
+            for buf in rec.outputs.values():
+                r.fill(buf.handle, buf.size, POISON_WORD)
+            r.barrier(TRANSFER, TRANSFER_WRITE, COMPUTE, SHADER_READ | SHADER_WRITE | UNIFORM_READ)
+        q = rec.queries
+        if q is not None:
+            r.reset_queries(q.handle, q.count)
+            r.timestamp(q.handle, 0, TOP_OF_PIPE)
+        asked = {s for s, _scope in plan.barriers}
+        written: set[int] = set()  # slots written since the last barrier
+        read: set[int] = set()     # slots read since the last barrier
+        for s, pipe in enumerate(pipes):
+            row = layout.bindings[s]
+            reads = {row[b.binding] for b in pipe.info.bindings if not b.writeonly}
+            writes = {row[b.binding] for b in pipe.info.bindings if not b.readonly}
+            if (reads | writes) & written or writes & read or (s - 1) in asked:
+                r.barrier(COMPUTE, SHADER_WRITE, COMPUTE, SHADER_READ | SHADER_WRITE | UNIFORM_READ)
+                rec.barriers += 1
+                written.clear()
+                read.clear()
+            stage = plan.stages[s]
+            r.dispatch(pipe, rec.sets[s][0], stage.push_constants, tuple(stage.dispatch))
+            written |= writes
+            read |= reads
+            if q is not None:
+                r.timestamp(q.handle, s + 1)
+        if rec.readback is None:
+            r.barrier(COMPUTE, SHADER_WRITE, HOST, HOST_READ)
+        else:
+            r.barrier(COMPUTE, SHADER_WRITE, TRANSFER, TRANSFER_READ)
+            for s in wanted:
+                n = layout.slots[s].nbytes
+                if n:
+                    r.copy(bufs[s].handle, 0, rec.readback.handle, rec.readback_offsets[s], n)
+            r.barrier(TRANSFER, TRANSFER_WRITE, HOST, HOST_READ)
+        r.end()
+
+    # -- bookkeeping ----------------------------------------------------------------------------------------
+    def _discard(self, buf: DeviceBuffer) -> None:
+        """Free an input buffer and every recorded plan that refers to it."""
+        self.recorded.discard_where(lambda _key, rec: buf.serial in rec.serials)
+        self.core.allocator.free(buf)
+
+    def _release(self, rec: RecordedPlan) -> None:
+        """Give back what a recorded plan owns (as much as it got, when its recording failed)."""
+        core = self.core
+        if rec.cb is not None:
+            core.submitter.release(rec.cb)
+        for dset, entry in rec.sets:
+            core.pipelines.free_set(dset, entry)
+        for buf in rec.outputs.values():
+            core.allocator.free(buf)
+        if rec.readback is not None:
+            core.allocator.free(rec.readback)
+        if rec.queries is not None:
+            rec.queries.destroy()
+
+    def get_memory_info(self) -> dict[str, Any]:
+        """The core's heaps, blocks and staging, with the residency cache and the number of recorded plans."""
+        return {**self.core.memory_info(), "residency": self.residency.stats(), "recorded_plans": len(self.recorded)}
+
+    # -- lifetime -------------------------------------------------------------------------------------------
+    def _release_all(self) -> None:
+        """Hand back everything the session made on the device (the core calls this when it closes)."""
+        self.closed = True
+        self.recorded.clear()
+        self.residency.clear()
+        if self._stuck is not None:
+            for buf in self._stuck[1]:
+                self.core.allocator.free(buf)
+            self._stuck = None
+
+    def close(self) -> None:
+        """Release every device object (the core hands back this session's first); idempotent."""
+        self.core.close()
