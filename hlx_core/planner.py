@@ -15,8 +15,8 @@ import msgpack
 import numpy as np
 
 from hlx_core.cas import api as cas
-from hlx_core.codec.handle import Handle, blake3_digest, is_handle, tag_of
 from hlx_core.codec import encode_chunks
+from hlx_core.codec.handle import Handle, blake3_digest, is_handle, tag_of
 from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG, VULKAN_SHADER
 from hlx_core.contracts.validate import validate
 from hlx_core.device.lru import LRU

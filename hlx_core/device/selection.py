@@ -57,5 +57,5 @@ def select_device(devices: Sequence[D], selector: Any, *, backend: str, env: str
     for d in devices:
         if matches(d, selector):
             return d
-    listed = ", ".join(f"{d.index}: {d.name}" for d in devices)
+    listed = ", ".join(f"{d.index} {d.name!r}" for d in devices)
     raise BackendError("E_DEVICE_UNKNOWN", f"{backend} has no device matching {selector!r}; devices: {listed}")

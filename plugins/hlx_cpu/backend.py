@@ -15,8 +15,8 @@ import numpy as np
 
 from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
 from hlx_core.device.selection import select_device
-from hlx_core.registry import kernel_registry
 from hlx_core.plan import Plan
+from hlx_core.registry import kernel_registry
 
 
 @lru_cache(maxsize=1)

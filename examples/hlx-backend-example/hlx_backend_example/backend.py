@@ -1,11 +1,13 @@
 """The "example" backend: runs library kernels with their NumPy references, stages on a thread pool.
 
-A teaching example of the backend protocol (``hlx_core.backend``), not a fast backend:
+A teaching example of the backend protocol, not a fast backend; everything it needs comes from
+``hlx.plugin``:
 
 - ``probe()`` says whether the backend works here and lists its devices (one, the host CPU);
 - ``open(device)`` returns a ``Session``; HLX keeps one per (backend, device) and closes it at exit;
-- ``Session.execute(plan)`` runs a ``Plan``: stages in order, each binding an ``InputRef`` (an array from
-  the store), an ``OutputRef`` (an output to produce) or a ``StageRef`` (an earlier stage's output).
+- ``Session._execute(plan)`` runs a ``Plan``: stages in order, each binding an ``InputRef`` (an array from
+  the store), an ``OutputRef`` (an output to produce) or a ``StageRef`` (an earlier stage's output). The
+  base class's ``execute`` calls it, after refusing a closed session with E_BACKEND_CLOSED.
 
 What it does differently from the built-in CPU reference, to show where a backend has freedom and where
 it has none:
@@ -25,11 +27,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
-from hlx_core.errors import BackendError
-from hlx_core.kernels.spec import KernelSpec
-from hlx_core.registry import kernel_registry
-from hlx_core.plan import Plan, Stage
+from hlx.plugin import (Availability, Backend, DeviceInfo, Execution, KernelSpec, Plan, Session, Stage,
+                        kernel_registry, select_device)
 
 NAME = "example"
 WORKERS = max(1, min(4, os.cpu_count() or 1))
@@ -50,11 +49,9 @@ class ExampleBackend(Backend):
         return Availability(True, devices=(_device(),), version=f"numpy {np.__version__}")
 
     def open(self, device: int | str | None = None) -> Session:
-        dev = _device()
-        if device is not None and str(device) not in ("0", "") and str(device).lower() not in dev.name.lower():
-            raise BackendError("E_DEVICE_UNKNOWN", f"backend {NAME!r} has one device, 0 ({dev.name}); "
-                                                   f"{device!r} matches none")
-        return ExampleSession(dev)
+        # select_device reads an index, a name substring or a UUID the way every backend does, and refuses
+        # anything else with E_DEVICE_UNKNOWN listing the devices.
+        return ExampleSession(select_device((_device(),), device, backend=NAME))
 
 
 class ExampleSession(Session):
@@ -67,9 +64,8 @@ class ExampleSession(Session):
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(WORKERS, thread_name_prefix="hlx-example")
         self._lock = threading.Lock()
 
-    def execute(self, plan: Plan) -> Execution:
-        if self._pool is None:
-            raise BackendError("E_BACKEND_CLOSED", f"the {NAME!r} session was closed")
+    def _execute(self, plan: Plan) -> Execution:
+        assert self._pool is not None  # the base class refuses a closed session before calling this
         start = time.perf_counter()
         # Look every kernel up before running anything: an unknown kernel raises E_NO_REFERENCE with a
         # message saying how to register one, and no stage has run half a pipeline.
@@ -97,3 +93,4 @@ class ExampleSession(Session):
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
+            self.closed = True

@@ -5,8 +5,7 @@ failing import only costs this plugin (HLX reports the error and carries on), bu
 """
 from __future__ import annotations
 
-from hlx_core.backend import Backend
-from hlx_core.hookspecs import hookimpl
+from hlx.plugin import Backend, hookimpl
 
 from hlx_backend_example.backend import ExampleBackend
 
