@@ -27,13 +27,13 @@ from typing import Any
 
 import blake3
 import numpy as np
+from bench_gemm_variants import variant_contract
 
 from hlx import kernels as K
 from hlx_core import registry
 from hlx_core.codec.handle import Handle
 from hlx_core.plan import InputRef, Plan
 from hlx_core.planner import plan as make_plan
-from bench_gemm_variants import variant_contract
 
 BACKENDS = ("wgpu", "vulkan")
 SHADERS = Path(__file__).resolve().parents[1] / "shaders"

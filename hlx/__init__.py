@@ -2,18 +2,16 @@
 
 This module is the public facade: it re-exports the API from hlx_core and holds no logic.
 """
-from hlx_core.errors import (BackendError, CodecError, ContractError, HandleError, HLXError,
-                             SpirvError)
-from hlx_core.codec import decode, encode, pre_serialize, set_limits
-from hlx_core.codec.handle import Handle
+from hlx import kernels
+from hlx_core.cas.api import collapse, exists, get_default_store, resolve, set_default_store, snapshot, transaction
 from hlx_core.cas.disk import DiskStore
 from hlx_core.cas.store import MemoryStore, Store
-from hlx_core.cas.api import (collapse, exists, get_default_store, resolve, set_default_store, snapshot,
-                              transaction)
-from hlx_core.contracts.validate import validate
+from hlx_core.codec import decode, encode, pre_serialize, set_limits
+from hlx_core.codec.handle import Handle
 from hlx_core.contracts.shader import shader_contract
+from hlx_core.contracts.validate import validate
+from hlx_core.errors import BackendError, CodecError, ContractError, HandleError, HLXError, SpirvError
 from hlx_core.runtime import Result, backend_info, backends, run
-from hlx import kernels
 
 __all__ = [
     "HLXError", "CodecError", "ContractError", "HandleError", "SpirvError", "BackendError",

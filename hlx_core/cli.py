@@ -33,12 +33,11 @@ from rich.table import Table
 
 from hlx_core import runtime
 from hlx_core.cas import api as cas
-from hlx_core.codec.handle import is_handle
 from hlx_core.codec import decode
+from hlx_core.codec.handle import is_handle
 from hlx_core.errors import CodecError, ContractError, HLXError, SpirvError
 from hlx_core.registry import ALLOWLIST_ENV
 from hlx_core.settings import hlx_home
-
 
 # -- contract files ----------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 from rich.console import Console
@@ -100,7 +100,10 @@ def run_demo(size: int = 1024, backends: Sequence[str] | None = None, console: C
     rows: list[DemoRow] = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("running", total=len(work) * (len(names) + 1))
-        step: Callable[[str], None] = lambda what: progress.update(task, advance=1, description=what)
+
+        def step(what: str) -> None:
+            progress.update(task, advance=1, description=what)
+
         references = {}
         for case in work:
             step(f"{case.name} on {REFERENCE} (reference)")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from plugin_fakes import plugins, write_distribution  # noqa: F401 (fixture)
 
 import hlx
 from hlx_core.cli import main
-from plugin_fakes import plugins, write_distribution  # noqa: F401 (fixture)
 
 SHADERS = Path(__file__).resolve().parents[1] / "shaders"
 HANDLE = re.compile(r"&h_[a-z]+_[0-9a-f]{64}")

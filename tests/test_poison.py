@@ -11,8 +11,8 @@ import pytest
 
 import hlx
 from hlx_core.cli import compile_glsl
-from hlx_core.planner import plan
 from hlx_core.device.poison import ENV_POISON, POISON_BYTE, poison_bytes, poison_enabled, poisoned
+from hlx_core.planner import plan
 
 GPU_BACKENDS = ("vulkan", "wgpu")
 WORKGROUP = 64

@@ -8,13 +8,13 @@ import threading
 
 import numpy as np
 import pytest
+from plugin_fakes import FakeBackend, FakePlugin, FakeSession, plugins  # noqa: F401 (fixture)
 
 import hlx
 from hlx_core import registry, runtime
 from hlx_core.backend import Execution
 from hlx_core.plan import InputRef, OutputRef, StageRef
 from hlx_core.planner import plan
-from plugin_fakes import FakeBackend, FakePlugin, FakeSession, plugins  # noqa: F401 (fixture)
 
 
 def _f32(rng, *shape) -> np.ndarray:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from parity_cases import CASES, Case
 
 import hlx
-from parity_cases import CASES, Case
 
 
 def _bits(a: np.ndarray) -> np.ndarray:

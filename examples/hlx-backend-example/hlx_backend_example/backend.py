@@ -27,8 +27,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from hlx.plugin import (Availability, Backend, DeviceInfo, Execution, KernelSpec, Plan, Session, Stage,
-                        kernel_registry, select_device)
+from hlx.plugin import (
+    Availability,
+    Backend,
+    DeviceInfo,
+    Execution,
+    KernelSpec,
+    Plan,
+    Session,
+    Stage,
+    kernel_registry,
+    select_device,
+)
 
 NAME = "example"
 WORKERS = max(1, min(4, os.cpu_count() or 1))
