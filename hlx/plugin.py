@@ -13,9 +13,9 @@ from hlx_core.device.residency import Residency
 from hlx_core.device.selection import select_device
 from hlx_core.errors import BackendError, HLXError
 from hlx_core.hookspecs import ENTRY_POINT_GROUP, hookimpl
-from hlx_core.kernels.spec import KernelSpec
+from hlx_core.kernels.spec import KernelRegistry, KernelSpec
 from hlx_core.plan import Binding, InputRef, OutputRef, Plan, Shader, Stage, StageRef
-from hlx_core.registry import KernelRegistry, kernel_registry, register_plugin, unregister_plugin
+from hlx_core.registry import kernel_registry, register_plugin, unregister_plugin
 
 __all__ = [
     # the protocol

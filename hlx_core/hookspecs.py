@@ -12,7 +12,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from hlx_core.backend import Backend
-    from hlx_core.registry import KernelRegistry
+    from hlx_core.kernels.spec import KernelRegistry
 
 PROJECT = "hlx"
 ENTRY_POINT_GROUP = "hlx.backends"

@@ -29,7 +29,7 @@ from hlx_core.backend import Availability, Backend
 from hlx_core.errors import BackendError
 from hlx_core.hookspecs import ENTRY_POINT_GROUP, PROJECT, HLXSpec
 from hlx_core.kernels import library
-from hlx_core.kernels.spec import KernelSpec
+from hlx_core.kernels.spec import KernelRegistry
 
 log = logging.getLogger("hlx.plugins")
 
@@ -75,49 +75,6 @@ class BackendEntry:
                     found = Availability(False, f"probe failed: {type(exc).__name__}: {exc}")
                 self._availability = found
             return self._availability
-
-
-class KernelRegistry:
-    """Thread-safe map from kernel name to ``KernelSpec``; remembers which plugin objects filled it, so a
-    plugin registered again (after ``reset``) does not add its kernels twice."""
-
-    def __init__(self) -> None:
-        self._specs: dict[str, KernelSpec] = {}
-        self._lock = threading.Lock()
-        self.plugins: dict[int, Any] = {}  # id -> plugin object, kept alive so the id is never reused
-
-    def register(self, spec: KernelSpec, *, replace: bool = False) -> None:
-        """Add ``spec``. Registering an equal spec again is a no-op (plugins may load more than once); a
-        different spec under a taken name needs ``replace=True``."""
-        if not isinstance(spec, KernelSpec):
-            raise BackendError("E_PLUGIN", f"registry.register expects a KernelSpec, got {type(spec).__name__}")
-        with self._lock:
-            old = self._specs.get(spec.name)
-            if old is not None and old != spec and not replace:
-                raise BackendError("E_KERNEL_CONFLICT", f"kernel {spec.name!r} is already registered "
-                                   "(pass replace=True to override it)")
-            self._specs[spec.name] = spec
-
-    def get(self, name: str) -> KernelSpec:
-        """The spec for ``name``, or E_NO_REFERENCE saying how to register one."""
-        spec = self._specs.get(name)
-        if spec is None:
-            known = ", ".join(sorted(self._specs)) or "none"
-            raise BackendError(
-                "E_NO_REFERENCE",
-                f"no kernel named {name!r} has a NumPy reference (known: {known}). Register one from a plugin: "
-                "implement the hook `@hlx_core.hookspecs.hookimpl def hlx_register_kernels(registry)` and call "
-                f"`registry.register(hlx_core.kernels.spec.KernelSpec(name={name!r}, reference=fn))` with "
-                "`fn(inputs, params, outputs) -> list[np.ndarray]`; expose the plugin module under the "
-                "'hlx.backends' entry-point group, or pass it to hlx_core.registry.register_plugin() "
-                "(docs/KERNELS.md, 'Adding a kernel from a plugin').")
-        return spec
-
-    def names(self) -> list[str]:
-        return sorted(self._specs)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._specs
 
 
 class _Registry:

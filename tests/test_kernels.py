@@ -19,9 +19,9 @@ from hlx_core.errors import BackendError, ContractError
 from hlx_core.hookspecs import hookimpl
 from hlx_core.kernels import references as ref
 from hlx_core.kernels.library import LIBRARY
-from hlx_core.kernels.spec import KernelSpec
+from hlx_core.kernels.spec import KernelRegistry, KernelSpec
 from hlx_core.plan import InputRef, OutputRef, Plan, Shader, Stage, StageRef
-from hlx_core.registry import KernelRegistry, kernel_registry, register_plugin
+from hlx_core.registry import kernel_registry, register_plugin
 from hlx_core.spirv.reflect import reflect_entry
 
 from hlx_cpu.plugin import hlx_register_backends

@@ -2,8 +2,8 @@
 
 No import cycle among the modules of hlx, hlx_core, the built-in plugins and the example backend; hlx_core
 never imports the facade or a plugin; a plugin imports hlx_core (or the facade's ``hlx.plugin``) and its
-own package only; the codec imports nothing of HLX but ``hlx_core.errors``. Imports under
-``if TYPE_CHECKING:`` are for annotations only and are left out; imports inside functions count.
+own package only; the codec imports nothing of HLX but ``hlx_core.errors``. Every import counts: inside
+functions (a lazy import is still a dependency) and under ``if TYPE_CHECKING:`` (so are annotations).
 """
 from __future__ import annotations
 
@@ -38,21 +38,11 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
 def _imported(tree: ast.AST, module: str, is_package: bool) -> set[str]:
     """The HLX modules ``module`` imports (a ``from X import name`` counts X.name when that is a module)."""
     out: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
-            return
         if isinstance(node, ast.Import):
             out.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -12,8 +12,7 @@ from plugin_fakes import FakeBackend, FakePlugin, plugins, write_distribution  #
 import hlx
 from hlx_core import registry
 from hlx_core.hookspecs import hookimpl
-from hlx_core.kernels.spec import KernelSpec
-from hlx_core.registry import KernelRegistry
+from hlx_core.kernels.spec import KernelRegistry, KernelSpec
 
 BROKEN_DIST = "hlx-broken-demo"
 

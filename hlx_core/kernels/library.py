@@ -29,7 +29,7 @@ from hlx_core.kernels.build import (
 from hlx_core.kernels.spec import KernelSpec
 
 if TYPE_CHECKING:
-    from hlx_core.registry import KernelRegistry
+    from hlx_core.kernels.spec import KernelRegistry
 
 WORD_DTYPES = ("float32", "int32", "uint32")  # the 4-byte dtypes: shaders on raw 32-bit words carry them
 GEMM128_MIN_GROUPS = 192  # 128x128 tiles of C at which gemm switches to the gemm128 shader

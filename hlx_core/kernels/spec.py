@@ -3,11 +3,13 @@
 A spec names the kernel and holds its NumPy reference (what the CPU backend and the example plugin run
 through ``KernelSpec.run``), and for library kernels also the shader stem, the push-constant layout and the
 builder that ``hlx.kernels`` helpers call and the planner's conformance check replays. Plugins add specs
-through the ``hlx_register_kernels(registry)`` hook (``hlx_core.hookspecs``).
+to a ``KernelRegistry`` through the ``hlx_register_kernels(registry)`` hook (``hlx_core.hookspecs``); the
+process-wide one is ``hlx_core.registry.kernel_registry()``.
 """
 from __future__ import annotations
 
 import struct
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -113,3 +115,46 @@ class KernelSpec:
         """The 901 ``push_constants_layout`` field: name, byte offset and type of each push field."""
         return [{"name": name, "offset": 4 * i, "type": f"{kind}32"}
                 for i, (name, kind) in enumerate(self.push_constants)]
+
+
+class KernelRegistry:
+    """Thread-safe map from kernel name to ``KernelSpec``; remembers which plugin objects filled it, so a
+    plugin registered again (after ``reset``) does not add its kernels twice."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, KernelSpec] = {}
+        self._lock = threading.Lock()
+        self.plugins: dict[int, Any] = {}  # id -> plugin object, kept alive so the id is never reused
+
+    def register(self, spec: KernelSpec, *, replace: bool = False) -> None:
+        """Add ``spec``. Registering an equal spec again is a no-op (plugins may load more than once); a
+        different spec under a taken name needs ``replace=True``."""
+        if not isinstance(spec, KernelSpec):
+            raise BackendError("E_PLUGIN", f"registry.register expects a KernelSpec, got {type(spec).__name__}")
+        with self._lock:
+            old = self._specs.get(spec.name)
+            if old is not None and old != spec and not replace:
+                raise BackendError("E_KERNEL_CONFLICT", f"kernel {spec.name!r} is already registered "
+                                   "(pass replace=True to override it)")
+            self._specs[spec.name] = spec
+
+    def get(self, name: str) -> KernelSpec:
+        """The spec for ``name``, or E_NO_REFERENCE saying how to register one."""
+        spec = self._specs.get(name)
+        if spec is None:
+            known = ", ".join(sorted(self._specs)) or "none"
+            raise BackendError(
+                "E_NO_REFERENCE",
+                f"no kernel named {name!r} has a NumPy reference (known: {known}). Register one from a plugin: "
+                "implement the hook `@hlx_core.hookspecs.hookimpl def hlx_register_kernels(registry)` and call "
+                f"`registry.register(hlx_core.kernels.spec.KernelSpec(name={name!r}, reference=fn))` with "
+                "`fn(inputs, params, outputs) -> list[np.ndarray]`; expose the plugin module under the "
+                "'hlx.backends' entry-point group, or pass it to hlx_core.registry.register_plugin() "
+                "(docs/KERNELS.md, 'Adding a kernel from a plugin').")
+        return spec
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
