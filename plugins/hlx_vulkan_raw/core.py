@@ -15,7 +15,7 @@ from hlx_core.device.selection import select_device
 from hlx_core.errors import HLXError
 from hlx_core.settings import env_flag
 
-from hlx_vulkan_raw.commands import QueryPool, Submitter
+from hlx_vulkan_raw.commands import QueryPool, Submitter, spin_ns
 from hlx_vulkan_raw.devices import (
     ENABLE_CORE_FEATURES,
     ENABLE_EXTENSIONS,
@@ -77,7 +77,8 @@ class DeviceCore:
             self.shaders = self._own(ShaderCache(self.device, self.phys, self.features), "destroy")
             self.pipeline_cache = self._own(PipelineCache(self.device, self.phys), "destroy")
             self.pipelines = self._own(PipelineManager(self.device, self.shaders, self.pipeline_cache), "destroy")
-            self.submitter = self._own(Submitter(self.device, self.queue, self.queue_family), "destroy")
+            self.submitter = self._own(Submitter(self.device, self.queue, self.queue_family,
+                                                         spin_ns(self.phys.kind == "cpu")), "destroy")
         except BaseException:
             self._destroy()
             raise

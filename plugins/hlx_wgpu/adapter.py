@@ -83,9 +83,8 @@ def _configure_instance() -> None:
     try:
         set_instance_extras(backends=backends)
     except KeyError:
-        raise BackendError("E_BACKEND_UNAVAILABLE",
-                           f"{ENV_BACKENDS}={os.environ[ENV_BACKENDS]!r}: unknown wgpu backend; use "
-                           "Vulkan, Metal, DX12, GL or Primary") from None
+        raise HLXError("E_CONFIG", f"{ENV_BACKENDS}={os.environ[ENV_BACKENDS]!r}: unknown wgpu backend; use "
+                                   "Vulkan, Metal, DX12, GL or Primary") from None
     except RuntimeError:
         pass  # the instance already exists (wgpu was used before HLX): keep its backends
 

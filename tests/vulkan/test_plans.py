@@ -295,3 +295,30 @@ def test_cached_work_keeps_no_input_arrays_alive(spirv, rng):
                            (n // 64, 1, 1), push))
         assert again.key == key
         np.testing.assert_array_equal(c.execute(again).arrays[0], inputs[0] + inputs[1])
+
+
+@pytest.mark.parametrize("spin_us, polled", [("5000", True), ("0.001", True), ("0", False)])
+def test_completion_by_polling_then_blocking(monkeypatch, spirv, rng, spin_us, polled):
+    """The fence is polled for HLX_VULKAN_SPIN_US, then waited for: a poll that sees the run done, a poll
+    that runs out (1 ns) and no poll at all give the same exact results."""
+    import hlx_vulkan_raw.commands as commands
+    monkeypatch.setenv("HLX_VULKAN_SPIN_US", spin_us)
+    polls = []
+    real = commands.Submitter._poll
+    monkeypatch.setattr(commands.Submitter, "_poll", lambda self, fence: polls.append(1) or real(self, fence))
+    a = rng.integers(0, 2**32, 1000, dtype=np.uint32)
+    b = rng.integers(0, 2**32, 1000, dtype=np.uint32)
+    with open_session() as s:
+        assert s.core.submitter.spin_ns == round(float(spin_us) * 1e3)
+        for _ in range(3):
+            st = stage("add", spirv["add_u32"], [inp(a), inp(b), out(np.uint32, a.shape)], dispatch=(16, 1, 1),
+                       push=struct.pack("<I", a.size))
+            np.testing.assert_array_equal(s.execute(plan(st)).arrays[0], a + b)
+            a = a + np.uint32(1)
+    assert bool(polls) == polled
+
+
+def test_lavapipe_does_not_poll_by_default(monkeypatch):
+    monkeypatch.delenv("HLX_VULKAN_SPIN_US", raising=False)
+    with open_session() as s:
+        assert s.core.phys.kind == "cpu" and s.core.submitter.spin_ns == 0
