@@ -3,7 +3,16 @@
 This module is the public facade: it re-exports the API from hlx_core and holds no logic.
 """
 from hlx import kernels
-from hlx_core.cas.api import collapse, exists, get_default_store, resolve, set_default_store, snapshot, transaction
+from hlx_core.cas.api import (
+    collapse,
+    exists,
+    flush,
+    get_default_store,
+    resolve,
+    set_default_store,
+    snapshot,
+    transaction,
+)
 from hlx_core.cas.disk import DiskStore
 from hlx_core.cas.store import MemoryStore, Store
 from hlx_core.codec import decode, encode, pre_serialize, set_limits
@@ -17,7 +26,8 @@ __all__ = [
     "HLXError", "CodecError", "ContractError", "HandleError", "SpirvError", "BackendError",
     "encode", "decode", "pre_serialize", "set_limits",
     "Handle", "Store", "MemoryStore", "DiskStore",
-    "collapse", "resolve", "exists", "get_default_store", "set_default_store", "snapshot", "transaction",
+    "collapse", "resolve", "exists", "flush", "get_default_store", "set_default_store", "snapshot",
+    "transaction",
     "validate", "shader_contract",
     "run", "Result", "backends", "backend_info", "kernels",
 ]

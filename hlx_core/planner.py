@@ -4,23 +4,30 @@ validate -> resolve shaders (a 900 in the store, or inline) -> reflect -> workgr
 reflection, spec constants overriding LocalSizeId) -> check bindings and push constants against the
 reflected interface -> resolve input tensors -> ``Plan``. Backends only ever see Plans, so every backend
 reads contracts the same way. A stage of a library shader must fit its inputs as the kernel's helper would
-build it (``hlx_core.kernels.conformance``). Plans are cached by contract key and store, since a key names
-the same work forever (inputs are content-addressed too).
+build it (``hlx_core.kernels.conformance``).
+
+What a new contract costs is kept low by caching what does not depend on it: plans by contract key and
+store (a key names the same work forever, inputs being content-addressed too), shaders with their
+reflection by shader handle, tensors once resolved (``hlx_core.contracts.tensors``). A contract exactly
+as a kernel helper built it (``hlx_core.kernels.built``) is neither validated again nor replayed through
+the conformance check: the helper's builders made it from the same checks.
 """
 from __future__ import annotations
 
 from typing import Any
 
-import msgpack
 import numpy as np
 
 from hlx_core.cas import api as cas
 from hlx_core.codec import encode_chunks
 from hlx_core.codec.handle import Handle, blake3_digest, is_handle, tag_of
 from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG, VULKAN_SHADER
+from hlx_core.contracts.key import from_raw_key, raw_key
+from hlx_core.contracts.tensors import resolve_tensor
 from hlx_core.contracts.validate import validate
 from hlx_core.device.lru import LRU
 from hlx_core.errors import ContractError, HandleError, HLXError
+from hlx_core.kernels.built import was_built
 from hlx_core.kernels.conformance import conform, library_kernel
 from hlx_core.plan import Binding, InputRef, OutputRef, Plan, Shader, Stage, StageRef
 from hlx_core.spirv.reflect import reflect_entry
@@ -45,70 +52,67 @@ def _resolve(handle: str, store: Any, path: str) -> Any:
     try:
         return cas.resolve(Handle(handle), store=store)
     except HandleError as exc:
-        if exc.path:
-            raise
-        raise type(exc)(exc.code, exc.message, path=path) from None
+        raise _at(exc, path) from None
+
+
+def _at(exc: HandleError, path: str) -> HandleError:
+    return exc if exc.path else type(exc)(exc.code, exc.message, path=path)
 
 
 def _contract_id(contract: dict) -> str:
     return next(iter(contract))
 
 
-def plan(contract: Any, store: Any = None) -> Plan:
-    """Plan a 901 or 902 contract (a dict) against ``store`` (default: the default store)."""
+def plan(contract: Any, store: Any = None, *, behind: bool = False) -> Plan:
+    """Plan a 901 or 902 contract (a dict) against ``store`` (default: the default store), storing its
+    normalised form there; ``behind=True`` lets the store write it after returning (``cas.flush`` waits),
+    as ``hlx.run`` does with its outputs."""
     store = store if store is not None else cas.get_default_store()
     # Fast path: the contract exactly as given was planned before against this store. Hashing it is
     # cheaper than validating it, and equal bytes mean an equal contract.
-    raw = _raw_key(contract)
-    cached = _plans.get((raw, id(store))) if raw is not None else None
+    raw = raw_key(contract)
+    given = raw if raw is not None else _encoded_key(contract)
+    cached = _plans.get((given, id(store))) if given is not None else None
     if cached is not None and cached[0] is store:
         return cached[1]
-    normalised = validate(contract)
+    trusted = raw is not None and was_built(raw)
+    # A helper's contract is planned as rebuilt from its bytes: the value the helper made, owned here.
+    normalised = from_raw_key(raw) if trusted else validate(contract)
     cid = _contract_id(normalised)
     if cid not in (COMPUTE_KERNEL, PIPELINE_CONFIG):
         raise _fail(cid, f"hlx.run executes 901 COMPUTE_KERNEL and 902 PIPELINE_CONFIG contracts, not {cid}",
                     "E_CONTRACT_UNKNOWN")
-    key = cas.collapse(normalised, store=store)
+    key = cas.collapse(normalised, store=store, behind=behind)  # normalised is owned here: safe to write behind
     cached = _plans.get((key, id(store)))
     if cached is not None and cached[0] is store:
         built = cached[1]
     else:
-        built = _Planner(store).build(key, cid, normalised[cid])
+        built = _Planner(store, trusted).build(key, cid, normalised[cid])
     input_bytes = sum(b.nbytes for s in built.stages for b in s.bindings if isinstance(b, InputRef))
     if input_bytes <= PLAN_CACHE_INPUT_BYTES:
-        for k in {key, raw} - {None}:
+        for k in {key, given} - {None}:
             _plans.put((k, id(store)), (store, built))
     return built
 
 
-def _raw_key(contract: Any) -> bytes | Handle | None:
-    """A cache key for ``contract`` exactly as given (not normalised), without storing it.
-
-    Contracts of plain values (what the kernel helpers build) key on their msgpack bytes, packed in C: equal
-    bytes mean an equal contract, and a different key order merely misses the cache. Others (tensors inline)
-    key on the handle they would have; None when they do not encode as they stand (validation will say why,
-    or normalise them).
-    """
-    try:
-        return msgpack.packb(contract, default=_not_plain)
-    except (TypeError, ValueError, OverflowError):
-        pass
+def _encoded_key(contract: Any) -> Handle | None:
+    """The cache key of a contract ``raw_key`` cannot carry (tensors inline, tuples, NumPy scalars): the
+    handle it would have as it stands, without storing it; None when it does not encode as it stands
+    (validation will say why, or normalise it)."""
     try:
         return Handle.from_digest(tag_of(contract), blake3_digest(encode_chunks(contract)))
     except HLXError:
         return None
 
 
-def _not_plain(value: Any) -> Any:
-    raise TypeError(type(value).__name__)
-
-
 class _Planner:
     """Builds one Plan; resolved input tensors are shared across the stages that read them."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, trusted: bool = False) -> None:
         self.store = store
+        self.trusted = trusted  # built by a kernel helper: its library stages fit their inputs by making
         self.inputs: dict[str, InputRef] = {}
+        self.shaders: dict[str, Shader] = {}  # by handle: looked up in the store once per plan
 
     def build(self, key: Handle, cid: str, body: dict) -> Plan:
         if cid == COMPUTE_KERNEL:
@@ -164,7 +168,7 @@ class _Planner:
         push = bytes(push or b"")
         self.check_push_constants(push, info, path)
         params = dict(body.get("params") or {})
-        library = library_kernel(shader.spirv)
+        library = None if self.trusted else library_kernel(shader.spirv)
         if library is not None:
             params = conform(library, body["kernel_name"], _tensor_specs(bindings, earlier), params, push,
                              body["dispatch"], path)
@@ -184,9 +188,12 @@ class _Planner:
     def shader(self, ref: Any, path: str) -> Shader:
         """A 900 from the store (by handle) or inline; reflected once per shader handle."""
         if isinstance(ref, str):
+            if ref in self.shaders:
+                return self.shaders[ref]
             handle = Handle(ref)
             cached = _shaders.get(handle)
             if cached is not None and cas.exists(handle, store=self.store):  # cached, yet never past a store
+                self.shaders[ref] = cached
                 return cached
             stored = _resolve(ref, self.store, path)
             if not (isinstance(stored, dict) and set(stored) == {VULKAN_SHADER}):
@@ -203,6 +210,8 @@ class _Planner:
         info = _reflect(spirv, entry, path)
         shader = Shader(handle, spirv, entry, info, body.get("wgsl_source"))
         _shaders.put(handle, shader)
+        if isinstance(ref, str):
+            self.shaders[ref] = shader
         return shader
 
     @staticmethod
@@ -276,7 +285,10 @@ class _Planner:
         if handle not in self.inputs:
             if not is_handle(handle):
                 raise _fail(path, f"{handle!r:.90} is not a handle", "E_CONTRACT_FIELD_TYPE")
-            value = _resolve(handle, self.store, path)
+            try:
+                value = resolve_tensor(Handle(handle), self.store)
+            except HandleError as exc:
+                raise _at(exc, path) from None
             if not isinstance(value, np.ndarray):
                 raise _fail(path, f"handle {handle} names a {_describe(value)}, not a tensor",
                             "E_CONTRACT_FIELD_TYPE")

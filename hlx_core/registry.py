@@ -21,6 +21,7 @@ import os
 import threading
 import traceback
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pluggy
@@ -47,20 +48,45 @@ class PluginFailure:
     error: str
 
 
+class Origin:
+    """The distribution a plugin came from. Its name and version are read from the distribution's metadata
+    only when asked: every run loads every plugin, and only listings and error messages show them."""
+
+    def __init__(self, dist: metadata.Distribution | None = None, name: str = "") -> None:
+        self._dist = dist
+        if dist is None:
+            self.name, self.version = name, ""
+
+    @cached_property
+    def name(self) -> str:
+        return (self._dist.metadata["Name"] or "") if self._dist is not None else ""
+
+    @cached_property
+    def version(self) -> str:
+        return (self._dist.version or "") if self._dist is not None else ""
+
+
 @dataclass
 class BackendEntry:
     """A registered backend with where it came from; ``availability()`` probes it once and remembers."""
 
     backend: Backend
     plugin: str
-    distribution: str
-    distribution_version: str
+    origin: Origin
     _availability: Availability | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def name(self) -> str:
         return self.backend.name
+
+    @property
+    def distribution(self) -> str:
+        return self.origin.name
+
+    @property
+    def distribution_version(self) -> str:
+        return self.origin.version
 
     def availability(self) -> Availability:
         """The backend's probe, run once; a probe that raises means "unavailable" with the error."""
@@ -85,7 +111,6 @@ class _Registry:
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(HLXSpec)
         self.loaded = False
-        self.dists: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
         self.backends: dict[str, BackendEntry] = {}
         self.failures: list[PluginFailure] = []
 
@@ -99,11 +124,8 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _distribution_of(ep: metadata.EntryPoint) -> tuple[str, str]:
-    dist = getattr(ep, "dist", None)
-    if dist is None:
-        return "", ""
-    return dist.metadata["Name"] or "", dist.version or ""
+def _origin_of(ep: metadata.EntryPoint) -> Origin:
+    return Origin(getattr(ep, "dist", None))
 
 
 def _allowlist() -> set[str] | None:
@@ -114,43 +136,43 @@ def _allowlist() -> set[str] | None:
 
 
 def _load_entry_points() -> None:
-    _add(library, LIBRARY_PLUGIN, "hlx", "")
+    _add(library, LIBRARY_PLUGIN, Origin(name="hlx"))
     allowed = _allowlist()
-    seen: dict[str, str] = {}  # entry-point name -> its distribution
+    seen: dict[str, Origin] = {}  # entry-point name -> its distribution
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if allowed is not None and ep.name not in allowed:
             continue
-        dist, version = _distribution_of(ep)
+        origin = _origin_of(ep)
         if ep.name in seen:  # the same distribution found twice on sys.path is no conflict
-            if seen[ep.name] != dist:
+            first = seen[ep.name].name
+            if first != origin.name:
                 _state.failures.append(PluginFailure(
-                    ep.name, dist, "import", f"entry point {ep.name!r} is already provided by distribution "
-                                             f"{seen[ep.name] or '?'!r}; this one was not loaded"))
+                    ep.name, origin.name, "import", f"entry point {ep.name!r} is already provided by "
+                                                    f"distribution {first or '?'!r}; this one was not loaded"))
             continue
-        seen[ep.name] = dist
+        seen[ep.name] = origin
         try:
             obj = ep.load()
         except Exception as exc:  # includes SyntaxError and missing native libraries at import
             log.debug("plugin %s failed to import", ep.name, exc_info=True)
-            _state.failures.append(PluginFailure(ep.name, dist, "import", _error_text(exc)))
+            _state.failures.append(PluginFailure(ep.name, origin.name, "import", _error_text(exc)))
             continue
-        _add(obj, ep.name, dist, version)
+        _add(obj, ep.name, origin)
     for name in sorted((allowed or set()) - set(seen)):
         _state.failures.append(PluginFailure(
             name, "", "import", f"{ALLOWLIST_ENV} names {name!r} but no entry point in group "
                                 f"{ENTRY_POINT_GROUP!r} has that name"))
 
 
-def _add(obj: Any, name: str, dist: str, version: str) -> bool:
+def _add(obj: Any, name: str, origin: Origin) -> bool:
     """Register one plugin object and collect its backends and kernels; False when it failed."""
     try:
         _state.pm.register(obj, name=name)
     except Exception as exc:  # pluggy validation errors, duplicate names
-        _state.failures.append(PluginFailure(name, dist, "register", _error_text(exc)))
+        _state.failures.append(PluginFailure(name, origin.name, "register", _error_text(exc)))
         return False
-    _state.dists[name] = (dist, version)
-    ok = _collect_backends(obj, name, dist, version)
-    return _register_kernels(obj, name, dist) and ok
+    ok = _collect_backends(obj, name, origin)
+    return _register_kernels(obj, name, origin) and ok
 
 
 def _call_own(hook_name: str, obj: Any, **kwargs: Any) -> list[Any]:
@@ -160,7 +182,7 @@ def _call_own(hook_name: str, obj: Any, **kwargs: Any) -> list[Any]:
     return caller(**kwargs)
 
 
-def _collect_backends(obj: Any, name: str, dist: str, version: str) -> bool:
+def _collect_backends(obj: Any, name: str, origin: Origin) -> bool:
     try:
         produced = [b for batch in _call_own("hlx_register_backends", obj) for b in (batch or [])]
         for backend in produced:
@@ -174,22 +196,22 @@ def _collect_backends(obj: Any, name: str, dist: str, version: str) -> bool:
                 raise ValueError(f"backend name {backend.name!r} is already provided by plugin "
                                  f"{other.plugin!r} ({other.distribution or 'registered in code'})")
     except Exception as exc:
-        _state.failures.append(PluginFailure(name, dist, "backends", _error_text(exc)))
+        _state.failures.append(PluginFailure(name, origin.name, "backends", _error_text(exc)))
         log.debug("plugin %s failed to register backends\n%s", name, traceback.format_exc())
         return False
     for backend in produced:
-        _state.backends[backend.name] = BackendEntry(backend, name, dist, version)
+        _state.backends[backend.name] = BackendEntry(backend, name, origin)
     return True
 
 
-def _register_kernels(obj: Any, name: str, dist: str) -> bool:
+def _register_kernels(obj: Any, name: str, origin: Origin) -> bool:
     registry = _kernels
     if id(obj) in registry.plugins or not _has_impl(obj, "hlx_register_kernels"):
         return True
     try:
         _call_own("hlx_register_kernels", obj, registry=registry)
     except Exception as exc:
-        _state.failures.append(PluginFailure(name, dist, "kernels", _error_text(exc)))
+        _state.failures.append(PluginFailure(name, origin.name, "kernels", _error_text(exc)))
         return False
     registry.plugins[id(obj)] = obj
     return True
@@ -220,7 +242,7 @@ def register_plugin(obj: Any, name: str | None = None, distribution: str = "") -
         name = name or _state.pm.get_canonical_name(obj)
         before = set(_state.backends)
         n_failures = len(_state.failures)
-        if not _add(obj, name, distribution, ""):
+        if not _add(obj, name, Origin(name=distribution)):
             failure = _state.failures[n_failures] if len(_state.failures) > n_failures else None
             if _state.pm.is_registered(obj):
                 _state.pm.unregister(obj)
@@ -241,7 +263,6 @@ def unregister_plugin(name: str) -> None:
             _state.pm.unregister(plugin)
         for backend_name in [b for b, e in _state.backends.items() if e.plugin == name]:
             del _state.backends[backend_name]
-        _state.dists.pop(name, None)
 
 
 def reset() -> None:

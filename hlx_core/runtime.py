@@ -123,18 +123,37 @@ def _auto_rank(name: str, device: DeviceInfo | None) -> float:
     return 3 if gpu else 6
 
 
-def _auto_order(entries: dict[str, registry.BackendEntry], spec: Any) -> list[tuple[str, int | None]]:
-    """Candidates for backend="auto", best first, as (backend, device index); ties go by name and index."""
-    found: list[tuple[float, str, int]] = []
-    for name, entry in entries.items():
-        avail = entry.availability()
+_ANY_GPU = DeviceInfo(index=-1, name="", kind="gpu-discrete")
+
+
+def _best_rank(name: str) -> float:
+    """The best rank ``name`` could reach on any device, known before its probe."""
+    return min(_auto_rank(name, None), _auto_rank(name, _ANY_GPU))
+
+
+def _auto_choice(entries: dict[str, registry.BackendEntry], spec: Any) -> tuple[str, int | None] | None:
+    """The best candidate for backend="auto" as (backend, device index), or None when there is none.
+
+    Probes are the expensive part of a first run (a driver to load, an instance to create), so backends are
+    probed in order of the best rank each could reach and the search stops as soon as no backend left
+    could beat the best candidate found: on a GPU machine Vulkan's probe alone decides. The choice is the
+    one ranking every backend would give; ties go by name, then device index."""
+    best: tuple[float, str, int] | None = None
+    for name in sorted(entries, key=lambda n: (_best_rank(n), n)):
+        if best is not None and best < (_best_rank(name), name, -1):
+            break  # neither this backend nor any after it can rank better
+        avail = entries[name].availability()
         if not avail.available:
             continue
+        found = [(_auto_rank(name, d), name, d.index) for d in avail.devices if matches(d, spec)]
         if not avail.devices and spec is None:  # a backend that lists no devices runs on its default
             found.append((_auto_rank(name, None), name, -1))
-        found += [(_auto_rank(name, d), name, d.index) for d in avail.devices if matches(d, spec)]
-    found.sort()
-    return [(name, None if index < 0 else index) for _, name, index in found]
+        if best is not None:
+            found.append(best)
+        best = min(found, default=None)
+    if best is None:
+        return None
+    return best[1], None if best[2] < 0 else best[2]
 
 
 def _landscape(entries: dict[str, registry.BackendEntry]) -> str:
@@ -158,12 +177,12 @@ def _choose(backend: str, device: Any) -> tuple[str, Any]:
         raise BackendError("E_BACKEND_UNKNOWN", f"backend must be a name or 'auto', got {type(backend).__name__}")
     entries = registry.backend_entries()
     if backend == AUTO:
-        order = _auto_order(entries, device)
-        if not order:
+        choice = _auto_choice(entries, device)
+        if choice is None:
             wanted = "" if device is None else f" with a device matching {device!r}"
             raise BackendError("E_BACKEND_UNAVAILABLE",
                                f"no backend is available{wanted}: {_landscape(entries)}")
-        return order[0]
+        return choice
     entry = entries.get(backend)
     if entry is None:
         failed = [f for f in registry.failures() if f.name == backend]
@@ -282,18 +301,21 @@ def _execute(slot: _SessionSlot, plan: Plan, name: str) -> Execution:
     return execution
 
 
-def run(contract: Any, backend: str = AUTO, device: int | str | None = None, store: Any = None) -> Result:
+def run(contract: Any, backend: str = AUTO, device: int | str | None = None, store: Any = None, *,
+        persist: bool = False) -> Result:
     """Run a 901 or 902 contract and store its outputs.
 
     ``contract``: a contract dict, what a ``hlx.kernels`` helper returns, or the handle of a stored
     contract. ``backend``: a name from ``hlx.backends()`` or "auto". ``device``: an index (int or digit
-    string) or a case-insensitive name substring, among the devices the backend lists (its default when
-    None; E_DEVICE_UNKNOWN when none matches). ``store``: where inputs are read and outputs written
-    (the default store when None)."""
+    string), a UUID or a case-insensitive name substring, among the devices the backend lists (its default
+    when None; E_DEVICE_UNKNOWN when none matches). ``store``: where inputs are read and outputs written
+    (the default store when None). Outputs are hashed before ``run`` returns and written to the store
+    behind it (they resolve at once in this process; ``hlx.flush()`` or interpreter exit makes them durable);
+    ``persist=True`` writes them through before returning."""
     start = time.perf_counter()
     store = store if store is not None else cas.get_default_store()
     name, device_arg = _choose(backend, device)
-    plan = make_plan(_as_contract(contract, store), store)
+    plan = make_plan(_as_contract(contract, store), store, behind=not persist)
     slot = _session(name, device_arg)
     execution = _execute(slot, plan, name)
     arrays = []
@@ -302,7 +324,7 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
             array = array.copy(order="C")
         array.flags.writeable = False
         arrays.append(array)
-    outputs = [cas.collapse(a, store=store) for a in arrays]
+    outputs = [cas.collapse(a, store=store, behind=not persist) for a in arrays]
     timings = {k: float(v) for k, v in execution.timings.items()}
     timings["total_ms"] = (time.perf_counter() - start) * 1e3
     return Result(outputs, name, slot.session.device.name, timings, plan.key, arrays)

@@ -434,3 +434,32 @@ def test_reencode_of_every_marker_byte_alone():
         except CodecError:
             continue
         assert encode(value) == data
+
+
+@pytest.mark.parametrize("dtype", ["f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "?"])
+@pytest.mark.parametrize("shape", [(), (0,), (7,), (3, 5), (1, 2, 3, 4), (5000,), (3, 0, 2)])
+def test_top_level_tensor_encodes_as_inside_a_container(dtype, shape, rng):
+    """A top-level tensor takes the cached-prefix path; its bytes must equal the general encoder's, which a
+    tensor inside a list goes through (the list header is the only difference), on every call."""
+    from hlx_core.codec.encoder import _TENSOR_PREFIXES
+    a = np.asarray(rng.standard_normal(shape) * 100).astype(dtype)
+    for _ in range(2):  # the second call hits the prefix cache
+        alone = hlx.encode(a)
+        assert hlx.encode([a]) == b"\x91" + alone
+        assert np.array_equal(hlx.decode(alone), a) and hlx.decode(alone).dtype == a.dtype
+    assert dtype == "?" or (np.dtype(dtype), shape) in _TENSOR_PREFIXES
+    swapped = a.astype(np.dtype(dtype).newbyteorder(">"))
+    assert hlx.encode(swapped) == alone  # big-endian input: the general path, the same canonical bytes
+    if a.ndim == 2 and a.size:
+        assert hlx.encode(np.asfortranarray(a)) == alone
+
+
+def test_top_level_tensor_respects_the_size_limit(rng):
+    a = rng.standard_normal(1000).astype(np.float32)
+    old = hlx.set_limits(max_bytes=1000)
+    try:
+        with pytest.raises(hlx.CodecError) as err:
+            hlx.encode(a)
+        assert err.value.code == "E_SIZE_EXCEEDED"
+    finally:
+        hlx.set_limits(max_bytes=old)

@@ -88,7 +88,7 @@ def _backend(name: str):
         from hlx_vulkan_raw.backend import VulkanBackend
         backend = VulkanBackend()
     else:
-        from hlx_wgpu.backend import WgpuBackend
+        from hlx_wgpu.plugin import WgpuBackend
         backend = WgpuBackend()
     avail = backend.probe()
     if not avail.available:

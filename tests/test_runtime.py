@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 import threading
@@ -257,6 +258,56 @@ def test_auto_skips_unavailable_and_honours_device(plugins, rng):
         hlx.run(hlx.kernels.relu(a), device="no such device")
     assert err.value.code == "E_BACKEND_UNAVAILABLE"
     assert "vulkan: unavailable (no driver)" in err.value.message and "'Arc'" in err.value.message
+
+
+def _probed(name: str) -> bool:
+    return registry.backend_entries()[name]._availability is not None
+
+
+def test_auto_stops_probing_once_nothing_left_can_win(plugins, rng):
+    """Vulkan on a GPU ranks first: its probe alone decides, the others are never probed."""
+    plugins("cpu")
+    vulkan, wgpu, zeta = (FakeBackend(n) for n in ("vulkan", "wgpu", "zeta"))
+    _register(vulkan, wgpu, zeta)
+    assert hlx.run(hlx.kernels.relu(_f32(rng, 4))).backend == "vulkan"
+    assert (vulkan.probes, wgpu.probes, zeta.probes) == (1, 0, 0) and not _probed("cpu")
+    assert sorted(hlx.backends()) == ["cpu", "vulkan", "wgpu", "zeta"]  # listing probes everything
+    assert (wgpu.probes, zeta.probes) == (1, 1) and _probed("cpu")
+
+
+def test_auto_without_a_gpu_probes_what_could_still_rank_higher(plugins, rng):
+    """Vulkan on a CPU device ranks 4th: wgpu and a third-party backend might still find a GPU, the CPU
+    reference (5th) cannot beat it."""
+    plugins("cpu")
+    vulkan = FakeBackend("vulkan", (("llvmpipe", "cpu"),))
+    wgpu = FakeBackend("wgpu", (("llvmpipe", "cpu"),))
+    zeta = FakeBackend("zeta", available=False, reason="no card")
+    _register(vulkan, wgpu, zeta)
+    result = hlx.run(hlx.kernels.relu(_f32(rng, 4)))
+    assert (result.backend, result.device) == ("vulkan", "llvmpipe")
+    assert (vulkan.probes, wgpu.probes, zeta.probes) == (1, 1, 1) and not _probed("cpu")
+
+
+def test_a_named_backend_is_the_only_one_probed(plugins, rng):
+    plugins("cpu")
+    other = FakeBackend("vulkan")
+    _register(other)
+    a = _f32(rng, 4)
+    assert hlx.run(hlx.kernels.relu(a), backend="cpu").backend == "cpu"
+    assert other.probes == 0
+    hlx.run(hlx.kernels.relu(a), backend="vulkan")
+    assert other.probes == 1
+
+
+def test_a_run_on_the_cpu_imports_no_gpu_binding():
+    """Naming a backend loads the plugin modules (cheap) but probes, and so imports, only that backend."""
+    code = ("import sys, numpy as np, hlx\n"
+            "hlx.run(hlx.kernels.relu(np.ones(4, np.float32)), backend='cpu')\n"
+            "print(sorted(m for m in ('vulkan', 'wgpu', 'rich', 'cffi') if m in sys.modules))\n")
+    env = {k: v for k, v in os.environ.items() if k != "HLX_PLUGINS"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 # -- sessions ----------------------------------------------------------------------------------------

@@ -7,6 +7,10 @@ read-only views, memory-mapped when they come from a DiskStore).
 The default store is a DiskStore at ``hlx_home()`` (``$HLX_HOME``, default ``~/.cache/hlx``), made on first
 use. Until ``set_default_store`` names one, it follows ``$HLX_HOME``: when the variable changes, the next
 call uses a store at the new place.
+
+``collapse(..., behind=True)`` (what ``hlx.run`` does with its outputs) returns once the value is hashed;
+the store writes it behind the caller and serves it from memory until then (hlx_core/cas/writer.py);
+``flush`` waits for those writes.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from typing import Any, Iterator
 from hlx_core import codec
 from hlx_core.cas.disk import DiskStore
 from hlx_core.cas.store import Snapshot, Store, Transaction
+from hlx_core.cas.writer import flush_all
 from hlx_core.codec.handle import Handle, blake3_digest, tag_of
 from hlx_core.errors import HandleError
 from hlx_core.settings import hlx_home
@@ -44,16 +49,29 @@ def set_default_store(store: Store | None) -> None:
     _explicit = _check_store(store) if store is not None else None
 
 
-def collapse(value: Any, store: Store | None = None) -> Handle:
+def collapse(value: Any, store: Store | None = None, *, behind: bool = False) -> Handle:
     """Store ``value`` and return its handle ``&h_<tag>_<BLAKE3 of encode(value)>``.
 
     Always hashes (that is how the handle is known); writes only when the object is not stored yet.
+    ``behind=True`` lets the store write after returning (``flush`` waits): keep ``value`` unmodified.
     """
     target = _resolve_store(store)
     chunks = codec.encode_chunks(value)
     handle = Handle.from_digest(tag_of(value), blake3_digest(chunks))
-    target.put(handle, chunks)
+    if behind:
+        target.put_behind(handle, chunks)
+    else:
+        target.put(handle, chunks)
     return handle
+
+
+def flush(store: Store | None = None) -> None:
+    """Wait until every object written behind is in its store (every store's, or ``store``'s only); E_STORE
+    for a write that failed. Interpreter exit flushes too."""
+    if store is None:
+        flush_all()
+    else:
+        _check_store(store).flush()
 
 
 def resolve(handle: Handle | str, store: Store | None = None) -> Any:

@@ -11,7 +11,11 @@ the next ``collapse`` of that value writes it again). Objects of ``mmap_min_byte
 memory-mapped, so large tensors decode zero-copy from the page cache.
 
 ``gc`` evicts least recently used first, where "used" is the file's mtime: set when written and refreshed
-whenever the object is read or collapsed again.
+whenever the object is read or collapsed again (at most once per ``TOUCH_SECONDS`` per object and process:
+a warm loop collapses the same outputs thousands of times a second, and the mtime only orders eviction).
+
+``put_behind`` (what ``hlx.run`` uses for its outputs) writes on a ``BackgroundWriter`` thread; until the
+file exists the object is served from the writer's pending map, and ``flush`` waits for the writes.
 """
 from __future__ import annotations
 
@@ -23,12 +27,16 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from hlx_core.cas.store import Entry, ReadBuffer, Store
+from hlx_core.cas.writer import BackgroundWriter
 from hlx_core.codec.handle import TAGS, Buffer, Handle, blake3_digest
 from hlx_core.errors import HandleError
 
 TEMP_PREFIX = ".tmp-"
 # A temp file this old belongs to a writer that died; gc and clear remove it.
 STALE_TEMP_SECONDS = 3600.0
+# An object this process stored or touched this recently is not touched again.
+TOUCH_SECONDS = 1.0
+_TOUCHED_MAX = 1 << 16
 
 
 class DiskStore(Store):
@@ -45,6 +53,8 @@ class DiskStore(Store):
         self.objects = self.path / "objects"
         self._objects_dir = str(self.objects)
         self.mmap_min_bytes = max(1, mmap_min_bytes)
+        self._writer: BackgroundWriter | None = None
+        self._touched: dict[Handle, float] = {}  # handle -> time.monotonic() of this process's last put
 
     def __repr__(self) -> str:
         return f"DiskStore({str(self.path)!r})"
@@ -66,10 +76,39 @@ class DiskStore(Store):
         hexdigest = handle.hex
         return os.path.join(self._objects_dir, hexdigest[:2], f"{hexdigest[2:]}.{handle.tag}")
 
+    # -- writing behind ---------------------------------------------------------------------------
+    def put_behind(self, handle: Handle, chunks: Sequence[Buffer]) -> None:
+        if self._journals():  # a transaction records its writes: write through
+            self.put(handle, chunks)
+            return
+        if self._recently_touched(handle):
+            return
+        if self._writer is None:
+            self._writer = BackgroundWriter(self._put)
+        self._writer.submit(handle, chunks)
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _pending(self, handle: Handle) -> Sequence[Buffer] | None:
+        return None if self._writer is None else self._writer.pending(handle)
+
+    def _recently_touched(self, handle: Handle) -> bool:
+        return time.monotonic() - self._touched.get(handle, -TOUCH_SECONDS) < TOUCH_SECONDS
+
+    def _mark_touched(self, handle: Handle) -> None:
+        if len(self._touched) >= _TOUCHED_MAX:
+            self._touched.clear()
+        self._touched[handle] = time.monotonic()
+
     # -- Store primitives --------------------------------------------------------------------------
     def _put(self, handle: Handle, chunks: Sequence[Buffer]) -> bool:
+        if self._recently_touched(handle):
+            return False
         existing = self._file(handle)
         if _touch(existing):
+            self._mark_touched(handle)
             return False
         final = Path(existing)
         folder = final.parent
@@ -94,9 +133,13 @@ class DiskStore(Store):
             if isinstance(exc, OSError):
                 raise _store_error(f"cannot write {handle} to", final, exc) from exc
             raise
+        self._mark_touched(handle)
         return True
 
     def _get(self, handle: Handle) -> ReadBuffer | None:
+        pending = self._pending(handle)
+        if pending is not None:  # hashed by the collapse that queued it, and not written yet
+            return b"".join(pending)
         path = self.object_path(handle)
         try:
             with open(path, "rb") as f:
@@ -112,6 +155,7 @@ class DiskStore(Store):
         if blake3_digest([buf]) != handle.digest:
             if isinstance(buf, mmap.mmap):
                 buf.close()
+            self._touched.pop(handle, None)
             _unlink(path)
             raise HandleError("E_INTEGRITY", f"{handle}: the object at {path} does not match its hash "
                                              "(corrupt; removed so the value can be collapsed again)")
@@ -119,12 +163,15 @@ class DiskStore(Store):
         return buf
 
     def _contains(self, handle: Handle) -> bool:
-        return self.object_path(handle).is_file()
+        return self._pending(handle) is not None or self.object_path(handle).is_file()
 
     def _discard(self, handle: Handle) -> bool:
+        self.flush()  # a pending write of this object must not land after its removal
+        self._touched.pop(handle, None)
         return _unlink(self.object_path(handle))
 
     def _entries(self) -> list[Entry]:
+        self.flush()  # listings (stats, snapshot, gc, clear) see every object put behind
         entries: list[Entry] = []
         for item in self._files():
             handle = _handle_from_name(Path(item.path).parent.name, item.name)  # None for temp files

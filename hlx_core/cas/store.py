@@ -131,6 +131,16 @@ class Store(ABC):
                 record.created.append(h)
         return created
 
+    def put_behind(self, handle: Handle, chunks: Sequence[Buffer]) -> None:
+        """Store like ``put`` but possibly after returning: a store whose writes are slow (a DiskStore)
+        writes on a background thread and serves the object from memory until then (``flush`` waits for
+        it). The caller keeps ``chunks`` unmodified. Inside a ``transaction`` this writes through, so the
+        transaction records it."""
+        self.put(handle, chunks)
+
+    def flush(self) -> None:  # noqa: B027 (a store that writes through has nothing to wait for)
+        """Wait until every object put behind is written (E_STORE for a write that failed)."""
+
     def get(self, handle: Handle | str) -> ReadBuffer:
         """The object's bytes, verified against the handle; E_HANDLE_NOT_FOUND when absent."""
         h = as_handle(handle)

@@ -34,6 +34,10 @@ from hlx_core.codec.tensor import tensor_parts
 _VIEW_THRESHOLD = 16 * 1024
 _INT_MIN = -(2**63)
 _UINT_MAX = 2**64 - 1
+#: ext marker + tensor header by (dtype, shape): every warm hlx.run collapses outputs of the same dtype and
+#: shape again, and building the header is most of a small tensor's encoding time. Cleared when full.
+_TENSOR_PREFIXES: dict[tuple[np.dtype, tuple[int, ...]], bytes] = {}
+_TENSOR_PREFIXES_MAX = 4096
 
 
 class _Encoder:
@@ -229,12 +233,38 @@ def encode_chunks(value: Any) -> list[bytes | memoryview]:
     Large tensor and bin payloads are memoryviews of the caller's memory (no copy): keep the value
     unmodified until the pieces are consumed.
     """
-    enc = _Encoder()
     try:
+        if type(value) is np.ndarray:
+            chunks = _tensor_chunks(value)
+            if chunks is not None:
+                return chunks
+        enc = _Encoder()
         enc.value(value, 0)
         return enc.finish()
     except Fail as fail:
         raise fail.to_error() from None
+
+
+def _tensor_chunks(arr: np.ndarray) -> list[bytes | memoryview] | None:
+    """A top-level tensor in little-endian C order (what collapsing an output is): its prefix comes from
+    ``_TENSOR_PREFIXES``; None sends anything else (bool bytes to check, a copy to make) the general way."""
+    dt = arr.dtype
+    if dt.kind == "b" or dt.byteorder == ">" or not arr.flags.c_contiguous:
+        return None
+    key = (dt, arr.shape)
+    prefix = _TENSOR_PREFIXES.get(key)
+    if prefix is None:
+        header, data = tensor_parts(arr)  # checks the dtype and the dimension and size limits
+        prefix = ext_header(EXT_TENSOR, len(header) + len(data)) + header
+        if len(_TENSOR_PREFIXES) >= _TENSOR_PREFIXES_MAX:
+            _TENSOR_PREFIXES.clear()
+        _TENSOR_PREFIXES[key] = prefix
+    data = memoryview(arr).cast("B") if arr.size else memoryview(b"")
+    if len(prefix) + data.nbytes > max_bytes():
+        raise Fail("E_SIZE_EXCEEDED", f"encoding exceeds the {max_bytes()}-byte limit (set_limits)")
+    if data.nbytes < _VIEW_THRESHOLD:
+        return [prefix + data.tobytes()]
+    return [prefix, data]
 
 
 def encode(value: Any) -> bytes:

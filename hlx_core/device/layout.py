@@ -85,11 +85,24 @@ def align(n: int, to: int) -> int:
     return -(-n // to) * to
 
 
-def to_array(data: bytes | bytearray | memoryview, spec: OutputRef) -> np.ndarray:
-    """View downloaded bytes as the output's dtype and shape (a writable copy owned by the caller)."""
+def output_view(data: bytes | bytearray | memoryview, spec: OutputRef) -> np.ndarray:
+    """Downloaded bytes viewed as the output's (little-endian) dtype and shape, without a copy. A backend
+    whose outputs always land in the same mapped memory makes this view once and copies it every run."""
     count = math.prod(spec.shape)
-    arr = np.frombuffer(data, dtype=np.dtype(spec.dtype).newbyteorder("<"), count=count)
-    return arr.reshape(spec.shape).astype(np.dtype(spec.dtype), copy=True)
+    return np.frombuffer(data, dtype=np.dtype(spec.dtype).newbyteorder("<"), count=count).reshape(spec.shape)
+
+
+def native_array(view: np.ndarray, copy: bool = True) -> np.ndarray:
+    """``view`` in the host's byte order: one copy (``copy``) or the view itself where no byte swap is
+    needed (any little-endian host)."""
+    if view.dtype.isnative:
+        return view.copy() if copy else view
+    return view.astype(view.dtype.newbyteorder("="))
+
+
+def to_array(data: bytes | bytearray | memoryview, spec: OutputRef) -> np.ndarray:
+    """Downloaded bytes as the output's dtype and shape: one copy, owned by the caller."""
+    return native_array(output_view(data, spec))
 
 
 def host_bytes(array: np.ndarray) -> memoryview:

@@ -13,19 +13,24 @@ docs/KERNELS.md lists every kernel's bindings, params, push-constant layout and 
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
-from hlx_core.cas.api import collapse, resolve
-from hlx_core.codec.handle import Handle, is_handle
+from hlx_core.cas.api import collapse, get_default_store, resolve
+from hlx_core.cas.store import Store
+from hlx_core.codec import encode_chunks
+from hlx_core.codec.handle import Buffer, Handle, blake3_digest, is_handle, tag_of
 from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG
 from hlx_core.contracts.schemas import is_output
 from hlx_core.contracts.shader import shader_contract
+from hlx_core.contracts.tensors import resolve_tensor
 from hlx_core.errors import ContractError
 from hlx_core.kernels.build import Operand
+from hlx_core.kernels.built import built_as_given, record
 from hlx_core.kernels.library import BY_NAME, check_conv_scalars
 from hlx_core.kernels.spec import Builder, KernelSpec
 
@@ -67,6 +72,9 @@ class Deferred:
         return _with_shaders(self.build(base, *operands, **self.scalars), self.store)
 
 
+_deferred: weakref.WeakSet[Deferred] = weakref.WeakSet()  # the calls the helpers made (not made by hand)
+
+
 # ----------------------------------------------------------------------------------------------- shaders
 
 @functools.lru_cache(maxsize=None)
@@ -78,9 +86,23 @@ def _shader_900(stem: str) -> dict:
                            wgsl_source=wgsl.read_text(encoding="utf-8") if wgsl.is_file() else None)
 
 
+@functools.lru_cache(maxsize=None)
+def _shader_object(stem: str) -> tuple[Handle, tuple[Buffer, ...]]:
+    """The handle and LC-B bytes of a library shader's 900, encoded and hashed once per process."""
+    contract = _shader_900(stem)
+    chunks = tuple(encode_chunks(contract))
+    return Handle.from_digest(tag_of(contract), blake3_digest(chunks)), chunks
+
+
 def shader_handle(kernel: str, store: Any = None) -> Handle:
-    """The handle of ``kernel``'s 900 in ``store`` (collapsed there on every call, so it is present)."""
-    return collapse(_shader_900(BY_NAME[kernel].shader), store)
+    """The handle of ``kernel``'s 900 in ``store`` (stored there on every call, so it is present)."""
+    stem = BY_NAME[kernel].shader
+    target = get_default_store() if store is None else store
+    if not isinstance(target, Store):
+        return collapse(_shader_900(stem), store)  # which refuses what is not a store (E_STORE)
+    handle, chunks = _shader_object(stem)
+    target.put(handle, chunks)
+    return handle
 
 
 def _with_shaders(bodies: list[dict], store: Any) -> list[dict]:
@@ -110,7 +132,7 @@ def _operand(value: Any, kernel: str, name: str, store: Any) -> Argument:
         return Operand(collapse(array, store), array.dtype, tuple(array.shape))
     if is_handle(value):
         handle = Handle(value)
-        array = resolve(handle, store)
+        array = resolve_tensor(handle, get_default_store() if store is None else store)
         if not isinstance(array, np.ndarray):
             raise ContractError("E_CONTRACT_FIELD_TYPE", f"{kernel}: {name} is {handle}, which holds a "
                                 f"{type(array).__name__}, not a tensor")
@@ -124,11 +146,13 @@ def _call(spec: KernelSpec, tensors: dict[str, Any], scalars: dict[str, Any], st
     """Build ``spec``'s contract now, or defer it when an argument is a stage marker."""
     args = tuple(_operand(v, spec.name, k, store) for k, v in tensors.items())
     if any(isinstance(a, StageOutput) for a in args):
-        return Deferred(spec.name, spec.build, args, scalars, store)
+        deferred = Deferred(spec.name, spec.build, args, scalars, store)
+        _deferred.add(deferred)
+        return deferred
     bodies = _with_shaders(spec.build(0, *args, **scalars), store)
     if len(bodies) == 1:
-        return {COMPUTE_KERNEL: bodies[0]}
-    return _assemble([{COMPUTE_KERNEL: b} for b in bodies], [(len(bodies) - 1, 0)], spec.name)
+        return record({COMPUTE_KERNEL: bodies[0]})
+    return record(_assemble([{COMPUTE_KERNEL: b} for b in bodies], [(len(bodies) - 1, 0)], spec.name))
 
 
 # ------------------------------------------------------------------------------------------------ public
@@ -289,4 +313,13 @@ def pipeline(steps: Sequence[Any], *, outputs: Sequence[StageOutput] | None = No
                 raise ContractError("E_CONTRACT_FIELD_TYPE", "pipeline outputs: expected stage(i, j) markers")
             ref = pick(marker).binding
             chosen.append((ref["stage"], ref["output"]))
-    return _assemble([{COMPUTE_KERNEL: b} for b in bodies], chosen, pipeline_id or ">".join(names))
+    contract = _assemble([{COMPUTE_KERNEL: b} for b in bodies], chosen, pipeline_id or ">".join(names))
+    return record(contract) if _all_built(steps, contract) else contract
+
+
+def _all_built(steps: Sequence[Any], contract: dict) -> bool:
+    """Whether every step of ``contract`` came from a helper as it stands (not from a stored handle, a
+    changed helper result or a hand-made call), so that the 902 is one ``record`` may vouch for."""
+    return isinstance(contract[PIPELINE_CONFIG]["pipeline_id"], str) and all(
+        step in _deferred if isinstance(step, Deferred) else isinstance(step, dict) and built_as_given(step)
+        for step in steps)

@@ -7,7 +7,6 @@ rules live in one place.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from hlx_core.settings import env_number
@@ -87,13 +86,16 @@ class Recorder:
         return self.cb
 
 
-@dataclass(eq=False)
 class Pending:
-    """A submitted batch: its fence and what must stay alive until it completes."""
+    """A submitted batch: its fence and what must stay alive until it completes (a plain slotted class:
+    one is made per run)."""
 
-    fence: Any
-    keep: list = field(default_factory=list)
-    recycle: list = field(default_factory=list)  # one-time command buffers to free afterwards
+    __slots__ = ("fence", "keep", "recycle")
+
+    def __init__(self, fence: Any, keep: list | tuple = (), recycle: list | tuple = ()) -> None:
+        self.fence = fence
+        self.keep = keep
+        self.recycle = recycle  # one-time command buffers to free afterwards
 
 
 class Submitter:
@@ -130,23 +132,29 @@ class Submitter:
         self.free_cbs.append(cb)
 
     def _fence(self):
-        if self.free_fences:
-            return self.free_fences.pop()
         ci = new_struct("VkFenceCreateInfo", vk.VK_STRUCTURE_TYPE_FENCE_CREATE_INFO)
         return create("VkFence*", lib.vkCreateFence, self.device, ci, NULL, what="vkCreateFence")
 
-    def submit(self, cbs: list, keep: list | None = None, recycle: list | None = None) -> Pending:
-        """Submit ``cbs`` in order as one batch; the caller waits with ``wait`` (or ``sync``)."""
-        fence = self._fence()
-        arr = ffi.new("VkCommandBuffer[]", cbs)
-        self._submit.commandBufferCount = len(cbs)
-        self._submit.pCommandBuffers = arr
-        result = lib.vkQueueSubmit(self.queue, 1, self._submit, fence)
+    @staticmethod
+    def batch(cbs: list) -> Any:
+        """``cbs`` as the array ``submit`` hands to vkQueueSubmit: an owner that submits the same command
+        buffers every run builds it once instead of once per submit."""
+        return ffi.new("VkCommandBuffer[]", cbs)
+
+    def submit(self, cbs: list | Any, keep: list | None = None, recycle: list | None = None) -> Pending:
+        """Submit ``cbs`` (a list, or an array from ``batch``) in order as one batch; the caller waits with
+        ``wait`` (or ``sync``)."""
+        fence = self.free_fences.pop() if self.free_fences else self._fence()
+        arr = cbs if isinstance(cbs, ffi.CData) else ffi.new("VkCommandBuffer[]", cbs)
+        info = self._submit
+        info.commandBufferCount = len(arr)
+        info.pCommandBuffers = arr
+        result = lib.vkQueueSubmit(self.queue, 1, info, fence)
         if result != 0:
             self.free_fences.append(fence)
             raise result_error(result, "vkQueueSubmit")
         self.submits += 1
-        p = Pending(fence, keep or [], recycle or [])
+        p = Pending(fence, keep or (), recycle or ())
         self.pending.append(p)
         return p
 
@@ -175,7 +183,8 @@ class Submitter:
     def _retire(self, p: Pending, fences) -> None:
         check(lib.vkResetFences(self.device, 1, fences), "vkResetFences")
         self.free_fences.append(p.fence)
-        self.free_cbs.extend(p.recycle)
+        if p.recycle:
+            self.free_cbs.extend(p.recycle)
         self.pending.remove(p)
 
     def sync(self) -> None:
@@ -197,7 +206,10 @@ class Submitter:
 
 
 class QueryPool:
-    """Timestamps for one recorded plan: query 0 before the first dispatch, query i+1 after stage i."""
+    """Timestamps for one recorded plan: query 0 before the first dispatch, query i+1 after stage i.
+
+    ``timings`` reads every query with one vkGetQueryPoolResults into a buffer allocated once and converts
+    them with the keys made once: a warm run pays one driver call and a few float operations for them."""
 
     def __init__(self, device, count: int, valid_bits: int, period_ns: float) -> None:
         self.device = device
@@ -208,16 +220,21 @@ class QueryPool:
                         queryType=vk.VK_QUERY_TYPE_TIMESTAMP, queryCount=count)
         self.handle = create("VkQueryPool*", lib.vkCreateQueryPool, device, ci, NULL, what="vkCreateQueryPool")
         self._data = ffi.new("uint64_t[]", count)
+        self._stage_keys = tuple(f"stage{i}_gpu_ms" for i in range(count - 1))
 
-    def read_ms(self) -> list[float] | None:
-        """Timestamps in ms relative to query 0, or None when not available."""
-        flags = vk.VK_QUERY_RESULT_64_BIT  # read after the submit's fence: every result is available
+    def timings(self) -> dict[str, float]:
+        """``gpu_ms`` (query 0 to the last) and ``stage<i>_gpu_ms``, or {} when the results are not
+        available. Read after the submit's fence: every result is then available."""
         result = lib.vkGetQueryPoolResults(self.device, self.handle, 0, self.count, 8 * self.count, self._data, 8,
-                                           flags)
+                                           vk.VK_QUERY_RESULT_64_BIT)
         if result != 0:
-            return None
-        t0 = self._data[0] & self.mask
-        return [((self._data[i] & self.mask) - t0) * self.period_ns / 1e6 for i in range(self.count)]
+            return {}
+        mask, ms = self.mask, self.period_ns * 1e-6
+        ticks = [t & mask for t in ffi.unpack(self._data, self.count)]
+        out = {"gpu_ms": (ticks[-1] - ticks[0]) * ms}
+        for key, start, end in zip(self._stage_keys, ticks, ticks[1:]):
+            out[key] = (end - start) * ms
+        return out
 
     def destroy(self) -> None:
         lib.vkDestroyQueryPool(self.device, self.handle, NULL)

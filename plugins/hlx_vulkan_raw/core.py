@@ -29,14 +29,22 @@ from hlx_vulkan_raw.instance import get_instance, register_for_exit, validation_
 from hlx_vulkan_raw.loader import NULL, ffi, lib, new_struct, version_str, vk
 from hlx_vulkan_raw.memory import MemoryAllocator, StagingRing
 from hlx_vulkan_raw.pipelines import PipelineCache, PipelineManager, ShaderCache
+from hlx_vulkan_raw.readback import HostImport
 
 DEVICE_ENV = "HLX_VULKAN_DEVICE"
+HOST_IMPORT_EXTENSION = "VK_EXT_external_memory_host"
 
 
 def robust_access(phys: PhysicalDevice) -> bool:
     """Bounds-checked buffer access: on for CPU devices (an out-of-range index in a shader would otherwise
     fault the Python process itself), off for GPUs where it costs speed; HLX_VULKAN_ROBUST=1/0 overrides."""
     return env_flag("HLX_VULKAN_ROBUST", phys.kind == "cpu")
+
+
+def host_import_wanted(phys: PhysicalDevice) -> bool:
+    """Whether large outputs are read back into imported host memory (readback.py): where the device has
+    VK_EXT_external_memory_host, unless HLX_VULKAN_HOST_IMPORT=0 (then one host copy per output)."""
+    return HOST_IMPORT_EXTENSION in phys.extensions and env_flag("HLX_VULKAN_HOST_IMPORT", True)
 
 
 def compute_family(phys: PhysicalDevice) -> int:
@@ -82,6 +90,7 @@ class DeviceCore:
         except BaseException:
             self._destroy()
             raise
+        self.host_import = self._host_import() if host_import_wanted(self.phys) else None
         family = self.phys.queue_families[self.queue_family]
         self.timestamp_bits: int = family["timestamp_valid_bits"]
         self.timestamps = self.timestamp_bits > 0
@@ -114,7 +123,8 @@ class DeviceCore:
                     setattr(by_type[ctype], name, 1)
                     enabled[name] = True
         self.features = enabled
-        self.extensions = [e for e in ENABLE_EXTENSIONS if e in phys.extensions]
+        wanted = ENABLE_EXTENSIONS + ((HOST_IMPORT_EXTENSION,) if host_import_wanted(phys) else ())
+        self.extensions = [e for e in wanted if e in phys.extensions]
         ext_c = [ffi.new("char[]", e.encode()) for e in self.extensions]
         ext_arr = ffi.new("char*[]", ext_c) if ext_c else NULL
         ci = new_struct("VkDeviceCreateInfo", vk.VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, pNext=ffi.cast("void*", head),
@@ -126,6 +136,19 @@ class DeviceCore:
         q = ffi.new("VkQueue*")
         lib.vkGetDeviceQueue(self.device, self.queue_family, 0, q)
         self.queue = q[0]
+
+    def _host_import(self) -> HostImport | None:
+        """The device's host-memory import: its entry point and pointer alignment (None if it has none)."""
+        fn = lib.vkGetDeviceProcAddr(self.device, b"vkGetMemoryHostPointerPropertiesEXT")
+        if fn == NULL:
+            return None
+        props = new_struct("VkPhysicalDeviceExternalMemoryHostPropertiesEXT",
+                           vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT)
+        props2 = new_struct("VkPhysicalDeviceProperties2", vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+                            pNext=ffi.cast("void*", props))
+        lib.vkGetPhysicalDeviceProperties2(self.phys.handle, props2)
+        return HostImport(self.device, ffi.cast("PFN_vkGetMemoryHostPointerPropertiesEXT", fn),
+                          max(int(props.minImportedHostPointerAlignment), 4096), self.allocator.pick_type)
 
     # -- what owners use ------------------------------------------------------------------------------------
     @property

@@ -135,7 +135,9 @@ class MemoryAllocator:
         mappable = {t["heap"] for t in self.types if t["flags"] & wanted == wanted}
         return bool(local_heaps) and local_heaps <= mappable
 
-    def _pick_type(self, type_bits: int, required: int, preferred: int = 0) -> int:
+    def pick_type(self, type_bits: int, required: int, preferred: int = 0) -> int:
+        """The first memory type among ``type_bits`` with every ``required`` flag, preferring one that also
+        has every ``preferred`` flag."""
         best = None
         for t in self.types:
             if not (type_bits >> t["index"]) & 1 or t["flags"] & required != required:
@@ -183,10 +185,10 @@ class MemoryAllocator:
             req = ffi.new("VkMemoryRequirements*")
             lib.vkGetBufferMemoryRequirements(self.device, handle, req)
             if host:
-                type_index = self._pick_type(req.memoryTypeBits, HOST_VISIBLE | HOST_COHERENT,
+                type_index = self.pick_type(req.memoryTypeBits, HOST_VISIBLE | HOST_COHERENT,
                                              HOST_VISIBLE | HOST_COHERENT | (HOST_CACHED if readback else 0))
             else:
-                type_index = self._pick_type(req.memoryTypeBits, self.device_flags)
+                type_index = self.pick_type(req.memoryTypeBits, self.device_flags)
             size, alignment = int(req.size), int(req.alignment)
             block, offset = self._place(type_index, size, alignment, host)
             try:

@@ -228,6 +228,7 @@ class PipelineCache:
             data = b""
             self.handle = self._create(data)
         self.loaded_bytes = len(data)
+        self._saved = data  # what the file holds: a save that would write the same bytes is skipped
         self.dirty = False
 
     def _create(self, data: bytes) -> Any:
@@ -267,7 +268,9 @@ class PipelineCache:
         return data
 
     def save(self) -> None:
-        """Write the driver's cache data atomically (temp file + rename) when pipelines were added."""
+        """Write the driver's cache data atomically (temp file + rename) when pipelines were added and the
+        data differs from the file's: a warm process, whose pipelines all came from the cache, writes
+        nothing."""
         if not self.dirty:
             return
         size = ffi.new("size_t*")
@@ -275,6 +278,9 @@ class PipelineCache:
         buf = ffi.new("char[]", size[0])
         check(lib.vkGetPipelineCacheData(self.device, self.handle, size, buf), "vkGetPipelineCacheData")
         data = bytes(ffi.buffer(buf, size[0]))
+        if data == self._saved:
+            self.dirty = False
+            return
         tmp = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -282,6 +288,7 @@ class PipelineCache:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.replace(tmp, self.path)
+            self._saved = data
             self.dirty = False
         except OSError as exc:  # a read-only home must not break cleanup
             log.warning("could not save Vulkan pipeline cache %s: %s", self.path, exc)

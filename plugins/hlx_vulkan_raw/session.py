@@ -55,16 +55,25 @@ TOP_OF_PIPE = 0x00000001  # VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT
 
 @dataclass(eq=False)
 class RecordedPlan:
-    """What one recorded plan owns: its command buffer, output buffers, descriptor sets, timestamps."""
+    """What one recorded plan owns (its command buffer, output buffers, descriptor sets, timestamps) and
+    what a warm run of it reads: ``views[k]`` is plan output k viewed in the mapped memory the recorded
+    copies (or, under zero-copy, the stage) write, copied out each run; None where the output is ``pooled``
+    instead: (output index, buffer, spec) copied per run into a block of the session's HostPool."""
 
-    cb: Any
+    key: tuple
     serials: frozenset[int]
-    outputs: dict[int, DeviceBuffer]           # slot -> buffer written by a stage
-    readback: DeviceBuffer | None              # host copy target (None: outputs read through mappings)
-    readback_offsets: dict[int, int]
-    sets: list = field(default_factory=list)   # (descriptor set, pool entry)
+    handles: tuple[str, ...] | None             # the resident inputs; None when a shader writes an input
+    cb: Any = None
+    outputs: dict[int, DeviceBuffer] = field(default_factory=dict)  # slot -> buffer written by a stage
+    readback: DeviceBuffer | None = None        # host copy target of the outputs that are not pooled
+    readback_offsets: dict[int, int] = field(default_factory=dict)
+    sets: list = field(default_factory=list)    # (descriptor set, pool entry)
     queries: QueryPool | None = None
-    barriers: int = 0                          # stage-to-stage barriers recorded
+    barriers: int = 0                           # stage-to-stage barriers recorded
+    views: list[np.ndarray | None] = field(default_factory=list)
+    pooled: list[tuple[int, DeviceBuffer, OutputRef]] = field(default_factory=list)
+    cbs: list = field(default_factory=list)     # what a run submits after its uploads, if any
+    batch: Any = None                           # ``cbs`` as the array a run without uploads submits
 
 
 @dataclass(frozen=True)
@@ -89,16 +98,21 @@ class VulkanSession(Session):
         try:
             self.device = core.phys.info()
             self.recorded: LRU[tuple, RecordedPlan] = LRU(MAX_RECORDED, lambda _key, rec: self._release(rec))
+            # plan.key -> its recorded plan whose inputs are all resident: a warm run starts here.
+            self._hot: dict[Handle, RecordedPlan] = {}
             self.prepared: LRU[Handle, PreparedPlan] = LRU(MAX_PREPARED)
             # Inputs are made resident, and evicted, only after a run's wait: an evicted buffer is never in flight.
             self.residency: Residency[DeviceBuffer] = Residency(residency_budget(core.phys.device_local_bytes),
                                                                 self._discard)
             self.poison = poison_enabled()  # fixed for the session: recorded plans are keyed without it
             self.upload_cb = core.submitter.command_buffer()  # reused by every run that uploads through staging
+            # Large outputs of the readback path go straight into reused host memory (readback.py).
+            self.host_pool = HostPool(core.host_import) if core.host_import and not core.zero_copy else None
+            self.readback_cb = core.submitter.command_buffer() if self.host_pool else None
             self.runs = 0
-            # A run whose wait failed (E_TIMEOUT, device lost) with its submit still queued, and its fresh input
-            # buffers: left untouched until the next run has waited for it.
-            self._stuck: tuple[Pending, list[DeviceBuffer]] | None = None
+            # A run whose wait failed (E_TIMEOUT, device lost) with its submit still queued, its fresh input
+            # buffers and its host blocks: left untouched until the next run has waited for it.
+            self._stuck: tuple[Pending, list[DeviceBuffer], list[HostBlock]] | None = None
         except BaseException:
             core.close()
             raise
@@ -107,42 +121,37 @@ class VulkanSession(Session):
     # -- execution ------------------------------------------------------------------------------------------
     def _execute(self, plan: Plan) -> Execution:
         t0 = time.perf_counter()
-        core = self.core
-        submitter = core.submitter
+        submitter = self.core.submitter
         if self._stuck is not None:
             self._recover()
-        prep = self.prepared.get(plan.key) or self._prepare(plan)
-        inputs: dict[int, DeviceBuffer] = {}
-        uploads: list[tuple[DeviceBuffer, memoryview]] = []
         fresh: list[tuple[str | None, DeviceBuffer]] = []  # new buffers; handle None: never kept resident
+        blocks: list[HostBlock] = []
         pending: Pending | None = None
         committed = False
         try:
-            for index, handle, alloc_bytes, volatile in prep.inputs:  # volatile: a shader writes it
-                buf = None if volatile else self.residency.get(handle)
-                if buf is None:
-                    buf = core.allocator.create_buffer(alloc_bytes)
-                    fresh.append((None if volatile else handle, buf))
-                    uploads.append((buf, host_bytes(plan.input_arrays[handle])))
-                inputs[index] = buf
-            key = (plan.key, tuple(buf.serial for buf in inputs.values()))
-            rec = self.recorded.get(key)
-            if rec is None:
-                rec = self._record(plan, prep.pipes, inputs)
-                self.recorded.put(key, rec)
-            pending = submitter.submit(self._uploads(uploads) + [rec.cb])
+            rec = self._hot.get(plan.key)
+            if rec is not None and self.recorded.get(rec.key) is rec:
+                # Every input resident (a freed input takes its recorded plans with it): upload nothing.
+                for handle in rec.handles:
+                    self.residency.get(handle)  # a hit, and most recently used
+                batch = rec.batch
+            else:
+                rec, batch = self._resolve(plan, fresh)
+            if rec.pooled:
+                blocks = self._readback_into_pool(rec)
+            pending = submitter.submit(batch)
             submitter.wait(pending)
             self.runs += 1
             committed = True
-            arrays = [self._read(rec, slot, spec) for slot, spec in prep.outputs]
-            timings = self._timings(rec, len(plan.stages))
+            arrays = self._arrays(rec, blocks)
+            timings = rec.queries.timings() if rec.queries is not None else {}
         except HLXError:
             raise
         except Exception as exc:  # never a raw cffi or Python error out of a run
             raise VulkanError("E_BACKEND_INTERNAL", f"VulkanSession.execute: {type(exc).__name__}: {exc}") from exc
         finally:
             if not committed and pending is not None and pending in submitter.pending:
-                self._stuck = (pending, [buf for _, buf in fresh])
+                self._stuck = (pending, [buf for _, buf in fresh], blocks)
             else:
                 # After the outputs are read: what is released here may take the recorded plan with it.
                 for handle, buf in fresh:  # resident only once its upload has completed
@@ -151,8 +160,34 @@ class VulkanSession(Session):
                     else:
                         self._discard(buf)
                 self.residency.trim()
+                if blocks:
+                    self.host_pool.trim()
         timings["host_ms"] = (time.perf_counter() - t0) * 1e3
         return Execution(arrays, timings)
+
+    def _resolve(self, plan: Plan, fresh: list[tuple[str | None, DeviceBuffer]]) -> tuple[RecordedPlan, Any]:
+        """The recorded plan for ``plan``'s input buffers (recorded now if new) and what the run submits:
+        resident inputs are reused, the others get a buffer (appended to ``fresh``) and an upload."""
+        core = self.core
+        prep = self.prepared.get(plan.key) or self._prepare(plan)
+        inputs: dict[int, DeviceBuffer] = {}
+        uploads: list[tuple[DeviceBuffer, memoryview]] = []
+        for index, handle, alloc_bytes, volatile in prep.inputs:  # volatile: a shader writes it
+            buf = None if volatile else self.residency.get(handle)
+            if buf is None:
+                buf = core.allocator.create_buffer(alloc_bytes)
+                fresh.append((None if volatile else handle, buf))
+                uploads.append((buf, host_bytes(plan.input_arrays[handle])))
+            inputs[index] = buf
+        key = (plan.key, tuple(buf.serial for buf in inputs.values()))
+        rec = self.recorded.get(key)
+        if rec is None:
+            rec = self._record(plan, prep, inputs, key)
+            self.recorded.put(key, rec)
+        if rec.handles is not None:
+            self._hot[plan.key] = rec
+        upload = self._uploads(uploads)
+        return rec, (upload + rec.cbs if upload else rec.batch)
 
     def _prepare(self, plan: Plan) -> PreparedPlan:
         """The plan checked against the device's limits, then its pipelines and where its inputs and outputs
@@ -170,7 +205,7 @@ class VulkanSession(Session):
 
     def _recover(self) -> None:
         """Wait for the run whose wait failed (raising again if it still fails), then free its fresh inputs."""
-        pending, bufs = self._stuck
+        pending, bufs, _blocks = self._stuck
         self.core.submitter.wait(pending)
         self._stuck = None
         for buf in bufs:
@@ -197,24 +232,27 @@ class VulkanSession(Session):
         rec.barrier(TRANSFER, TRANSFER_WRITE, COMPUTE, SHADER_READ | UNIFORM_READ)
         return [rec.end()]
 
-    @staticmethod
-    def _read(rec: RecordedPlan, slot: int, spec: OutputRef) -> np.ndarray:
-        if rec.readback is None:
-            return to_array(rec.outputs[slot].view(spec.nbytes), spec)
-        start = rec.readback_offsets[slot]
-        return to_array(rec.readback.view(start + spec.nbytes)[start:], spec)
+    def _readback_into_pool(self, rec: RecordedPlan) -> list[HostBlock]:
+        """A host block for each pooled output and the copies into them, recorded into ``readback_cb``
+        (submitted after the recorded plan, whose last barrier makes its outputs ready for transfers)."""
+        blocks = [self.host_pool.acquire(spec.nbytes) for _, _, spec in rec.pooled]
+        r = Recorder(self.readback_cb, one_time=True)
+        for (_, buf, spec), block in zip(rec.pooled, blocks):
+            r.copy(buf.handle, 0, block.buffer, 0, spec.nbytes)
+        r.barrier(TRANSFER, TRANSFER_WRITE, HOST, HOST_READ)
+        r.end()
+        return blocks
 
     @staticmethod
-    def _timings(rec: RecordedPlan, n: int) -> dict[str, float]:
-        if rec.queries is None:
-            return {}
-        ts = rec.queries.read_ms()
-        if ts is None:
-            return {}
-        out = {"gpu_ms": ts[-1]}
-        for i in range(n):
-            out[f"stage{i}_gpu_ms"] = ts[i + 1] - ts[i]
-        return out
+    def _arrays(rec: RecordedPlan, blocks: list[HostBlock]) -> list[np.ndarray]:
+        """The run's outputs: one host copy out of the recorded views, none for pooled outputs (the array is
+        a view of the block the device wrote)."""
+        if not blocks:
+            return [native_array(view) for view in rec.views]
+        arrays = [None if view is None else native_array(view) for view in rec.views]
+        for (k, _, spec), block in zip(rec.pooled, blocks):
+            arrays[k] = block.array(spec)
+        return arrays
 
     # -- recording ------------------------------------------------------------------------------------------
     def _record(self, plan: Plan, pipes: tuple[Pipeline, ...], inputs: dict[int, DeviceBuffer]) -> RecordedPlan:

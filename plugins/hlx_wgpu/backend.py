@@ -1,4 +1,4 @@
-"""The wgpu backend: HLX plans through wgpu-py (on Vulkan, Metal or D3D12).
+"""The wgpu session: HLX plans through wgpu-py (on Vulkan, Metal or D3D12), opened by ``hlx_wgpu.plugin``.
 
 A session owns one device and everything made on it (shader modules, pipelines, bind groups, pooled
 buffers, the readback buffer, the timestamp queries) in a ``DeviceCore``. When the device is lost the core
@@ -10,20 +10,19 @@ With output poisoning on (hlx_core.device.poison, read when the device core is m
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
+from hlx_core.backend import DeviceInfo, Execution, Session
 from hlx_core.codec.handle import Handle
 from hlx_core.device.layout import BufferLayout, align, buffer_layout, to_array
 from hlx_core.device.limits import check_plan
 from hlx_core.device.lru import LRU
 from hlx_core.device.poison import poison_enabled
 from hlx_core.device.residency import Residency
-from hlx_core.errors import BackendError, HLXError
+from hlx_core.errors import HLXError
 from hlx_core.plan import InputRef, OutputRef, Plan, Stage
 from hlx_core.settings import env_number
 
@@ -255,33 +254,3 @@ def _push_bytes(stage: Stage) -> bytes:
     data = bytes(stage.push_constants)
     return data + bytes(align(len(data), 4) - len(data))
 
-
-class WgpuBackend(Backend):
-    """``backend="wgpu"``: the same plans through wgpu-py."""
-
-    name = "wgpu"
-
-    def __init__(self) -> None:
-        self._availability: Availability | None = None
-
-    def probe(self) -> Availability:
-        if self._availability is None:
-            try:
-                wgpu = adapters.import_wgpu()
-                found = adapters.adapters()
-                self._availability = Availability(True, None, tuple(a.device_info() for a in found),
-                                                  str(getattr(wgpu, "__version__", "")))
-            except HLXError as exc:
-                self._availability = Availability(False, exc.message)
-        return self._availability
-
-    def open(self, device: int | str | None = None, *, power_preference: str | None = None,
-             push_constants: str | None = None) -> WgpuSession:
-        """A session on the adapter chosen by ``device`` (index or name substring), ``HLX_WGPU_ADAPTER`` or
-        the power preference; ``push_constants="uniform"`` (or ``HLX_WGPU_PUSH_CONSTANTS``) feeds push
-        constants through a uniform buffer even where the adapter has immediates."""
-        availability = self.probe()
-        if not availability.available:
-            raise BackendError("E_BACKEND_UNAVAILABLE", f"wgpu: {availability.reason}")
-        chosen = adapters.select(device, power_preference)
-        return WgpuSession(chosen, push_constants or os.environ.get(ENV_PUSH, "auto"))

@@ -89,6 +89,31 @@ def test_pipeline_cache_persisted_and_bad_files_ignored(spirv, tmp_path, monkeyp
     assert [f.name for f in files[0].parent.iterdir()] == [files[0].name]  # no temp file left behind
 
 
+def test_a_new_process_starts_from_the_saved_pipeline_cache(tmp_path):
+    """hlx.run in a fresh process loads the cache the previous one saved under HLX_HOME, and leaves the file
+    alone when its pipelines added nothing."""
+    code = ("import numpy as np, hlx\n"
+            "from hlx_core import runtime\n"
+            "a = np.arange(64, dtype=np.float32).reshape(8, 8)\n"
+            "assert np.array_equal(hlx.run(hlx.kernels.gemm(a, a), backend='vulkan').arrays()[0], a @ a)\n"
+            "(slot,) = {id(s): s for s in runtime._sessions.values()}.values()\n"
+            "print(slot.session.core.pipeline_cache.loaded_bytes)\n")
+    env = {**os.environ, "HLX_HOME": str(tmp_path)}
+
+    def new_process() -> int:
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return int(proc.stdout)
+
+    assert new_process() == 0
+    (file,) = _cache_files(tmp_path)
+    saved = file.stat()
+    assert saved.st_size >= 32
+    assert new_process() == saved.st_size
+    again = file.stat()
+    assert (again.st_ino, again.st_mtime_ns) == (saved.st_ino, saved.st_mtime_ns)  # nothing new: not rewritten
+
+
 def test_no_driver_and_no_loader_are_reported_not_raised():
     code = ("import hlx, hlx_vulkan_raw; a = hlx_vulkan_raw.VulkanBackend().probe(); "
             "print(a.available, '|', a.reason)")

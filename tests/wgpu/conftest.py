@@ -11,7 +11,7 @@ from wgpu_plans import SHADERS
 
 @pytest.fixture(scope="session")
 def wgpu_backend():
-    from hlx_wgpu.backend import WgpuBackend
+    from hlx_wgpu.plugin import WgpuBackend
 
     backend = WgpuBackend()
     if not backend.probe().available:

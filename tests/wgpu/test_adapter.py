@@ -51,7 +51,7 @@ def test_select_by_index_name_and_environment(wgpu_backend, monkeypatch):
 
 def test_unavailable_with_reason_when_no_adapter():
     """A process whose wgpu instance has no usable backend: probe says why, and HLX still imports."""
-    code = ("import hlx; from hlx_wgpu.backend import WgpuBackend; b = WgpuBackend(); a = b.probe(); "
+    code = ("import hlx; from hlx_wgpu.plugin import WgpuBackend; b = WgpuBackend(); a = b.probe(); "
             "print(a.available); print(a.reason)\n"
             "try:\n    b.open()\nexcept hlx.HLXError as e:\n    print(e.code)")
     env = dict(os.environ, **{adapters.ENV_BACKENDS: "DX12"})  # no D3D12 outside Windows

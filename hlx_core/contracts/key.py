@@ -1,0 +1,47 @@
+"""``raw_key``: a cheap exact key for a contract as given, before it is validated or encoded.
+
+The planner's cache and the kernel helpers' record of what they built key contracts on these bytes:
+msgpack packed in C with exact types only, so equal keys mean equal contracts (same structure, types,
+values and key order; a different key order merely makes another key). A ``Handle`` packs apart from the
+plain string that spells it, since the two encode differently in LC-B and so make different contracts;
+its packing carries a per-process salt, so no value written into a contract can pass for one. Anything
+else (tuples, NumPy scalars, inline tensors, subclasses of dict or str) gives None: callers fall back to
+the canonical encoding.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import msgpack
+
+from hlx_core.codec.handle import Handle
+
+_HANDLE_EXT = 1
+_SALT = os.urandom(16)
+
+
+def _pack_handle(value: Any) -> msgpack.ExtType:
+    if type(value) is Handle:
+        return msgpack.ExtType(_HANDLE_EXT, _SALT + value.encode())
+    raise TypeError(type(value).__name__)
+
+
+def _unpack_handle(code: int, data: bytes) -> Any:
+    if code == _HANDLE_EXT and data.startswith(_SALT):
+        return Handle(data[len(_SALT):].decode())
+    return msgpack.ExtType(code, data)
+
+
+def raw_key(contract: Any) -> bytes | None:
+    """The exact-type msgpack bytes of ``contract``, or None when it holds a value they cannot carry."""
+    try:
+        return msgpack.packb(contract, default=_pack_handle, strict_types=True)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def from_raw_key(raw: bytes) -> Any:
+    """The value ``raw_key`` made ``raw`` from, rebuilt: fresh dicts and lists, its Handles as Handles (a
+    bytearray or memoryview comes back as the bytes it held)."""
+    return msgpack.unpackb(raw, ext_hook=_unpack_handle, strict_map_key=False)

@@ -1,0 +1,38 @@
+"""The contracts the kernel helpers built, known by their exact bytes (``hlx_core.contracts.key``).
+
+A helper returns only contracts that validate unchanged, with every library stage built by its kernel's
+builder from the dtypes and shapes of its inputs. The planner therefore need not validate such a contract
+again, nor replay the builders on it to check that its stages fit their inputs
+(``hlx_core.kernels.conformance``): it plans the contract rebuilt from the recorded bytes, which is the
+very value the helper returned. A contract changed after the helper returned it has other bytes and is
+checked in full, like any contract written by hand.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from hlx_core.contracts.key import raw_key
+from hlx_core.device.lru import LRU
+
+BUILT_ENTRIES = 1024  # helper contracts are small: handles, shapes and push constants, never tensor data
+
+_built: LRU[bytes, bool] = LRU(BUILT_ENTRIES, locked=True)
+
+
+def record(contract: dict) -> dict:
+    """Remember ``contract`` as built by a helper; returns it."""
+    raw = raw_key(contract)
+    if raw is not None:
+        _built.put(raw, True)
+    return contract
+
+
+def was_built(raw: bytes) -> bool:
+    """Whether a helper built the contract whose ``raw_key`` is ``raw``."""
+    return _built.get(raw) is not None
+
+
+def built_as_given(contract: Any) -> bool:
+    """Whether ``contract`` is, as it stands now, a contract a helper built."""
+    raw = raw_key(contract)
+    return raw is not None and was_built(raw)
