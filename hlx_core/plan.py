@@ -111,6 +111,11 @@ class Plan:
     barriers: tuple[tuple[int, str], ...] = ()
 
     @cached_property
+    def output_specs(self) -> tuple[OutputRef, ...]:
+        """What each returned output is (dtype, shape), in the order of ``outputs``."""
+        return tuple(self.stages[s].output_spec(j) for s, j in self.outputs)
+
+    @cached_property
     def input_arrays(self) -> dict[str, np.ndarray]:
         """The input tensors by handle: backends that cache per-key work upload from the plan being run."""
         return {b.handle: b.array for st in self.stages for b in st.bindings if isinstance(b, InputRef)}

@@ -291,8 +291,7 @@ def _execute(slot: _SessionSlot, plan: Plan, name: str) -> Execution:
         got = len(execution.arrays) if isinstance(execution, Execution) else type(execution).__name__
         raise BackendError("E_PLUGIN", f"backend {name!r} returned {got} output(s); the plan has "
                                        f"{len(plan.outputs)}")
-    for k, ((s, j), array) in enumerate(zip(plan.outputs, execution.arrays)):
-        spec = plan.stages[s].output_spec(j)
+    for k, (spec, array) in enumerate(zip(plan.output_specs, execution.arrays)):
         if not isinstance(array, np.ndarray) or array.dtype != spec.dtype or array.shape != spec.shape:
             shape = getattr(array, "shape", None)
             raise BackendError("E_PLUGIN", f"backend {name!r} output {k} is {getattr(array, 'dtype', '?')}"

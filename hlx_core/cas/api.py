@@ -14,6 +14,7 @@ the store writes it behind the caller and serves it from memory until then (hlx_
 """
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -29,17 +30,23 @@ from hlx_core.settings import hlx_home
 _lock = threading.Lock()
 _explicit: Store | None = None
 _from_env: DiskStore | None = None
+_from_env_key: tuple[str | None, str | None] | None = None  # the variables _from_env was made for
 
 
 def get_default_store() -> Store:
     """The store used when none is passed: the one set explicitly, else a DiskStore at ``hlx_home()``."""
-    global _from_env
+    global _from_env, _from_env_key
     if _explicit is not None:
         return _explicit
-    home = hlx_home()
+    store = _from_env
+    environ = os.environ
+    if store is not None and _from_env_key == (environ.get("HLX_HOME"), environ.get("HOME")):
+        return store  # every hlx.run asks: skip building the path while the environment is unchanged
     with _lock:
+        home = hlx_home()
         if _from_env is None or _from_env.path != home:
             _from_env = DiskStore(home)
+        _from_env_key = (environ.get("HLX_HOME"), environ.get("HOME"))
         return _from_env
 
 
