@@ -57,7 +57,7 @@ CODES: dict[str, str] = {
     "E_LIMIT_EXCEEDED": "a plan or call exceeds a device limit (workgroups, workgroup size, shared memory, buffer "
                         "or binding size, push constants, descriptors); the message names the limit and its value",
     "E_DEVICE_OOM": "the device is out of memory, or an allocation is larger than its memory heaps allow",
-    "E_HOST_OOM": "the graphics driver ran out of host memory",
+    "E_HOST_OOM": "the host ran out of memory (the graphics driver, or the copy a tensor encoding needs)",
     "E_DEVICE_LOST": "the device was lost (a driver reset, a hang, a removed device)",
     "E_TIMEOUT": "a wait for the device took longer than allowed (HLX_VULKAN_TIMEOUT_S), or a result was not "
                  "ready",

@@ -463,3 +463,23 @@ def test_top_level_tensor_respects_the_size_limit(rng):
         assert err.value.code == "E_SIZE_EXCEEDED"
     finally:
         hlx.set_limits(max_bytes=old)
+
+
+def test_a_huge_view_is_refused_before_it_is_copied():
+    """A broadcast view costs no memory until it is made contiguous: the size limit is checked first."""
+    import tracemalloc
+    view = np.broadcast_to(np.float32(1.5), (1 << 28,))  # 1 GiB as a tensor, 4 bytes of memory
+    old = hlx.set_limits(max_bytes=1 << 20)
+    tracemalloc.start()
+    try:
+        for encode in (hlx.encode, hlx.collapse, lambda v: hlx.encode({"x": [v]})):
+            with pytest.raises(hlx.CodecError) as err:
+                encode(view)
+            assert err.value.code == "E_SIZE_EXCEEDED"
+        assert tracemalloc.get_traced_memory()[1] < 16 << 20
+    finally:
+        tracemalloc.stop()
+        hlx.set_limits(max_bytes=old)
+    with pytest.raises(hlx.CodecError) as err:  # 64 GiB under the default limit: refused, not a MemoryError
+        hlx.encode(np.broadcast_to(np.float64(0.0), (1 << 33,)))
+    assert err.value.code == "E_SIZE_EXCEEDED"

@@ -184,7 +184,7 @@ class _Encoder:
         self.buf += ext_header(EXT_HANDLE, len(payload)) + payload
 
     def tensor(self, v: np.ndarray) -> None:
-        header, data = tensor_parts(v)
+        header, data = tensor_parts(v, self.limit - self.flushed - len(self.buf))
         self.buf += ext_header(EXT_TENSOR, len(header) + len(data)) + header
         self._payload(data)
 
@@ -254,7 +254,7 @@ def _tensor_chunks(arr: np.ndarray) -> list[bytes | memoryview] | None:
     key = (dt, arr.shape)
     prefix = _TENSOR_PREFIXES.get(key)
     if prefix is None:
-        header, data = tensor_parts(arr)  # checks the dtype and the dimension and size limits
+        header, data = tensor_parts(arr, max_bytes())  # checks the dtype and the dimension and size limits
         prefix = ext_header(EXT_TENSOR, len(header) + len(data)) + header
         if len(_TENSOR_PREFIXES) >= _TENSOR_PREFIXES_MAX:
             _TENSOR_PREFIXES.clear()

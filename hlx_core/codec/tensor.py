@@ -31,8 +31,9 @@ _HEADER = struct.Struct("<BB")
 _U8 = np.dtype(np.uint8)
 
 
-def tensor_parts(arr: np.ndarray) -> tuple[bytes, memoryview]:
-    """(payload header, data bytes) for an array; copies only to fix byte order, layout or bool bytes."""
+def tensor_parts(arr: np.ndarray, limit: int | None = None) -> tuple[bytes, memoryview]:
+    """(payload header, data bytes) for an array; copies only to fix byte order, layout or bool bytes, and
+    only after the size is known to fit (the ext32 limit, and ``limit`` bytes of data when given)."""
     if type(arr) is not np.ndarray and isinstance(arr, np.ma.MaskedArray):
         raise Fail("E_TYPE", "masked arrays are not tensors (the mask would be lost); encode data and mask")
     dt = arr.dtype
@@ -42,12 +43,18 @@ def tensor_parts(arr: np.ndarray) -> tuple[bytes, memoryview]:
     if arr.ndim > MAX_NDIM:
         raise Fail("E_TYPE", f"tensor has {arr.ndim} dimensions, LC-B allows {MAX_NDIM}")
     shape = arr.shape
-    flat = np.ascontiguousarray(arr, dtype=CODE_DTYPES[code]).reshape(-1).view(_U8)
+    header = _HEADER.pack(code, len(shape)) + struct.pack(f"<{len(shape)}Q", *shape)
+    nbytes = arr.size * dt.itemsize  # checked before any copy: a broadcast view can be far larger than its memory
+    if len(header) + nbytes > MAX_LEN32:
+        raise Fail("E_SIZE_EXCEEDED", f"tensor of {nbytes} bytes exceeds the ext32 payload limit")
+    if limit is not None and nbytes > limit:
+        raise Fail("E_SIZE_EXCEEDED", f"tensor of {nbytes} bytes exceeds the {limit}-byte limit (set_limits)")
+    try:
+        flat = np.ascontiguousarray(arr, dtype=CODE_DTYPES[code]).reshape(-1).view(_U8)
+    except MemoryError:
+        raise Fail("E_HOST_OOM", f"no host memory for the {nbytes}-byte contiguous copy of a tensor") from None
     if code == 0x00 and flat.size and flat.max() > 1:
         flat = np.not_equal(flat, 0).view(_U8)
-    header = _HEADER.pack(code, len(shape)) + struct.pack(f"<{len(shape)}Q", *shape)
-    if len(header) + flat.size > MAX_LEN32:
-        raise Fail("E_SIZE_EXCEEDED", f"tensor of {flat.size} bytes exceeds the ext32 payload limit")
     return header, memoryview(flat)
 
 
