@@ -1,29 +1,32 @@
 """New process -> first GEMM result on the host, warm and cold, next to CuPy measured in the same run.
 
-Every figure is one whole child process timed from the parent: from just before the spawn to its exit, so
-the interpreter's start, every import, the device's start, the first run, the result on the host and the
-teardown at exit all count. Each configuration runs ``--repeat`` fresh processes:
+Every figure is one whole child process timed from the parent, from just before the spawn to its exit: the
+interpreter's start, every import, the device's start, the first run, the result on the host and the
+teardown at exit all count. Each child is a short script, what a user would write plus time marks. Each
+configuration runs ``--repeat`` fresh processes:
 
 - hlx warm: ``hlx.run(hlx.kernels.gemm(a, b), backend=...).arrays()`` with HLX_HOME (the store, the Vulkan
-  pipeline cache) and the driver's shader cache left by a first, untimed process;
-- hlx warm, plain: the same without the breakdown's steps, to show that they cost nothing;
+  pipeline cache) and the driver's shader cache left by a first, untimed process, taking hlx.run's steps one
+  at a time for the breakdown;
+- hlx warm, plain: just the call, to show that taking the steps one at a time costs nothing;
 - hlx warm, HLX_HOME only: HLX_HOME warm, the driver's own shader cache empty (fresh
-  ``__GL_SHADER_DISK_CACHE_PATH`` / ``MESA_SHADER_CACHE_DIR``), so pipelines can come only from HLX's cache;
+  ``__GL_SHADER_DISK_CACHE_PATH`` / ``MESA_SHADER_CACHE_DIR``), so pipelines come only from HLX's cache;
 - hlx cold: a fresh HLX_HOME and fresh driver shader caches in every process;
 - cupy warm / cold: a CuPy RawKernel GEMM (64x64 tiles, 4x4 per thread, compiled by NVRTC) with its disk
-  cache (CUPY_CACHE_DIR) in place, or fresh (and a fresh CUDA_CACHE_PATH) in every process.
+  cache (CUPY_CACHE_DIR) left by a first process, or fresh (with a fresh CUDA_CACHE_PATH) in every process.
 
-Goals: hlx warm at most 0.75x CuPy warm, hlx cold at most 1.0x CuPy cold. The HLX breakdown (medians, ms):
-interpreter start, import numpy, import hlx, loading the plugins, the probe of the one backend asked for,
-making the inputs, the contract (inputs hashed and stored), the plan, opening the device, the first run
-(pipeline creation included, shown apart for Vulkan), and what follows the result (teardown at exit).
-The CuPy columns are skipped where CuPy or a CUDA device is missing.
+Goals: hlx warm at most 0.75x CuPy warm, hlx cold at most 1.0x CuPy cold. The breakdown gives medians in
+ms: the interpreter's start, import numpy, import hlx, loading the plugins, the probe of the one backend
+asked for, making the inputs, the contract (inputs hashed and stored), the plan, opening the device, the
+first run (its pipeline creation shown apart on Vulkan) and what follows the result (teardown at exit).
+The CuPy rows are skipped where CuPy or a CUDA device is missing.
 
     .venv/bin/python benchmarks/bench_warmstart.py [--size 1024] [--repeat 5] [--backend vulkan] [--small]
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -33,11 +36,117 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-# -- children: each prints one JSON line of perf_counter marks (CLOCK_MONOTONIC: the parent's clock too) --
+# -- the children ---------------------------------------------------------------------------------------
+# perf_counter is CLOCK_MONOTONIC, the parent's clock too: marks are comparable with the spawn time.
 
-CUPY_GEMM = r"""
+PRELUDE = r'''
+import time
+marks = {"t0": time.perf_counter()}
+import atexit
+import os
+import sys
+N, BACKEND = int(sys.argv[1]), sys.argv[2]
+# Registered first, so it runs last of the exit hooks: what follows is the interpreter's own finalization.
+atexit.register(lambda: os.write(1, b'\n{"exit_hooks_done": %r}\n' % time.perf_counter()))
+
+
+def mark(name):
+    marks[name] = time.perf_counter()
+
+
+def inputs(np):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((N, N), dtype=np.float32), rng.standard_normal((N, N), dtype=np.float32)
+
+
+def report(out=None, a=None, b=None, **extra):
+    import json
+    if out is not None:  # a corner of the result against NumPy
+        import numpy as np
+        ref = a[:8].astype(np.float64) @ b[:, :8].astype(np.float64)
+        extra["error"] = float(np.abs(out[:8, :8] - ref).max() / max(np.abs(ref).max(), 1e-30))
+    print(json.dumps({"marks": marks, **extra}))
+'''
+
+FLOOR_PYTHON = PRELUDE + r'''
+mark("result")
+report()
+'''
+
+FLOOR_NUMPY = PRELUDE + r'''
+import numpy
+mark("result")
+report()
+'''
+
+HLX_PLAIN = PRELUDE + r'''
+import numpy as np
+mark("numpy")
+import hlx
+mark("hlx")
+a, b = inputs(np)
+result = hlx.run(hlx.kernels.gemm(a, b), backend=BACKEND)
+out = result.arrays()[0]
+mark("result")
+report(out, a, b, device=result.device)
+'''
+
+# hlx.run's steps one at a time; each is cached, so the run at the end only creates pipelines, executes and
+# stores the output.
+HLX_STEPS = PRELUDE + r'''
+import numpy as np
+mark("numpy")
+import hlx
+mark("hlx")
+from hlx_core import registry, runtime
+from hlx_core.planner import plan as make_plan
+registry.ensure_loaded()
+mark("plugins")
+if BACKEND == "vulkan":  # the probe's parts
+    import hlx_vulkan_raw.loader
+    mark("import vulkan")
+    from hlx_vulkan_raw.instance import get_instance
+    get_instance()
+    mark("instance")
+    from hlx_vulkan_raw.devices import list_devices
+    list_devices()
+    mark("devices")
+name, device = runtime._choose(BACKEND, None)
+mark("probe")
+a, b = inputs(np)
+mark("inputs")
+contract = hlx.kernels.gemm(a, b)
+mark("contract")
+make_plan(contract, hlx.get_default_store())
+mark("plan")
+slot = runtime._session(name, device)
+mark("open")
+pipeline_ms = []
+if name == "vulkan":  # the pipeline creations of the first run: what the pipeline cache can save
+    manager = slot.session.core.pipelines
+    make = manager.get
+
+    def timed(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return make(*args, **kwargs)
+        finally:
+            pipeline_ms.append((time.perf_counter() - t) * 1e3)
+
+    manager.get = timed
+result = hlx.run(contract, backend=BACKEND)
+out = result.arrays()[0]
+mark("result")
+extra = {}
+if name == "vulkan":
+    extra = {"pipeline_ms": sum(pipeline_ms), "cache_loaded_bytes": slot.session.core.pipeline_cache.loaded_bytes}
+report(out, a, b, device=result.device, **extra)
+'''
+
+CUPY = PRELUDE + r'''
+SGEMM = """
 extern "C" __global__ void sgemm(const float* a, const float* b, float* c, int M, int N, int K) {
     // A 16x16 block computes a 64x64 tile of C, each thread a 4x4 register tile; K advances by 16.
     __shared__ float As[16][64 + 1];
@@ -67,153 +176,80 @@ extern "C" __global__ void sgemm(const float* a, const float* b, float* c, int M
         }
 }
 """
+import numpy as np
+mark("numpy")
+import cupy as cp
+mark("cupy")
+a, b = inputs(np)
+mark("inputs")
+da, db = cp.asarray(a), cp.asarray(b)  # the first CUDA call starts the context
+dc = cp.empty((N, N), dtype=cp.float32)
+mark("context+upload")
+kernel = cp.RawKernel(SGEMM, "sgemm")
+kernel.compile()  # NVRTC, or the cubin from CUPY_CACHE_DIR
+mark("compile")
+kernel(((N + 63) // 64, (N + 63) // 64), (16, 16), (da, db, dc, np.int32(N), np.int32(N), np.int32(N)))
+out = cp.asnumpy(dc)
+mark("result")
+report(out, a, b, device=cp.cuda.runtime.getDeviceProperties(0)["name"].decode())
+'''
+
+HLX_STEP_NAMES = ["numpy", "hlx", "plugins", "import vulkan", "instance", "devices", "probe", "inputs",
+                  "contract", "plan", "open", "result"]
+CUPY_STEP_NAMES = ["numpy", "cupy", "inputs", "context+upload", "compile", "result"]
 
 
-def _inputs(np: Any, n: int) -> tuple[Any, Any]:
-    rng = np.random.default_rng(0)
-    return (rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32))
+# -- the parent -----------------------------------------------------------------------------------------
 
-
-def _check(np: Any, out: Any, a: Any, b: Any) -> float:
-    """Largest relative error of a corner of the result against NumPy (microseconds of work)."""
-    ref = a[:8].astype(np.float64) @ b[:, :8].astype(np.float64)
-    return float(np.abs(out[:8, :8] - ref).max() / max(np.abs(ref).max(), 1e-30))
-
-
-def child_hlx(n: int, backend: str, plain: bool) -> dict[str, Any]:
-    marks = {"t0": time.perf_counter()}
-    import numpy as np
-    marks["numpy"] = time.perf_counter()
-    import hlx
-    marks["hlx"] = time.perf_counter()
-    if plain:
-        a, b = _inputs(np, n)
-        result = hlx.run(hlx.kernels.gemm(a, b), backend=backend)
-        out = result.arrays()[0]
-        marks["result"] = time.perf_counter()
-        return {"marks": marks, "error": _check(np, out, a, b), "device": result.device}
-    from hlx_core import registry, runtime
-    from hlx_core.planner import plan as make_plan
-    registry.ensure_loaded()
-    marks["plugins"] = time.perf_counter()
-    name, device = runtime._choose(backend, None)
-    marks["probe"] = time.perf_counter()
-    a, b = _inputs(np, n)
-    marks["inputs"] = time.perf_counter()
-    contract = hlx.kernels.gemm(a, b)
-    marks["contract"] = time.perf_counter()
-    make_plan(contract, hlx.get_default_store())  # cached: hlx.run below finds it
-    marks["plan"] = time.perf_counter()
-    slot = runtime._session(name, device)
-    marks["open"] = time.perf_counter()
-    extra: dict[str, Any] = {}
-    if name == "vulkan":
-        extra = _time_pipelines(slot.session)
-    result = hlx.run(contract, backend=backend)
-    out = result.arrays()[0]
-    marks["result"] = time.perf_counter()
-    if name == "vulkan":
-        extra["cache_loaded_bytes"] = slot.session.core.pipeline_cache.loaded_bytes
-        extra["pipeline_ms"] = sum(extra.pop("_times"))
-    return {"marks": marks, "error": _check(np, out, a, b), "device": result.device, **extra}
-
-
-def _time_pipelines(session: Any) -> dict[str, Any]:
-    """Time the pipeline creations of the first run (the part the pipeline cache can save)."""
-    manager = session.core.pipelines
-    times: list[float] = []
-    make = manager.get
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
-        try:
-            return make(*args, **kwargs)
-        finally:
-            times.append((time.perf_counter() - t) * 1e3)
-
-    manager.get = timed
-    return {"_times": times}
-
-
-def child_cupy(n: int) -> dict[str, Any]:
-    marks = {"t0": time.perf_counter()}
-    import numpy as np
-    marks["numpy"] = time.perf_counter()
-    import cupy as cp
-    marks["cupy"] = time.perf_counter()
-    a, b = _inputs(np, n)
-    marks["inputs"] = time.perf_counter()
-    da, db = cp.asarray(a), cp.asarray(b)  # the first CUDA call starts the context
-    dc = cp.empty((n, n), dtype=cp.float32)
-    marks["context+upload"] = time.perf_counter()
-    kernel = cp.RawKernel(CUPY_GEMM, "sgemm")
-    kernel.compile()
-    marks["compile"] = time.perf_counter()
-    grid = ((n + 63) // 64, (n + 63) // 64)
-    kernel(grid, (16, 16), (da, db, dc, np.int32(n), np.int32(n), np.int32(n)))
-    out = cp.asnumpy(dc)
-    marks["result"] = time.perf_counter()
-    return {"marks": marks, "error": _check(np, out, a, b),
-            "device": cp.cuda.runtime.getDeviceProperties(0)["name"].decode()}
-
-
-def child_floor(what: str) -> dict[str, Any]:
-    marks = {"t0": time.perf_counter()}
-    if what == "numpy":
-        import numpy  # noqa: F401
-    marks["result"] = time.perf_counter()
-    return {"marks": marks}
-
-
-# -- the parent -------------------------------------------------------------------------------------------
-
-def spawn(mode: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """One child process; adds ``process`` (spawn to exit), ``start`` (spawn to the script's first line),
-    ``to_result`` (spawn to the result on the host) and ``after`` (result to exit), all in seconds."""
+def spawn(script: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """One child process. Adds, in seconds: ``process`` (spawn to exit), ``start`` (spawn to the script's
+    first line), ``to_result`` (spawn to the result on the host), ``exit_hooks`` (the result to the end of
+    the exit hooks: session teardown, store flush) and ``finalization`` (from there to the exit)."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", *mode], env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", script, *argv], env=env, capture_output=True, text=True)
     end = time.perf_counter()
     if proc.returncode != 0:
-        raise RuntimeError(f"child {mode} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    out = next(line for line in lines if "marks" in line)
     m = out["marks"]
-    out.update(process=end - start, start=m["t0"] - start, to_result=m["result"] - start, after=end - m["result"])
+    hooks = next((line["exit_hooks_done"] for line in lines if "exit_hooks_done" in line), m["result"])
+    out.update(process=end - start, start=m["t0"] - start, to_result=m["result"] - start,
+               exit_hooks=hooks - m["result"], finalization=end - hooks)
     return out
 
 
-def fresh(root: Path, label: str) -> str:
-    return tempfile.mkdtemp(prefix=f"{label}-", dir=root)
-
-
-def run_config(label: str, mode: list[str], env_for: Any, repeat: int, warmup: bool) -> list[dict[str, Any]]:
+def run_config(label: str, script: str, argv: list[str], env_for: Callable[[], dict[str, str]], repeat: int,
+               warmup: bool) -> list[dict[str, Any]]:
     if warmup:
-        spawn(mode, env_for())  # fills the caches a warm start finds
-    runs = [spawn(mode, env_for()) for _ in range(repeat)]
+        spawn(script, argv, env_for())  # leaves the caches a warm start finds
+    runs = [spawn(script, argv, env_for()) for _ in range(repeat)]
     worst = max(r.get("error", 0.0) for r in runs)
     if worst > 1e-3:
-        raise RuntimeError(f"{label}: result differs from NumPy (relative error {worst:.2e})")
+        raise RuntimeError(f"{label}: the result differs from NumPy's (relative error {worst:.2e})")
     return runs
 
 
-def stats(values: list[float]) -> tuple[float, float, float]:
-    return min(values), statistics.median(values), max(values)
-
-
-def phases(runs: list[dict[str, Any]], names: list[str]) -> dict[str, float]:
-    """Median milliseconds of each step (the difference between consecutive marks)."""
-    out = {"start": statistics.median(r["start"] for r in runs) * 1e3}
-    for prev, name in zip(["t0", *names], names):
-        out[name] = statistics.median((r["marks"][name] - r["marks"][prev]) * 1e3 for r in runs)
-    out["after result"] = statistics.median(r["after"] for r in runs) * 1e3
+def step_ms(runs: list[dict[str, Any]], names: list[str]) -> list[float]:
+    """Median milliseconds: the start, each step (between consecutive marks; a step a child did not take
+    counts 0), the exit hooks (teardown, store flush) and the interpreter's finalization."""
+    out = [statistics.median(r["start"] for r in runs) * 1e3]
+    for name in names:
+        steps = []
+        for r in runs:
+            keys = list(r["marks"])
+            if name in keys:
+                steps.append((r["marks"][name] - r["marks"][keys[keys.index(name) - 1]]) * 1e3)
+        out.append(statistics.median(steps) if steps else 0.0)
+    out += [statistics.median(r[k] for r in runs) * 1e3 for k in ("exit_hooks", "finalization")]
     return out
 
 
-def cupy_usable(env: dict[str, str]) -> str | None:
+def cupy_missing(env: dict[str, str]) -> str | None:
     """None when a CuPy child can run here, else why not."""
-    import importlib.util
     if importlib.util.find_spec("cupy") is None:
         return "CuPy is not installed"
-    probe = subprocess.run([sys.executable, "-c", "import cupy; cupy.cuda.runtime.getDeviceCount()"],
+    probe = subprocess.run([sys.executable, "-c", "import cupy; assert cupy.cuda.runtime.getDeviceCount()"],
                            env=env, capture_output=True, text=True)
     return None if probe.returncode == 0 else "CuPy finds no CUDA device"
 
@@ -223,89 +259,73 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="N of the N x N x N float32 GEMM")
     parser.add_argument("--repeat", type=int, default=5, help="fresh processes per configuration")
     parser.add_argument("--backend", default="vulkan", help="HLX backend (default vulkan)")
-    parser.add_argument("--small", action="store_true", help="256^3 (CPU devices such as lavapipe)")
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--small", action="store_true", help="a 256^3 GEMM (CPU devices such as lavapipe)")
     args = parser.parse_args()
-    if args.child:
-        kind, *rest = args.child
-        if kind == "hlx":
-            out = child_hlx(int(rest[0]), rest[1], plain=rest[2] == "plain")
-        elif kind == "cupy":
-            out = child_cupy(int(rest[0]))
-        else:
-            out = child_floor(rest[0])
-        print(json.dumps(out))
-        return
     n = 256 if args.small else args.size
+    argv = [str(n), args.backend]
     root = Path(tempfile.mkdtemp(prefix="hlx-warmstart-"))
-    base = {k: v for k, v in os.environ.items() if k not in ("HLX_HOME", "CUPY_CACHE_DIR")}
-    base["PYTHONDONTWRITEBYTECODE"] = "0"
-    warm = {"HLX_HOME": str(root / "hlx-warm"), "CUPY_CACHE_DIR": str(root / "cupy-warm")}
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("HLX_HOME", "CUPY_CACHE_DIR", "PYTHONDONTWRITEBYTECODE")}
+    warm = {"HLX_HOME": str(root / "hlx-home"), "CUPY_CACHE_DIR": str(root / "cupy-cache")}
 
-    def driver_fresh() -> dict[str, str]:
-        return {"__GL_SHADER_DISK_CACHE_PATH": fresh(root, "nv"), "MESA_SHADER_CACHE_DIR": fresh(root, "mesa"),
-                "CUDA_CACHE_PATH": fresh(root, "cuda")}
+    def fresh(label: str) -> str:
+        return tempfile.mkdtemp(prefix=f"{label}-", dir=root)
 
-    hlx_mode = ["hlx", str(n), args.backend]
-    configs: list[tuple[str, list[str], Any, bool]] = [
-        ("python -c pass", ["floor", "python"], lambda: base, False),
-        ("python, import numpy", ["floor", "numpy"], lambda: base, False),
-        ("hlx warm", [*hlx_mode, "steps"], lambda: {**base, **warm}, True),
-        ("hlx warm, plain", [*hlx_mode, "plain"], lambda: {**base, **warm}, False),
-        ("hlx warm, HLX_HOME only", [*hlx_mode, "steps"], lambda: {**base, **warm, **driver_fresh()}, False),
-        ("hlx cold", [*hlx_mode, "steps"],
-         lambda: {**base, "HLX_HOME": fresh(root, "home"), **driver_fresh()}, False),
+    def no_driver_cache() -> dict[str, str]:
+        return {"__GL_SHADER_DISK_CACHE_PATH": fresh("nv"), "MESA_SHADER_CACHE_DIR": fresh("mesa"),
+                "CUDA_CACHE_PATH": fresh("cuda")}
+
+    configs: list[tuple[str, str, Callable[[], dict[str, str]], bool]] = [
+        ("python, nothing imported", FLOOR_PYTHON, lambda: base, False),
+        ("python, import numpy", FLOOR_NUMPY, lambda: base, False),
+        ("hlx warm", HLX_STEPS, lambda: {**base, **warm}, True),
+        ("hlx warm, plain", HLX_PLAIN, lambda: {**base, **warm}, False),
+        ("hlx warm, HLX_HOME only", HLX_STEPS, lambda: {**base, **warm, **no_driver_cache()}, False),
+        ("hlx cold", HLX_STEPS, lambda: {**base, "HLX_HOME": fresh("home"), **no_driver_cache()}, False),
     ]
-    no_cupy = cupy_usable(base)
-    if no_cupy is None:
+    missing = cupy_missing(base)
+    if missing is None:
         configs += [
-            ("cupy warm", ["cupy", str(n)], lambda: {**base, **warm}, True),
-            ("cupy cold", ["cupy", str(n)], lambda: {**base, "CUPY_CACHE_DIR": fresh(root, "cupy"),
-                                                      **driver_fresh()}, False),
+            ("cupy warm", CUPY, lambda: {**base, **warm}, True),
+            ("cupy cold", CUPY, lambda: {**base, "CUPY_CACHE_DIR": fresh("cupy"), **no_driver_cache()}, False),
         ]
     results: dict[str, list[dict[str, Any]]] = {}
     try:
-        for label, mode, env_for, warmup in configs:
-            results[label] = run_config(label, mode, env_for, args.repeat, warmup)
+        for label, script, env_for, warmup in configs:
+            results[label] = run_config(label, script, argv, env_for, args.repeat, warmup)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    device = results["hlx warm"][0]["device"]
     print(f"new process -> first {n}^3 float32 GEMM result on the host; hlx backend {args.backend!r} on "
-          f"{device}; {args.repeat} processes each; {sys.executable} (Python {sys.version.split()[0]})")
-    print(f"\n{'seconds, whole process':26s} {'min':>7s} {'median':>7s} {'max':>7s}   "
-          f"{'to result (median)':>18s}")
+          f"{results['hlx warm'][0]['device']}; {args.repeat} processes each; Python {sys.version.split()[0]}")
+    print(f"\n{'seconds':26s} {'min':>7s} {'median':>7s} {'max':>7s}  {'to result, median':>18s}")
     for label, runs in results.items():
-        lo, med, hi = stats([r["process"] for r in runs])
-        print(f"{label:26s} {lo:7.3f} {med:7.3f} {hi:7.3f}   {statistics.median(r['to_result'] for r in runs):18.3f}")
-    if no_cupy is None:
+        whole = [r["process"] for r in runs]
+        print(f"{label:26s} {min(whole):7.3f} {statistics.median(whole):7.3f} {max(whole):7.3f}  "
+              f"{statistics.median(r['to_result'] for r in runs):18.3f}")
+    if missing is None:
         for kind, goal in (("warm", 0.75), ("cold", 1.0)):
-            ours = statistics.median(r["process"] for r in results[f"hlx {kind}"])
-            peer = statistics.median(r["process"] for r in results[f"cupy {kind}"])
-            ours_r = statistics.median(r["to_result"] for r in results[f"hlx {kind}"])
-            peer_r = statistics.median(r["to_result"] for r in results[f"cupy {kind}"])
-            print(f"ratio hlx/cupy {kind}: {ours / peer:.2f}x whole process, {ours_r / peer_r:.2f}x to the result "
-                  f"(goal {goal}x)")
+            ours, peer = results[f"hlx {kind}"], results[f"cupy {kind}"]
+            whole = statistics.median(r["process"] for r in ours) / statistics.median(r["process"] for r in peer)
+            part = statistics.median(r["to_result"] for r in ours) / statistics.median(r["to_result"] for r in peer)
+            print(f"hlx/cupy {kind}: {whole:.2f}x whole process, {part:.2f}x to the result (goal {goal}x)")
     else:
-        print(f"CuPy columns skipped: {no_cupy}")
+        print(f"CuPy rows skipped: {missing}")
 
-    steps = ["numpy", "hlx", "plugins", "probe", "inputs", "contract", "plan", "open", "result"]
-    print("\nbreakdown, median ms: " + ", ".join(["start", *steps[:-1], "first run", "after result"]))
+    heads = ["start", *HLX_STEP_NAMES[:-1], "1st run", "at exit", "finalize"]
+    print("\nbreakdown, median ms".ljust(27) + "".join(f"{h[:8]:>9s}" for h in heads))
     for label in ("hlx warm", "hlx warm, HLX_HOME only", "hlx cold"):
         runs = results[label]
-        p = phases(runs, steps)
-        line = "  ".join(f"{v:7.1f}" for v in p.values())
-        pipes = ""
+        line = "".join(f"{v:9.1f}" for v in step_ms(runs, HLX_STEP_NAMES))
         if "pipeline_ms" in runs[0]:
-            pipes = (f"  | pipeline creation {statistics.median(r['pipeline_ms'] for r in runs):.1f} ms, "
-                     f"cache loaded {runs[0]['cache_loaded_bytes']} B")
-        print(f"{label:26s} {line}{pipes}")
-    if no_cupy is None:
-        cupy_steps = ["numpy", "cupy", "inputs", "context+upload", "compile", "result"]
-        print("breakdown, median ms: " + ", ".join(["start", *cupy_steps[:-1], "run+download", "after result"]))
+            line += (f"   pipelines {statistics.median(r['pipeline_ms'] for r in runs):.1f} ms, cache loaded "
+                     f"{runs[0]['cache_loaded_bytes']} B")
+        print(f"{label:26s}{line}")
+    if missing is None:
+        heads = ["start", *CUPY_STEP_NAMES[:-1], "run", "at exit", "finalize"]
+        print("".ljust(26) + "".join(f"{h[:8]:>9s}" for h in heads))
         for label in ("cupy warm", "cupy cold"):
-            p = phases(results[label], cupy_steps)
-            print(f"{label:26s} " + "  ".join(f"{v:7.1f}" for v in p.values()))
+            print(f"{label:26s}" + "".join(f"{v:9.1f}" for v in step_ms(results[label], CUPY_STEP_NAMES)))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,35 @@ def env_number(name: str, default: float | None, *, minimum: float = 0.0) -> flo
     return value
 
 
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20,
+          "MIB": 1 << 20, "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}
+
+
+def parse_bytes(text: str | int, what: str) -> int:
+    """A size: a non-negative integer of bytes, or a number with a unit K, M, G or T (binary: 1G is 2**30
+    bytes; KB/KiB and the like are the same units). E_CONFIG naming ``what`` when it does not parse."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text >= 0:
+            return text
+    elif isinstance(text, str):
+        raw = text.strip().upper().replace(" ", "")
+        number = raw.rstrip("BKMGTI")
+        unit = raw[len(number):]
+        try:
+            value = float(number) * _UNITS[unit]
+        except (KeyError, ValueError):
+            value = -1.0
+        if 0 <= value < float("inf"):
+            return int(value)
+    raise HLXError("E_CONFIG", f"{what}={text!r}: expected a size such as 1000000, 512M or 10G")
+
+
+def env_bytes(name: str, default: int) -> int:
+    """A size from the environment (``parse_bytes``); unset or empty gives ``default``."""
+    raw = os.environ.get(name, "").strip()
+    return parse_bytes(raw, name) if raw else default
+
+
 def hlx_home() -> Path:
     """Where HLX keeps its files (store objects, pipeline caches): ``$HLX_HOME``, default ``~/.cache/hlx``.
     Read from the environment each call so tests and users can redirect it."""

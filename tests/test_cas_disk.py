@@ -106,7 +106,8 @@ def test_gc_and_clear_remove_only_stale_temp_files(tmp_path, rng):
     fresh.write_bytes(b"y")
     old = time.time() - disk.STALE_TEMP_SECONDS - 10
     os.utime(stale, (old, old))
-    assert store.stats() == {"objects": 1, "bytes": len(hlx.encode(hlx.resolve(h, store)))}
+    assert store.stats() == {"objects": 1, "bytes": len(hlx.encode(hlx.resolve(h, store))),
+                             "temp_files": 2, "temp_bytes": 2}
     assert store.gc() == []
     assert not stale.exists() and fresh.exists()  # a fresh temp file may be a write in progress
     assert store.clear() == 1 and fresh.exists()
@@ -183,3 +184,53 @@ def test_processes_collapse_into_one_store(tmp_path, rng):
                 np.testing.assert_array_equal(back, value)
     assert len({h for r in results for h in r}) == store.stats()["objects"] == 5 + 3 * 4 + 2
     assert temp_files(store) == []
+
+
+def _age(store, handle, seconds):
+    path = store.object_path(handle)
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def test_the_store_caps_itself_sparing_fresh_objects(tmp_path, rng):
+    store = hlx.DiskStore(tmp_path, max_bytes=4 << 20)
+    old = [hlx.collapse(rng.standard_normal(1 << 16), store=store) for _ in range(6)]  # 6 x 512 KiB
+    for h in old:
+        _age(store, h, 3600)
+    store._touched.clear()  # as a later process would see them
+    fresh = [hlx.collapse(rng.standard_normal(1 << 16), store=store) for _ in range(6)]
+    stats = store.stats()
+    assert stats["bytes"] <= 4 << 20, stats
+    assert all(store.contains(h) for h in fresh)  # used moments ago: spared
+    assert not all(store.contains(h) for h in old)
+
+
+def test_gc_grace_keeps_recent_objects(tmp_path, rng):
+    store = hlx.DiskStore(tmp_path, max_bytes=0)
+    a, b = (hlx.collapse(rng.standard_normal(100), store=store) for _ in range(2))
+    _age(store, a, 120)
+    assert store.gc(max_bytes=0, grace_seconds=60) == [a]
+    assert store.contains(b)
+    with pytest.raises(hlx.HandleError):
+        store.gc(max_bytes=0, grace_seconds=-1)
+
+
+def test_store_cap_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("HLX_STORE_MAX_BYTES", "512M")
+    assert hlx.DiskStore(tmp_path).max_bytes == 512 << 20
+    monkeypatch.setenv("HLX_STORE_MAX_BYTES", "lots")
+    with pytest.raises(hlx.HLXError) as err:
+        hlx.DiskStore(tmp_path)
+    assert err.value.code == "E_CONFIG" and "HLX_STORE_MAX_BYTES" in err.value.message
+
+
+def test_stats_count_temp_files(tmp_path, rng):
+    store = hlx.DiskStore(tmp_path)
+    h = hlx.collapse(rng.standard_normal(10), store=store)
+    temp = store.object_path(h).parent / ".tmp-left-by-a-killed-writer"
+    temp.write_bytes(b"x" * 100)
+    assert store.stats()["temp_files"] == 1 and store.stats()["temp_bytes"] == 100
+    past = time.time() - 7200
+    os.utime(temp, (past, past))
+    store.gc(max_bytes=1 << 30)
+    assert store.stats()["temp_files"] == 0

@@ -14,6 +14,9 @@ memory-mapped, so large tensors decode zero-copy from the page cache.
 whenever the object is read or collapsed again (at most once per ``TOUCH_SECONDS`` per object and process:
 a warm loop collapses the same outputs thousands of times a second, and the mtime only orders eviction).
 
+The store is capped at ``max_bytes`` (``HLX_STORE_MAX_BYTES``, default 10 GiB, 0 for no cap): the writes
+that bring it past the cap evict least recently used objects, sparing those used in the last minute.
+
 ``put_behind`` (what ``hlx.run`` uses for its outputs) writes on a ``BackgroundWriter`` thread; until the
 file exists the object is served from the writer's pending map, and ``flush`` waits for the writes.
 """
@@ -30,6 +33,7 @@ from hlx_core.cas.store import Entry, ReadBuffer, Store
 from hlx_core.cas.writer import BackgroundWriter
 from hlx_core.codec.handle import TAGS, Buffer, Handle, blake3_digest
 from hlx_core.errors import HandleError
+from hlx_core.settings import env_bytes
 
 TEMP_PREFIX = ".tmp-"
 # A temp file this old belongs to a writer that died; gc and clear remove it.
@@ -37,12 +41,18 @@ STALE_TEMP_SECONDS = 3600.0
 # An object this process stored or touched this recently is not touched again.
 TOUCH_SECONDS = 1.0
 _TOUCHED_MAX = 1 << 16
+# The automatic cap (HLX_STORE_MAX_BYTES; 0 turns it off): past it, least recently used objects are evicted
+# down to CAP_TARGET of it, sparing objects used within CAP_GRACE_SECONDS (another process's fresh outputs).
+DEFAULT_MAX_STORE_BYTES = 10 << 30
+CAP_TARGET = 0.9
+CAP_GRACE_SECONDS = 60.0
 
 
 class DiskStore(Store):
     """A content-addressed store in a folder (created on first write)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, mmap_min_bytes: int = 1 << 16) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, mmap_min_bytes: int = 1 << 16,
+                 max_bytes: int | None = None) -> None:
         super().__init__()
         if not isinstance(path, (str, os.PathLike)):
             raise HandleError("E_STORE", f"DiskStore needs a folder path (str or os.PathLike), "
@@ -53,6 +63,10 @@ class DiskStore(Store):
         self.objects = self.path / "objects"
         self._objects_dir = str(self.objects)
         self.mmap_min_bytes = max(1, mmap_min_bytes)
+        if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0):
+            raise HandleError("E_STORE", f"max_bytes must be an int >= 0 (0: no cap), got {max_bytes!r}")
+        self.max_bytes = env_bytes("HLX_STORE_MAX_BYTES", DEFAULT_MAX_STORE_BYTES) if max_bytes is None else max_bytes
+        self._written = 0  # bytes written since the cap was last checked
         self._writer: BackgroundWriter | None = None
         self._touched: dict[Handle, float] = {}  # handle -> time.monotonic() of this process's last put
 
@@ -61,10 +75,11 @@ class DiskStore(Store):
 
     def __reduce__(self) -> tuple:
         # Lets a store be handed to another process (multiprocessing): the folder is the whole state.
-        return (type(self), (self.path,), {"mmap_min_bytes": self.mmap_min_bytes})
+        return (type(self), (self.path,), {"mmap_min_bytes": self.mmap_min_bytes, "max_bytes": self.max_bytes})
 
     def __setstate__(self, state: dict) -> None:
         self.mmap_min_bytes = state["mmap_min_bytes"]
+        self.max_bytes = state.get("max_bytes", self.max_bytes)
 
     def object_path(self, handle: Handle) -> Path:
         """Where ``handle``'s object lives (whether or not it exists)."""
@@ -134,7 +149,17 @@ class DiskStore(Store):
                 raise _store_error(f"cannot write {handle} to", final, exc) from exc
             raise
         self._mark_touched(handle)
+        self._written += sum(memoryview(c).nbytes for c in chunks)
+        if self.max_bytes and self._written >= max(self.max_bytes // 32, 1 << 20):
+            self._written = 0
+            self._enforce_cap()
         return True
+
+    def _enforce_cap(self) -> None:
+        """Evict least recently used objects when the store holds more than ``max_bytes``."""
+        if sum(e.size for e in self._entries()) > self.max_bytes:
+            self._sweep()
+            self._evict(int(self.max_bytes * CAP_TARGET), frozenset(), CAP_GRACE_SECONDS)
 
     def _get(self, handle: Handle) -> ReadBuffer | None:
         pending = self._pending(handle)
@@ -166,12 +191,13 @@ class DiskStore(Store):
         return self._pending(handle) is not None or self.object_path(handle).is_file()
 
     def _discard(self, handle: Handle) -> bool:
-        self.flush()  # a pending write of this object must not land after its removal
         self._touched.pop(handle, None)
         return _unlink(self.object_path(handle))
 
+    def _is_recent(self, entry: Entry, grace_seconds: float) -> bool:
+        return entry.last_used > time.time() - grace_seconds
+
     def _entries(self) -> list[Entry]:
-        self.flush()  # listings (stats, snapshot, gc, clear) see every object put behind
         entries: list[Entry] = []
         for item in self._files():
             handle = _handle_from_name(Path(item.path).parent.name, item.name)  # None for temp files
@@ -183,6 +209,19 @@ class DiskStore(Store):
                 continue  # removed by another process since the listing
             entries.append(Entry(handle, st.st_size, st.st_mtime))
         return entries
+
+    def stats(self) -> dict[str, int]:
+        """``objects`` and ``bytes`` as every store reports them, and the ``temp_files``/``temp_bytes`` of
+        writes in progress or left by a killed writer (gc and clear remove those older than an hour)."""
+        stats = super().stats()
+        temps = [item for item in self._files() if item.name.startswith(TEMP_PREFIX)]
+        sizes = []
+        for item in temps:
+            try:
+                sizes.append(item.stat().st_size)
+            except FileNotFoundError:
+                continue  # renamed into place meanwhile
+        return {**stats, "temp_files": len(sizes), "temp_bytes": sum(sizes)}
 
     def _sweep(self) -> None:
         now = time.time()

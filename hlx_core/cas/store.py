@@ -154,55 +154,74 @@ class Store(ABC):
 
     def discard(self, handle: Handle | str) -> bool:
         """Remove one object; True when it was there."""
-        return self._discard(as_handle(handle))
+        h = as_handle(handle)
+        self.flush()  # a write behind of this object must not land after its removal
+        return self._discard(h)
 
     def handles(self) -> Iterator[Handle]:
         """Every handle stored now (in no particular order)."""
+        self.flush()
         return iter([e.handle for e in self._entries()])
 
     def stats(self) -> dict[str, int]:
         """``{"objects": count, "bytes": total size}``."""
+        self.flush()
         entries = self._entries()
         return {"objects": len(entries), "bytes": sum(e.size for e in entries)}
 
     def snapshot(self) -> Snapshot:
+        self.flush()
         entries = self._entries()
         return Snapshot(frozenset(e.handle for e in entries), sum(e.size for e in entries))
 
-    def gc(self, max_bytes: int | None = None, keep: Iterable[Handle | str] | None = None) -> list[Handle]:
+    def gc(self, max_bytes: int | None = None, keep: Iterable[Handle | str] | None = None, *,
+           grace_seconds: float = 0.0) -> list[Handle]:
         """Remove objects and return their handles, least recently used first.
 
         ``keep`` handles are never removed. With ``max_bytes``, objects outside ``keep`` are evicted least
         recently used first (used = stored, collapsed again or read) until the store holds at most
         ``max_bytes``; with ``keep`` alone, everything outside it is removed (``max_bytes=0``). With neither,
-        nothing is removed.
+        nothing is removed. Objects used within the last ``grace_seconds`` stay too (where the store keeps
+        times: a DiskStore), so a gc running beside a process never takes what a run has just collapsed.
         """
         if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int)
                                       or max_bytes < 0):
             raise HandleError("E_STORE", f"gc(max_bytes=...) must be an int >= 0, got {max_bytes!r}")
         if keep is not None and (isinstance(keep, str) or not isinstance(keep, Iterable)):
             raise HandleError("E_STORE", f"gc(keep=...) must be a collection of handles, got {type(keep).__name__}")
+        if isinstance(grace_seconds, bool) or not isinstance(grace_seconds, (int, float)) or not grace_seconds >= 0:
+            raise HandleError("E_STORE", f"gc(grace_seconds=...) must be a number >= 0, got {grace_seconds!r}")
         kept = frozenset(as_handle(h) for h in keep) if keep is not None else frozenset()
+        self.flush()
         self._sweep()
         if max_bytes is None:
             if keep is None:
                 return []
             max_bytes = 0
+        return self._evict(max_bytes, kept, grace_seconds)
+
+    def _evict(self, max_bytes: int, kept: frozenset[Handle], grace_seconds: float) -> list[Handle]:
+        """Least recently used first, until at most ``max_bytes`` remain (gc's work, without its flush)."""
         entries = sorted(self._entries(), key=lambda e: e.last_used)
         total = sum(e.size for e in entries)
         removed: list[Handle] = []
         for entry in entries:
             if total <= max_bytes:
                 break
-            if entry.handle in kept:
+            if entry.handle in kept or self._is_recent(entry, grace_seconds):
                 continue
             if self._discard(entry.handle):
                 removed.append(entry.handle)
             total -= entry.size
         return removed
 
+    def _is_recent(self, entry: Entry, grace_seconds: float) -> bool:
+        """Whether ``entry`` was used within the last ``grace_seconds`` (False where no times are kept)."""
+        return False
+
     def clear(self) -> int:
         """Remove every object; returns how many were removed."""
+        self.flush()
         self._sweep()
         return sum(self._discard(e.handle) for e in self._entries())
 

@@ -97,7 +97,7 @@ def _shader_object(stem: str) -> tuple[Handle, tuple[Buffer, ...]]:
 def shader_handle(kernel: str, store: Any = None) -> Handle:
     """The handle of ``kernel``'s 900 in ``store`` (stored there on every call, so it is present)."""
     stem = BY_NAME[kernel].shader
-    target = get_default_store() if store is None else store
+    target = _store(store)
     if not isinstance(target, Store):
         return collapse(_shader_900(stem), store)  # which refuses what is not a store (E_STORE)
     handle, chunks = _shader_object(stem)
@@ -121,6 +121,10 @@ def _with_shaders(bodies: list[dict], store: Any) -> list[dict]:
 
 # ----------------------------------------------------------------------------------------------- operands
 
+def _store(store: Any) -> Any:
+    return get_default_store() if store is None else store
+
+
 def _operand(value: Any, kernel: str, name: str, store: Any) -> Argument:
     """Turn a helper argument into an Operand (collapsing arrays, resolving handles) or keep a marker."""
     if isinstance(value, StageOutput):
@@ -132,7 +136,7 @@ def _operand(value: Any, kernel: str, name: str, store: Any) -> Argument:
         return Operand(collapse(array, store), array.dtype, tuple(array.shape))
     if is_handle(value):
         handle = Handle(value)
-        array = resolve_tensor(handle, get_default_store() if store is None else store)
+        array = resolve_tensor(handle, _store(store))
         if not isinstance(array, np.ndarray):
             raise ContractError("E_CONTRACT_FIELD_TYPE", f"{kernel}: {name} is {handle}, which holds a "
                                 f"{type(array).__name__}, not a tensor")

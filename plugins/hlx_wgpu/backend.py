@@ -27,7 +27,7 @@ from hlx_core.plan import InputRef, OutputRef, Plan, Stage
 from hlx_core.settings import env_number
 
 from hlx_wgpu import adapter as adapters
-from hlx_wgpu.buffers import BUFFER_ALIGN, BufferPool, PoisonSource, PooledBuffer, Readback, Upload
+from hlx_wgpu.buffers import BUFFER_ALIGN, BufferPool, PoisonSource, PooledBuffer, Readback, Upload, spin_ns
 from hlx_wgpu.errors import DeviceLost, wgpu_call
 from hlx_wgpu.pipelines import UNIFORM_LAYOUT, Pipeline, PipelineCache
 from hlx_wgpu.shaders import CompiledShader, PushMode, ShaderCache
@@ -72,7 +72,7 @@ class DeviceCore:
                                    max_free_bytes=1 << 20, on_destroy=self.pipelines.forget_buffer)
         self.resident: Residency[PooledBuffer] = Residency(int(env_number(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES)),
                                                            self.storage.release)
-        self.readback = Readback(self.device, wgpu)
+        self.readback = Readback(self.device, wgpu, spin_ns(adapter.device_info().kind == "cpu"))
         self.upload = Upload(self.device, wgpu)
         self.timestamps = Timestamps(self.device, wgpu) if "timestamp-query" in self.features else None
         self.poison = PoisonSource(self.device, wgpu) if poison_enabled() else None

@@ -14,6 +14,7 @@ output buffers (``clear_buffer`` can only write zeros).
 from __future__ import annotations
 
 import itertools
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,9 +25,11 @@ import numpy as np
 
 from hlx_core.device.layout import align, host_bytes
 from hlx_core.device.poison import poison_bytes
+from hlx_core.settings import env_number
 
 from hlx_wgpu.errors import wgpu_call
 
+ENV_SPIN = "HLX_WGPU_SPIN_US"
 BUFFER_ALIGN = 256  # pool size classes; also the offset alignment of copies into the staging buffer
 DEFAULT_MAX_FREE_BYTES = 1 << 30
 
@@ -121,12 +124,37 @@ class HostBuffer:
             self.size = 0
 
 
-class Readback(HostBuffer):
-    """The staging buffer every output (and the timestamp results) of a run is copied into."""
+def spin_ns(cpu_device: bool) -> int:
+    """How long a readback polls the device before it blocks (HLX_WGPU_SPIN_US): 250 us on GPUs, 0 on CPU
+    adapters (lavapipe), whose work runs on the host's own cores, as for the Vulkan backend's fence wait."""
+    return int(env_number(ENV_SPIN, 0.0 if cpu_device else 250.0) * 1e3)
 
-    def __init__(self, device: Any, wgpu: Any) -> None:
+
+class Readback(HostBuffer):
+    """The staging buffer every output (and the timestamp results) of a run is copied into.
+
+    It is mapped through wgpu-native's own entry points on the calling thread: ``map_sync`` would first
+    submit an empty command buffer (wgpu-py's guard for a buffer no submit wrote yet; this one was just
+    written by the run's copies) and then wait for wgpu-py's poll thread to see the map done and wake this
+    one. Here the device is polled without blocking for up to ``spin_ns`` (a wake-up from a blocking poll
+    costs more than a short run takes on a GPU), then with a blocking poll until the map callback ran."""
+
+    def __init__(self, device: Any, wgpu: Any, spin_ns: int = 0) -> None:
         super().__init__(device, wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, "hlx-readback")
-        self._mode = wgpu.MapMode.READ
+        from wgpu.backends.wgpu_native import _api
+
+        self._api = _api
+        self.spin_ns = spin_ns
+        self._state = [False, 0]  # callback ran, its status
+
+        @_api.ffi.callback("void(WGPUMapAsyncStatus, WGPUStringView, void *, void *)")
+        def on_mapped(status, _message, _userdata1, _userdata2):
+            self._state[0], self._state[1] = True, status
+
+        self._on_mapped = on_mapped  # alive as long as the struct that points at it
+        self._callback_info = _api.ffi.new("WGPUBufferMapCallbackInfo *")
+        self._callback_info.mode = _api.lib.WGPUCallbackMode_AllowProcessEvents
+        self._callback_info.callback = on_mapped
 
     @contextmanager
     def mapped(self, ranges: list[tuple[int, int]]) -> Iterator[list[memoryview]]:
@@ -136,16 +164,42 @@ class Readback(HostBuffer):
         if not ranges:
             yield []
             return
+        api = self._api
+        ffi, libf = api.ffi, api.libf
         total = align(max(o + s for o, s in ranges), 8)
+        internal = self.buffer._internal
         with wgpu_call("mapping the readback buffer"):
-            self.buffer.map_sync(self._mode, 0, total)
+            self._state[0] = False
+            libf.wgpuBufferMapAsync(internal, api.lib.WGPUMapMode_Read, 0, total, self._callback_info[0])
+            self._wait()
+            if self._state[1] != api.lib.WGPUMapAsyncStatus_Success:
+                raise RuntimeError(f"could not map the readback buffer (WGPUMapAsyncStatus {self._state[1]})")
+        views: list[memoryview] = []
         try:
             with wgpu_call("reading the readback buffer"):
-                views = [self.buffer.read_mapped(offset, size, copy=False) for offset, size in ranges]
+                mapped = memoryview(ffi.buffer(libf.wgpuBufferGetConstMappedRange(internal, 0, total), total))
+                views = [mapped[offset:offset + size].toreadonly() for offset, size in ranges]
             yield views
         finally:
+            for view in views:  # nothing may read the mapping once it is unmapped
+                try:
+                    view.release()
+                except BufferError:  # still exported by an array the caller kept: its own responsibility
+                    pass
             with wgpu_call("unmapping the readback buffer"):
-                self.buffer.unmap()
+                libf.wgpuBufferUnmap(internal)
+
+    def _wait(self) -> None:
+        """Poll the device until the map callback ran: without blocking for ``spin_ns``, then blocking."""
+        api = self._api
+        device = self._device._internal
+        state = self._state
+        poll = api.lib.wgpuDevicePoll  # raw: the spin calls it many times, and it reports no errors
+        deadline = time.perf_counter_ns() + self.spin_ns
+        while not state[0] and time.perf_counter_ns() < deadline:
+            poll(device, False, api.ffi.NULL)
+        while not state[0]:
+            api.libf.wgpuDevicePoll(device, True, api.ffi.NULL)
 
 
 class Upload(HostBuffer):
