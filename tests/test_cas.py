@@ -15,7 +15,7 @@ from codec_values import DTYPES, same, shuffled, values
 from hypothesis import HealthCheck, given, settings
 
 import hlx
-from hlx_core.codec.handle import blake3_digest, tag_of
+from hlx_core.codec.handle import blake3_digest, is_handle, tag_of
 
 HANDLE_RE = re.compile(r"^&h_[a-z]+_[0-9a-f]{64}$")
 
@@ -392,3 +392,23 @@ def test_bytes_under_a_wrong_handle_are_never_handed_out(store, rng):
         store.get(wrong)  # ... and check it when reading
     assert err.value.code == "E_INTEGRITY" and wrong in str(err.value)
     assert not store.contains(wrong)
+
+
+def test_a_handle_with_a_trailing_newline_is_refused():
+    h = hlx.collapse(b"abc")
+    for bad in (h + "\n", " " + h, h + " ", h.upper()):
+        with pytest.raises(hlx.HandleError) as err:
+            hlx.resolve(bad)
+        assert err.value.code == "E_HANDLE_INVALID" and not is_handle(bad)
+
+
+def test_bytes_under_another_kinds_tag_do_not_resolve():
+    """The tag is not part of the hash: a map's bytes put under a tensor handle must not come back."""
+    store = hlx.MemoryStore()
+    real = hlx.collapse({"a": 1}, store=store)
+    forged = hlx.Handle(real.replace("&h_map_", "&h_tensor_"))
+    store.put(forged, [hlx.encode({"a": 1})])
+    with pytest.raises(hlx.HandleError) as err:
+        hlx.resolve(forged, store=store)
+    assert err.value.code == "E_INTEGRITY" and "map" in err.value.message
+    assert hlx.resolve(real, store=store) == {"a": 1}

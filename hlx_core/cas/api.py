@@ -83,8 +83,13 @@ def flush(store: Store | None = None) -> None:
 
 def resolve(handle: Handle | str, store: Store | None = None) -> Any:
     """The value behind ``handle`` (E_HANDLE_INVALID for a malformed handle, E_HANDLE_NOT_FOUND when absent,
-    E_INTEGRITY when the stored bytes do not match)."""
-    return codec.decode(_resolve_store(store).get(handle))
+    E_INTEGRITY when the stored bytes do not match, or are a value of another kind than the handle's tag:
+    the tag is not hashed, so only reading the value can tell)."""
+    h = Handle(handle)
+    value = codec.decode(_resolve_store(store).get(h))
+    if tag_of(value) != h.tag:
+        raise HandleError("E_INTEGRITY", f"{h} names a {h.tag}, but its bytes are a {tag_of(value)}")
+    return value
 
 
 def exists(handle: Handle | str, store: Store | None = None) -> bool:

@@ -16,7 +16,7 @@ from hlx_core.errors import CodecError, HandleError
 
 Buffer = Union[bytes, bytearray, memoryview]
 TAGS = ("null", "bool", "int", "float", "str", "blob", "list", "map", "tensor", "contract", "ref")
-_HANDLE_RE = re.compile(r"^&h_(" + "|".join(TAGS) + r")_([0-9a-f]{64})$")
+_HANDLE_RE = re.compile(r"&h_(" + "|".join(TAGS) + r")_([0-9a-f]{64})")  # fullmatch: "$" would allow a "\n"
 _CONTRACT_KEY_RE = re.compile(r"^[0-9]+$")
 
 
@@ -28,7 +28,7 @@ class Handle(str):
     def __new__(cls, text: str) -> "Handle":
         if isinstance(text, Handle):
             return text
-        if not isinstance(text, str) or not _HANDLE_RE.match(text):
+        if not isinstance(text, str) or not _HANDLE_RE.fullmatch(text):
             raise HandleError("E_HANDLE_INVALID", f"not a handle: {text!r:.120} (expected &h_<tag>_<64 hex>)")
         return super().__new__(cls, text)
 
@@ -60,7 +60,7 @@ class Handle(str):
 
 def is_handle(text: Any) -> bool:
     """True when ``text`` is a well-formed handle string (a Handle or plain str)."""
-    return isinstance(text, str) and bool(_HANDLE_RE.match(text))
+    return isinstance(text, str) and bool(_HANDLE_RE.fullmatch(text))
 
 
 def tag_of(value: Any) -> str:

@@ -42,9 +42,10 @@ MAX_PREPARED = 256  # plans whose preparation is kept
 @dataclass(frozen=True)
 class PreparedPlan:
     """What running a plan needs besides its input data. The plan key names the whole contract, so this is
-    made once per key: the limits check passed, each stage's module and pipeline, the slots a stage may
-    write, each stage's push-constant bytes."""
+    made once per key: the buffer layout, the limits check passed, each stage's module and pipeline, the
+    slots a stage may write, each stage's push-constant bytes."""
 
+    layout: BufferLayout
     compiled: tuple[tuple[CompiledShader, Pipeline], ...]
     written: frozenset[int]
     pushes: tuple[bytes, ...]
@@ -90,7 +91,7 @@ class DeviceCore:
             compiled.append((shader, self.pipelines.get(stage, shader)))
         written = layout.written | frozenset(layout.bindings[s][i] for s, (shader, _) in enumerate(compiled)
                                              for i in shader.written)
-        prep = PreparedPlan(tuple(compiled), written, tuple(_push_bytes(stage) for stage in plan.stages))
+        prep = PreparedPlan(layout, tuple(compiled), written, tuple(_push_bytes(stage) for stage in plan.stages))
         self.prepared.put(plan.key, prep)
         return prep
 
@@ -141,8 +142,8 @@ class WgpuSession(Session):
         return Execution(arrays, timings)
 
     def _run(self, core: DeviceCore, plan: Plan) -> tuple[list[np.ndarray], dict[str, float]]:
-        layout = buffer_layout(plan)
-        prep = core.prepare(plan, layout)
+        prep = core.prepared.get(plan.key) or core.prepare(plan, buffer_layout(plan))
+        layout = prep.layout
         for stage, (shader, _) in zip(plan.stages, prep.compiled):
             self.shader_paths[stage.kernel_name] = shader
         held: list[tuple[BufferPool, PooledBuffer]] = []
