@@ -10,7 +10,8 @@ one-key maps stand for them (paths are relative to the JSON file):
 - ``{"$tensor": [[1, 2], [3, 4]], "dtype": "float32"}`` → the array, collapsed into the store; its handle;
 - ``{"$npy": "x.npy"}`` → the array in that .npy file, collapsed into the store; its handle.
 
-Handles are written as plain strings (``"&h_tensor_…"``).
+Handles are written as plain strings (``"&h_tensor_…"``). ``hlx run`` prints plain lines and never imports
+rich, so a run from the shell costs what the run costs; the listing commands print rich tables.
 """
 from __future__ import annotations
 
@@ -24,12 +25,9 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from hlx_core import runtime
 from hlx_core.cas import api as cas
@@ -38,6 +36,9 @@ from hlx_core.codec.handle import is_handle
 from hlx_core.errors import CodecError, ContractError, HLXError, SpirvError
 from hlx_core.registry import ALLOWLIST_ENV
 from hlx_core.settings import hlx_home
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # -- contract files ----------------------------------------------------------------------------------
 
@@ -113,10 +114,18 @@ def load_contract(source: str, store: Any) -> Any:
 
 # -- commands ------------------------------------------------------------------------------------------
 
-def _backend_table(console: Console, title: str, columns: Sequence[str],
-                   rows: Callable[[dict], list[tuple[str, ...]]]) -> int:
+def _console() -> Console:
+    """rich's console, for the commands that print tables (rich is imported by them alone). Handles are
+    long: never wrap them when the output goes to a file or a pipe."""
+    from rich.console import Console
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+def _backend_table(title: str, columns: Sequence[str], rows: Callable[[dict], list[tuple[str, ...]]]) -> int:
     """Print ``rows(info)`` for every entry of ``runtime.backend_info()`` as one table (``devices`` and
     ``plugins``), with a hint when there is nothing to list."""
+    from rich.table import Table
+    console = _console()
     table = Table(title=title)
     for col in columns:
         table.add_column(col)
@@ -133,6 +142,7 @@ def _backend_table(console: Console, title: str, columns: Sequence[str],
 
 
 def _device_rows(info: dict) -> list[tuple[str, ...]]:
+    from rich.markup import escape
     if not info["available"]:
         return [(escape(info["name"]), "-", "-", "-", f"[red]unavailable[/]: {escape(str(info['reason']))}")]
     return [(escape(info["name"]), str(d["index"]), escape(d["name"]), d["kind"], "[green]available[/]")
@@ -140,6 +150,7 @@ def _device_rows(info: dict) -> list[tuple[str, ...]]:
 
 
 def _plugin_rows(info: dict) -> list[tuple[str, ...]]:
+    from rich.markup import escape
     if "error" in info:
         status = f"[red]failed ({info['stage']})[/]: {escape(info['error'])}"
     elif info["available"]:
@@ -151,38 +162,39 @@ def _plugin_rows(info: dict) -> list[tuple[str, ...]]:
     return [(escape(info["name"]), escape(info["plugin"]), escape(distribution), escape(info["version"]), status)]
 
 
-def cmd_devices(args: argparse.Namespace, console: Console) -> int:
-    return _backend_table(console, "HLX backends and devices", ("backend", "device", "name", "kind", "status"),
-                          _device_rows)
+def cmd_devices(args: argparse.Namespace) -> int:
+    return _backend_table("HLX backends and devices", ("backend", "device", "name", "kind", "status"), _device_rows)
 
 
-def cmd_plugins(args: argparse.Namespace, console: Console) -> int:
-    return _backend_table(console, "HLX plugins (entry-point group hlx.backends)",
+def cmd_plugins(args: argparse.Namespace) -> int:
+    return _backend_table("HLX plugins (entry-point group hlx.backends)",
                           ("backend", "plugin", "distribution", "version", "status"), _plugin_rows)
 
 
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     store = cas.get_default_store()
     contract = load_contract(args.file, store)
     result = runtime.run(contract, backend=args.backend, device=args.device, store=store)
-    console.print(f"ran {result.contract} on {result.backend} ({result.device})", markup=False)
+    print(f"ran {result.contract} on {result.backend} ({result.device})")
     for i, (handle, array) in enumerate(zip(result.outputs, result.arrays())):
-        console.print(f"output {i}: {handle} {array.dtype}{list(array.shape)}", markup=False)
-    console.print("timings: " + ", ".join(f"{k} {v:.3f} ms" for k, v in sorted(result.timings.items())),
-                  markup=False)
+        print(f"output {i}: {handle} {array.dtype}{list(array.shape)}")
+    print("timings: " + ", ".join(f"{k} {v:.3f} ms" for k, v in sorted(result.timings.items())))
     if args.print:
         for i, array in enumerate(result.arrays()):
-            console.print(f"array {i}:\n{np.array2string(array, threshold=200)}", markup=False)
+            print(f"array {i}:\n{np.array2string(array, threshold=200)}")
     return 0
 
 
-def cmd_demo(args: argparse.Namespace, console: Console) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     from hlx_core.demo import run_demo
-    rows = run_demo(size=args.size, backends=args.backend, console=console)
+    rows = run_demo(size=args.size, backends=args.backend, console=_console())
     return 0 if rows and all(r.match for r in rows) else 1
 
 
-def cmd_cache(args: argparse.Namespace, console: Console) -> int:
+def cmd_cache(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+    console = _console()
     store = cas.get_default_store()
     if args.action == "stats":
         stats = store.stats()
@@ -249,7 +261,7 @@ def compile_glsl(source: Path) -> bytes:
         return out.read_bytes()
 
 
-def cmd_shader_pack(args: argparse.Namespace, console: Console) -> int:
+def cmd_shader_pack(args: argparse.Namespace) -> int:
     from hlx_core.contracts.shader import shader_contract
     source = Path(args.file)
     data = _read(source)
@@ -315,10 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # Handles are long: never wrap them when the output goes to a file or a pipe.
-    console = Console(width=None if sys.stdout.isatty() else 200)
     try:
-        return args.func(args, console)
+        return args.func(args)
     except HLXError as exc:
         where = f" at {exc.path}" if exc.path else ""
         print(f"error [{exc.code}]{where}: {exc.message}", file=sys.stderr)

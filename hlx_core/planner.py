@@ -22,7 +22,7 @@ from hlx_core.cas import api as cas
 from hlx_core.codec import encode_chunks
 from hlx_core.codec.handle import Handle, blake3_digest, is_handle, tag_of
 from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG, VULKAN_SHADER
-from hlx_core.contracts.key import from_raw_key, raw_key
+from hlx_core.contracts.key import raw_key
 from hlx_core.contracts.tensors import resolve_tensor
 from hlx_core.contracts.validate import validate
 from hlx_core.device.lru import LRU
@@ -76,13 +76,14 @@ def plan(contract: Any, store: Any = None, *, behind: bool = False) -> Plan:
     if cached is not None and cached[0] is store:
         return cached[1]
     trusted = raw is not None and was_built(raw)
-    # A helper's contract is planned as rebuilt from its bytes: the value the helper made, owned here.
-    normalised = from_raw_key(raw) if trusted else validate(contract)
+    # Exactly the bytes of a contract a helper built: already its own normalised form.
+    normalised = contract if trusted else validate(contract)
     cid = _contract_id(normalised)
     if cid not in (COMPUTE_KERNEL, PIPELINE_CONFIG):
         raise _fail(cid, f"hlx.run executes 901 COMPUTE_KERNEL and 902 PIPELINE_CONFIG contracts, not {cid}",
                     "E_CONTRACT_UNKNOWN")
-    key = cas.collapse(normalised, store=store, behind=behind)  # normalised is owned here: safe to write behind
+    # Safe to write behind: the encoding of a contract without inline tensors holds none of its memory.
+    key = cas.collapse(normalised, store=store, behind=behind)
     cached = _plans.get((key, id(store)))
     if cached is not None and cached[0] is store:
         built = cached[1]

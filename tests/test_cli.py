@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -126,6 +127,23 @@ def test_run_json_lcb_and_handle(plugins, capsys, relu_shader, tmp_path, rng):
     (tmp_path / "inline.json").write_text(json.dumps({"901": inline}))
     code, out, _ = _run(capsys, "run", str(tmp_path / "inline.json"), "--backend", "cpu")
     assert code == 0 and _output_handle(out) == handle
+
+
+def test_run_on_a_named_backend_probes_and_imports_only_that(relu_shader, tmp_path, rng):
+    """`hlx run --backend cpu` in a fresh process: the other backends stay unprobed, so neither GPU binding
+    (vulkan, wgpu) is imported, and rich is not imported either."""
+    x = rng.standard_normal(5).astype(np.float32)
+    (tmp_path / "relu.json").write_text(json.dumps(_relu_json(relu_shader, x.tolist(), tmp_path)))
+    code = ("import sys\n"
+            "from hlx_core import registry\n"
+            "from hlx_core.cli import main\n"
+            f"assert main(['run', {str(tmp_path / 'relu.json')!r}, '--backend', 'cpu']) == 0\n"
+            "probed = sorted(n for n, e in registry.backend_entries().items() if e._availability is not None)\n"
+            "print(probed, sorted(m for m in ('vulkan', 'wgpu', 'rich') if m in sys.modules))\n")
+    env = {k: v for k, v in os.environ.items() if k != "HLX_PLUGINS"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "['cpu'] []"
 
 
 @pytest.mark.parametrize("content, argv, code_prefix", [

@@ -2,11 +2,12 @@
 
 The planner's cache and the kernel helpers' record of what they built key contracts on these bytes:
 msgpack packed in C with exact types only, so equal keys mean equal contracts (same structure, types,
-values and key order; a different key order merely makes another key). A ``Handle`` packs apart from the
-plain string that spells it, since the two encode differently in LC-B and so make different contracts;
-its packing carries a per-process salt, so no value written into a contract can pass for one. Anything
-else (tuples, NumPy scalars, inline tensors, subclasses of dict or str) gives None: callers fall back to
-the canonical encoding.
+values and key order, bytes-like values counting as bytes; another key order merely makes another key).
+A ``Handle`` packs apart from the plain string that spells it, since the two encode differently in LC-B
+and so make different contracts; its packing carries a per-process salt, so no value written into a
+contract can pass for one, and equal keys stay equal contracts even when one was never validated.
+Anything else (tuples, NumPy scalars, inline tensors, subclasses of dict or str) gives None: callers fall
+back to the canonical encoding.
 """
 from __future__ import annotations
 
@@ -27,12 +28,6 @@ def _pack_handle(value: Any) -> msgpack.ExtType:
     raise TypeError(type(value).__name__)
 
 
-def _unpack_handle(code: int, data: bytes) -> Any:
-    if code == _HANDLE_EXT and data.startswith(_SALT):
-        return Handle(data[len(_SALT):].decode())
-    return msgpack.ExtType(code, data)
-
-
 def raw_key(contract: Any) -> bytes | None:
     """The exact-type msgpack bytes of ``contract``, or None when it holds a value they cannot carry."""
     try:
@@ -40,8 +35,3 @@ def raw_key(contract: Any) -> bytes | None:
     except (TypeError, ValueError, OverflowError):
         return None
 
-
-def from_raw_key(raw: bytes) -> Any:
-    """The value ``raw_key`` made ``raw`` from, rebuilt: fresh dicts and lists, its Handles as Handles (a
-    bytearray or memoryview comes back as the bytes it held)."""
-    return msgpack.unpackb(raw, ext_hook=_unpack_handle, strict_map_key=False)

@@ -8,7 +8,8 @@ one error mapping instead of the package's own exception classes.
 """
 from __future__ import annotations
 
-import cffi
+import ctypes
+from typing import Any
 
 from hlx_core.errors import BackendError
 
@@ -23,23 +24,26 @@ ffi = vk.ffi
 lib = vk.lib
 NULL = ffi.NULL
 
-# Structs newer than the binding's headers (VK_KHR_shader_bfloat16, VK_NV_cooperative_matrix2), laid out as in
-# the Vulkan specification. They live in a second cffi namespace (declarations only, no library) and are
-# linked into pNext chains by address, so HLX reads these features instead of guessing from extension names.
-ext_ffi = cffi.FFI()
-ext_ffi.cdef("""
-typedef struct {
-    uint32_t sType; void* pNext;
-    uint32_t shaderBFloat16Type; uint32_t shaderBFloat16DotProduct; uint32_t shaderBFloat16CooperativeMatrix;
-} VkPhysicalDeviceShaderBfloat16FeaturesKHR;
-typedef struct {
-    uint32_t sType; void* pNext;
-    uint32_t cooperativeMatrixWorkgroupScope; uint32_t cooperativeMatrixFlexibleDimensions;
-    uint32_t cooperativeMatrixReductions; uint32_t cooperativeMatrixConversions;
-    uint32_t cooperativeMatrixPerElementOperations; uint32_t cooperativeMatrixTensorAddressing;
-    uint32_t cooperativeMatrixBlockLoads;
-} VkPhysicalDeviceCooperativeMatrix2FeaturesNV;
-""")
+
+def _feature_struct(name: str, *fields: str) -> type[ctypes.Structure]:
+    """A feature struct as the Vulkan specification lays it out: sType, pNext, then VkBool32 fields."""
+    return type(name, (ctypes.Structure,), {"_fields_": [("sType", ctypes.c_uint32), ("pNext", ctypes.c_void_p),
+                                                         *((f, ctypes.c_uint32) for f in fields)]})
+
+
+# Structs newer than the binding's headers (VK_KHR_shader_bfloat16, VK_NV_cooperative_matrix2), so HLX reads
+# these features instead of guessing from extension names. They are ctypes structures linked into pNext
+# chains by address: declaring them to cffi would parse C (pycparser) in every process that probes Vulkan.
+EXT_STRUCTS: dict[str, type[ctypes.Structure]] = {
+    "VkPhysicalDeviceShaderBfloat16FeaturesKHR": _feature_struct(
+        "VkPhysicalDeviceShaderBfloat16FeaturesKHR",
+        "shaderBFloat16Type", "shaderBFloat16DotProduct", "shaderBFloat16CooperativeMatrix"),
+    "VkPhysicalDeviceCooperativeMatrix2FeaturesNV": _feature_struct(
+        "VkPhysicalDeviceCooperativeMatrix2FeaturesNV",
+        "cooperativeMatrixWorkgroupScope", "cooperativeMatrixFlexibleDimensions", "cooperativeMatrixReductions",
+        "cooperativeMatrixConversions", "cooperativeMatrixPerElementOperations",
+        "cooperativeMatrixTensorAddressing", "cooperativeMatrixBlockLoads"),
+}
 EXT_STRUCT_TYPES = {
     "VkPhysicalDeviceShaderBfloat16FeaturesKHR": 1000141000,     # ..._SHADER_BFLOAT16_FEATURES_KHR
     "VkPhysicalDeviceCooperativeMatrix2FeaturesNV": 1000593000,  # ..._COOPERATIVE_MATRIX_2_FEATURES_NV
@@ -57,9 +61,9 @@ def version_str(version: int) -> str:
 
 
 def new_struct(ctype: str, stype: int | None = None, **fields):
-    """``ffi.new("<ctype>*")`` with sType and fields set (``ext_ffi`` for the structs it declares); the
-    caller keeps referenced memory alive."""
-    p = (ext_ffi if ctype in EXT_STRUCT_TYPES else ffi).new(ctype + "*")
+    """``ffi.new("<ctype>*")`` with sType and fields set (a zeroed ctypes structure for ``EXT_STRUCTS``);
+    the caller keeps referenced memory alive."""
+    p = EXT_STRUCTS[ctype]() if ctype in EXT_STRUCTS else ffi.new(ctype + "*")
     if stype is not None:
         p.sType = stype
     for k, v in fields.items():
@@ -67,10 +71,17 @@ def new_struct(ctype: str, stype: int | None = None, **fields):
     return p
 
 
+def address(struct: Any) -> int:
+    """The address of a struct made by ``new_struct`` (a cffi pointer or a ctypes structure)."""
+    if isinstance(struct, ctypes.Structure):
+        return ctypes.addressof(struct)
+    return int(ffi.cast("uintptr_t", struct))
+
+
 def chain(*structs) -> None:
-    """Link structs (cdata pointers) through pNext in the order given."""
+    """Link structs made by ``new_struct`` through pNext in the order given."""
     for a, b in zip(structs, structs[1:]):
-        a.pNext = ffi.cast("void*", b)
+        a.pNext = address(b) if isinstance(a, ctypes.Structure) else ffi.cast("void*", address(b))
 
 
 def cstr(s) -> str:

@@ -15,6 +15,7 @@ valid after its session closed, the device's memory having never been its owner.
 """
 from __future__ import annotations
 
+import logging
 import math
 import mmap
 import sys
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from hlx_core.device.layout import align, native_array
+from hlx_core.errors import HLXError
 from hlx_core.plan import OutputRef
 
 from hlx_vulkan_raw.errors import check, create
@@ -36,6 +38,8 @@ MiB = 1 << 20
 POOL_MIN_BYTES = 1 * MiB
 #: Bytes of host blocks the pool keeps imported (idle or still referred to by results).
 DEFAULT_POOL_BYTES = 1024 * MiB
+
+log = logging.getLogger("hlx.vulkan")
 
 
 class HostImport:
@@ -120,8 +124,8 @@ class HostBlock:
 
 
 class HostPool:
-    """Imported host blocks by size, least recently used first. ``acquire`` hands out an idle block of the
-    size (or imports a new one); ``trim``, called once nothing in flight uses any block, keeps at most
+    """Imported host blocks by size, least recently used first. ``acquire`` hands out idle blocks of the
+    sizes (or imports new ones); ``trim``, called once nothing in flight uses any block, keeps at most
     ``budget`` bytes imported: idle blocks go first, then the oldest blocks still referred to are let go."""
 
     def __init__(self, importer: HostImport, budget: int = DEFAULT_POOL_BYTES) -> None:
@@ -131,20 +135,36 @@ class HostPool:
         self.bytes = 0
         self._clock = 0
         self.created = 0
+        self._usable: bool | None = None
 
-    def acquire(self, nbytes: int) -> HostBlock:
-        size = align(max(nbytes, 1), self.importer.alignment)
+    def usable(self) -> bool:
+        """Whether the driver imports host memory here: tried once, with one small block, before the first
+        plan that would read back into the pool is recorded (a refusal leaves outputs to the readback copy)."""
+        if self._usable is None:
+            try:
+                self.importer.block(self.importer.alignment).release()
+                self._usable = True
+            except HLXError as exc:
+                log.warning("importing host memory failed (%s): large outputs are read back with a host copy", exc)
+                self._usable = False
+        return self._usable
+
+    def acquire(self, sizes: list[int]) -> list[HostBlock]:
+        """A distinct idle block for each of one run's outputs of ``sizes`` bytes (imported when none is)."""
         self._clock += 1
-        for block in reversed(self.blocks):
-            if block.size == size and block.idle():
-                block.last_used = self._clock
-                return block
-        block = self.importer.block(size)
-        block.last_used = self._clock
-        self.blocks.append(block)
-        self.bytes += size
-        self.created += 1
-        return block
+        taken: list[HostBlock] = []
+        for nbytes in sizes:
+            size = align(max(nbytes, 1), self.importer.alignment)
+            block = next((b for b in reversed(self.blocks)
+                          if b.size == size and b.last_used != self._clock and b.idle()), None)
+            if block is None:
+                block = self.importer.block(size)
+                self.blocks.append(block)
+                self.bytes += size
+                self.created += 1
+            block.last_used = self._clock
+            taken.append(block)
+        return taken
 
     def trim(self) -> None:
         if self.bytes <= self.budget:

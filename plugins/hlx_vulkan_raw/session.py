@@ -56,9 +56,18 @@ from hlx_vulkan_raw.memory import DeviceBuffer, residency_budget
 from hlx_vulkan_raw.pipelines import Pipeline
 from hlx_vulkan_raw.readback import POOL_MIN_BYTES, HostBlock, HostPool
 
+#: Plan outputs up to this size that no other stage touches live in host memory on a discrete GPU: the stage
+#: writes them across the bus and the host reads them in place, with no copy command and transfer barrier in
+#: the run. Larger ones (a bulk copy moves them faster than a shader's scattered writes) stay in device memory.
+HOST_OUTPUT_MAX_BYTES = 64 << 10
 MAX_RECORDED = 64
 MAX_PREPARED = 256
 TOP_OF_PIPE = 0x00000001  # VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT
+
+
+def host_output_limit(core: DeviceCore) -> int:
+    """``HOST_OUTPUT_MAX_BYTES`` on a discrete GPU; 0 elsewhere (unified memory reads every output in place)."""
+    return HOST_OUTPUT_MAX_BYTES if core.phys.kind == "gpu-discrete" else 0
 
 
 @dataclass(eq=False)
@@ -117,6 +126,7 @@ class VulkanSession(Session):
             # Large outputs of the readback path go straight into reused host memory (readback.py).
             self.host_pool = HostPool(core.host_import) if core.host_import and not core.zero_copy else None
             self.readback_cb = core.submitter.command_buffer() if self.host_pool else None
+            self.host_output_max = host_output_limit(core)
             self.runs = 0
             # A run whose wait failed (E_TIMEOUT, device lost) with its submit still queued, its fresh input
             # buffers and its host blocks: left untouched until the next run has waited for it.
@@ -243,7 +253,7 @@ class VulkanSession(Session):
     def _readback_into_pool(self, rec: RecordedPlan) -> list[HostBlock]:
         """A host block for each pooled output and the copies into them, recorded into ``readback_cb``
         (submitted after the recorded plan, whose last barrier makes its outputs ready for transfers)."""
-        blocks = [self.host_pool.acquire(spec.nbytes) for _, _, spec in rec.pooled]
+        blocks = self.host_pool.acquire([spec.nbytes for _, _, spec in rec.pooled])
         r = Recorder(self.readback_cb, one_time=True)
         for (_, buf, spec), block in zip(rec.pooled, blocks):
             r.copy(buf.handle, 0, block.buffer, 0, spec.nbytes)
@@ -270,19 +280,25 @@ class VulkanSession(Session):
         rec = RecordedPlan(key, frozenset(b.serial for b in inputs.values()), handles)
         outputs = rec.outputs
         try:
+            wanted = {slot for slot, _ in prep.outputs}
+            in_host = {i for i in wanted if 0 < layout.slots[i].nbytes <= self.host_output_max
+                       and sum(i in row for row in layout.bindings) == 1}  # no other stage touches it
             for slot in layout.slots:
                 if not slot.is_input:  # whole words: vkCmdFillBuffer fills multiples of 4 bytes
-                    outputs[slot.index] = core.allocator.create_buffer(align(slot.alloc_bytes, 4))
+                    outputs[slot.index] = core.allocator.create_buffer(align(slot.alloc_bytes, 4),
+                                                                       host=slot.index in in_host, readback=True)
             bufs = {**inputs, **outputs}
-            mapped = all(outputs[s].host_visible for s, _ in prep.outputs)  # zero-copy: read in place
+            mapped = {k for k, (i, _) in enumerate(prep.outputs) if outputs[i].host_visible}  # read in place
             pooled = {k for k, (_, spec) in enumerate(prep.outputs)
-                      if not mapped and self.host_pool is not None and spec.nbytes >= POOL_MIN_BYTES}
-            copied = list(dict.fromkeys(s for k, (s, _) in enumerate(prep.outputs) if k not in pooled))
-            if not mapped and copied:
+                      if k not in mapped and spec.nbytes >= POOL_MIN_BYTES}
+            if pooled and not (self.host_pool is not None and self.host_pool.usable()):
+                pooled = set()
+            copied = list(dict.fromkeys(i for k, (i, _) in enumerate(prep.outputs) if k not in mapped | pooled))
+            if copied:
                 total = 0
-                for s in copied:
-                    rec.readback_offsets[s] = total
-                    total = align(total + layout.slots[s].nbytes, 16)
+                for i in copied:
+                    rec.readback_offsets[i] = total
+                    total = align(total + layout.slots[i].nbytes, 16)
                 rec.readback = core.allocator.create_buffer(max(total, 16), host=True, readback=True)
             for s, pipe in enumerate(prep.pipes):
                 dset, entry = core.pipelines.allocate_set(pipe)
@@ -291,15 +307,15 @@ class VulkanSession(Session):
                                                       for b in pipe.info.bindings})
             rec.queries = core.query_pool(len(plan.stages) + 1)
             rec.cb = core.submitter.command_buffer()
-            self._record_commands(rec, plan, layout, prep.pipes, bufs, mapped, [] if mapped else copied)
-            for k, (s, spec) in enumerate(prep.outputs):
+            self._record_commands(rec, plan, layout, prep.pipes, bufs, bool(mapped), copied, bool(pooled))
+            for k, (i, spec) in enumerate(prep.outputs):
                 if k in pooled:
                     rec.views.append(None)
-                    rec.pooled.append((k, outputs[s], spec))
-                elif mapped:
-                    rec.views.append(output_view(outputs[s].view(spec.nbytes), spec))
+                    rec.pooled.append((k, outputs[i], spec))
+                elif k in mapped:
+                    rec.views.append(output_view(outputs[i].view(spec.nbytes), spec))
                 else:
-                    start = rec.readback_offsets[s]
+                    start = rec.readback_offsets[i]
                     rec.views.append(output_view(rec.readback.view(start + spec.nbytes)[start:], spec))
             rec.cbs = [rec.cb, self.readback_cb] if rec.pooled else [rec.cb]
             rec.batch = core.submitter.batch(rec.cbs)
@@ -309,10 +325,11 @@ class VulkanSession(Session):
         return rec
 
     def _record_commands(self, rec: RecordedPlan, plan: Plan, layout: BufferLayout, pipes: tuple[Pipeline, ...],
-                         bufs: dict[int, DeviceBuffer], mapped: bool, copied: list[int]) -> None:
-        """Poison fill, timestamps, dispatches with the barriers they need, then the copies of the ``copied``
-        slots into the readback buffer; with ``mapped`` outputs a host barrier instead, else a barrier that
-        readies every output for the copies (the pool's are recorded per run, submitted next)."""
+                         bufs: dict[int, DeviceBuffer], mapped: bool, copied: list[int], pooled: bool) -> None:
+        """Poison fill, timestamps, dispatches with the barriers they need, then what readies the outputs for
+        the host: a host barrier for those ``mapped`` (read in place), the copies of the ``copied`` slots into
+        the readback buffer, and a barrier that readies the ``pooled`` ones for their copies (recorded per
+        run, submitted next)."""
         r = Recorder(rec.cb, one_time=False)
         if self.poison:
             for buf in rec.outputs.values():
@@ -340,16 +357,16 @@ class VulkanSession(Session):
             read |= reads
             if q is not None:
                 r.timestamp(q.handle, s + 1)
-        if mapped:
-            r.barrier(COMPUTE, SHADER_WRITE, HOST, HOST_READ)
-        else:
-            r.barrier(COMPUTE, SHADER_WRITE, TRANSFER, TRANSFER_READ)
-            for s in copied:
-                n = layout.slots[s].nbytes
-                if n:
-                    r.copy(bufs[s].handle, 0, rec.readback.handle, rec.readback_offsets[s], n)
+        if copied or pooled:
+            host_stage, host_read = (HOST, HOST_READ) if mapped else (0, 0)
+            r.barrier(COMPUTE, SHADER_WRITE, TRANSFER | host_stage, TRANSFER_READ | host_read)
+            for i in copied:
+                if layout.slots[i].nbytes:
+                    r.copy(bufs[i].handle, 0, rec.readback.handle, rec.readback_offsets[i], layout.slots[i].nbytes)
             if copied:
                 r.barrier(TRANSFER, TRANSFER_WRITE, HOST, HOST_READ)
+        else:
+            r.barrier(COMPUTE, SHADER_WRITE, HOST, HOST_READ)
         r.end()
 
     # -- bookkeeping ----------------------------------------------------------------------------------------

@@ -153,22 +153,28 @@ def test_cooperative_matrix_properties_are_described():
 def test_extension_structs_follow_the_specification_layout():
     """VkPhysicalDeviceShaderBfloat16FeaturesKHR and VkPhysicalDeviceCooperativeMatrix2FeaturesNV are newer
     than the binding; their declared layout must match the C layout the driver writes."""
+    import ctypes
+
     from hlx_vulkan_raw.devices import feature_chain
-    from hlx_vulkan_raw.loader import ext_ffi, make_version
-    assert ext_ffi.sizeof("VkPhysicalDeviceShaderBfloat16FeaturesKHR") == 32
-    assert ext_ffi.offsetof("VkPhysicalDeviceShaderBfloat16FeaturesKHR", "shaderBFloat16Type") == 16
-    assert ext_ffi.sizeof("VkPhysicalDeviceCooperativeMatrix2FeaturesNV") == 48
-    assert ext_ffi.offsetof("VkPhysicalDeviceCooperativeMatrix2FeaturesNV", "cooperativeMatrixBlockLoads") == 40
+    from hlx_vulkan_raw.loader import EXT_STRUCTS, address, ffi, make_version
+    bf16, coop2 = EXT_STRUCTS["VkPhysicalDeviceShaderBfloat16FeaturesKHR"], \
+        EXT_STRUCTS["VkPhysicalDeviceCooperativeMatrix2FeaturesNV"]
+    assert ctypes.sizeof(bf16) == 32 and bf16.shaderBFloat16Type.offset == 16
+    assert ctypes.sizeof(coop2) == 48 and coop2.cooperativeMatrixBlockLoads.offset == 40
     head, parts = feature_chain(make_version(1, 3), frozenset({"VK_KHR_shader_bfloat16", "VK_NV_cooperative_matrix2"}))
     by_type = dict(parts)
     assert by_type["VkPhysicalDeviceShaderBfloat16FeaturesKHR"].sType == 1000141000
     assert by_type["VkPhysicalDeviceCooperativeMatrix2FeaturesNV"].sType == 1000593000
+
+    def next_of(p) -> int:
+        return p.pNext or 0 if isinstance(p, ctypes.Structure) else int(ffi.cast("uintptr_t", p.pNext))
+
     # The chain runs through every struct, the extension ones included, and ends there.
-    addresses = [int(ext_ffi.cast("uintptr_t", p)) for _, p in parts]
-    assert int(ext_ffi.cast("uintptr_t", head.pNext)) == addresses[0]
+    addresses = [address(p) for _, p in parts]
+    assert next_of(head) == addresses[0]
     for (_, p), nxt in zip(parts, addresses[1:]):
-        assert int(ext_ffi.cast("uintptr_t", p.pNext)) == nxt
-    assert parts[-1][1].pNext == ext_ffi.NULL
+        assert next_of(p) == nxt
+    assert next_of(parts[-1][1]) == 0
 
 
 def test_compute_queue_family():

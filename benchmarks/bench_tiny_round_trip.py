@@ -1,0 +1,151 @@
+"""The warm tiny round trip on each GPU backend, the backends' share of it, and the device's floor, in one run.
+
+A tiny add (256 float32) with its inputs resident, timed per call (median of batches of 10):
+- ``hlx.run`` on each available backend (vulkan, wgpu, cpu), against torch's op + ``.cpu()`` when there;
+- ``Session.execute`` of the planned contract on each backend (what the backend itself costs);
+- Vulkan's floor: an empty command buffer submitted and its fence polled, and what a warm execute spends
+  reading its timestamps (one vkGetQueryPoolResults and the conversion).
+Goals of the run path: Vulkan's ``Session.execute`` within 2x the polled floor; wgpu's round trip within 2x
+Vulkan's. ``--profile`` prints where a warm wgpu execute spends its time (cProfile, by own time).
+
+    .venv/bin/python benchmarks/bench_tiny_round_trip.py [--repeat 2000] [--profile]
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+import hlx
+from hlx.kernels import add
+from hlx_core import registry
+from hlx_core.planner import plan as make_plan
+
+BACKENDS = ("vulkan", "wgpu", "cpu")
+
+
+def per_call_us(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time of one call in microseconds, over ``repeat`` calls in batches of 10."""
+    for _ in range(max(repeat // 10, 5)):
+        fn()
+    samples = []
+    for _ in range(max(repeat // 10, 1)):
+        t0 = time.perf_counter()
+        for _ in range(10):
+            fn()
+        samples.append((time.perf_counter() - t0) / 10 * 1e6)
+    return statistics.median(samples)
+
+
+def torch_to_host_us(n: int, repeat: int) -> float | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    a, b = torch.rand(n, device="cuda"), torch.rand(n, device="cuda")
+    return per_call_us(lambda: a.add(b).cpu(), repeat)
+
+
+def vulkan_floor(session: Any, repeat: int) -> tuple[float, float]:
+    """(µs of an empty submit + polled fence, µs of reading a recorded plan's timestamps)."""
+    from hlx_vulkan_raw.commands import Recorder
+
+    sub = session.core.submitter
+    cb = sub.command_buffer()
+    Recorder(cb, one_time=False).end()
+    batch = sub.batch([cb])
+    floor = per_call_us(lambda: sub.wait(sub.submit(batch)), repeat)
+    rec = next(iter(session.recorded.values()))
+    stamps = per_call_us(rec.queries.timings, repeat) if rec.queries is not None else float("nan")
+    return floor, stamps
+
+
+def copied_outputs_us(entry: Any, p: Any, repeat: int) -> float:
+    """µs of a warm Session.execute in a session whose small outputs live in device memory and are copied to
+    the host by the run (what a discrete GPU did before they moved to host memory)."""
+    session = entry.backend.open()
+    try:
+        session.host_output_max = 0
+        session.execute(p)
+        return per_call_us(lambda: session.execute(p), repeat)
+    finally:
+        session.close()
+
+
+def ratio(ours: float, peer: float | None) -> str:
+    return f"{ours / peer:6.2f}x" if peer else "   n/a"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=2000)
+    parser.add_argument("--n", type=int, default=256)
+    parser.add_argument("--profile", action="store_true", help="cProfile a warm wgpu Session.execute")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    tiny = add(hlx.collapse(rng.random(args.n, dtype=np.float32)), hlx.collapse(rng.random(args.n, dtype=np.float32)))
+    p = make_plan(tiny)
+    entries = registry.backend_entries()
+    run_us: dict[str, float] = {}
+    exec_us: dict[str, float] = {}
+    floor = stamps = copied_us = None
+    for name in BACKENDS:
+        entry = entries.get(name)
+        if entry is None or not entry.availability().available:
+            print(f"{name}: not available")
+            continue
+        first = hlx.run(tiny, backend=name)
+        print(f"{name}: {first.device}")
+        run_us[name] = per_call_us(lambda name=name: hlx.run(tiny, backend=name), args.repeat)
+        session = entry.backend.open()
+        try:
+            session.execute(p)
+            exec_us[name] = per_call_us(lambda session=session: session.execute(p), args.repeat)
+            if name == "vulkan":
+                floor, stamps = vulkan_floor(session, args.repeat)
+                copied_us = copied_outputs_us(entry, p, args.repeat)
+            if name == "wgpu" and args.profile:
+                prof = cProfile.Profile()
+                prof.enable()
+                for _ in range(args.repeat):
+                    session.execute(p)
+                prof.disable()
+                pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        finally:
+            session.close()
+    peer = torch_to_host_us(args.n, args.repeat)
+
+    vk_run, vk_exec = run_us.get("vulkan"), exec_us.get("vulkan")
+    print(f"\n{'measure':40s} {'µs':>9s} {'vs':>9s} {'ratio':>8s}  against")
+    for name in run_us:
+        print(f"{f'hlx.run, {name}':40s} {run_us[name]:9.1f} {peer or float('nan'):9.1f} {ratio(run_us[name], peer)}  "
+              "torch op + .cpu()")
+    for name in exec_us:
+        if name == "vulkan":
+            print(f"{'Session.execute, vulkan':40s} {exec_us[name]:9.1f} {floor or float('nan'):9.1f} "
+                  f"{ratio(exec_us[name], floor)}  empty submit + polled fence (goal 2x)")
+            print(f"{'  small outputs copied by the device':40s} {copied_us:9.1f} {floor or float('nan'):9.1f} "
+                  f"{ratio(copied_us, floor)}  the same floor")
+        else:
+            print(f"{f'Session.execute, {name}':40s} {exec_us[name]:9.1f} {vk_exec or float('nan'):9.1f} "
+                  f"{ratio(exec_us[name], vk_exec)}  Session.execute, vulkan")
+    if "wgpu" in run_us:
+        print(f"{'hlx.run, wgpu against vulkan':40s} {run_us['wgpu']:9.1f} {vk_run or float('nan'):9.1f} "
+              f"{ratio(run_us['wgpu'], vk_run)}  hlx.run, vulkan (goal 2x)")
+    if floor is not None:
+        print(f"{'empty submit + polled fence':40s} {floor:9.1f}")
+        print(f"{'  a warm run reading its timestamps':40s} {stamps:9.1f}")
+    if peer is None:
+        print("torch with CUDA not available: peer column skipped")
+
+
+if __name__ == "__main__":
+    main()
