@@ -8,7 +8,8 @@
 // mode 0, chunks: workgroup g takes chunks 64g .. 64g+63 of the message, one chunk (1024 bytes, 16 blocks of
 //   64) per invocation. Block by block the workgroup first stages the 64 chunks' 16-word blocks into shared
 //   memory with coalesced loads (row k = chunk k, 17 words per row so that reading a row per invocation hits
-//   distinct banks), then each invocation compresses its own block (counter = chunk index, CHUNK_START on
+//   distinct banks; the next block's loads are issued before this one is compressed), then each invocation
+//   compresses its own block (counter = chunk index, CHUNK_START on
 //   block 0, CHUNK_END on the chunk's last block, which holds 1..64 bytes, zero-padded). The workgroup
 //   then folds its 64 chaining values into one (below) and writes it to out[8g .. 8g+7].
 // mode 1, parents: workgroup g takes chaining values 128g .. 128g+127 of binding 1 (8 words each), makes
@@ -156,6 +157,39 @@ void fold(uint n, uint t) {
     }
 }
 
+// Word (t & 15) of block b of the workgroup's chunk 4r + (t >> 4): what invocation t stages in step r, so
+// that a half-warp reads one chunk's 64 contiguous bytes. ``fast``: the whole workgroup lies past the prefix
+// and before the last chunk, and the prefix is whole words (every large tensor: its prefix is 8 + 8 ndim
+// bytes); then the word is one load from ``base``, the payload word of step 0's chunk.
+uint staged(uint first, uint n, uint b, uint r, uint t, bool fast, uint base) {
+    if (fast) {
+        return data[base + r * 1024u + (b << 4u)];
+    }
+    uint k = 4u * r + (t >> 4u);
+    return k < n ? message_word(first + k, (b << 4u) + (t & 15u)) : 0u;
+}
+
+void fetch(uint first, uint n, uint b, uint t, bool fast, uint base,
+           out uvec4 q0, out uvec4 q1, out uvec4 q2, out uvec4 q3) {
+    q0 = uvec4(staged(first, n, b, 0u, t, fast, base), staged(first, n, b, 1u, t, fast, base),
+               staged(first, n, b, 2u, t, fast, base), staged(first, n, b, 3u, t, fast, base));
+    q1 = uvec4(staged(first, n, b, 4u, t, fast, base), staged(first, n, b, 5u, t, fast, base),
+               staged(first, n, b, 6u, t, fast, base), staged(first, n, b, 7u, t, fast, base));
+    q2 = uvec4(staged(first, n, b, 8u, t, fast, base), staged(first, n, b, 9u, t, fast, base),
+               staged(first, n, b, 10u, t, fast, base), staged(first, n, b, 11u, t, fast, base));
+    q3 = uvec4(staged(first, n, b, 12u, t, fast, base), staged(first, n, b, 13u, t, fast, base),
+               staged(first, n, b, 14u, t, fast, base), staged(first, n, b, 15u, t, fast, base));
+}
+
+// Step r's word goes to row 4r + (t >> 4), column t & 15 of the staging buffer: at + 4r * ROW.
+void stash(uint at, uvec4 q0, uvec4 q1, uvec4 q2, uvec4 q3) {
+    const uint S = 4u * ROW;
+    sh[at] = q0.x; sh[at + S] = q0.y; sh[at + 2u * S] = q0.z; sh[at + 3u * S] = q0.w;
+    sh[at + 4u * S] = q1.x; sh[at + 5u * S] = q1.y; sh[at + 6u * S] = q1.z; sh[at + 7u * S] = q1.w;
+    sh[at + 8u * S] = q2.x; sh[at + 9u * S] = q2.y; sh[at + 10u * S] = q2.z; sh[at + 11u * S] = q2.w;
+    sh[at + 12u * S] = q3.x; sh[at + 13u * S] = q3.y; sh[at + 14u * S] = q3.z; sh[at + 15u * S] = q3.w;
+}
+
 void chunks(uint g, uint t) {
     uint first = g * WG;
     uint n = min(WG, p.count - first);  // chunks in this workgroup
@@ -163,30 +197,27 @@ void chunks(uint g, uint t) {
     uint len = c < p.count ? chunk_len(c) : 0u;
     uint blocks = c < p.count ? max((len + 63u) >> 6u, 1u) : 0u;
     uint steps = n > 1u ? 16u : max((chunk_len(first) + 63u) >> 6u, 1u);  // the first chunk has the most blocks
-    bool aligned = (p.prefix_len & 3u) == 0u;
-    uint shift = p.prefix_len >> 2u;  // words of prefix before the payload, when aligned
+    bool fast = (p.prefix_len & 3u) == 0u && first != 0u && first + WG < p.count;
+    uint base = (first + (t >> 4u)) * 256u - (p.prefix_len >> 2u) + (t & 15u);
+    uint at = (t >> 4u) * ROW + (t & 15u);
+    uvec4 q0, q1, q2, q3;  // the next block's words: loaded while this block is compressed
+    fetch(first, n, 0u, t, fast, base, q0, q1, q2, q3);
     uvec4 h0 = IV0;
     uvec4 h1 = IV1;
     for (uint b = 0u; b < steps; ++b) {
-        [[unroll]] for (uint r = 0u; r < 16u; ++r) {  // coalesced: each half-warp loads one chunk's block
-            uint f = r * WG + t;
-            uint k = f >> 4u;
-            uint wi = (b << 4u) + (f & 15u);
-            uint cc = first + k;
-            uint v = 0u;
-            if (k < n) {
-                v = (aligned && cc != 0u && cc + 1u < p.count) ? data[cc * 256u - shift + wi] : message_word(cc, wi);
-            }
-            sh[k * ROW + (f & 15u)] = v;
-        }
+        stash(at, q0, q1, q2, q3);
         barrier();
+        uint row = t * ROW;
+        uvec4 m0 = sh4(row), m1 = sh4(row + 4u), m2 = sh4(row + 8u), m3 = sh4(row + 12u);
+        barrier();
+        if (b + 1u < steps) {
+            fetch(first, n, b + 1u, t, fast, base, q0, q1, q2, q3);
+        }
         if (b < blocks) {
-            uint at = t * ROW;
             uint last = b + 1u == blocks ? CHUNK_END | (p.root != 0u && p.count == 1u ? ROOT : 0u) : 0u;
-            compress(h0, h1, sh4(at), sh4(at + 4u), sh4(at + 8u), sh4(at + 12u), c,
-                     last != 0u ? len - (b << 6u) : 64u, (b == 0u ? CHUNK_START : 0u) | last);
+            compress(h0, h1, m0, m1, m2, m3, c, last != 0u ? len - (b << 6u) : 64u,
+                     (b == 0u ? CHUNK_START : 0u) | last);
         }
-        barrier();
     }
     if (t < n) {
         put_cv(t, h0, h1);

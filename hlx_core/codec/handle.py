@@ -91,10 +91,11 @@ def tag_of(value: Any) -> str:
 
 
 #: From this many bytes BLAKE3 hashes on all cores (``max_threads=AUTO``); below it one thread is faster,
-#: the pool's hand-off costing more than it saves. Measured with the blake3 package on the 2-core development
-#: machine (one thread / all cores): 0.61x at 128 KiB, 0.82x at 256 KiB, 1.53x at 512 KiB, 1.59x at 1 MiB.
+#: the pool's hand-off costing more than it saves. Measured with the blake3 package, one thread's time over
+#: all cores' (2026-12-01): on the 16-core H200 host 0.97x at 128 KiB, 2.07x at 256 KiB, 3.13x at 512 KiB,
+#: 4.82x at 1 MiB; on the 2-core development machine 0.61x, 0.82x, 1.53x, 1.59x. GPU hosts decide.
 #: The digest is the same either way (a BLAKE3 tree does not depend on who hashes its chunks).
-HASH_THREADS_MIN_BYTES = 512 << 10
+HASH_THREADS_MIN_BYTES = 256 << 10
 # blake3 hashes on a Rayon thread pool that does not survive fork(): a forked child that hashes on it
 # deadlocks. So a child forked after the pool started hashes on one thread.
 _pool = {"started": False, "usable": True}

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from hlx_core.codec.handle import blake3_digest
 from hlx_core.contracts.key import raw_key
 from hlx_core.device.lru import LRU
 
-BUILT_ENTRIES = 1024  # helper contracts are small: handles, shapes and push constants, never tensor data
+BUILT_ENTRIES = 1024
 
+# BLAKE3 of raw_key -> True: 32 bytes an entry, however many stages a pipeline has
 _built: LRU[bytes, bool] = LRU(BUILT_ENTRIES, locked=True)
 
 
@@ -23,13 +25,13 @@ def record(contract: dict) -> dict:
     """Remember ``contract`` as built by a helper; returns it."""
     raw = raw_key(contract)
     if raw is not None:
-        _built.put(raw, True)
+        _built.put(blake3_digest([raw]), True)
     return contract
 
 
 def was_built(raw: bytes) -> bool:
     """Whether a helper built the contract whose ``raw_key`` is ``raw``."""
-    return _built.get(raw) is not None
+    return _built.get(blake3_digest([raw])) is not None
 
 
 def built_as_given(contract: Any) -> bool:

@@ -1,0 +1,153 @@
+"""BLAKE3 on the GPU (shaders/blake3.comp, hlx_core/device/hash.py): the device's digest of a tensor's LC-B
+encoding equals the blake3 package's, bit for bit, and the handle ``hlx.collapse`` gives, on every GPU
+backend here (a backend that is not available is skipped), for every LC-B dtype, payload sizes around the
+block, chunk and workgroup boundaries, 0-d, empty and 4-d shapes, and one tensor of 16 MiB."""
+from __future__ import annotations
+
+import blake3
+import numpy as np
+import pytest
+
+import hlx
+from hlx_core.device.hash import (
+    CHUNK_BYTES,
+    CHUNKS_PER_GROUP,
+    MAX_GROUPS_X,
+    VALUES_PER_GROUP,
+    digest_handle,
+    hash_contract,
+    hash_passes,
+    prefix_words,
+    tensor_prefix,
+)
+from hlx_core.device.layout import BufferSlot
+
+GPU_BACKENDS = ("vulkan", "wgpu")
+AVAILABLE = set(hlx.backends())
+DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+          "float16", "float32", "float64")
+# A shader reads a payload whose size is not a whole number of words through its last, partial word: only
+# where the backend's input buffers are rounded up to whole words (the Vulkan backend gives an input buffer
+# exactly its size, which lavapipe's bounds checks then read as zeros).
+WORD_BUFFERS = {"wgpu": True, "vulkan": BufferSlot(0, 5, None).alloc_bytes % 4 == 0}
+
+
+@pytest.fixture(params=GPU_BACKENDS)
+def backend(request) -> str:
+    if request.param not in AVAILABLE:
+        pytest.skip(f"backend {request.param!r} is not available here")
+    return request.param
+
+
+def _random(rng: np.random.Generator, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Fresh random data of every bit pattern the dtype holds (bool: 0 and 1)."""
+    if dtype == "bool":
+        return rng.integers(0, 2, shape, dtype=np.uint8).astype(bool)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    return rng.integers(0, 256, nbytes, dtype=np.uint8).view(dtype).reshape(shape)
+
+
+def _check(array: np.ndarray, backend: str, request: pytest.FixtureRequest | None = None) -> None:
+    if request is not None and array.nbytes % 4 and array.nbytes > 4 and not WORD_BUFFERS[backend]:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"{backend} input buffers are not whole words"))
+    words = hlx.run(hash_contract(array), backend=backend).arrays()[0]
+    assert words.dtype == np.uint32 and words.shape == (8,)
+    assert words.astype("<u4").tobytes() == blake3.blake3(hlx.encode(array)).digest()
+    assert digest_handle(words) == hlx.collapse(array)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 7, 11), (4, 1024)], ids=str)  # 1155 elements: not whole words
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_dtype(backend, rng, dtype, shape, request) -> None:
+    _check(_random(rng, dtype, shape), backend, request)
+
+
+def _prefix_1d(nbytes: int) -> int:
+    return len(tensor_prefix(np.uint8, (nbytes,)))
+
+
+def _payload_for_chunks(chunks: int, short: int = 0) -> int:
+    """The uint8 payload whose 1-d message fills ``chunks`` chunks, the last one ``short`` bytes short (the
+    header's length changes only at payloads of 246 and 65526 bytes, far from these)."""
+    total = chunks * CHUNK_BYTES - short
+    return total - _prefix_1d(total)
+
+
+PAYLOADS = [0, 1, 63, 64, 1023, 1024, 1025, 2047, 2048, 3 * 1024 + 7,
+            _payload_for_chunks(5, 300), _payload_for_chunks(37, 1),
+            _payload_for_chunks(CHUNKS_PER_GROUP), _payload_for_chunks(CHUNKS_PER_GROUP + 1, 1000),
+            _payload_for_chunks(2 * CHUNKS_PER_GROUP + 1, 5), 200_003]
+
+
+@pytest.mark.parametrize("nbytes", PAYLOADS)
+def test_payload_sizes(backend, rng, nbytes, request) -> None:
+    _check(_random(rng, "uint8", (nbytes,)), backend, request)
+
+
+def test_chunk_counts_of_the_size_cases() -> None:
+    counts = [hash_passes(_prefix_1d(n), n)[0].count for n in PAYLOADS[10:15]]
+    assert counts == [5, 37, 64, 65, 129]
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (3, 0, 2), (2, 3, 4, 5)], ids=str)
+def test_shapes(backend, rng, shape) -> None:
+    for dtype in ("float64", "int16", "bool"):
+        _check(_random(rng, dtype, shape), backend)
+
+
+def test_16_mib(backend, rng) -> None:
+    """Three passes (16385 chunks -> 257 chaining values -> 3 -> the root); a prefix of whole words."""
+    array = _random(rng, "float32", (2, 2, 1024, 1024))
+    assert len(hash_passes(len(tensor_prefix(array.dtype, array.shape)), array.nbytes)) == 3
+    _check(array, backend)
+
+
+def test_a_stored_tensor_by_handle(backend, rng) -> None:
+    array = _random(rng, "int32", (1000,))
+    handle = hlx.collapse(array)
+    words = hlx.run(hash_contract(handle), backend=backend).arrays()[0]
+    assert digest_handle(words) == handle
+
+
+# -- the host side, no device ------------------------------------------------------------------------------
+
+def test_prefix_is_the_codec_header() -> None:
+    for dtype, shape in (("float32", ()), ("bool", (0,)), (">i8", (3, 4)), ("uint16", (70_000,))):
+        array = np.zeros(shape, dtype)
+        encoded = hlx.encode(array)
+        prefix = tensor_prefix(array.dtype, shape)
+        assert encoded == prefix + array.astype(array.dtype.newbyteorder("<")).tobytes()
+    words = prefix_words(b"\x01\x02\x03\x04\x05")
+    assert words.dtype == np.uint32 and words.tolist() == [0x04030201, 0x05]
+
+
+def test_passes() -> None:
+    (single,) = hash_passes(13, 0)
+    assert (single.mode, single.count, single.root, single.dispatch, single.output_words) == (0, 1, True,
+                                                                                               (1, 1, 1), 8)
+    chunks = 2**32 // CHUNK_BYTES + 1  # the largest tensor: 4 GiB less its header
+    passes = hash_passes(16, 2**32 - 11)
+    groups = -(-chunks // CHUNKS_PER_GROUP)
+    assert passes[0].count == chunks and passes[0].dispatch == (MAX_GROUPS_X, 2, 1)
+    assert [p.count for p in passes[1:]] == [groups, -(-groups // VALUES_PER_GROUP), 5]
+    assert [p.root for p in passes] == [False, False, False, True] and passes[-1].output_words == 8
+    assert passes[1].push_constants == np.array([1, 0, 0, groups, 0], "<u4").tobytes()
+
+
+@pytest.mark.parametrize("prefix_len, payload_len", [(0, 5), (1024, 5), (13, 2**32), (13, -1)])
+def test_passes_refuse_messages_the_shader_cannot_take(prefix_len, payload_len) -> None:
+    with pytest.raises(hlx.ContractError) as err:
+        hash_passes(prefix_len, payload_len)
+    assert err.value.code == "E_SHAPE"
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(hlx.ContractError) as err:
+        hash_contract([1, 2, 3])
+    assert err.value.code == "E_CONTRACT_FIELD_TYPE"
+    with pytest.raises(hlx.ContractError) as err:
+        hash_contract(hlx.collapse({"not": "a tensor"}))
+    assert err.value.code == "E_CONTRACT_FIELD_TYPE"
+    with pytest.raises(hlx.ContractError) as err:
+        digest_handle(np.zeros(8, np.int32))
+    assert err.value.code == "E_SHAPE"
