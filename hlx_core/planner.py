@@ -111,7 +111,7 @@ class _Planner:
 
     def __init__(self, store: Any, trusted: bool = False) -> None:
         self.store = store
-        self.trusted = trusted  # built by a kernel helper: its library stages fit their inputs by making
+        self.trusted = trusted  # a helper's own contract: its library stages fit their inputs by construction
         self.inputs: dict[str, InputRef] = {}
         self.shaders: dict[str, Shader] = {}  # by handle: looked up in the store once per plan
 

@@ -1,25 +1,23 @@
 #version 450
-#extension GL_EXT_control_flow_attributes : enable
 // blake3: the BLAKE3-256 of message = prefix ‖ payload, bit for bit what the reference implementation gives
 // for the same bytes. For a tensor the prefix is its LC-B ext marker and tensor header (binding 0, words,
 // little-endian) and the payload its raw bytes as the device holds them (binding 1, read as 32-bit words
 // with byte shifts: the prefix length need not be a multiple of 4). One pass is one dispatch:
 //
-// mode 0, chunks: workgroup g takes chunks 64g .. 64g+63 of the message, one chunk (1024 bytes, 16 blocks of
-//   64) per invocation. Block by block the workgroup first stages the 64 chunks' 16-word blocks into shared
-//   memory with coalesced loads (row k = chunk k, 17 words per row so that reading a row per invocation hits
-//   distinct banks; the next block's loads are issued before this one is compressed), then each invocation
-//   compresses its own block (counter = chunk index, CHUNK_START on
-//   block 0, CHUNK_END on the chunk's last block, which holds 1..64 bytes, zero-padded). The workgroup
-//   then folds its 64 chaining values into one (below) and writes it to out[8g .. 8g+7].
+// mode 0, chunks: workgroup g takes chunks 128g .. 128g+127 of the message; invocation t hashes chunks 2t
+//   and 2t+1 (1024 bytes, 16 blocks of 64, each) one after the other and makes their parent. Block by block
+//   the workgroup first stages 64 chunks' 16-word blocks into shared memory with coalesced loads (17 words
+//   per row, so that reading one row per invocation hits distinct banks; the next block's loads are issued
+//   before this one is compressed), then each invocation compresses its own block (counter = chunk index,
+//   CHUNK_START on block 0, CHUNK_END on the chunk's last block, which holds 1..64 bytes, zero-padded).
+//   The workgroup then folds its 64 values into one (below) and writes it to out[8g .. 8g+7].
 // mode 1, parents: workgroup g takes chaining values 128g .. 128g+127 of binding 1 (8 words each), makes
 //   their parents (PARENT) and folds those as in mode 0 into out[8g .. 8g+7].
 // Folding pairs adjacent chaining values level by level, an odd last one carried up unchanged: over aligned
 // power-of-two blocks this is BLAKE3's tree (left subtrees complete powers of two), so passes repeat until
 // one value is left. The pass that leaves it runs as one workgroup with root = 1: its last compression (the
 // single chunk's last block, or the top parent) also gets ROOT, and out[0 .. 7] is the digest.
-// Workgroup index = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x (more than 65535 fit one
-// dispatch); padding workgroups return at once. Byte offsets are 32-bit: a chunk's offset into the payload is
+// Dispatch: [ceil(count / 128), 1, 1], at most 32769 workgroups (a payload below 4 GiB). Byte offsets are 32-bit: a chunk's offset into the payload is
 // computed modulo 2^32, exact for every byte of the message (the payload is below 4 GiB).
 layout(local_size_x = 64) in;
 
@@ -34,7 +32,7 @@ layout(push_constant) uniform Params {
     uint root;         // 1 when this pass leaves the root: one workgroup
 } p;
 
-const uint WG = 64u;      // invocations per workgroup: chunks per workgroup in mode 0
+const uint WG = 64u;      // invocations per workgroup: 128 chunks (mode 0) or chaining values (mode 1)
 const uint ROW = 17u;     // words per staged chunk row: 16, and one against bank conflicts
 const uint CHUNK_START = 1u;
 const uint CHUNK_END = 2u;
@@ -55,26 +53,39 @@ void g4(inout uvec4 a, inout uvec4 b, inout uvec4 c, inout uvec4 d, uvec4 x, uve
     a = a + b + y; d = rotr(d ^ a, 8u);  c = c + d; b = rotr(b ^ c, 7u);
 }
 
-// The compression function: chaining value (h0, h1) in and out, message words m0..m3 (4 each), 7 rounds,
-// the message permuted between them. Counters stay below 2^32 (their high word is 0).
+// One round: G on the columns, then on the diagonals (rows b, c, d rotated into column position and back).
+void round7(inout uvec4 a, inout uvec4 b, inout uvec4 c, inout uvec4 d, uvec4 m0, uvec4 m1, uvec4 m2, uvec4 m3) {
+    g4(a, b, c, d, uvec4(m0.x, m0.z, m1.x, m1.z), uvec4(m0.y, m0.w, m1.y, m1.w));
+    b = b.yzwx; c = c.zwxy; d = d.wxyz;
+    g4(a, b, c, d, uvec4(m2.x, m2.z, m3.x, m3.z), uvec4(m2.y, m2.w, m3.y, m3.w));
+    b = b.wxyz; c = c.zwxy; d = d.yzwx;
+}
+
+// The message schedule between rounds: m[i] = m[PERM[i]], PERM = 2 6 3 10 7 0 4 13 1 11 12 5 9 14 15 8.
+void permute(inout uvec4 m0, inout uvec4 m1, inout uvec4 m2, inout uvec4 m3) {
+    uvec4 n0 = uvec4(m0.z, m1.z, m0.w, m2.z);
+    uvec4 n1 = uvec4(m1.w, m0.x, m1.x, m3.y);
+    uvec4 n2 = uvec4(m0.y, m2.w, m3.x, m1.y);
+    uvec4 n3 = uvec4(m2.y, m3.z, m3.w, m2.x);
+    m0 = n0; m1 = n1; m2 = n2; m3 = n3;
+}
+
+// The compression function: chaining value (h0, h1) in and out, message words m0..m3 (4 each). The seven
+// rounds are written out rather than looped, so no compiler needs to unroll them to turn the permutations
+// into renamed registers. Counters stay below 2^32 (their high word is 0).
 void compress(inout uvec4 h0, inout uvec4 h1, uvec4 m0, uvec4 m1, uvec4 m2, uvec4 m3,
               uint counter, uint len, uint flags) {
     uvec4 a = h0;
     uvec4 b = h1;
     uvec4 c = IV0;
     uvec4 d = uvec4(counter, 0u, len, flags);
-    [[unroll]] for (uint r = 0u; r < 7u; ++r) {
-        g4(a, b, c, d, uvec4(m0.x, m0.z, m1.x, m1.z), uvec4(m0.y, m0.w, m1.y, m1.w));
-        b = b.yzwx; c = c.zwxy; d = d.wxyz;
-        g4(a, b, c, d, uvec4(m2.x, m2.z, m3.x, m3.z), uvec4(m2.y, m2.w, m3.y, m3.w));
-        b = b.wxyz; c = c.zwxy; d = d.yzwx;
-        // m[i] = m[PERM[i]], PERM = 2 6 3 10 7 0 4 13 1 11 12 5 9 14 15 8
-        uvec4 n0 = uvec4(m0.z, m1.z, m0.w, m2.z);
-        uvec4 n1 = uvec4(m1.w, m0.x, m1.x, m3.y);
-        uvec4 n2 = uvec4(m0.y, m2.w, m3.x, m1.y);
-        uvec4 n3 = uvec4(m2.y, m3.z, m3.w, m2.x);
-        m0 = n0; m1 = n1; m2 = n2; m3 = n3;
-    }
+    round7(a, b, c, d, m0, m1, m2, m3); permute(m0, m1, m2, m3);
+    round7(a, b, c, d, m0, m1, m2, m3); permute(m0, m1, m2, m3);
+    round7(a, b, c, d, m0, m1, m2, m3); permute(m0, m1, m2, m3);
+    round7(a, b, c, d, m0, m1, m2, m3); permute(m0, m1, m2, m3);
+    round7(a, b, c, d, m0, m1, m2, m3); permute(m0, m1, m2, m3);
+    round7(a, b, c, d, m0, m1, m2, m3); permute(m0, m1, m2, m3);
+    round7(a, b, c, d, m0, m1, m2, m3);
     h0 = a ^ c;
     h1 = b ^ d;
 }
@@ -157,73 +168,97 @@ void fold(uint n, uint t) {
     }
 }
 
-// Word (t & 15) of block b of the workgroup's chunk 4r + (t >> 4): what invocation t stages in step r, so
-// that a half-warp reads one chunk's 64 contiguous bytes. ``fast``: the whole workgroup lies past the prefix
-// and before the last chunk, and the prefix is whole words (every large tensor: its prefix is 8 + 8 ndim
-// bytes); then the word is one load from ``base``, the payload word of step 0's chunk.
-uint staged(uint first, uint n, uint b, uint r, uint t, bool fast, uint base) {
-    if (fast) {
-        return data[base + r * 1024u + (b << 4u)];
-    }
-    uint k = 4u * r + (t >> 4u);
-    return k < n ? message_word(first + k, (b << 4u) + (t & 15u)) : 0u;
+// Staging, sub-step s: in step r (0..15) invocation t moves word t & 15 of block b of the workgroup's chunk
+// 2(4r + (t >> 4)) + s, so that a half-warp reads one chunk's 64 contiguous bytes, into row 4r + (t >> 4),
+// column t & 15; row j then holds block b of invocation j's chunk 2j + s. ``fast``: the whole workgroup lies
+// past the prefix and before the last chunk, and the prefix is whole words (every large tensor: its prefix is
+// 8 + 8 ndim bytes); then each word is one load, from ``base`` (the payload word of step 0 of sub-step 0,
+// block 0) on, issued a block ahead into registers. Otherwise words come from message_word.
+void fetch(uint s, uint b, uint base, out uvec4 q0, out uvec4 q1, out uvec4 q2, out uvec4 q3) {
+    uint at = base + (s << 8u) + (b << 4u);
+    q0 = uvec4(data[at], data[at + 2048u], data[at + 4096u], data[at + 6144u]);
+    q1 = uvec4(data[at + 8192u], data[at + 10240u], data[at + 12288u], data[at + 14336u]);
+    q2 = uvec4(data[at + 16384u], data[at + 18432u], data[at + 20480u], data[at + 22528u]);
+    q3 = uvec4(data[at + 24576u], data[at + 26624u], data[at + 28672u], data[at + 30720u]);
 }
 
-void fetch(uint first, uint n, uint b, uint t, bool fast, uint base,
-           out uvec4 q0, out uvec4 q1, out uvec4 q2, out uvec4 q3) {
-    q0 = uvec4(staged(first, n, b, 0u, t, fast, base), staged(first, n, b, 1u, t, fast, base),
-               staged(first, n, b, 2u, t, fast, base), staged(first, n, b, 3u, t, fast, base));
-    q1 = uvec4(staged(first, n, b, 4u, t, fast, base), staged(first, n, b, 5u, t, fast, base),
-               staged(first, n, b, 6u, t, fast, base), staged(first, n, b, 7u, t, fast, base));
-    q2 = uvec4(staged(first, n, b, 8u, t, fast, base), staged(first, n, b, 9u, t, fast, base),
-               staged(first, n, b, 10u, t, fast, base), staged(first, n, b, 11u, t, fast, base));
-    q3 = uvec4(staged(first, n, b, 12u, t, fast, base), staged(first, n, b, 13u, t, fast, base),
-               staged(first, n, b, 14u, t, fast, base), staged(first, n, b, 15u, t, fast, base));
-}
-
-// Step r's word goes to row 4r + (t >> 4), column t & 15 of the staging buffer: at + 4r * ROW.
 void stash(uint at, uvec4 q0, uvec4 q1, uvec4 q2, uvec4 q3) {
-    const uint S = 4u * ROW;
+    const uint S = 4u * ROW;  // from one step's row to the next
     sh[at] = q0.x; sh[at + S] = q0.y; sh[at + 2u * S] = q0.z; sh[at + 3u * S] = q0.w;
     sh[at + 4u * S] = q1.x; sh[at + 5u * S] = q1.y; sh[at + 6u * S] = q1.z; sh[at + 7u * S] = q1.w;
     sh[at + 8u * S] = q2.x; sh[at + 9u * S] = q2.y; sh[at + 10u * S] = q2.z; sh[at + 11u * S] = q2.w;
     sh[at + 12u * S] = q3.x; sh[at + 13u * S] = q3.y; sh[at + 14u * S] = q3.z; sh[at + 15u * S] = q3.w;
 }
 
+void stage_slow(uint first, uint n, uint s, uint b, uint t, uint at) {
+    for (uint r = 0u; r < 16u; ++r) {
+        uint k = 2u * (4u * r + (t >> 4u)) + s;
+        sh[at + r * 4u * ROW] = k < n ? message_word(first + k, (b << 4u) + (t & 15u)) : 0u;
+    }
+}
+
+// Blocks the workgroup steps through in sub-step s: 16, but where chunk first + s is the last chunk.
+uint steps_of(uint first, uint s) {
+    uint c = first + s;
+    return c >= p.count ? 0u : c + 1u < p.count ? 16u : max((chunk_len(c) + 63u) >> 6u, 1u);
+}
+
+// Invocation t hashes chunks 2t and 2t+1 of the workgroup's 128 (sub-steps 0 and 1) and makes their parent,
+// so the first level of the tree costs no idle invocations; the workgroup then folds its 64 values.
 void chunks(uint g, uint t) {
-    uint first = g * WG;
-    uint n = min(WG, p.count - first);  // chunks in this workgroup
-    uint c = first + t;
-    uint len = c < p.count ? chunk_len(c) : 0u;
-    uint blocks = c < p.count ? max((len + 63u) >> 6u, 1u) : 0u;
-    uint steps = n > 1u ? 16u : max((chunk_len(first) + 63u) >> 6u, 1u);  // the first chunk has the most blocks
-    bool fast = (p.prefix_len & 3u) == 0u && first != 0u && first + WG < p.count;
-    uint base = (first + (t >> 4u)) * 256u - (p.prefix_len >> 2u) + (t & 15u);
+    uint first = g * 2u * WG;
+    uint n = min(2u * WG, p.count - first);  // chunks in this workgroup
+    bool fast = (p.prefix_len & 3u) == 0u && first != 0u && first + 2u * WG < p.count;
+    uint base = (first + 2u * (t >> 4u)) * 256u - (p.prefix_len >> 2u) + (t & 15u);
     uint at = (t >> 4u) * ROW + (t & 15u);
-    uvec4 q0, q1, q2, q3;  // the next block's words: loaded while this block is compressed
-    fetch(first, n, 0u, t, fast, base, q0, q1, q2, q3);
-    uvec4 h0 = IV0;
-    uvec4 h1 = IV1;
-    for (uint b = 0u; b < steps; ++b) {
-        stash(at, q0, q1, q2, q3);
-        barrier();
-        uint row = t * ROW;
-        uvec4 m0 = sh4(row), m1 = sh4(row + 4u), m2 = sh4(row + 8u), m3 = sh4(row + 12u);
-        barrier();
-        if (b + 1u < steps) {
-            fetch(first, n, b + 1u, t, fast, base, q0, q1, q2, q3);
+    uint row = t * ROW;
+    uvec4 q0 = uvec4(0u), q1 = uvec4(0u), q2 = uvec4(0u), q3 = uvec4(0u);  // the next block's words (fast)
+    if (fast) {
+        fetch(0u, 0u, base, q0, q1, q2, q3);
+    }
+    uvec4 l0 = uvec4(0u), l1 = uvec4(0u);  // chunk 2t's chaining value
+    uvec4 h0 = IV0, h1 = IV1;
+    for (uint s = 0u; s < 2u; ++s) {
+        uint c = first + 2u * t + s;
+        uint len = c < p.count ? chunk_len(c) : 0u;
+        uint blocks = c < p.count ? max((len + 63u) >> 6u, 1u) : 0u;
+        uint steps = steps_of(first, s);
+        h0 = IV0;
+        h1 = IV1;
+        for (uint b = 0u; b < steps; ++b) {
+            if (fast) {
+                stash(at, q0, q1, q2, q3);
+            } else {
+                stage_slow(first, n, s, b, t, at);
+            }
+            barrier();
+            uvec4 m0 = sh4(row), m1 = sh4(row + 4u), m2 = sh4(row + 8u), m3 = sh4(row + 12u);
+            barrier();
+            if (fast && s * 16u + b < 31u) {
+                fetch(b == 15u ? 1u : s, (b + 1u) & 15u, base, q0, q1, q2, q3);
+            }
+            if (b < blocks) {
+                uint last = b + 1u == blocks ? CHUNK_END | (p.root != 0u && p.count == 1u ? ROOT : 0u) : 0u;
+                compress(h0, h1, m0, m1, m2, m3, c, last != 0u ? len - (b << 6u) : 64u,
+                         (b == 0u ? CHUNK_START : 0u) | last);
+            }
         }
-        if (b < blocks) {
-            uint last = b + 1u == blocks ? CHUNK_END | (p.root != 0u && p.count == 1u ? ROOT : 0u) : 0u;
-            compress(h0, h1, m0, m1, m2, m3, c, last != 0u ? len - (b << 6u) : 64u,
-                     (b == 0u ? CHUNK_START : 0u) | last);
+        if (s == 0u) {
+            l0 = h0;
+            l1 = h1;
         }
     }
-    if (t < n) {
+    if (2u * t + 1u < n) {
+        uvec4 r0 = h0, r1 = h1;
+        h0 = IV0;
+        h1 = IV1;
+        compress(h0, h1, l0, l1, r0, r1, 0u, 64u, PARENT | (p.root != 0u && p.count == 2u ? ROOT : 0u));
         put_cv(t, h0, h1);
+    } else if (2u * t < n) {
+        put_cv(t, l0, l1);
     }
     barrier();
-    fold(n, t);
+    fold((n + 1u) >> 1u, t);
 }
 
 void parents(uint g, uint t) {
@@ -244,12 +279,8 @@ void parents(uint g, uint t) {
 }
 
 void main() {
-    uint g = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+    uint g = gl_WorkGroupID.x;
     uint t = gl_LocalInvocationID.x;
-    uint per = p.mode == 0u ? WG : 2u * WG;
-    if (g >= (p.count + per - 1u) / per) {
-        return;  // uniform for the whole workgroup: the grid's padding
-    }
     if (p.mode == 0u) {
         chunks(g, t);
     } else {

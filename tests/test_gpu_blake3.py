@@ -12,7 +12,6 @@ import hlx
 from hlx_core.device.hash import (
     CHUNK_BYTES,
     CHUNKS_PER_GROUP,
-    MAX_GROUPS_X,
     VALUES_PER_GROUP,
     digest_handle,
     hash_contract,
@@ -86,7 +85,8 @@ def test_payload_sizes(backend, rng, nbytes, request) -> None:
 
 def test_chunk_counts_of_the_size_cases() -> None:
     counts = [hash_passes(_prefix_1d(n), n)[0].count for n in PAYLOADS[10:15]]
-    assert counts == [5, 37, 64, 65, 129]
+    assert counts == [5, 37, CHUNKS_PER_GROUP, CHUNKS_PER_GROUP + 1, 2 * CHUNKS_PER_GROUP + 1]
+    assert [len(hash_passes(_prefix_1d(n), n)) for n in PAYLOADS[10:15]] == [1, 1, 1, 2, 2]
 
 
 @pytest.mark.parametrize("shape", [(), (0,), (3, 0, 2), (2, 3, 4, 5)], ids=str)
@@ -128,8 +128,8 @@ def test_passes() -> None:
     chunks = 2**32 // CHUNK_BYTES + 1  # the largest tensor: 4 GiB less its header
     passes = hash_passes(16, 2**32 - 11)
     groups = -(-chunks // CHUNKS_PER_GROUP)
-    assert passes[0].count == chunks and passes[0].dispatch == (MAX_GROUPS_X, 2, 1)
-    assert [p.count for p in passes[1:]] == [groups, -(-groups // VALUES_PER_GROUP), 5]
+    assert passes[0].count == chunks and passes[0].dispatch == (groups, 1, 1) and groups < 65536
+    assert [p.count for p in passes[1:]] == [groups, -(-groups // VALUES_PER_GROUP), 3]
     assert [p.root for p in passes] == [False, False, False, True] and passes[-1].output_words == 8
     assert passes[1].push_constants == np.array([1, 0, 0, groups, 0], "<u4").tobytes()
 

@@ -3,7 +3,7 @@
 A tensor's handle is the BLAKE3 of its LC-B encoding: a prefix (ext marker and tensor header, at most a few
 hundred bytes, fixed by dtype and shape) followed by the raw little-endian C-order payload, which on a GPU
 backend already lives in a device buffer. ``hash_passes`` lists the dispatches that hash such a message: the
-chunk pass (64 chunks of 1024 bytes per workgroup, folded into one chaining value), then parent passes
+chunk pass (128 chunks of 1024 bytes per workgroup, folded into one chaining value), then parent passes
 (128 chaining values per workgroup) until one workgroup leaves the root. A backend can record them on its own
 buffers (binding 0 the prefix words, 1 the payload or the previous pass's output, 2 this pass's output);
 ``hash_contract`` writes them as a 901 or 902 that ``hlx.run`` executes on any GPU backend, and
@@ -12,7 +12,6 @@ buffers (binding 0 the prefix words, 1 the payload or the previous pass's output
 from __future__ import annotations
 
 import functools
-import math
 import struct
 from dataclasses import dataclass
 from importlib import resources
@@ -31,10 +30,9 @@ from hlx_core.errors import ContractError
 KERNEL_NAME = "blake3"
 SHADER = "blake3.spv"
 CHUNK_BYTES = 1024
-CHUNKS_PER_GROUP = 64   # the shader's workgroup size: one chunk per invocation
+CHUNKS_PER_GROUP = 128  # two chunks per invocation of the shader's 64
 VALUES_PER_GROUP = 128  # chaining values a parent-pass workgroup folds
 DIGEST_WORDS = 8
-MAX_GROUPS_X = 65535    # Vulkan's guaranteed workgroup count per dimension
 MODE_CHUNKS = 0
 MODE_PARENTS = 1
 _PUSH = struct.Struct("<5I")  # mode, prefix_len, payload_len, count, root
@@ -74,27 +72,24 @@ def prefix_words(prefix: bytes) -> np.ndarray:
     return np.frombuffer(padded, dtype="<u4").astype(np.uint32)
 
 
-def _groups_dispatch(groups: int) -> tuple[int, int, int]:
-    return (min(groups, MAX_GROUPS_X), math.ceil(groups / MAX_GROUPS_X), 1)
-
-
 def hash_passes(prefix_len: int, payload_len: int) -> tuple[HashPass, ...]:
     """The dispatches that hash ``prefix_len`` bytes of prefix followed by ``payload_len`` bytes of payload,
-    in order; the last one's output is the digest."""
+    in order; the last one's output is the digest. A payload under 4 GiB has at most 2^22 + 1 chunks, so
+    every dispatch fits Vulkan's guaranteed 65535 workgroups along x."""
     if not 0 < prefix_len < CHUNK_BYTES or not 0 <= payload_len < 2**32:
         raise ContractError("E_SHAPE", f"a message of {prefix_len} prefix and {payload_len} payload bytes: the "
                             f"shader takes a prefix of 1..{CHUNK_BYTES - 1} bytes and a payload under 4 GiB")
-    chunks = max(math.ceil((prefix_len + payload_len) / CHUNK_BYTES), 1)
-    groups = math.ceil(chunks / CHUNKS_PER_GROUP)
+    chunks = max(-(-(prefix_len + payload_len) // CHUNK_BYTES), 1)
+    groups = -(-chunks // CHUNKS_PER_GROUP)
     passes = [HashPass(MODE_CHUNKS, chunks, groups == 1,
                        _PUSH.pack(MODE_CHUNKS, prefix_len, payload_len, chunks, int(groups == 1)),
-                       _groups_dispatch(groups), DIGEST_WORDS * groups)]
+                       (groups, 1, 1), DIGEST_WORDS * groups)]
     values = groups
     while values > 1:
-        groups = math.ceil(values / VALUES_PER_GROUP)
+        groups = -(-values // VALUES_PER_GROUP)
         passes.append(HashPass(MODE_PARENTS, values, groups == 1,
                                _PUSH.pack(MODE_PARENTS, 0, 0, values, int(groups == 1)),
-                               _groups_dispatch(groups), DIGEST_WORDS * groups))
+                               (groups, 1, 1), DIGEST_WORDS * groups))
         values = groups
     return tuple(passes)
 
@@ -123,7 +118,7 @@ def _tensor(tensor: Any, store: Any) -> tuple[Handle, np.ndarray]:
 
 def hash_contract(tensor: Any, *, store: Any = None) -> dict:
     """A contract whose output (uint32[8]) is the BLAKE3 digest of ``tensor``'s LC-B encoding, computed on
-    the device: a 901 for tensors of at most 64 chunks, else a 902 of one stage per pass. ``tensor``: a
+    the device: a 901 for tensors of at most 128 chunks, else a 902 of one stage per pass. ``tensor``: a
     NumPy array (any LC-B dtype; collapsed into ``store``) or a tensor handle in ``store``. The tensor is
     bound as it is (the shader reads its raw bytes); the prefix is a small uint32 input tensor."""
     store = get_default_store() if store is None else store
