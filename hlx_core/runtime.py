@@ -308,9 +308,9 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
     contract. ``backend``: a name from ``hlx.backends()`` or "auto". ``device``: an index (int or digit
     string), a UUID or a case-insensitive name substring, among the devices the backend lists (its default
     when None; E_DEVICE_UNKNOWN when none matches). ``store``: where inputs are read and outputs written
-    (the default store when None). Outputs are hashed before ``run`` returns and written to the store
-    behind it (they resolve at once in this process; ``hlx.flush()`` or interpreter exit makes them durable);
-    ``persist=True`` writes them through before returning."""
+    (the default store when None). The contract and the outputs are hashed before ``run`` returns and
+    written to the store behind it (they resolve at once in this process; ``hlx.flush()`` or interpreter
+    exit makes them durable); ``persist=True`` writes them through before returning."""
     start = time.perf_counter()
     store = store if store is not None else cas.get_default_store()
     name, device_arg = _choose(backend, device)

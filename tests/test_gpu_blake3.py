@@ -72,7 +72,7 @@ def _payload_for_chunks(chunks: int, short: int = 0) -> int:
     return total - _prefix_1d(total)
 
 
-PAYLOADS = [0, 1, 63, 64, 1023, 1024, 1025, 2047, 2048, 3 * 1024 + 7,
+PAYLOADS = [0, 1, 6, 63, 64, 1023, 1024, 1025, 2047, 2048, 3 * 1024 + 7,
             _payload_for_chunks(5, 300), _payload_for_chunks(37, 1),
             _payload_for_chunks(CHUNKS_PER_GROUP), _payload_for_chunks(CHUNKS_PER_GROUP + 1, 1000),
             _payload_for_chunks(2 * CHUNKS_PER_GROUP + 1, 5), 200_003]
@@ -84,13 +84,15 @@ def test_payload_sizes(backend, rng, nbytes, request) -> None:
 
 
 def test_chunk_counts_of_the_size_cases() -> None:
-    counts = [hash_passes(_prefix_1d(n), n)[0].count for n in PAYLOADS[10:15]]
+    counts = [hash_passes(_prefix_1d(n), n)[0].count for n in PAYLOADS[11:16]]
     assert counts == [5, 37, CHUNKS_PER_GROUP, CHUNKS_PER_GROUP + 1, 2 * CHUNKS_PER_GROUP + 1]
-    assert [len(hash_passes(_prefix_1d(n), n)) for n in PAYLOADS[10:15]] == [1, 1, 1, 2, 2]
+    assert [len(hash_passes(_prefix_1d(n), n)) for n in PAYLOADS[11:16]] == [1, 1, 1, 2, 2]
 
 
-@pytest.mark.parametrize("shape", [(), (0,), (3, 0, 2), (2, 3, 4, 5)], ids=str)
+@pytest.mark.parametrize("shape", [(), (0,), (3, 0, 2), (2, 3, 4, 5), (1,) * 31 + (100,)],
+                         ids=lambda s: f"{len(s)}-d {s}"[:20])
 def test_shapes(backend, rng, shape) -> None:
+    """0-d int16 has the shortest prefix (4 bytes: fixext4), 32 dimensions the longest (264: ext32)."""
     for dtype in ("float64", "int16", "bool"):
         _check(_random(rng, dtype, shape), backend)
 

@@ -40,7 +40,7 @@ TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 3600.0
 # An object this process stored or touched this recently is not touched again.
 TOUCH_SECONDS = 1.0
-_TOUCHED_MAX = 1 << 16
+_TOUCHED_MAX = 1 << 13
 # The automatic cap (HLX_STORE_MAX_BYTES; 0 turns it off): past it, least recently used objects are evicted
 # down to CAP_TARGET of it, sparing objects used within CAP_GRACE_SECONDS (another process's fresh outputs).
 DEFAULT_MAX_STORE_BYTES = 10 << 30
@@ -113,9 +113,10 @@ class DiskStore(Store):
         return time.monotonic() - self._touched.get(handle, -TOUCH_SECONDS) < TOUCH_SECONDS
 
     def _mark_touched(self, handle: Handle) -> None:
-        if len(self._touched) >= _TOUCHED_MAX:
-            self._touched.clear()
-        self._touched[handle] = time.monotonic()
+        now = time.monotonic()
+        if len(self._touched) >= _TOUCHED_MAX:  # entries older than TOUCH_SECONDS no longer matter
+            self._touched = {h: t for h, t in list(self._touched.items()) if now - t < TOUCH_SECONDS}
+        self._touched[handle] = now
 
     # -- Store primitives --------------------------------------------------------------------------
     def _put(self, handle: Handle, chunks: Sequence[Buffer]) -> bool:
@@ -188,7 +189,7 @@ class DiskStore(Store):
         return buf
 
     def _contains(self, handle: Handle) -> bool:
-        return self._pending(handle) is not None or self.object_path(handle).is_file()
+        return self._pending(handle) is not None or os.path.isfile(self._file(handle))
 
     def _discard(self, handle: Handle) -> bool:
         self._touched.pop(handle, None)
