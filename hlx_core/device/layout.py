@@ -26,7 +26,9 @@ class BufferSlot:
 
     @property
     def alloc_bytes(self) -> int:
-        return max(self.nbytes, MIN_BUFFER_BYTES)
+        """Whole 32-bit words: shaders read storage buffers a word at a time, and the last partial word of
+        an odd-sized input would otherwise be an out-of-bounds read (zeros under robust access)."""
+        return align(max(self.nbytes, MIN_BUFFER_BYTES), 4)
 
     @property
     def is_input(self) -> bool:
