@@ -22,8 +22,8 @@ import blake3
 import numpy as np
 
 import hlx
-from hlx_core.codec import encode_chunks
-from hlx_core.device.hash import digest_handle, hash_contract, hash_passes, tensor_prefix
+from hlx_core.codec import encode_chunks, tensor_prefix
+from hlx_core.device.hash import digest_handle, hash_contract, hash_passes
 
 GPU_BACKENDS = ("vulkan", "wgpu")
 HBM_BYTES_PER_S = 4.8e12  # H200 HBM3e peak

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import hlx
+from hlx_core.codec import tensor_prefix
 from hlx_core.device.hash import (
     CHUNK_BYTES,
     CHUNKS_PER_GROUP,
@@ -17,7 +18,6 @@ from hlx_core.device.hash import (
     hash_contract,
     hash_passes,
     prefix_words,
-    tensor_prefix,
 )
 
 GPU_BACKENDS = ("vulkan", "wgpu")

@@ -14,11 +14,11 @@ Value mapping (encode -> decode):
 from __future__ import annotations
 
 from hlx_core.codec.decoder import decode
-from hlx_core.codec.encoder import encode, encode_chunks
+from hlx_core.codec.encoder import encode, encode_chunks, tensor_prefix
 from hlx_core.codec.normalize import pre_serialize
 from hlx_core.codec.profile import DEFAULT_MAX_BYTES, EXT_HANDLE, EXT_TENSOR, MAX_DEPTH, max_bytes, set_limits
 
 __all__ = [
-    "encode", "encode_chunks", "decode", "pre_serialize", "set_limits", "max_bytes",
+    "encode", "encode_chunks", "tensor_prefix", "decode", "pre_serialize", "set_limits", "max_bytes",
     "DEFAULT_MAX_BYTES", "MAX_DEPTH", "EXT_HANDLE", "EXT_TENSOR",
 ]

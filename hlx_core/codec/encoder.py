@@ -28,7 +28,7 @@ from hlx_core.codec.profile import (
     length_header,
     max_bytes,
 )
-from hlx_core.codec.tensor import tensor_parts
+from hlx_core.codec.tensor import tensor_header, tensor_parts
 
 #: Payloads at least this large become their own chunk (a view) instead of being copied into the buffer.
 _VIEW_THRESHOLD = 16 * 1024
@@ -245,20 +245,36 @@ def encode_chunks(value: Any) -> list[bytes | memoryview]:
         raise fail.to_error() from None
 
 
+def tensor_prefix(dtype: Any, shape: tuple[int, ...]) -> bytes:
+    """The LC-B bytes before a top-level tensor's payload (ext marker and tensor header), from its dtype
+    (anything ``np.dtype`` takes; the byte order does not matter, payloads are little-endian) and shape
+    alone; cached. E_TYPE / E_SIZE_EXCEEDED as the
+    encoder would raise them."""
+    key = (dtype, shape)
+    prefix = _TENSOR_PREFIXES.get(key)
+    if prefix is None:
+        dt = np.dtype(dtype)
+        try:
+            _code, header = tensor_header(dt, tuple(shape))
+            nbytes = math.prod(shape) * dt.itemsize
+            if len(header) + nbytes > MAX_LEN32:
+                raise Fail("E_SIZE_EXCEEDED", f"tensor of {nbytes} bytes exceeds the ext32 payload limit")
+        except Fail as fail:
+            raise fail.to_error() from None
+        prefix = ext_header(EXT_TENSOR, len(header) + nbytes) + header
+        if len(_TENSOR_PREFIXES) >= _TENSOR_PREFIXES_MAX:
+            _TENSOR_PREFIXES.clear()
+        _TENSOR_PREFIXES[key] = prefix
+    return prefix
+
+
 def _tensor_chunks(arr: np.ndarray) -> list[bytes | memoryview] | None:
     """A top-level tensor in little-endian C order (what collapsing an output is): its prefix comes from
     ``_TENSOR_PREFIXES``; None sends anything else (bool bytes to check, a copy to make) the general way."""
     dt = arr.dtype
     if dt.kind == "b" or dt.byteorder == ">" or not arr.flags.c_contiguous:
         return None
-    key = (dt, arr.shape)
-    prefix = _TENSOR_PREFIXES.get(key)
-    if prefix is None:
-        header, data = tensor_parts(arr, max_bytes())  # checks the dtype and the dimension and size limits
-        prefix = ext_header(EXT_TENSOR, len(header) + len(data)) + header
-        if len(_TENSOR_PREFIXES) >= _TENSOR_PREFIXES_MAX:
-            _TENSOR_PREFIXES.clear()
-        _TENSOR_PREFIXES[key] = prefix
+    prefix = tensor_prefix(dt, arr.shape)
     data = memoryview(arr).cast("B") if arr.size else memoryview(b"")
     if len(prefix) + data.nbytes > max_bytes():
         raise Fail("E_SIZE_EXCEEDED", f"encoding exceeds the {max_bytes()}-byte limit (set_limits)")

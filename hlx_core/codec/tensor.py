@@ -31,20 +31,24 @@ _HEADER = struct.Struct("<BB")
 _U8 = np.dtype(np.uint8)
 
 
+def tensor_header(dtype: np.dtype, shape: tuple[int, ...]) -> tuple[int, bytes]:
+    """(dtype code, payload header) of a tensor of this dtype and shape: what precedes its data, known
+    without the data (a device hashing a tensor it holds needs only this from the host)."""
+    code = DTYPE_CODES.get((dtype.kind, dtype.itemsize))
+    if code is None:
+        raise Fail("E_TYPE", f"unsupported tensor dtype {dtype}")
+    if len(shape) > MAX_NDIM:
+        raise Fail("E_TYPE", f"tensor has {len(shape)} dimensions, LC-B allows {MAX_NDIM}")
+    return code, _HEADER.pack(code, len(shape)) + struct.pack(f"<{len(shape)}Q", *shape)
+
+
 def tensor_parts(arr: np.ndarray, limit: int | None = None) -> tuple[bytes, memoryview]:
     """(payload header, data bytes) for an array; copies only to fix byte order, layout or bool bytes, and
     only after the size is known to fit (the ext32 limit, and ``limit`` bytes of data when given)."""
     if type(arr) is not np.ndarray and isinstance(arr, np.ma.MaskedArray):
         raise Fail("E_TYPE", "masked arrays are not tensors (the mask would be lost); encode data and mask")
-    dt = arr.dtype
-    code = DTYPE_CODES.get((dt.kind, dt.itemsize))
-    if code is None:
-        raise Fail("E_TYPE", f"unsupported tensor dtype {dt}")
-    if arr.ndim > MAX_NDIM:
-        raise Fail("E_TYPE", f"tensor has {arr.ndim} dimensions, LC-B allows {MAX_NDIM}")
-    shape = arr.shape
-    header = _HEADER.pack(code, len(shape)) + struct.pack(f"<{len(shape)}Q", *shape)
-    nbytes = arr.size * dt.itemsize  # checked before any copy: a broadcast view can be far larger than its memory
+    code, header = tensor_header(arr.dtype, arr.shape)
+    nbytes = arr.size * arr.dtype.itemsize  # checked before any copy: a broadcast view may be far larger
     if len(header) + nbytes > MAX_LEN32:
         raise Fail("E_SIZE_EXCEEDED", f"tensor of {nbytes} bytes exceeds the ext32 payload limit")
     if limit is not None and nbytes > limit:

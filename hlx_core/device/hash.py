@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from hlx_core.cas.api import collapse, get_default_store
-from hlx_core.codec import encode_chunks
+from hlx_core.codec import tensor_prefix
 from hlx_core.codec.handle import Handle, is_handle
 from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG
 from hlx_core.contracts.shader import shader_contract
@@ -50,20 +50,6 @@ class HashPass:
     push_constants: bytes
     dispatch: tuple[int, int, int]
     output_words: int
-
-
-def tensor_prefix(dtype: Any, shape: tuple[int, ...]) -> bytes:
-    """The LC-B bytes that precede a top-level tensor's payload (ext marker and tensor header), from the
-    codec itself: the encoding of a zero tensor of this dtype and shape minus its payload."""
-    return _prefix(np.dtype(dtype).newbyteorder("<"), tuple(int(d) for d in shape))
-
-
-@functools.lru_cache(maxsize=1024)
-def _prefix(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
-    zeros = np.zeros(shape, dtype)  # calloc'd pages: the encoder views them without reading them
-    chunks = encode_chunks(zeros)
-    length = sum(len(c) for c in chunks) - zeros.nbytes
-    return bytes(memoryview(chunks[0])[:length])  # the prefix always sits in the first piece
 
 
 def prefix_words(prefix: bytes) -> np.ndarray:
