@@ -8,7 +8,7 @@ from hlx_core.backend import Availability, Backend, DeviceInfo, DeviceKind, Exec
 from hlx_core.device.layout import BufferLayout, BufferSlot, align, buffer_layout, host_bytes, to_array
 from hlx_core.device.limits import DeviceLimits, check_plan
 from hlx_core.device.lru import LRU
-from hlx_core.device.poison import POISON_BYTE, POISON_WORD, poison_bytes, poison_enabled
+from hlx_core.device.poison import POISON_BYTE, POISON_WORD, cleared_slots, fill_word, poison_bytes, poison_enabled
 from hlx_core.device.residency import Residency
 from hlx_core.device.selection import select_device
 from hlx_core.errors import BackendError, HLXError
@@ -25,7 +25,7 @@ __all__ = [
     # the device kit
     "BufferLayout", "BufferSlot", "buffer_layout", "align", "to_array", "host_bytes",
     "DeviceLimits", "check_plan", "LRU", "Residency", "select_device",
-    "POISON_BYTE", "POISON_WORD", "poison_bytes", "poison_enabled",
+    "POISON_BYTE", "POISON_WORD", "poison_bytes", "poison_enabled", "cleared_slots", "fill_word",
     # registration
     "hookimpl", "ENTRY_POINT_GROUP", "KernelSpec", "KernelRegistry", "kernel_registry",
     "register_plugin", "unregister_plugin",

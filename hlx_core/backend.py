@@ -3,9 +3,16 @@
 A backend says whether it is available here and on which devices, opens a ``Session`` on one device, and
 executes ``Plan``s in it. The runtime owns sessions (one per backend and device, reused while the process
 lives) and closes them at exit.
+
+A session belongs to the process that opened it: a GPU API's state does not survive ``fork()`` (the child
+shares the parent's driver objects, without the driver's threads), so in a forked child every inherited
+session is marked ``forked`` and refuses to run, and is kept referenced so that no destructor acts on the
+parent's device from the child.
 """
 from __future__ import annotations
 
+import os
+import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,13 +28,19 @@ DeviceKind = Literal["gpu-discrete", "gpu-integrated", "gpu-virtual", "cpu", "ot
 @dataclass(frozen=True)
 class DeviceInfo:
     """A device as the backend names it. ``kind`` drives backend="auto"; ``uuid`` (where the API reports
-    one) lets a user name the same device across processes and backends."""
+    one) lets a user name the same device across processes and backends.
+
+    ``device_class`` holds the facts that decide which bytes a kernel gives on this device (vendor and
+    device ids, driver version and UUID, API version, the CPU's instruction set for a CPU device) and
+    nothing that tells two identical devices apart, so a memoized result is reused on an identical device
+    (hlx_core/memo). A backend that leaves it empty gets results reused on this very device only."""
 
     index: int
     name: str
     kind: DeviceKind
     details: dict[str, Any] = field(default_factory=dict, compare=False)
     uuid: str = ""
+    device_class: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def is_gpu(self) -> bool:
@@ -53,21 +66,46 @@ class Execution:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+_open: "weakref.WeakSet[Session]" = weakref.WeakSet()  # every session of this process not yet collected
+_inherited: list["Session"] = []  # in a forked child: the parent's sessions, kept so none is ever collected
+
+
 class Session(ABC):
     """An open device. Sessions are not shared between threads without the runtime's lock.
 
-    The base refuses a closed session (E_BACKEND_CLOSED) the same way on every backend; a backend
-    implements ``_execute`` and a ``close`` that sets ``closed``."""
+    The base refuses the same way on every backend a closed session (E_BACKEND_CLOSED), a ``broken`` one
+    (E_BACKEND_BROKEN: the backend found it can run nothing more, e.g. a timed-out run is still on its
+    device; the runtime closes it and opens a new one) and one inherited through fork (E_BACKEND_FORKED). A
+    backend implements ``_execute`` and a ``close`` that sets ``closed``."""
 
     backend: str
     device: DeviceInfo
     closed: bool = False
+    broken: bool = False
+    forked: bool = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Session":
+        session = super().__new__(cls)
+        _open.add(session)
+        return session
 
     def execute(self, plan: Plan) -> Execution:
         """Run every stage of ``plan`` and return its outputs; raise HLXError subclasses only."""
-        if self.closed:
-            raise BackendError("E_BACKEND_CLOSED", f"this {self.backend} session is closed; open a new one")
+        if self.closed or self.broken:
+            raise self._refusal()
         return self._execute(plan)
+
+    def _refusal(self) -> BackendError:
+        if self.closed:
+            return BackendError("E_BACKEND_CLOSED", f"this {self.backend} session is closed; open a new one")
+        if self.forked:
+            return BackendError("E_BACKEND_FORKED",
+                                f"this {self.backend} session was opened by the process this one was forked "
+                                "from, and a GPU API's state does not survive fork(): open a new session here "
+                                "(hlx.run does), or start workers with the 'spawn' or 'forkserver' method")
+        return BackendError("E_BACKEND_BROKEN", f"this {self.backend} session can run nothing more since an "
+                                                "earlier failure (its error said why): close it and open a new "
+                                                "one (hlx.run does so itself)")
 
     @abstractmethod
     def _execute(self, plan: Plan) -> Execution:
@@ -78,10 +116,37 @@ class Session(ABC):
         """Release every device object and set ``closed``; idempotent."""
 
 
+def timeout_message(seconds: float, setting: str, detail: str = "") -> str:
+    """What E_TIMEOUT says on every backend: a run's wait outlived ``setting`` and its work is still on the
+    device, so its session is ``broken`` from then on."""
+    return (f"the device did not finish within {seconds:g} s ({setting}{'; ' + detail if detail else ''}). The "
+            "work is still on the device, slow or hung, and later work there would wait behind it: its session "
+            "takes no more runs and is closed once the work ends, and hlx.run opens a new session for the next "
+            "run")
+
+
+def _after_fork_in_child() -> None:
+    """Mark the parent's sessions and keep them: closing or collecting one here would act on its device."""
+    for session in list(_open):
+        session.forked = session.broken = True
+        _inherited.append(session)
+    _open.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Backend(ABC):
-    """A compute backend. ``name`` is what users pass as ``backend=``."""
+    """A compute backend. ``name`` is what users pass as ``backend=``.
+
+    ``deterministic_kernels`` names the kernels whose runs on this backend give the same bytes every time
+    (fixed-order code: no atomics, no order that depends on scheduling); ``hlx.run`` memoizes those by
+    default. ``byte_settings`` names the HLX_* variables that can change the bytes its runs give; their
+    values are part of a memoized result's key."""
 
     name: str = ""
+    deterministic_kernels: frozenset[str] = frozenset()
+    byte_settings: tuple[str, ...] = ()
 
     @abstractmethod
     def probe(self) -> Availability:

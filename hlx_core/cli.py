@@ -3,12 +3,10 @@
 Every HLXError ends the command with ``error [E_CODE]: message`` on stderr and exit status 1 (no
 traceback); usage errors exit with 2, as argparse does.
 
-``hlx run FILE`` reads a contract as LC-B bytes or as JSON. JSON has no bytes and no tensors, so a few
-one-key maps stand for them (paths are relative to the JSON file):
-
-- ``{"$bytes": "<base64>"}`` → bytes;  ``{"$file": "shader.spv"}`` → that file's bytes;
-- ``{"$tensor": [[1, 2], [3, 4]], "dtype": "float32"}`` → the array, collapsed into the store; its handle;
-- ``{"$npy": "x.npy"}`` → the array in that .npy file, collapsed into the store; its handle.
+``hlx run FILE`` reads a contract as LC-B bytes or as JSON, whose one-key maps ``$bytes``, ``$file``,
+``$tensor`` and ``$npy`` stand for bytes and tensors (hlx_core/input_files.py, which also bounds what is read:
+regular files only, at most the codec's size limit, named files confined to the contract's folder and the
+``--allow-path`` folders).
 
 Handles are written as plain strings (``"&h_tensor_…"``). ``hlx run`` prints plain lines and never imports
 rich, so a run from the shell costs what the run costs; the listing commands print rich tables.
@@ -16,8 +14,6 @@ rich, so a run from the shell costs what the run costs; the listing commands pri
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import os
 import shutil
 import subprocess
@@ -31,86 +27,13 @@ import numpy as np
 
 from hlx_core import runtime
 from hlx_core.cas import api as cas
-from hlx_core.codec import decode
-from hlx_core.codec.handle import is_handle
-from hlx_core.errors import CodecError, ContractError, HLXError, SpirvError
+from hlx_core.errors import HLXError, SpirvError
+from hlx_core.input_files import load_contract, read_file, read_text
 from hlx_core.registry import ALLOWLIST_ENV
-from hlx_core.settings import hlx_home
+from hlx_core.settings import hlx_home, parse_bytes
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-# -- contract files ----------------------------------------------------------------------------------
-
-def _from_json(value: Any, base: Path, store: Any, path: str) -> Any:
-    """Replace the JSON spellings of bytes and tensors (see the module docstring) throughout ``value``."""
-    if isinstance(value, list):
-        return [_from_json(v, base, store, f"{path}[{i}]") for i, v in enumerate(value)]
-    if not isinstance(value, dict):
-        return value
-    if "$bytes" in value:
-        try:
-            return base64.b64decode(value["$bytes"], validate=True)
-        except (ValueError, TypeError) as exc:
-            raise ContractError("E_CONTRACT_FIELD_TYPE", f"$bytes is not base64: {exc}", path=path) from None
-    if "$file" in value:
-        return _read(base / _relative(value, "$file", path), path)
-    if "$tensor" in value:
-        try:
-            array = np.asarray(value["$tensor"], dtype=np.dtype(value.get("dtype", "float32")))
-        except (ValueError, TypeError) as exc:
-            raise ContractError("E_CONTRACT_FIELD_TYPE", f"$tensor: {exc}", path=path) from None
-        return cas.collapse(array, store=store)
-    if "$npy" in value:
-        try:
-            array = np.load(base / _relative(value, "$npy", path), allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ContractError("E_CONTRACT_FIELD_TYPE", f"$npy {value['$npy']!r}: {exc}", path=path) from None
-        return cas.collapse(array, store=store)
-    return {k: _from_json(v, base, store, f"{path}.{k}" if path else k) for k, v in value.items()}
-
-
-def _relative(value: dict, key: str, path: str) -> str:
-    """The file name under ``key`` (relative to the JSON file's folder)."""
-    name = value[key]
-    if not isinstance(name, str) or not name:
-        raise ContractError("E_CONTRACT_FIELD_TYPE", f"{key} must name a file, not {name!r:.60}", path=path or None)
-    return name
-
-
-def _read(file: Path, where: str = "") -> bytes:
-    try:
-        return file.read_bytes()
-    except OSError as exc:
-        raise HLXError("E_IO", f"cannot read {file}: {exc.strerror or exc}", path=where or None) from None
-
-
-def _read_text(file: Path) -> str:
-    try:
-        return _read(file).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise HLXError("E_IO", f"{file} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
-
-
-def load_contract(source: str, store: Any) -> Any:
-    """A contract from a file (LC-B, else JSON) or the handle of a stored contract."""
-    if is_handle(source) and not Path(source).exists():
-        return source
-    data = _read(Path(source))
-    try:
-        return decode(data)
-    except CodecError as lcb_error:
-        try:
-            parsed = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise CodecError(lcb_error.code, f"{source} is neither LC-B ({lcb_error.message}) nor JSON") from None
-        except RecursionError:
-            raise CodecError("E_DEPTH_EXCEEDED", f"{source}: the JSON is nested too deeply") from None
-    try:
-        return _from_json(parsed, Path(source).resolve().parent, store, "")
-    except RecursionError:
-        raise CodecError("E_DEPTH_EXCEEDED", f"{source}: the JSON is nested too deeply") from None
-
 
 # -- commands ------------------------------------------------------------------------------------------
 
@@ -173,7 +96,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     store = cas.get_default_store()
-    contract = load_contract(args.file, store)
+    contract = load_contract(args.file, store, args.allow_path)
     result = runtime.run(contract, backend=args.backend, device=args.device, store=store)
     print(f"ran {result.contract} on {result.backend} ({result.device})")
     for i, (handle, array) in enumerate(zip(result.outputs, result.arrays())):
@@ -202,15 +125,23 @@ def cmd_cache(args: argparse.Namespace) -> int:
         for col, justify in (("what", "left"), ("files", "right"), ("size", "right")):
             table.add_column(col, justify=justify)  # type: ignore[arg-type]
         table.add_row(escape(f"store {store!r}"), f"{stats['objects']} object(s)", _size(stats["bytes"]))
+        if "temp_files" in stats:
+            table.add_row("store temp files (writes in progress, or left by a killed writer)",
+                          str(stats["temp_files"]), _size(stats["temp_bytes"]))
+        cap = getattr(store, "max_bytes", None)
+        if cap is not None:
+            table.add_row("store cap (HLX_STORE_MAX_BYTES)", "-", _size(cap) if cap else "none")
         for name, files, size in _other_caches(hlx_home(), store):
             table.add_row(escape(name), str(files), _size(size))
         console.print(table)
     elif args.action == "gc":
         if args.max_bytes is None:
             raise HLXError("E_USAGE", "hlx cache gc needs --max-bytes N (evicts least recently used first)")
-        removed = store.gc(max_bytes=args.max_bytes)
+        removed = store.gc(max_bytes=args.max_bytes, grace_seconds=args.grace_seconds)
         stats = store.stats()
-        console.print(f"removed {len(removed)} object(s); {stats['objects']} left, {_size(stats['bytes'])}")
+        temps = f", {stats['temp_files']} temp file(s)" if "temp_files" in stats else ""
+        console.print(f"removed {len(removed)} object(s); {stats['objects']} left, {_size(stats['bytes'])}{temps} "
+                      f"(objects used in the last {args.grace_seconds:g} s are kept)", markup=False)
     else:
         console.print(f"removed {store.clear()} object(s) from {store!r}", markup=False)
     return 0
@@ -264,9 +195,9 @@ def compile_glsl(source: Path) -> bytes:
 def cmd_shader_pack(args: argparse.Namespace) -> int:
     from hlx_core.contracts.shader import shader_contract
     source = Path(args.file)
-    data = _read(source)
+    data = read_file(source)
     spirv = data if source.suffix == ".spv" or data[:4] in SPIRV_MAGIC else compile_glsl(source)
-    wgsl = _read_text(Path(args.wgsl)) if args.wgsl else None
+    wgsl = read_text(Path(args.wgsl)) if args.wgsl else None
     contract = shader_contract(spirv, entry_point=args.entry_point, wgsl_source=wgsl)
     print(cas.collapse(contract))
     return 0
@@ -279,6 +210,23 @@ def _version() -> str:
         return metadata.version("hlx")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def _bytes(text: str) -> int:
+    try:
+        return parse_bytes(text, "--max-bytes")
+    except HLXError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 1000000, 512M or 10G, got {text!r}") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -302,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", help="backend name or 'auto' (default)")
     p.add_argument("--device", default=None, help="device index or name substring")
     p.add_argument("--print", action="store_true", help="also print the output arrays")
+    p.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                   help="a folder (or file) whose files a JSON contract's $file and $npy may name, besides the "
+                        "contract's own folder (repeatable); other paths, symlinks resolved, are refused")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="MLP pipeline and a GEMM on every available backend")
@@ -311,7 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cache", help="the store under $HLX_HOME: stats, gc, clear")
     p.add_argument("action", choices=("stats", "gc", "clear"))
-    p.add_argument("--max-bytes", type=int, default=None, help="gc: evict until at most N bytes remain")
+    p.add_argument("--max-bytes", type=_bytes, default=None, metavar="SIZE",
+                   help="gc: evict until at most SIZE remains (bytes, or with a unit: 512M, 1G; binary units)")
+    p.add_argument("--grace-seconds", type=_seconds, default=60.0, metavar="S",
+                   help="gc: keep objects used in the last S seconds, which a running process may still "
+                        "need (default 60)")
     p.set_defaults(func=cmd_cache)
 
     shader = sub.add_parser("shader", help="shader tools").add_subparsers(dest="shader_command", required=True,

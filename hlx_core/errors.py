@@ -38,11 +38,12 @@ CODES: dict[str, str] = {
     "E_CONTRACT_FIELD_TYPE": "a field or kernel-helper argument of the wrong type or out of range (a handle, a "
                              "scalar, a specialization constant, a $bytes/$tensor/$npy/$file input)",
     "E_SHAPE": "tensor shapes the kernel cannot take: the wrong rank, operands that disagree, sizes past 32-bit "
-               "indices or one dispatch",
+               "indices or one dispatch; an output shape no LC-B tensor can have (over 32 dimensions, or over the "
+               "size limit with a 0 dimension counted as 1)",
     "E_DTYPE": "a tensor dtype the kernel does not take, or operands whose dtypes differ",
     # SPIR-V (SpirvError)
     "E_SPIRV_INVALID": "SPIR-V that fails the header checks or reflection, lacks the entry point, or that "
-                       "spirv-val or the driver rejects",
+                       "spirv-val or the driver rejects; a module to validate when no spirv-val is found",
     "E_SPIRV_COMPILE": "hlx shader pack cannot compile GLSL: glslangValidator is missing or fails",
     # backend and device (BackendError)
     "E_BACKEND": "a BackendError raised without a code of its own",
@@ -63,12 +64,15 @@ CODES: dict[str, str] = {
                  "ready",
     "E_BACKEND_INTERNAL": "an unexpected failure inside the graphics API or its Python binding that maps to no "
                           "other code",
-    "E_NO_REFERENCE": "no registered kernel of this name has a NumPy reference",
+    "E_NO_REFERENCE": "no registered kernel of this name has a NumPy reference, or its reference models another "
+                      "shader than the stage runs",
     "E_REFERENCE_FAILED": "a kernel's NumPy reference raised",
     "E_REFERENCE_OUTPUT": "a kernel's NumPy reference returned the wrong number or shape of arrays",
     "E_KERNEL_CONFLICT": "a kernel name is already registered (replace=True overrides it)",
     "E_PLUGIN": "a plugin was refused or misbehaved: it failed to load or register, open returned no Session, "
                 "execute raised or returned outputs unlike the plan's",
+    "E_NONDETERMINISTIC": "a run checked against its memo record (memo=\"verify\") gave other output bytes; both "
+                          "records are kept as evidence",
     # Vulkan only (VulkanError in hlx_vulkan_raw)
     "E_VK_ERROR": "a VkResult with no more specific code (named in the message), or a Vulkan backend failure "
                   "that no other code fits (no fitting memory type, a staging overflow)",
@@ -95,7 +99,9 @@ CODES: dict[str, str] = {
     "E_HLX": "an HLXError raised without a code of its own",
     "E_CONFIG": "an HLX_* environment variable or a backend option with a value HLX cannot use (named in the "
                 "message)",
-    "E_IO": "the command line cannot read a file, or the file is not UTF-8 text",
+    "E_IO": "the command line cannot or may not read a file: missing, not a regular file (a device, "
+            "FIFO, directory), outside the contract's folder and every --allow-path, a .npy whose header does "
+            "not fit its data, not UTF-8 text",
     "E_USAGE": "a command-line invocation lacks a required option",
 }
 

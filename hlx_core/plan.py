@@ -65,7 +65,12 @@ Binding = Union[InputRef, OutputRef, StageRef]
 
 @dataclass(frozen=True)
 class Stage:
-    """One dispatch. Binding i of ``bindings`` is descriptor (set 0, binding i) of the shader."""
+    """One dispatch. Binding i of ``bindings`` is descriptor (set 0, binding i) of the shader.
+
+    GPU backends clear every buffer a stage writes before each run, so an element its shader leaves alone
+    reads as zero, never as an earlier run's data. ``writes_all_outputs`` lets them skip that fill: the
+    planner sets it only for a library shader run exactly as its builder makes it, whose ``KernelSpec``
+    declares that it writes every element of every output (never for any other shader)."""
 
     kernel_name: str
     shader: Shader
@@ -76,6 +81,7 @@ class Stage:
     specialization_constants: tuple[tuple[int, Any], ...] = ()
     params: dict[str, Any] = field(default_factory=dict, compare=False)
     shared_memory_bytes: int = 0
+    writes_all_outputs: bool = False
 
     @cached_property  # read per output on every run; the bindings never change
     def output_slots(self) -> tuple[int, ...]:

@@ -8,9 +8,15 @@ build it (``hlx_core.kernels.conformance``).
 
 What a new contract costs is kept low by caching what does not depend on it: plans by contract key and
 store (a key names the same work forever, inputs being content-addressed too), shaders with their
-reflection by shader handle, tensors once resolved (``hlx_core.contracts.tensors``). A contract exactly
-as a kernel helper built it (``hlx_core.kernels.built``) is neither validated again nor replayed through
-the conformance check: the helper's builders made it from the same checks.
+reflection and validation by shader handle, tensors once resolved (``hlx_core.contracts.tensors``). A
+contract exactly as a kernel helper built it (``hlx_core.kernels.built``) is neither validated again nor
+replayed through the conformance check: the helper's builders made it from the same checks.
+
+A shader seen for the first time is validated with spirv-val (``hlx_core.spirv.validate``) before any
+backend can hand it to a driver; the committed library shaders are trusted. Kept plans hold their input
+arrays, so they are bounded by those arrays' bytes (``PLAN_CACHE_BYTES``, each array counted once) as well
+as by count, and a store's plans go when objects leave it or it is garbage-collected
+(``hlx_core.contracts.store_cache``).
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from hlx_core.codec import encode_chunks
 from hlx_core.codec.handle import Handle, blake3_digest, is_handle, tag_of
 from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG, VULKAN_SHADER
 from hlx_core.contracts.key import raw_key
+from hlx_core.contracts.store_cache import Held, StoreCache
 from hlx_core.contracts.tensors import resolve_tensor
 from hlx_core.contracts.validate import validate
 from hlx_core.device.lru import LRU
@@ -32,13 +39,20 @@ from hlx_core.kernels.conformance import conform, library_kernel
 from hlx_core.plan import Binding, InputRef, OutputRef, Plan, Shader, Stage, StageRef
 from hlx_core.spirv.reflect import reflect_entry
 from hlx_core.spirv.types import EntryPoint
+from hlx_core.spirv.validate import validate_module
 
 PLAN_CACHE_ENTRIES = 64
+PLAN_CACHE_BYTES = 256 << 20  # input arrays all kept plans hold together (each array counted once)
 PLAN_CACHE_INPUT_BYTES = 64 << 20  # plans holding more input data than this are not kept
 SHADER_CACHE_ENTRIES = 256
 
 
-_plans: LRU[Any, Any] = LRU(PLAN_CACHE_ENTRIES, locked=True)  # (contract key, id(store)) -> (store, Plan)
+def _held(plan: Plan) -> Held:
+    return {id(array): array.nbytes for array in plan.input_arrays.values()}
+
+
+# (store, contract key) -> Plan
+_plans: StoreCache[Plan] = StoreCache(PLAN_CACHE_ENTRIES, PLAN_CACHE_BYTES, PLAN_CACHE_INPUT_BYTES, _held)
 # shader handle -> Shader (reflection is pure Python, not free)
 _shaders: LRU[Any, Shader] = LRU(SHADER_CACHE_ENTRIES, locked=True)
 
@@ -72,9 +86,9 @@ def plan(contract: Any, store: Any = None, *, behind: bool = False) -> Plan:
     # cheaper than validating it, and equal bytes mean an equal contract.
     raw = raw_key(contract)
     given = raw if raw is not None else _encoded_key(contract)
-    cached = _plans.get((given, id(store))) if given is not None else None
-    if cached is not None and cached[0] is store:
-        return cached[1]
+    cached = _plans.get(store, given) if given is not None else None
+    if cached is not None:
+        return cached
     trusted = raw is not None and was_built(raw)
     # Exactly the bytes of a contract a helper built: already its own normalised form.
     normalised = contract if trusted else validate(contract)
@@ -84,15 +98,10 @@ def plan(contract: Any, store: Any = None, *, behind: bool = False) -> Plan:
                     "E_CONTRACT_UNKNOWN")
     # Safe to write behind: the encoding of a contract without inline tensors holds none of its memory.
     key = cas.collapse(normalised, store=store, behind=behind)
-    cached = _plans.get((key, id(store)))
-    if cached is not None and cached[0] is store:
-        built = cached[1]
-    else:
-        built = _Planner(store, trusted).build(key, cid, normalised[cid])
-    input_bytes = sum(b.nbytes for s in built.stages for b in s.bindings if isinstance(b, InputRef))
-    if input_bytes <= PLAN_CACHE_INPUT_BYTES:
-        for k in {key, given} - {None}:
-            _plans.put((k, id(store)), (store, built))
+    generation = store.generation  # (a store, or collapse had refused it)
+    built = _plans.get(store, key) or _Planner(store, trusted).build(key, cid, normalised[cid])
+    for k in {key, given} - {None}:
+        _plans.put(store, k, built, generation)
     return built
 
 
@@ -169,10 +178,11 @@ class _Planner:
         push = bytes(push or b"")
         self.check_push_constants(push, info, path)
         params = dict(body.get("params") or {})
-        library = None if self.trusted else library_kernel(shader.spirv)
-        if library is not None:
-            params = conform(library, body["kernel_name"], _tensor_specs(bindings, earlier), params, push,
-                             body["dispatch"], path)
+        library = library_kernel(shader.spirv)
+        as_built = self.trusted
+        if library is not None and not self.trusted:
+            params, as_built = conform(library, body["kernel_name"], _tensor_specs(bindings, earlier), params,
+                                       push, body["dispatch"], path)
         gx, gy, gz = body["dispatch"]
         return Stage(
             kernel_name=body["kernel_name"],
@@ -184,10 +194,11 @@ class _Planner:
             specialization_constants=spec,
             params=params,
             shared_memory_bytes=int(body.get("shared_memory_bytes") or 0),
+            writes_all_outputs=library is not None and library.writes_all_outputs and as_built,
         )
 
     def shader(self, ref: Any, path: str) -> Shader:
-        """A 900 from the store (by handle) or inline; reflected once per shader handle."""
+        """A 900 from the store (by handle) or inline; reflected and validated once per shader handle."""
         if isinstance(ref, str):
             if ref in self.shaders:
                 return self.shaders[ref]
@@ -208,7 +219,7 @@ class _Planner:
             body = ref[VULKAN_SHADER]
         spirv = bytes(body["spirv_binary"])
         entry = str(body.get("entry_point", "main"))
-        info = _reflect(spirv, entry, path)
+        info = _inspect(spirv, entry, path)
         shader = Shader(handle, spirv, entry, info, body.get("wgsl_source"))
         _shaders.put(handle, shader)
         if isinstance(ref, str):
@@ -348,9 +359,12 @@ def _scalar_bytes(value: Any, dtype: np.dtype, path: str) -> bytes:
     return np.array(float(value), dtype).tobytes()
 
 
-def _reflect(spirv: bytes, entry: str, path: str) -> EntryPoint:
+def _inspect(spirv: bytes, entry: str, path: str) -> EntryPoint:
+    """The entry point's reflection, once the whole module has passed spirv-val; errors carry ``path``."""
     try:
-        return reflect_entry(spirv, entry)
+        info = reflect_entry(spirv, entry)
+        validate_module(spirv)
+        return info
     except HLXError as exc:
         if exc.path:
             raise

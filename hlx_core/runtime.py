@@ -1,12 +1,17 @@
 """``hlx.run``: plan a contract, pick a backend and device, execute, store the outputs in the CAS.
 
 Sessions (an open device) are expensive, so the runtime keeps one per (backend, device) for the life of the
-process, serialises the work on each with a lock, and closes them all at interpreter exit.
+process, serialises the work on each with a lock, and closes them all at interpreter exit. A session its
+backend marked ``broken`` (a run that timed out is still on its device) is dropped before the next run,
+which opens a new one; the old one is closed on a thread of its own, since its close waits for what is still
+on its device. A child made by fork() forgets the sessions it inherited (they are the parent's driver
+objects, see hlx_core.backend) and opens its own.
 """
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +26,8 @@ from hlx_core.codec.handle import Handle, is_handle
 from hlx_core.device.selection import check_selector, matches, select_device
 from hlx_core.errors import BackendError, ContractError, HLXError
 from hlx_core.kernels.helpers import Deferred
+from hlx_core.memo.memoized import MemoizedRun, execution_key
+from hlx_core.memo.policy import Memo, check_mode, enabled
 from hlx_core.plan import Plan
 from hlx_core.planner import plan as make_plan
 
@@ -32,9 +39,11 @@ AUTO = "auto"
 @dataclass(frozen=True, repr=False)
 class Result:
     """What ``hlx.run`` returns. ``outputs`` are handles of the stored outputs (in the order the contract
-    returns them), ``timings`` are milliseconds: ``host_ms`` (the backend's execute, host clock) and
-    ``total_ms`` (the whole run) always, ``gpu_ms`` and ``stage<i>_gpu_ms`` where the backend has GPU
-    timestamps. ``contract`` is the handle of the normalised contract that ran."""
+    returns them), ``timings`` are milliseconds: ``total_ms`` (the whole run) always, ``host_ms`` (the
+    backend's execute, host clock) whenever the backend ran, ``gpu_ms`` and ``stage<i>_gpu_ms`` where it
+    has GPU timestamps, ``memo_ms`` (finding and checking the record) on a memo hit. ``contract`` is the
+    handle of the normalised contract that ran. ``memo_hit`` says the outputs came from a memo record
+    instead of the backend; ``exec_key`` is the run's execution key (None when memo was off)."""
 
     outputs: list[Handle]
     backend: str
@@ -42,6 +51,8 @@ class Result:
     timings: dict[str, float]
     contract: Handle
     _arrays: list[np.ndarray] = field(compare=False)
+    memo_hit: bool = False
+    exec_key: str | None = None
 
     def arrays(self) -> list[np.ndarray]:
         """The outputs as (read-only) NumPy arrays, without a trip through the store."""
@@ -50,8 +61,9 @@ class Result:
     def __repr__(self) -> str:
         shown = ", ".join(f"{h[:20]}…{a.dtype}{list(a.shape)}" for h, a in zip(self.outputs, self._arrays))
         times = ", ".join(f"{k}={v:.3f}" for k, v in sorted(self.timings.items()))
+        memo = ", memo_hit=True" if self.memo_hit else ""
         return (f"Result(backend={self.backend!r}, device={self.device!r}, outputs=[{shown}], "
-                f"timings_ms={{{times}}})")
+                f"timings_ms={{{times}}}{memo})")
 
 
 class _SessionSlot:
@@ -209,7 +221,9 @@ def _session(name: str, device: Any) -> _SessionSlot:
     with _sessions_lock:
         slot = _sessions.get(key)
         if slot is not None:
-            return slot
+            if not slot.session.broken:
+                return slot
+            _retire(slot)
         entry = registry.backend_entries()[name]
         try:
             session = entry.backend.open(device)
@@ -238,6 +252,21 @@ def _session(name: str, device: Any) -> _SessionSlot:
         return slot
 
 
+def _retire(slot: _SessionSlot) -> None:
+    """Drop a broken session from the cache and close it on a thread of its own: its close waits for the work
+    still on its device (a timed-out run), which the next run must not wait for."""
+    for key in [k for k, other in _sessions.items() if other is slot]:
+        del _sessions[key]
+    log.info("replacing the broken %s session on %s", slot.session.backend, slot.session.device.name)
+    threading.Thread(target=_close_slot, args=(slot,), name=f"hlx-close-{slot.session.backend}",
+                     daemon=True).start()
+
+
+def _close_slot(slot: _SessionSlot) -> None:
+    with slot.lock:
+        _close_quietly(slot.session)
+
+
 def _close_quietly(session: Session) -> None:
     try:
         session.close()
@@ -255,10 +284,20 @@ def close_sessions() -> None:
             _close_quietly(slot.session)
 
 
+def _after_fork_in_child() -> None:
+    """In a forked child the cached sessions are the parent's: forget them (hlx_core.backend keeps them from
+    being closed or collected here), so the next run opens this process's own."""
+    global _sessions_lock
+    _sessions.clear()
+    _sessions_lock = threading.RLock()  # another thread of the parent may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 # -- running --------------------------------------------------------------------------------------------
 
-def _as_contract(contract: Any, store: Any) -> Any:
+def as_contract(contract: Any, store: Any) -> Any:
     """A contract dict from a dict, a library helper's return value, or the handle of a stored contract."""
     if isinstance(contract, str):
         if not is_handle(contract):
@@ -300,8 +339,19 @@ def _execute(slot: _SessionSlot, plan: Plan, name: str) -> Execution:
     return execution
 
 
+def _memoized(memo: Memo, name: str, slot: _SessionSlot, plan: Plan, store: Any, salt: str) -> MemoizedRun | None:
+    """The memo side of this run, or None when memo is off for it (hlx_core/memo)."""
+    entry = registry.backend_entries()[name]
+    if not enabled(memo, entry.backend, plan):
+        return None
+    version = entry.availability().version or entry.distribution_version
+    key, fields = execution_key(plan.key, name, version, slot.session.device, tuple(entry.backend.byte_settings),
+                                salt)
+    return MemoizedRun(memo, name, store, plan, key, fields)
+
+
 def run(contract: Any, backend: str = AUTO, device: int | str | None = None, store: Any = None, *,
-        persist: bool = False) -> Result:
+        persist: bool = False, memo: Memo = None, memo_salt: str = "") -> Result:
     """Run a 901 or 902 contract and store its outputs.
 
     ``contract``: a contract dict, what a ``hlx.kernels`` helper returns, or the handle of a stored
@@ -310,12 +360,31 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
     when None; E_DEVICE_UNKNOWN when none matches). ``store``: where inputs are read and outputs written
     (the default store when None). The contract and the outputs are hashed before ``run`` returns and
     written to the store behind it (they resolve at once in this process; ``hlx.flush()`` or interpreter
-    exit makes them durable); ``persist=True`` writes them through before returning."""
+    exit makes them durable); ``persist=True`` writes them through before returning.
+
+    ``memo`` (docs/DETERMINISM.md): True answers from the memo record of an earlier run with the same
+    execution key when one checks, and records this run otherwise; False neither reads nor writes records;
+    "verify" runs and compares with the record (E_NONDETERMINISTIC on a mismatch, both records kept);
+    "refresh" runs and replaces the record; None (the default) is True when the backend declares every
+    kernel of the contract deterministic, else False. ``memo_salt`` is part of the key: runs under
+    different salts never share records."""
     start = time.perf_counter()
+    memo = check_mode(memo)
+    if not isinstance(memo_salt, str):
+        raise HLXError("E_CONFIG", f"memo_salt must be a str, got {type(memo_salt).__name__}")
     store = store if store is not None else cas.get_default_store()
     name, device_arg = _choose(backend, device)
-    plan = make_plan(_as_contract(contract, store), store, behind=not persist)
+    plan = make_plan(as_contract(contract, store), store, behind=not persist)
     slot = _session(name, device_arg)
+    memoized = _memoized(memo, name, slot, plan, store, memo_salt)
+    if memoized is not None:
+        looked = time.perf_counter()
+        hit = memoized.lookup()
+        if hit is not None:
+            now = time.perf_counter()
+            timings = {"memo_ms": (now - looked) * 1e3, "total_ms": (now - start) * 1e3}
+            return Result(hit.outputs, name, slot.session.device.name, timings, plan.key, hit.arrays,
+                          memo_hit=True, exec_key=memoized.key)
     execution = _execute(slot, plan, name)
     arrays = []
     for array in execution.arrays:
@@ -325,5 +394,8 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
         arrays.append(array)
     outputs = [cas.collapse(a, store=store, behind=not persist) for a in arrays]
     timings = {k: float(v) for k, v in execution.timings.items()}
+    if memoized is not None:
+        memoized.finish(outputs, slot.session.device, timings, behind=not persist)
     timings["total_ms"] = (time.perf_counter() - start) * 1e3
-    return Result(outputs, name, slot.session.device.name, timings, plan.key, arrays)
+    return Result(outputs, name, slot.session.device.name, timings, plan.key, arrays,
+                  exec_key=memoized.key if memoized is not None else None)

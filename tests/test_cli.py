@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +169,187 @@ def test_run_errors(plugins, capsys, tmp_path, content, argv, code_prefix):
     assert code == 1 and err.startswith(code_prefix) and "Traceback" not in err
 
 
-def test_cache_commands(capsys, rng, _isolated_home):
+def _contract_with(folder: Path, spelling: dict) -> Path:
+    """A contract in ``folder`` whose one binding is ``spelling``: reading it is all the run gets to."""
+    folder.mkdir(exist_ok=True)
+    (folder / "c.json").write_text(json.dumps({"901": {"bindings": [spelling]}}))
+    return folder / "c.json"
+
+
+def _fake_npy(path: Path, shape: tuple[int, ...], data: bytes = b"") -> None:
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        f.write(data)
+
+
+def _touch(path: Path) -> Path:
+    path.touch()
+    return path
+
+
+@pytest.mark.parametrize("make, key, code_prefix, words", [
+    (lambda d: "/dev/zero", "$file", "error [E_IO] at 901.bindings[0]", "character device"),
+    (lambda d: "/dev/zero", "$npy", "error [E_IO] at 901.bindings[0]", "character device"),
+    (lambda d: os.mkfifo(d / "fifo") or "fifo", "$file", "error [E_IO] at 901.bindings[0]", "FIFO"),
+    (lambda d: os.mkfifo(d / "fifo") or "fifo", "$npy", "error [E_IO] at 901.bindings[0]", "FIFO"),
+    (lambda d: (d / "sub").mkdir() or "sub", "$file", "error [E_IO] at 901.bindings[0]", "directory"),
+    (lambda d: os.truncate(_touch(d / "big.bin"), 64 << 30) or "big.bin", "$file",  # sparse: no disk used
+     "error [E_SIZE_EXCEEDED] at 901.bindings[0]", str(64 << 30)),
+    (lambda d: os.truncate(_touch(d / "big.npy"), 64 << 30) or "big.npy", "$npy",
+     "error [E_SIZE_EXCEEDED] at 901.bindings[0]", "over the size limit"),
+    (lambda d: _fake_npy(d / "huge.npy", (1 << 40,)) or "huge.npy", "$npy",  # claims 4 TiB, holds none
+     "error [E_IO] at 901.bindings[0]", f"({4 << 40} bytes) but the file holds 0 bytes"),
+    (lambda d: _fake_npy(d / "short.npy", (2, 3), bytes(20)) or "short.npy", "$npy",
+     "error [E_IO] at 901.bindings[0]", "holds 20 bytes"),
+    (lambda d: _fake_npy(d / "neg.npy", (-1,), bytes(8)) or "neg.npy", "$npy", "error [E_IO]", "claims"),
+    (lambda d: np.save(d / "obj.npy", np.array([{}]), allow_pickle=True) or "obj.npy", "$npy",
+     "error [E_IO]", "never unpickled"),
+    (lambda d: (d / "junk.npy").write_bytes(b"\x93NUMPY junk") and "junk.npy", "$npy", "error [E_IO]",
+     "not a .npy file"),
+    (lambda d: "missing.npy", "$npy", "error [E_IO] at 901.bindings[0]", "No such file"),
+])
+def test_run_reads_only_bounded_regular_files(plugins, capsys, tmp_path, make, key, code_prefix, words):
+    """Devices, FIFOs and directories are refused at once (a FIFO's open never blocks), a file over the size
+    limit before a byte of it is read, a .npy header that claims more than its file holds before mapping."""
+    plugins("cpu")
+    folder = tmp_path / "c"
+    folder.mkdir()
+    name = make(folder)
+    contract = _contract_with(folder, {key: name})
+    allow = ["--allow-path", "/dev"] if name.startswith("/dev/") else []
+    code, _, err = _run(capsys, "run", str(contract), "--backend", "cpu", *allow)
+    assert code == 1 and err.startswith(code_prefix) and words in err and "Traceback" not in err, err
+
+
+def test_run_size_limit_and_special_files_for_the_contract_itself(plugins, capsys, tmp_path):
+    """The contract file and shader pack's inputs are read the same way: regular files within the limit."""
+    plugins("cpu")
+    os.mkfifo(tmp_path / "fifo.json")
+    for argv, words in ((("run", str(tmp_path / "fifo.json")), "FIFO"), (("run", "/dev/zero"), "character device"),
+                        (("run", str(tmp_path)), "directory"), (("shader", "pack", "/dev/zero"), "character device"),
+                        (("shader", "pack", str(SHADERS / "relu.spv"), "--wgsl", "/dev/zero"), "character device")):
+        code, _, err = _run(capsys, *argv)
+        assert code == 1 and err.startswith("error [E_IO]") and words in err, (argv, err)
+    contract = _contract_with(tmp_path / "c", {"$file": "pc.bin"})
+    (tmp_path / "c" / "pc.bin").write_bytes(bytes(2000))
+    previous = hlx.set_limits(1000)
+    try:
+        code, _, err = _run(capsys, "run", str(contract), "--backend", "cpu")
+        assert code == 1 and err.startswith("error [E_SIZE_EXCEEDED] at 901.bindings[0]") and "2000 bytes" in err
+        contract.write_text(json.dumps({"901": {"kernel_name": "x" * 1000}}))
+        code, _, err = _run(capsys, "run", str(contract), "--backend", "cpu")
+        assert code == 1 and err.startswith("error [E_SIZE_EXCEEDED]") and "c.json holds" in err, err
+    finally:
+        hlx.set_limits(previous)
+
+
+def test_npy_inputs_are_memory_mapped(tmp_path):
+    from hlx_core.input_files import load_npy
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "f.npy", np.asfortranarray(x))
+    np.save(tmp_path / "e.npy", np.zeros((0, 5), np.int16))
+    loaded = load_npy(tmp_path / "x.npy")
+    assert isinstance(loaded, np.memmap) and not loaded.flags.writeable and np.array_equal(loaded, x)
+    assert np.array_equal(load_npy(tmp_path / "f.npy"), x)
+    assert load_npy(tmp_path / "e.npy").shape == (0, 5)
+    assert hlx.collapse(load_npy(tmp_path / "f.npy")) == hlx.collapse(x)
+
+
+@pytest.mark.parametrize("number, code_prefix", [
+    ("9" * 5000, "error [E_TYPE]"),
+    ("-" + "9" * 5000, "error [E_TYPE]"),
+    (str(2**64), "error [E_TYPE]"),
+    (str(-(2**63) - 1), "error [E_TYPE]"),
+    ("NaN", "error [E_FLOAT_SPECIAL]"),
+    ("-Infinity", "error [E_FLOAT_SPECIAL]"),
+    ("1e999", "error [E_FLOAT_SPECIAL]"),
+    (str(2**64 - 1), "error [E_CONTRACT_FIELD_TYPE] at 901.dispatch"),  # in range: the contract's checks judge it
+    (str(-(2**63)), "error [E_CONTRACT_FIELD_TYPE] at 901.dispatch"),
+])
+def test_run_json_numbers_outside_lcb(plugins, capsys, tmp_path, number, code_prefix):
+    plugins("cpu")
+    (tmp_path / "c.json").write_text('{"901": {"kernel_name": "relu", "shader_handle": "&h_contract_' + "0" * 64
+                                     + '", "bindings": [], "dispatch": [' + number + ', 1, 1]}}')
+    code, _, err = _run(capsys, "run", str(tmp_path / "c.json"), "--backend", "cpu")
+    assert code == 1 and err.startswith(code_prefix) and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("spelling, words", [
+    ({"$tensor": 1, "dtype": "(100000000000,)f8"}, "not one LC-B holds"),  # a subarray dtype: 800 GB
+    ({"$tensor": [1], "dtype": "O"}, "not one LC-B holds"),
+    ({"$tensor": [1], "dtype": "U8"}, "not one LC-B holds"),
+    ({"$tensor": [1], "dtype": 5}, "not one LC-B holds"),
+    ({"$tensor": [1], "dtype": "nosuch"}, "not one LC-B holds"),
+    ({"$tensor": [300], "dtype": "int8"}, "out of bounds"),
+])
+def test_run_tensor_dtypes(plugins, capsys, tmp_path, spelling, words):
+    plugins("cpu")
+    contract = _contract_with(tmp_path, spelling)
+    code, _, err = _run(capsys, "run", str(contract), "--backend", "cpu")
+    assert code == 1 and err.startswith("error [E_CONTRACT_FIELD_TYPE] at 901.bindings[0]") and words in err, err
+
+
+def test_run_confines_named_files_to_the_contracts_folder(plugins, capsys, relu_shader, tmp_path, rng):
+    """$file and $npy names resolve (symlinks included) inside the contract's folder; `..`, absolute paths
+    and symlinks leading elsewhere are refused unless --allow-path names a folder holding the target."""
+    plugins("cpu")
+    x = rng.standard_normal(9).astype(np.float32)
+    outside, folder = tmp_path / "outside", tmp_path / "contract"
+    outside.mkdir()
+    folder.mkdir()
+    contract = _relu_json(relu_shader, x.tolist(), outside)  # x.npy lies outside the contract's folder
+    (outside / "pc.bin").write_bytes(np.uint32(9).tobytes())
+    (folder / "link.npy").symlink_to(outside / "x.npy")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to(outside)
+    (folder / "pc.bin").write_bytes(np.uint32(9).tobytes())
+    np.save(folder / "inside.npy", x)
+    expected = None
+    for npy, pc in (("inside.npy", "pc.bin"), (str(folder / "inside.npy"), "./sub/../pc.bin")):
+        spelled = dict(contract["901"], bindings=[{"$npy": npy}, contract["901"]["bindings"][1]],
+                       push_constants={"$file": pc})
+        (folder / "relu.json").write_text(json.dumps({"901": spelled}))
+        code, out, err = _run(capsys, "run", str(folder / "relu.json"), "--backend", "cpu")
+        assert code == 0, err
+        assert expected in (None, _output_handle(out))
+        expected = _output_handle(out)
+    assert np.array_equal(hlx.resolve(expected), np.maximum(x, 0))
+    escapes = [("../outside/x.npy", "pc.bin"), (str(outside / "x.npy"), "pc.bin"), ("link.npy", "pc.bin"),
+               ("sub/up/x.npy", "pc.bin"), ("inside.npy", "../outside/pc.bin"), ("inside.npy", "/etc/passwd")]
+    for npy, pc in escapes:
+        spelled = dict(contract["901"], bindings=[{"$npy": npy}, contract["901"]["bindings"][1]],
+                       push_constants={"$file": pc})
+        (folder / "relu.json").write_text(json.dumps({"901": spelled}))
+        code, _, err = _run(capsys, "run", str(folder / "relu.json"), "--backend", "cpu")
+        assert code == 1 and err.startswith("error [E_IO]") and "outside the folders" in err, (npy, pc, err)
+        assert "--allow-path" in err
+    for npy, pc in escapes[:5]:  # allowed explicitly, the same runs read the same bytes
+        spelled = dict(contract["901"], bindings=[{"$npy": npy}, contract["901"]["bindings"][1]],
+                       push_constants={"$file": pc})
+        (folder / "relu.json").write_text(json.dumps({"901": spelled}))
+        code, out, err = _run(capsys, "run", str(folder / "relu.json"), "--backend", "cpu",
+                              "--allow-path", str(tmp_path / "elsewhere"), "--allow-path", str(outside))
+        assert code == 0 and _output_handle(out) == expected, (npy, pc, err)
+
+
+def test_run_help_documents_allow_path(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "--allow-path DIR" in out and "repeatable" in out
+
+
+def _age(store_dir: Path, seconds: float) -> None:
+    """Make every file of the store look last used ``seconds`` ago."""
+    then = time.time() - seconds
+    for f in (store_dir / "objects").rglob("*"):
+        if f.is_file():
+            os.utime(f, (then, then))
+
+
+def test_cache_commands(capsys, rng, _isolated_home, monkeypatch):
+    monkeypatch.setenv("HLX_STORE_MAX_BYTES", "1G")
     for _ in range(3):
         hlx.collapse(rng.standard_normal(1000))
     (_isolated_home / "vulkan" / "pipeline-cache").mkdir(parents=True)
@@ -177,13 +358,52 @@ def test_cache_commands(capsys, rng, _isolated_home):
     assert code == 0 and "3 object(s)" in out and str(_isolated_home) in out
     (vulkan,) = [line for line in out.splitlines() if "vulkan/" in line]
     assert [cell.strip() for cell in vulkan.split("│")[2:4]] == ["1", "1.5 KiB"]
-    code, out, _ = _run(capsys, "cache", "gc", "--max-bytes", "10000")
+    (cap,) = [line for line in out.splitlines() if "store cap" in line]
+    assert cap.split("│")[3].strip() == "1.0 GiB"
+    code, out, _ = _run(capsys, "cache", "gc", "--max-bytes", "10K")
+    assert code == 0 and "removed 0 object(s); 3 left" in out  # all used within the default 60 s grace
+    _age(_isolated_home, 120)
+    code, out, _ = _run(capsys, "cache", "gc", "--max-bytes", "10K")
     assert code == 0 and "removed 2 object(s); 1 left" in out
     code, _, err = _run(capsys, "cache", "gc")
     assert code == 1 and err.startswith("error [E_USAGE]")
     code, out, _ = _run(capsys, "cache", "clear")
     assert code == 0 and "removed 1 object(s)" in out
     assert hlx.get_default_store().stats()["objects"] == 0
+
+
+def test_cache_gc_units_and_grace(capsys, rng, _isolated_home):
+    handles = [hlx.collapse(rng.standard_normal(1000)) for _ in range(3)]
+    code, out, _ = _run(capsys, "cache", "gc", "--max-bytes", "1G", "--grace-seconds", "0")
+    assert code == 0 and "removed 0 object(s); 3 left" in out
+    code, out, _ = _run(capsys, "cache", "gc", "--max-bytes", "0.5 KiB", "--grace-seconds", "3600")
+    assert code == 0 and "removed 0 object(s); 3 left" in out and "last 3600 s" in out
+    code, out, _ = _run(capsys, "cache", "gc", "--max-bytes", "0", "--grace-seconds", "0")
+    assert code == 0 and "removed 3 object(s); 0 left" in out
+    assert not any(hlx.get_default_store().contains(h) for h in handles)
+    for argv in (("--max-bytes", "lots"), ("--max-bytes", "-1"), ("--max-bytes", "1G", "--grace-seconds", "-1"),
+                 ("--max-bytes", "1G", "--grace-seconds", "nan")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["cache", "gc", *argv])
+        assert exit_.value.code == 2 and "expected" in capsys.readouterr().err
+
+
+def test_cache_stats_counts_and_gc_reclaims_temp_files(capsys, rng, _isolated_home, monkeypatch):
+    """A killed writer leaves a temp file: stats counts it, gc removes it once it is stale."""
+    monkeypatch.delenv("HLX_STORE_MAX_BYTES", raising=False)
+    handle = hlx.collapse(rng.standard_normal(100))
+    folder = hlx.get_default_store().object_path(handle).parent
+    (folder / ".tmp-killed").write_bytes(bytes(3000))
+    code, out, _ = _run(capsys, "cache", "stats")
+    (temps,) = [line for line in out.splitlines() if "temp files" in line]
+    assert code == 0 and [cell.strip() for cell in temps.split("│")[2:4]] == ["1", "2.9 KiB"]
+    (cap,) = [line for line in out.splitlines() if "store cap" in line]
+    assert cap.split("│")[3].strip() == "10.0 GiB"  # the documented default
+    code, out, _ = _run(capsys, "cache", "gc", "--max-bytes", "1G")
+    assert code == 0 and "1 left" in out and "1 temp file(s)" in out  # a writer may still be writing it
+    _age(_isolated_home, 2 * 3600)
+    code, out, _ = _run(capsys, "cache", "gc", "--max-bytes", "1G")
+    assert code == 0 and "1 left" in out and "0 temp file(s)" in out
 
 
 def test_demo_small(plugins, capsys):

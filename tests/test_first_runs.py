@@ -22,6 +22,7 @@ from hlx_core import planner
 from hlx_core.contracts import tensors
 from hlx_core.contracts.key import raw_key
 from hlx_core.kernels import built, helpers
+from hlx_core.kernels.shaders import library_shader
 
 
 def _f32(rng, *shape) -> np.ndarray:
@@ -215,15 +216,15 @@ def test_kept_tensors_never_outlive_their_store(plugins, rng):
 
 def test_kept_tensors_are_bounded(monkeypatch, rng):
     store = hlx.MemoryStore()
-    monkeypatch.setattr(tensors, "MAX_ENTRIES", 4)
+    monkeypatch.setattr(tensors._kept, "max_entries", 4)
     handles = [hlx.collapse(_f32(rng, 16), store=store) for _ in range(6)]
     for h in handles:
         tensors.resolve_tensor(h, store)
     assert len(tensors._kept) <= 4
-    monkeypatch.setattr(tensors, "MAX_BYTES", 100)
+    monkeypatch.setattr(tensors._kept, "max_bytes", 100)
     tensors.resolve_tensor(hlx.collapse(_f32(rng, 64), store=store), store)  # 256 bytes: kept alone, then dropped
-    assert tensors._bytes[0] <= 100
-    monkeypatch.setattr(tensors, "MAX_TENSOR_BYTES", 8)
+    assert tensors._kept.held_bytes <= 100
+    monkeypatch.setattr(tensors._kept, "max_value_bytes", 8)
     tensors.clear()
     tensors.resolve_tensor(handles[0], store)
     assert not tensors._kept
@@ -231,7 +232,7 @@ def test_kept_tensors_are_bounded(monkeypatch, rng):
 
 def test_library_shaders_are_stored_in_every_store(rng):
     """shader_handle stores the 900 on every call, as collapsing it did, without encoding it again."""
-    want = hlx.collapse(helpers._shader_900("add"))
+    want = hlx.collapse(library_shader("add"))
     for _ in range(2):
         store = hlx.MemoryStore()
         assert helpers.shader_handle("add", store) == want and hlx.exists(want, store=store)

@@ -19,6 +19,7 @@ from hlx_core.errors import BackendError, ContractError
 from hlx_core.hookspecs import hookimpl
 from hlx_core.kernels import references as ref
 from hlx_core.kernels.library import LIBRARY
+from hlx_core.kernels.shaders import library_shader
 from hlx_core.kernels.spec import KernelRegistry, KernelSpec
 from hlx_core.plan import InputRef, OutputRef, Plan, Shader, Stage, StageRef
 from hlx_core.registry import kernel_registry, register_plugin
@@ -306,9 +307,12 @@ def test_cpu_backend_probe_and_open() -> None:
         session.execute(Plan(hlx.collapse("k"), (), ()))
 
 
-def _stage(kernel: str, bindings: tuple, params: dict) -> Stage:
-    spirv = (SHADERS / "relu.spv").read_bytes()
-    shader = Shader(hlx.collapse(spirv), spirv, "main", reflect_entry(spirv, "main"))
+def _stage(kernel: str, bindings: tuple, params: dict, stem: str = "relu") -> Stage:
+    """A stage of the library shader ``stem``: its own 900, as the helpers bind it."""
+    fields = library_shader(stem)["900"]
+    spirv = fields["spirv_binary"]
+    shader = Shader(hlx.collapse(library_shader(stem)), spirv, "main", reflect_entry(spirv, "main"),
+                    fields.get("wgsl_source"))
     return Stage(kernel, shader, (256, 1, 1), (1, 1, 1), bindings, params=params)
 
 
@@ -318,7 +322,8 @@ def test_cpu_session_runs_a_plan_and_reports_bad_references(rng: np.random.Gener
     inp = InputRef(hlx.collapse(x), x)
     out = OutputRef(np.dtype(np.float32), (50,))
     plan = Plan(hlx.collapse("plan"), (_stage("relu", (inp, out), {"n": 50}),
-                                       _stage("saxpy", (StageRef(0, 0), inp, out), {"n": 50, "alpha": -2.0})),
+                                       _stage("saxpy", (StageRef(0, 0), inp, out), {"n": 50, "alpha": -2.0},
+                                              "saxpy")),
                 ((1, 0), (0, 0)))
     _, session = _cpu_session()
     execution = session.execute(plan)
@@ -332,8 +337,11 @@ def test_cpu_session_runs_a_plan_and_reports_bad_references(rng: np.random.Gener
         session.execute(unknown)
     assert exc.value.code == "E_NO_REFERENCE"
     registry = kernel_registry()
-    registry.register(KernelSpec(name="test_wrong_shape", reference=lambda i, p, o: [i[0][:3]]), replace=True)
-    registry.register(KernelSpec(name="test_raises", reference=lambda i, p, o: [i[0] @ i[0][:2]]), replace=True)
+    relu = hlx.collapse(library_shader("relu"))
+    registry.register(KernelSpec(name="test_wrong_shape", reference=lambda i, p, o: [i[0][:3]], shader_handle=relu),
+                      replace=True)
+    registry.register(KernelSpec(name="test_raises", reference=lambda i, p, o: [i[0] @ i[0][:2]],
+                                 shader_handle=relu), replace=True)
     for name, code in (("test_wrong_shape", "E_REFERENCE_OUTPUT"), ("test_raises", "E_REFERENCE_FAILED")):
         with pytest.raises(BackendError) as exc:
             session.execute(Plan(hlx.collapse(name), (_stage(name, (inp, out), {}),), ((0, 0),)))
@@ -356,7 +364,8 @@ def test_plugin_kernel_runs_on_cpu_once_registered_as_the_error_says(plugins, mo
     class Negate:
         @hookimpl
         def hlx_register_kernels(self, registry):
-            registry.register(KernelSpec(name="test_negate", reference=lambda i, p, o: [-i[0]]))
+            registry.register(KernelSpec(name="test_negate", reference=lambda i, p, o: [-i[0]],
+                                         shader_handle=contract["901"]["shader_handle"]))
 
     register_plugin(Negate(), name="negate")
     (y,) = hlx.run(contract, backend="cpu").arrays()

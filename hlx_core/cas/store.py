@@ -20,12 +20,20 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 
 from hlx_core.codec.handle import Buffer, Handle, blake3_digest
 from hlx_core.errors import HandleError
 
 ReadBuffer = Union[bytes, memoryview, Any]  # bytes, or an mmap.mmap opened read-only
+
+_removal_listeners: list[Callable[["Store"], None]] = []
+
+
+def on_removal(listener: Callable[["Store"], None]) -> None:
+    """Call ``listener(store)`` whenever objects have left a store (discard, gc, clear, a rolled-back
+    transaction), after its ``generation`` changed: caches of values read from it drop what they hold."""
+    _removal_listeners.append(listener)
 
 
 @dataclass(frozen=True)
@@ -92,8 +100,15 @@ def _buffers(chunks: Iterable[Buffer]) -> list[Buffer]:
 class Store(ABC):
     """Base of all stores. Thread-safe; transactions are tracked per thread."""
 
+    generation = 0  # changes whenever objects leave the store (``on_removal``)
+
     def __init__(self) -> None:
         self._local = threading.local()
+
+    def _removed(self) -> None:
+        self.generation += 1
+        for listener in _removal_listeners:
+            listener(self)
 
     # -- primitives a store implements -------------------------------------------------------------
     @abstractmethod
@@ -156,7 +171,10 @@ class Store(ABC):
         """Remove one object; True when it was there."""
         h = as_handle(handle)
         self.flush()  # a write behind of this object must not land after its removal
-        return self._discard(h)
+        removed = self._discard(h)
+        if removed:
+            self._removed()
+        return removed
 
     def handles(self) -> Iterator[Handle]:
         """Every handle stored now (in no particular order)."""
@@ -213,6 +231,8 @@ class Store(ABC):
             if self._discard(entry.handle):
                 removed.append(entry.handle)
             total -= entry.size
+        if removed:
+            self._removed()
         return removed
 
     def _is_recent(self, entry: Entry, grace_seconds: float) -> bool:
@@ -223,7 +243,9 @@ class Store(ABC):
         """Remove every object; returns how many were removed."""
         self.flush()
         self._sweep()
-        return sum(self._discard(e.handle) for e in self._entries())
+        count = sum(self._discard(e.handle) for e in self._entries())
+        self._removed()
+        return count
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -243,6 +265,8 @@ class Store(ABC):
                     self._discard(h)
                 except HandleError:
                     pass  # best effort: the original exception is what the caller must see
+            if record.created:
+                self._removed()
             raise
         finally:
             journals.remove(record)
@@ -338,4 +362,4 @@ def _size(stored: bytes | tuple[Buffer, ...]) -> int:
     return sum(memoryview(c).nbytes for c in stored)
 
 
-__all__ = ["Store", "MemoryStore", "Entry", "Snapshot", "Transaction", "as_handle"]
+__all__ = ["Store", "MemoryStore", "Entry", "Snapshot", "Transaction", "as_handle", "on_removal"]

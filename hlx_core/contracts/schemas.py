@@ -6,8 +6,14 @@ workgroup size, specialization ids) is checked here, before any backend sees the
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
+
+from hlx_core.codec import max_bytes
+from hlx_core.codec.profile import MAX_LEN32
+from hlx_core.codec.tensor import MAX_NDIM
 from hlx_core.contracts.fields import (
     STRUCTURE,
     TYPE,
@@ -28,6 +34,7 @@ from hlx_core.errors import SpirvError
 from hlx_core.spirv.reflect import reflect, reflect_entry
 from hlx_core.spirv.types import EntryPoint
 
+SHAPE = "E_SHAPE"
 DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
           "float16", "float32", "float64")
 PUSH_CONSTANT_LIMIT = 256  # bytes: beyond the 128 every Vulkan device has, within what desktop GPUs offer
@@ -110,7 +117,24 @@ def _output_spec(value: Any, path: str) -> dict:
     dtype = as_str(spec["dtype"], f"{path}.dtype")
     if dtype not in DTYPES:
         raise fail(TYPE, f"{path}.dtype", f"{dtype!r} is not a tensor dtype; one of {', '.join(DTYPES)}")
-    return {"dtype": dtype, "shape": as_list(spec["shape"], f"{path}.shape", lambda v, p: as_int(v, p, 0))}
+    shape = as_list(spec["shape"], f"{path}.shape", lambda v, p: as_int(v, p, 0))
+    _check_output_size(dtype, shape, f"{path}.shape")
+    return {"dtype": dtype, "shape": shape}
+
+
+def _check_output_size(dtype: str, shape: list[int], path: str) -> None:
+    """An output must be a tensor LC-B can hold: at most MAX_NDIM dimensions, and its payload within the
+    ext32 limit and the codec's size limit (``set_limits``). Its size counts a 0 dimension as 1: a backend
+    sizes buffers and NumPy allocates from every dimension, so [2**62, 0] is refused here as a contract
+    error instead of failing inside a backend."""
+    if len(shape) > MAX_NDIM:
+        raise fail(SHAPE, path, f"{len(shape)} dimensions; an LC-B tensor has at most {MAX_NDIM}")
+    nbytes = np.dtype(dtype).itemsize * math.prod(max(d, 1) for d in shape)
+    payload = 2 + 8 * len(shape) + nbytes  # the tensor header, then the elements
+    limit = min(MAX_LEN32, max_bytes() - 6)  # (6: the largest ext header)
+    if payload > limit:
+        raise fail(SHAPE, path, f"output {dtype}{shape} takes {nbytes} bytes (a 0 dimension counted as 1), "
+                                f"over the {limit - 2 - 8 * len(shape)} bytes an LC-B tensor of this rank may hold")
 
 
 def _binding(value: Any, path: str, earlier: list[int | None] | None) -> Any:

@@ -4,12 +4,19 @@ A handle is the BLAKE3 of its tensor, so a buffer filled from a handle holds exa
 as it stays resident: running a plan again with the same inputs uploads nothing. Every GPU backend keeps
 one ``Residency`` per device; the buffer type is the backend's own (anything with a ``size`` in bytes), and
 ``release`` hands an evicted buffer back to it (a pool, an allocator, and whatever caches refer to it).
+Residency is bounded by bytes and by count: a stream of small new inputs would otherwise keep thousands of
+buffers (device objects, descriptor references) alive within a byte budget meant for large tensors.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
+
+from hlx_core.settings import env_number
+
+ENV_MAX_BUFFERS = "HLX_RESIDENT_MAX_BUFFERS"
+DEFAULT_MAX_BUFFERS = 4096
 
 
 class Sized(Protocol):
@@ -19,14 +26,21 @@ class Sized(Protocol):
 B = TypeVar("B", bound=Sized)
 
 
+def max_buffers() -> int:
+    """The count bound: ``HLX_RESIDENT_MAX_BUFFERS``, by default ``DEFAULT_MAX_BUFFERS``."""
+    return int(env_number(ENV_MAX_BUFFERS, DEFAULT_MAX_BUFFERS))
+
+
 class Residency(Generic[B]):
-    """Handle -> buffer, LRU ordered, holding at most ``budget`` bytes after each ``trim``.
+    """Handle -> buffer, LRU ordered, holding at most ``budget`` bytes in at most ``max_entries`` buffers
+    after each ``trim`` (``max_entries`` None: ``max_buffers()``, read when the residency is made).
 
     ``put`` never evicts, so a backend whose submitted work may still use resident buffers can keep
     several and ``trim`` once nothing is in flight."""
 
-    def __init__(self, budget: int, release: Callable[[B], None]) -> None:
+    def __init__(self, budget: int, release: Callable[[B], None], max_entries: int | None = None) -> None:
         self.budget = budget
+        self.max_entries = max_buffers() if max_entries is None else max_entries
         self._release = release
         self._entries: OrderedDict[str, B] = OrderedDict()
         self.bytes = 0
@@ -52,8 +66,8 @@ class Residency(Generic[B]):
         self.bytes += buf.size
 
     def trim(self) -> None:
-        """Release least recently used buffers until the budget holds."""
-        while self.bytes > self.budget:
+        """Release least recently used buffers until both bounds hold."""
+        while self.bytes > self.budget or len(self._entries) > self.max_entries:
             _, buf = self._entries.popitem(last=False)
             self.bytes -= buf.size
             self._release(buf)
@@ -65,4 +79,4 @@ class Residency(Generic[B]):
 
     def stats(self) -> dict[str, int]:
         return {"entries": len(self._entries), "bytes": self.bytes, "budget": self.budget,
-                "hits": self.hits, "misses": self.misses}
+                "max_entries": self.max_entries, "hits": self.hits, "misses": self.misses}

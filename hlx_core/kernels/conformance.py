@@ -44,8 +44,9 @@ def _describe(fields: dict[str, Any]) -> str:
 
 
 def conform(spec: KernelSpec, kernel_name: str, bindings: Sequence[TensorSpec], params: dict[str, Any],
-            push: bytes, dispatch: Sequence[int], path: str) -> dict[str, Any]:
-    """Refuse a stage of ``spec``'s shader that its helper would not build; return the stage's params.
+            push: bytes, dispatch: Sequence[int], path: str) -> tuple[dict[str, Any], bool]:
+    """Refuse a stage of ``spec``'s shader that its helper would not build; return the stage's params and
+    whether the stage is exactly as built, dispatch included (what ``spec.writes_all_outputs`` holds for).
 
     ``bindings`` are the stage's bindings as (dtype, shape, is_output); ``push`` its push-constant bytes
     (already checked to be the shader's block size); ``path`` the stage's contract path ("901", or
@@ -95,8 +96,9 @@ def conform(spec: KernelSpec, kernel_name: str, bindings: Sequence[TensorSpec], 
                                 f"{want_dtype.name}{list(want_shape)} for these inputs",
                                 path=f"{path}.bindings[{i}].output")
     # gemm() picks gemm or gemm128 by size; the other tile's dispatch rule is not gemm()'s to give.
-    if built["kernel_name"] == spec.name and list(dispatch) != built["dispatch"]:
+    as_built = built["kernel_name"] == spec.name
+    if as_built and list(dispatch) != built["dispatch"]:
         raise ContractError("E_CONTRACT_STRUCTURE", f"dispatch {list(dispatch)}: the {spec.shader} shader needs "
                             f"{built['dispatch']} workgroups for these inputs (docs/KERNELS.md)",
                             path=f"{path}.dispatch")
-    return built["params"]
+    return built["params"], as_built

@@ -12,26 +12,23 @@ docs/KERNELS.md lists every kernel's bindings, params, push-constant layout and 
 """
 from __future__ import annotations
 
-import functools
 import weakref
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
 from hlx_core.cas.api import collapse, get_default_store, resolve
 from hlx_core.cas.store import Store
-from hlx_core.codec import encode_chunks
-from hlx_core.codec.handle import Buffer, Handle, blake3_digest, is_handle, tag_of
+from hlx_core.codec.handle import Handle, is_handle
 from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG
 from hlx_core.contracts.schemas import is_output
-from hlx_core.contracts.shader import shader_contract
 from hlx_core.contracts.tensors import resolve_tensor
 from hlx_core.errors import ContractError
 from hlx_core.kernels.build import Operand
 from hlx_core.kernels.built import built_as_given, record
 from hlx_core.kernels.library import BY_NAME, check_conv_scalars
+from hlx_core.kernels.shaders import library_shader, library_shader_object
 from hlx_core.kernels.spec import Builder, KernelSpec
 
 BARRIER_SCOPE = "device"  # stages are separate dispatches: their data meet in device memory
@@ -77,30 +74,13 @@ _deferred: weakref.WeakSet[Deferred] = weakref.WeakSet()  # the calls the helper
 
 # ----------------------------------------------------------------------------------------------- shaders
 
-@functools.lru_cache(maxsize=None)
-def _shader_900(stem: str) -> dict:
-    """The validated 900 of a library shader: the committed SPIR-V, plus its WGSL twin where one exists."""
-    files = resources.files("hlx_shaders")
-    wgsl = files / f"{stem}.wgsl"
-    return shader_contract((files / f"{stem}.spv").read_bytes(), "main",
-                           wgsl_source=wgsl.read_text(encoding="utf-8") if wgsl.is_file() else None)
-
-
-@functools.lru_cache(maxsize=None)
-def _shader_object(stem: str) -> tuple[Handle, tuple[Buffer, ...]]:
-    """The handle and LC-B bytes of a library shader's 900, encoded and hashed once per process."""
-    contract = _shader_900(stem)
-    chunks = tuple(encode_chunks(contract))
-    return Handle.from_digest(tag_of(contract), blake3_digest(chunks)), chunks
-
-
 def shader_handle(kernel: str, store: Any = None) -> Handle:
     """The handle of ``kernel``'s 900 in ``store`` (stored there on every call, so it is present)."""
     stem = BY_NAME[kernel].shader
     target = _store(store)
     if not isinstance(target, Store):
-        return collapse(_shader_900(stem), store)  # which refuses what is not a store (E_STORE)
-    handle, chunks = _shader_object(stem)
+        return collapse(library_shader(stem), store)  # which refuses what is not a store (E_STORE)
+    handle, chunks = library_shader_object(stem)
     target.put(handle, chunks)
     return handle
 

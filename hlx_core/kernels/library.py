@@ -13,6 +13,7 @@ import numpy as np
 from hlx_core.errors import ContractError
 from hlx_core.hookspecs import hookimpl
 from hlx_core.kernels import references as ref
+from hlx_core.kernels import tolerances as tol
 from hlx_core.kernels.build import (
     MAX_GROUPS,
     MAX_U32,
@@ -144,39 +145,42 @@ def _build_conv2d(base: int, x: Operand, w: Operand, *, stride: int, padding: in
     return [body(BY_NAME["conv2d"], grid_stride(total), [x, w], [(x.dtype, (n, k, oh, ow))], params)]
 
 
+# Every library shader writes each element of each output when run as its builder makes it: grid-stride
+# loops over the elements (rows, tiles) cover any size, the tile kernels get one workgroup per tile, and
+# reduce_sum one per 512-element chunk. So none of them pays for an output clear before each run.
 LIBRARY: tuple[KernelSpec, ...] = (
-    KernelSpec(name="add", reference=ref.add, exact=True, dtypes=WORD_DTYPES, shader="add",
+    KernelSpec(name="add", reference=ref.add, tolerance=tol.add, exact=True, dtypes=WORD_DTYPES, shader="add",
                push_constants=(("n", "uint"), ("kind", "uint")),
-               build=functools.partial(_build_binary, kernel="add"), tensors=2),
-    KernelSpec(name="mul", reference=ref.mul, exact=True, dtypes=WORD_DTYPES, shader="mul",
+               build=functools.partial(_build_binary, kernel="add"), tensors=2, writes_all_outputs=True),
+    KernelSpec(name="mul", reference=ref.mul, tolerance=tol.mul, exact=True, dtypes=WORD_DTYPES, shader="mul",
                push_constants=(("n", "uint"), ("kind", "uint")),
-               build=functools.partial(_build_binary, kernel="mul"), tensors=2),
-    KernelSpec(name="saxpy", reference=ref.saxpy, shader="saxpy",
+               build=functools.partial(_build_binary, kernel="mul"), tensors=2, writes_all_outputs=True),
+    KernelSpec(name="saxpy", reference=ref.saxpy, tolerance=tol.saxpy, shader="saxpy",
                push_constants=(("n", "uint"), ("alpha", "float")),
-               build=_build_saxpy, tensors=2, scalars=("alpha",)),
-    KernelSpec(name="relu", reference=ref.relu, exact=True, shader="relu",
+               build=_build_saxpy, tensors=2, scalars=("alpha",), writes_all_outputs=True),
+    KernelSpec(name="relu", reference=ref.relu, tolerance=tol.relu, exact=True, shader="relu",
                push_constants=(("n", "uint"),),
-               build=_build_relu, tensors=1),
-    KernelSpec(name="reduce_sum", reference=ref.reduce_sum, exact=True, dtypes=("float32", "int32"),
-               shader="reduce_sum", push_constants=(("n", "uint"), ("kind", "uint")),
-               build=_build_reduce_sum, tensors=1),
-    KernelSpec(name="softmax", reference=ref.softmax, shader="softmax",
+               build=_build_relu, tensors=1, writes_all_outputs=True),
+    KernelSpec(name="reduce_sum", reference=ref.reduce_sum, tolerance=tol.reduce_sum, exact=True,
+               dtypes=("float32", "int32"), shader="reduce_sum", push_constants=(("n", "uint"), ("kind", "uint")),
+               build=_build_reduce_sum, tensors=1, writes_all_outputs=True),
+    KernelSpec(name="softmax", reference=ref.softmax, tolerance=tol.softmax, shader="softmax",
                push_constants=(("rows", "uint"), ("cols", "uint")),
-               build=_build_softmax, tensors=1),
-    KernelSpec(name="transpose", reference=ref.transpose, exact=True, dtypes=WORD_DTYPES, shader="transpose",
-               push_constants=(("rows", "uint"), ("cols", "uint")),
-               build=_build_transpose, tensors=1),
-    KernelSpec(name="gemm", reference=ref.gemm, shader="gemm",
+               build=_build_softmax, tensors=1, writes_all_outputs=True),
+    KernelSpec(name="transpose", reference=ref.transpose, tolerance=tol.transpose, exact=True, dtypes=WORD_DTYPES,
+               shader="transpose", push_constants=(("rows", "uint"), ("cols", "uint")),
+               build=_build_transpose, tensors=1, writes_all_outputs=True),
+    KernelSpec(name="gemm", reference=ref.gemm, tolerance=tol.gemm, shader="gemm",
                push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
-               build=_build_gemm, tensors=2),
+               build=_build_gemm, tensors=2, writes_all_outputs=True),
     # What gemm() builds for products whose 128x128 tile grid has at least GEMM128_MIN_GROUPS workgroups.
-    KernelSpec(name="gemm128", reference=ref.gemm, shader="gemm128",
+    KernelSpec(name="gemm128", reference=ref.gemm, tolerance=tol.gemm, shader="gemm128",
                push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
-               build=_build_gemm, tensors=2),
-    KernelSpec(name="conv2d", reference=ref.conv2d, shader="conv2d",
+               build=_build_gemm, tensors=2, writes_all_outputs=True),
+    KernelSpec(name="conv2d", reference=ref.conv2d, tolerance=tol.conv2d, shader="conv2d",
                push_constants=tuple((f, "uint") for f in ("N", "C", "H", "W", "K", "R", "S", "OH", "OW",
                                                           "stride", "padding")),
-               build=_build_conv2d, tensors=2, scalars=("stride", "padding")),
+               build=_build_conv2d, tensors=2, scalars=("stride", "padding"), writes_all_outputs=True),
 )
 BY_NAME: dict[str, KernelSpec] = {spec.name: spec for spec in LIBRARY}
 

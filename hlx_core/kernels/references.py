@@ -84,12 +84,14 @@ def gemm(inputs: list[np.ndarray], params: dict[str, Any], outputs: list[OutputR
     return [(a.astype(np.float64) @ b.astype(np.float64)).astype(np.float32)]
 
 
-def conv2d(inputs: list[np.ndarray], params: dict[str, Any], outputs: list[OutputRef]) -> list[np.ndarray]:
+def conv2d_f64(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.ndarray:
     """Direct convolution in float64 over the zero-padded input's sliding windows."""
-    x, w = inputs
-    stride, pad = int(params["stride"]), int(params["padding"])
-    k, _, r, s = w.shape
+    r, s = w.shape[2:]
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     windows = sliding_window_view(xp, (r, s), axis=(2, 3))[:, :, ::stride, ::stride]
-    y = np.einsum("nchwrs,kcrs->nkhw", windows, w.astype(np.float64))
-    return [y.astype(np.float32)]
+    return np.einsum("nchwrs,kcrs->nkhw", windows, w.astype(np.float64))
+
+
+def conv2d(inputs: list[np.ndarray], params: dict[str, Any], outputs: list[OutputRef]) -> list[np.ndarray]:
+    x, w = inputs
+    return [conv2d_f64(x, w, int(params["stride"]), int(params["padding"])).astype(np.float32)]

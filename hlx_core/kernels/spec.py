@@ -15,7 +15,9 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
+from hlx_core.codec.handle import Handle
 from hlx_core.errors import BackendError, ContractError, HLXError
+from hlx_core.kernels.shaders import library_shader_object
 from hlx_core.plan import OutputRef, Stage
 
 Reference = Callable[[list[np.ndarray], dict[str, Any], list[OutputRef]], list[np.ndarray]]
@@ -27,6 +29,11 @@ Builder = Callable[..., "list[dict]"]
 tensor arguments (``hlx_core.kernels.build.Operand``), ``base`` the flat index of the first stage it makes
 (a multi-pass kernel's later stages read the earlier ones by index)."""
 
+Tolerance = Callable[[list[np.ndarray], list[np.ndarray], dict[str, Any], list[OutputRef]], "list[np.ndarray]"]
+"""``tolerance(inputs, errors, params, outputs) -> bounds``: the stage's inputs as float64, a bound on each
+input element's own error, the params and OutputRefs; returns per output a float64 array of its shape
+bounding ``|result - exact arithmetic|`` element by element (``hlx_core.kernels.tolerances``)."""
+
 PushField = tuple[str, Literal["uint", "int", "float"]]
 _PUSH_FORMATS = {"uint": "I", "int": "i", "float": "f"}
 _PUSH_RANGES = {"uint": (0, 2**32 - 1), "int": (-2**31, 2**31 - 1)}
@@ -37,10 +44,18 @@ class KernelSpec:
     """A kernel the library (or a plugin) knows.
 
     ``shader`` is the file stem under ``shaders/`` for library kernels (None for a plugin kernel that
-    ships its own 900). ``push_constants`` lists the 32-bit fields of the shader's push block in order;
-    the builders pack ``params`` with it. ``exact`` says GPU results must equal the reference bit for bit.
+    ships its own 900); ``shader_handle`` is the handle of a plugin kernel's own 900. The reference models
+    that one shader, so it runs only for stages of it (``models``). ``push_constants`` lists the 32-bit
+    fields of the shader's push block in order; the builders pack ``params`` with it. ``exact`` says GPU
+    results must equal the reference bit for bit.
     ``build`` makes the kernel's 901 bodies from ``tensors`` tensor arguments (bound first, in order) and
     the ``scalars`` params as keyword arguments; a plugin kernel that builds its own 901s leaves it None.
+    ``writes_all_outputs`` declares that the shader writes every element of every output of a stage its
+    builder made (dispatch included), so GPU backends need not clear those outputs before each run; it
+    means something only for library shaders (tests/test_writes_all_outputs.py checks each declaration).
+    ``tolerance`` bounds a result's distance from exact arithmetic (also for exact kernels, whose bound
+    carries an earlier stage's error through a pipeline); ``hlx.compare`` and the conformance kit hold
+    every backend to it, and a kernel without one to bit equality with the reference.
     """
 
     name: str
@@ -48,10 +63,13 @@ class KernelSpec:
     exact: bool = False
     dtypes: tuple[str, ...] = ("float32",)
     shader: str | None = None
+    shader_handle: str | None = None
     push_constants: tuple[PushField, ...] = ()
     build: Builder | None = None
     tensors: int = 0
     scalars: tuple[str, ...] = ()
+    writes_all_outputs: bool = False
+    tolerance: Tolerance | None = None
 
     def run(self, inputs: list[np.ndarray], stage: Stage, where: str) -> list[np.ndarray]:
         """The reference's results for ``stage`` on ``inputs``, each a fresh C-ordered array of exactly the
@@ -59,7 +77,15 @@ class KernelSpec:
 
         A reference is plugin code, so it is held to the stage here, once for every backend that runs
         references: E_REFERENCE_FAILED when it raises, E_REFERENCE_OUTPUT when it returns the wrong number
-        or shape of arrays; ``where`` names the stage in those messages."""
+        or shape of arrays; ``where`` names the stage in those messages. A stage of another shader than the
+        one the reference models is refused (E_NO_REFERENCE) before the reference runs."""
+        if not self.models(stage):
+            raise BackendError("E_NO_REFERENCE", f"{where} ({self.name}): the stage runs shader "
+                               f"{stage.shader.handle}, but the reference of {self.name!r} models "
+                               + (f"shader {self.modelled_shader()}" if self.modelled_shader() else "no shader")
+                               + "; a reference runs only for the shader it models (register one for this "
+                               "shader as KernelSpec(name=..., reference=fn, shader_handle=<its 900's handle>), "
+                               "docs/KERNELS.md)")
         outputs = stage.output_refs
         try:
             produced = self.reference(inputs, dict(stage.params), outputs)
@@ -79,6 +105,17 @@ class KernelSpec:
                                    f"shape {tuple(array.shape)}, the contract declares {tuple(ref.shape)}")
             results.append(np.array(array, dtype=np.dtype(ref.dtype), copy=True, order="C"))
         return results
+
+    def modelled_shader(self) -> Handle | None:
+        """The handle of the 900 the reference models: a library kernel's own 900 (its committed SPIR-V
+        with its WGSL twin, as the kernel helpers bind it), else ``shader_handle``."""
+        if self.shader is not None:
+            return library_shader_object(self.shader)[0]
+        return Handle(self.shader_handle) if self.shader_handle is not None else None
+
+    def models(self, stage: Stage) -> bool:
+        """Whether ``stage`` runs the shader this reference models (its 900's handle is that shader's)."""
+        return stage.shader.handle == self.modelled_shader()
 
     def pack_push_constants(self, params: dict[str, Any]) -> bytes:
         """The push block as bytes: each field a little-endian 32-bit value at offset 4*i (std430)."""
@@ -147,7 +184,8 @@ class KernelRegistry:
                 "E_NO_REFERENCE",
                 f"no kernel named {name!r} has a NumPy reference (known: {known}). Register one from a plugin: "
                 "implement the hook `@hlx_core.hookspecs.hookimpl def hlx_register_kernels(registry)` and call "
-                f"`registry.register(hlx_core.kernels.spec.KernelSpec(name={name!r}, reference=fn))` with "
+                f"`registry.register(hlx_core.kernels.spec.KernelSpec(name={name!r}, reference=fn, "
+                "shader_handle=<the handle of the 900 it models>))` with "
                 "`fn(inputs, params, outputs) -> list[np.ndarray]`; expose the plugin module under the "
                 "'hlx.backends' entry-point group, or pass it to hlx_core.registry.register_plugin() "
                 "(docs/KERNELS.md, 'Adding a kernel from a plugin').")

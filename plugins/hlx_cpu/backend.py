@@ -1,8 +1,10 @@
 """The CPU reference backend: runs each stage's NumPy reference from the kernel registry.
 
 It is the parity oracle the GPU backends are checked against, so it favours clarity over speed: no
-shader is executed, the stage's ``kernel_name`` selects the reference, and ``KernelSpec.run`` checks every
-result against the OutputRef it must fill before it is handed on.
+shader is executed, the stage's ``kernel_name`` selects the reference, and ``KernelSpec.run`` runs it only
+for a stage of the very shader it models (a library kernel's own 900, or the one a plugin registered it
+for; E_NO_REFERENCE otherwise, so a custom shader named like a library kernel never gets that kernel's
+results here and its own on a GPU) and checks every result against the OutputRef it must fill.
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from hlx_core.backend import Availability, Backend, DeviceInfo, Execution, Session
+from hlx_core.device.isa import cpu_isa
 from hlx_core.device.selection import select_device
+from hlx_core.kernels.library import BY_NAME
 from hlx_core.plan import Plan
 from hlx_core.registry import kernel_registry
 
@@ -31,15 +35,24 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+@lru_cache(maxsize=1)
+def _blas() -> str:
+    """The BLAS NumPy was built with (its matmul and einsum run there), as "name version"."""
+    blas = getattr(np.__config__, "CONFIG", {}).get("Build Dependencies", {}).get("blas", {})
+    return f"{blas.get('name', 'unknown')} {blas.get('version', '')}".strip()
+
+
 def _device() -> DeviceInfo:
     return DeviceInfo(index=0, name=f"NumPy {np.__version__} on {_cpu_model()}", kind="cpu",
-                      details={"numpy": np.__version__, "machine": platform.machine()})
+                      details={"numpy": np.__version__, "machine": platform.machine()},
+                      device_class={"numpy": np.__version__, "blas": _blas(), "isa": cpu_isa()})
 
 
 class CpuBackend(Backend):
     """Always available: one device, the host CPU."""
 
     name = "cpu"
+    deterministic_kernels = frozenset(BY_NAME)  # NumPy references: the same bytes every run
 
     def probe(self) -> Availability:
         return Availability(available=True, devices=(_device(),), version=f"numpy {np.__version__}")

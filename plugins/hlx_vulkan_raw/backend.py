@@ -10,12 +10,15 @@ from importlib import metadata
 
 from hlx_core.backend import Availability, Backend, Session
 from hlx_core.errors import BackendError, HLXError
+from hlx_core.kernels.library import BY_NAME
 
 
 class VulkanBackend(Backend):
     """Raw Vulkan through the ``vulkan`` cffi package."""
 
     name = "vulkan"
+    deterministic_kernels = frozenset(BY_NAME)  # fixed-order shaders: the same bytes every run
+    byte_settings = ("HLX_VULKAN_ROBUST",)  # out-of-range reads give zeros or whatever memory holds
 
     def __init__(self) -> None:
         self._availability: Availability | None = None

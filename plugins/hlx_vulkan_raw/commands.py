@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from hlx_core.backend import timeout_message
 from hlx_core.settings import env_number
 
-from hlx_vulkan_raw.errors import check, create, result_error
+from hlx_vulkan_raw.errors import VulkanError, check, create, result_error
 from hlx_vulkan_raw.loader import NULL, ffi, lib, new_struct, vk
 
 COMPUTE = vk.VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT
@@ -24,6 +25,7 @@ TRANSFER_WRITE = vk.VK_ACCESS_TRANSFER_WRITE_BIT
 HOST_READ = vk.VK_ACCESS_HOST_READ_BIT
 UNIFORM_READ = vk.VK_ACCESS_UNIFORM_READ_BIT
 NOT_READY = vk.VK_NOT_READY
+TIMEOUT = vk.VK_TIMEOUT
 
 
 def fence_timeout_ns() -> int:
@@ -165,6 +167,9 @@ class Submitter:
         result = self._poll(p.fence) if self.spin_ns else NOT_READY
         if result == NOT_READY:
             result = lib.vkWaitForFences(self.device, 1, fences, 1, self.timeout_ns)
+        if result == TIMEOUT:
+            raise VulkanError("E_TIMEOUT", timeout_message(self.timeout_ns / 1e9, "HLX_VULKAN_TIMEOUT_S",
+                                                           "vkWaitForFences: VK_TIMEOUT"), result=result)
         if result != 0:
             raise result_error(result, "vkWaitForFences")
         self._retire(p, fences)

@@ -4,8 +4,8 @@ Both products of the backend are built on a core: the session that executes plan
 handle API (context.py). The core knows neither. It owns the device and its compute queue, the allocator,
 the staging ring, the shader and pipeline caches, the submitter and timestamp support, and destroys them
 together on ``close()`` (idempotent; also on garbage collection and at interpreter exit, before the
-instance). What an owner made on the device (buffers, recorded command buffers, query pools) is handed
-back first, through the callbacks given to ``on_close``.
+instance; a forked child only forgets it, see instance.py). What an owner made on the device (buffers,
+recorded command buffers, query pools) is handed back first, through the callbacks given to ``on_close``.
 """
 from __future__ import annotations
 
@@ -72,6 +72,7 @@ class DeviceCore:
 
     def __init__(self, selector: int | str | None = None, validation: bool = False) -> None:
         self.closed = True  # until everything below exists
+        self.closing = False  # while close() runs (it may wait for a timed-out run on another thread)
         self.validation = validation_requested(validation)
         self.instance = get_instance(self.validation)
         self.phys = select_device(list_devices(self.validation), selector, backend="vulkan", env=DEVICE_ENV)
@@ -183,11 +184,22 @@ class DeviceCore:
         self._on_close.append(release)
 
     def close(self) -> None:
-        """Destroy every Vulkan object of this core, its owners' first; safe to call more than once."""
+        """Destroy every Vulkan object of this core, its owners' first, once the device has finished its work
+        (a timed-out run included); safe to call more than once."""
         if self.closed:
             return
+        self.closed = self.closing = True
+        try:
+            self._destroy()
+        finally:
+            self.closing = False
+
+    def forget(self) -> None:
+        """Drop this core without a driver call: in a process forked from the one that made it, its objects
+        are the parent's."""
         self.closed = True
-        self._destroy()
+        self._on_close.clear()
+        self._teardown.clear()
 
     def _destroy(self) -> None:
         if self._teardown:

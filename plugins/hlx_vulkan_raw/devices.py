@@ -6,11 +6,13 @@ is the device HLX would choose; hlx_core.device.selection picks one by index, na
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from hlx_core.backend import DeviceInfo
+from hlx_core.device.isa import cpu_isa
 from hlx_core.device.limits import DeviceLimits
 
 from hlx_vulkan_raw.errors import check
@@ -97,6 +99,7 @@ class PhysicalDevice:
     vendor_id: int
     device_id: int
     uuid: str
+    driver_uuid: str
     pipeline_cache_uuid: bytes
     driver_name: str
     driver_info: str
@@ -140,7 +143,19 @@ class PhysicalDevice:
 
     def info(self) -> DeviceInfo:
         """The device as hlx_core's protocol names it."""
-        return DeviceInfo(index=self.index, name=self.name, kind=self.kind, details=self.summary(), uuid=self.uuid)
+        return DeviceInfo(index=self.index, name=self.name, kind=self.kind, details=self.summary(), uuid=self.uuid,
+                          device_class=self.device_class())
+
+    def device_class(self) -> dict[str, Any]:
+        """What decides the bytes a kernel gives here, without the per-device UUID (DeviceInfo.device_class);
+        lavapipe compiles shaders for the host CPU, so a CPU device adds the host's instruction set."""
+        facts: dict[str, Any] = {
+            "vendor_id": self.vendor_id, "device_id": self.device_id, "name": self.name,
+            "driver_name": self.driver_name, "driver_info": self.driver_info, "driver_version": self.driver_version,
+            "driver_uuid": self.driver_uuid, "api_version": self.api_version_str}
+        if self.kind == "cpu":
+            facts["isa"] = cpu_isa()
+        return facts
 
     def summary(self) -> dict[str, Any]:
         """A plain dict for DeviceInfo.details and ``hlx devices``."""
@@ -149,6 +164,7 @@ class PhysicalDevice:
             "driver_version_str": self.driver_version_str,
             "driver_name": self.driver_name, "driver_info": self.driver_info,
             "vendor_id": f"0x{self.vendor_id:04x}", "device_id": f"0x{self.device_id:04x}", "uuid": self.uuid,
+            "driver_uuid": self.driver_uuid,
             "subgroup_size": self.subgroup_size, "subgroup_size_range": list(self.subgroup_size_range),
             "device_local_bytes": self.device_local_bytes,
             "limits": dict(self.limits), "memory_heaps": [dict(h) for h in self.memory_heaps],
@@ -281,7 +297,7 @@ def _describe(instance: Instance, handle, enum_index: int) -> PhysicalDevice:
     return PhysicalDevice(
         handle=handle, enum_index=enum_index, name=cstr(p.deviceName), kind=KINDS.get(int(p.deviceType), "other"),
         api_version=api, driver_version=int(p.driverVersion), vendor_id=int(p.vendorID), device_id=int(p.deviceID),
-        uuid=_uuid(ids.deviceUUID),
+        uuid=_uuid(ids.deviceUUID), driver_uuid=_uuid(ids.driverUUID),
         pipeline_cache_uuid=bytes(ffi.buffer(p.pipelineCacheUUID, 16)),
         driver_name=cstr(driver.driverName) if driver is not None else "",
         driver_info=cstr(driver.driverInfo) if driver is not None else "",
@@ -312,6 +328,16 @@ def rank(devices: list[PhysicalDevice]) -> list[PhysicalDevice]:
 
 _device_lists: dict[bool, list[PhysicalDevice]] = {}
 _device_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child enumerates its own devices, on its own instance (instance.py)."""
+    global _device_lock
+    _device_lock = threading.Lock()
+    _device_lists.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def list_devices(validation: bool | None = None) -> list[PhysicalDevice]:

@@ -7,11 +7,15 @@ can assert that a whole session produced no warnings or errors (``validation_cou
 validation is switched on with it (``HLX_VULKAN_SYNC_VALIDATION=0`` turns it off): a missing or wrong barrier
 is then reported as an error, so "zero messages" also means every hazard between dispatches and copies is
 covered.
+
+In a child made by fork() the instances and device cores are the parent's driver objects: the child forgets
+them without a driver call (see ``_after_fork_in_child``) and creates its own on first use.
 """
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import weakref
 from collections import deque
@@ -41,7 +45,7 @@ _lock = threading.RLock()
 _counts: dict[str, int] = {name: 0 for _, name, _ in _SEVERITIES}
 _recent: "deque[str]" = deque(maxlen=20)  # the latest warning/error messages, for test failure reports
 _instances: dict[bool, "Instance"] = {}
-_exit_hooks: "weakref.WeakSet" = weakref.WeakSet()  # objects with .close() to run before the instance dies
+_exit_hooks: "weakref.WeakSet" = weakref.WeakSet()  # device cores, closed before the instance dies
 
 
 def validation_requested(explicit: bool = False) -> bool:
@@ -227,7 +231,8 @@ def get_instance(validation: bool = False) -> Instance:
 
 
 def register_for_exit(obj) -> None:
-    """Have ``obj.close()`` run at interpreter exit, before the instances are destroyed."""
+    """Have ``obj.close()`` run at interpreter exit, before the instances are destroyed (``obj.closing``: a
+    close still running on another thread; ``obj.forget()``: drop it in a forked child)."""
     with _lock:
         _exit_hooks.add(obj)
 
@@ -240,6 +245,25 @@ def _shutdown() -> None:
                 obj.close()
             except Exception as exc:  # exit must go on; say what could not be released
                 log.warning("cleanup at exit failed for %r: %s", obj, exc)
-        for inst in _instances.values():
-            inst.destroy()
+        if any(obj.closing for obj in list(_exit_hooks)):
+            # Another thread is still closing a device (waiting for a timed-out run): destroying its
+            # instance under it is undefined, so the instance is left to the end of the process.
+            log.warning("a Vulkan device is still finishing work at exit; its instance is not destroyed")
+        else:
+            for inst in _instances.values():
+                inst.destroy()
         _instances.clear()
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child: the parent's instances and device cores share its driver objects without the
+    driver's threads, so none is used, closed or destroyed here; the child creates its own."""
+    global _lock
+    _lock = threading.RLock()  # another thread of the parent may have held it at the fork
+    for obj in list(_exit_hooks):
+        obj.forget()
+    _exit_hooks.clear()
+    _instances.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -9,19 +9,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import struct
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 import blake3
 
-from hlx_core.errors import SpirvError
-from hlx_core.settings import env_flag, hlx_home
+from hlx_core.settings import hlx_home
 from hlx_core.spirv.reflect import reflect_entry
 from hlx_core.spirv.types import EntryPoint, SpecConstant
+from hlx_core.spirv.validate import validate_module
 
 from hlx_vulkan_raw.devices import PhysicalDevice
 from hlx_vulkan_raw.errors import VulkanError, check, create, result_name, usage
@@ -91,32 +89,15 @@ class ShaderCache:
                         f"{bad or info.extra['unsupported_descriptors']}")
         return info
 
-    def validate(self, data: bytes) -> None:
-        """Run spirv-val (when installed; HLX_VULKAN_SPIRV_VAL=0 skips it) before a module reaches the
-        driver: reflection reads only what it needs, and a driver handed a malformed body may crash."""
-        exe = shutil.which("spirv-val")
-        if exe is None or not env_flag("HLX_VULKAN_SPIRV_VAL", True):
-            return
-        minor = min((self.phys.api_version >> 12) & 0x3FF, 3)
-        args = [exe, "--target-env", f"vulkan1.{minor}", "-"]
-        if self.features.get("scalarBlockLayout"):
-            args.insert(1, "--scalar-block-layout")
-        try:
-            proc = subprocess.run(args, input=data, capture_output=True, timeout=60)
-        except (OSError, subprocess.SubprocessError) as exc:
-            log.warning("spirv-val could not run (%s); the module goes to the driver unchecked", exc)
-            return
-        if proc.returncode != 0:
-            msg = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip()
-            raise SpirvError("E_SPIRV_INVALID", f"spirv-val rejected the module: {msg}")
-
     def load(self, spirv: bytes, entry_point: str = "main") -> tuple[ShaderModule, EntryPoint]:
         data = bytes(spirv) if isinstance(spirv, (bytes, bytearray, memoryview)) else spirv
         info = self.reflect(data, entry_point)  # validates header and body before the driver sees it
         sid = shader_id(data)
         mod = self.modules.get(sid)
         if mod is None:
-            self.validate(data)
+            # Reflection reads only what it needs, and a driver handed a malformed body may crash: the
+            # planner validated a plan's shaders already (remembered by content), the context API's here.
+            validate_module(data, scalar_block_layout=bool(self.features.get("scalarBlockLayout")))
             code = ffi.from_buffer("uint32_t[]", data)
             ci = new_struct("VkShaderModuleCreateInfo", vk.VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                             codeSize=len(data), pCode=code)

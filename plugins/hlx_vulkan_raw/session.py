@@ -7,8 +7,10 @@ timestamps, and the copies of the requested outputs to a readback buffer. Interm
 device. On unified-memory devices inputs are written and outputs read through the buffers' mappings.
 Large outputs (readback.py) are instead copied, by a small per-run command buffer in the same submit, into
 reused host memory that becomes the result array: no host copy at all.
-With output poisoning on (hlx_core.device.poison, read once per session) the recorded command buffer starts
-by filling every stage-written buffer with 0xFF bytes, so each resubmission poisons them again.
+The recorded command buffer starts by filling with zeros every buffer a stage writes whose kernel may leave
+elements unwritten (hlx_core.device.poison), so each resubmission clears them again: no output carries an
+earlier run's data. With output poisoning on (read once per session) it fills every stage-written buffer
+with 0xFF bytes instead.
 
 A warm run of a plan whose inputs are all resident does only what changes between runs: the recorded plan
 is found by plan.key alone (``_hot``; it is still recorded, so none of its inputs was freed), the submit
@@ -31,7 +33,7 @@ from hlx_core.codec.handle import Handle
 from hlx_core.device.layout import BufferLayout, align, buffer_layout, host_bytes, native_array, output_view
 from hlx_core.device.limits import check_plan
 from hlx_core.device.lru import LRU
-from hlx_core.device.poison import POISON_WORD, poison_enabled
+from hlx_core.device.poison import cleared_slots, fill_word, poison_enabled
 from hlx_core.device.residency import Residency
 from hlx_core.errors import HLXError
 from hlx_core.plan import OutputRef, Plan
@@ -128,9 +130,10 @@ class VulkanSession(Session):
             self.readback_cb = core.submitter.command_buffer() if self.host_pool else None
             self.host_output_max = host_output_limit(core)
             self.runs = 0
-            # A run whose wait failed (E_TIMEOUT, device lost) with its submit still queued, its fresh input
-            # buffers and its host blocks: left untouched until the next run has waited for it.
-            self._stuck: tuple[Pending, list[DeviceBuffer], list[HostBlock]] | None = None
+            # The fresh input buffers of a run whose wait failed (E_TIMEOUT, device lost) with its submit still
+            # queued: nothing it uses is freed before the session closes, after the device is idle; the session
+            # is ``broken`` from then on (the runtime closes it and opens a new one).
+            self._stuck: list[DeviceBuffer] = []
         except BaseException:
             core.close()
             raise
@@ -140,8 +143,6 @@ class VulkanSession(Session):
     def _execute(self, plan: Plan) -> Execution:
         t0 = time.perf_counter()
         submitter = self.core.submitter
-        if self._stuck is not None:
-            self._recover()
         fresh: list[tuple[str | None, DeviceBuffer]] = []  # new buffers; handle None: never kept resident
         blocks: list[HostBlock] = []
         pending: Pending | None = None
@@ -169,7 +170,8 @@ class VulkanSession(Session):
             raise VulkanError("E_BACKEND_INTERNAL", f"VulkanSession.execute: {type(exc).__name__}: {exc}") from exc
         finally:
             if not committed and pending is not None and pending in submitter.pending:
-                self._stuck = (pending, [buf for _, buf in fresh], blocks)
+                self._stuck = [buf for _, buf in fresh]
+                self.broken = True
             else:
                 # After the outputs are read: what is released here may take the recorded plan with it.
                 for handle, buf in fresh:  # resident only once its upload has completed
@@ -220,14 +222,6 @@ class VulkanSession(Session):
             tuple((k, layout.slots[k].source) for k in layout.outputs))
         self.prepared.put(plan.key, prep)
         return prep
-
-    def _recover(self) -> None:
-        """Wait for the run whose wait failed (raising again if it still fails), then free its fresh inputs."""
-        pending, bufs, _blocks = self._stuck
-        self.core.submitter.wait(pending)
-        self._stuck = None
-        for buf in bufs:
-            self._discard(buf)
 
     def _uploads(self, uploads: list[tuple[DeviceBuffer, memoryview]]) -> list:
         """Write new inputs: straight into mapped memory, or through the staging ring and a copy command
@@ -326,14 +320,15 @@ class VulkanSession(Session):
 
     def _record_commands(self, rec: RecordedPlan, plan: Plan, layout: BufferLayout, pipes: tuple[Pipeline, ...],
                          bufs: dict[int, DeviceBuffer], mapped: bool, copied: list[int], pooled: bool) -> None:
-        """Poison fill, timestamps, dispatches with the barriers they need, then what readies the outputs for
+        """Output clears, timestamps, dispatches with the barriers they need, then what readies the outputs for
         the host: a host barrier for those ``mapped`` (read in place), the copies of the ``copied`` slots into
         the readback buffer, and a barrier that readies the ``pooled`` ones for their copies (recorded per
         run, submitted next)."""
         r = Recorder(rec.cb, one_time=False)
-        if self.poison:
-            for buf in rec.outputs.values():
-                r.fill(buf.handle, buf.size, POISON_WORD)
+        cleared = cleared_slots(plan, layout, self.poison)
+        if cleared:
+            for slot in cleared:
+                r.fill(bufs[slot].handle, bufs[slot].size, fill_word(self.poison))
             r.barrier(TRANSFER, TRANSFER_WRITE, COMPUTE, SHADER_READ | SHADER_WRITE | UNIFORM_READ)
         q = rec.queries
         if q is not None:
@@ -404,10 +399,9 @@ class VulkanSession(Session):
         self.residency.clear()
         if self.host_pool is not None:
             self.host_pool.destroy()
-        if self._stuck is not None:
-            for buf in self._stuck[1]:
-                self.core.allocator.free(buf)
-            self._stuck = None
+        for buf in self._stuck:
+            self.core.allocator.free(buf)
+        self._stuck.clear()
 
     def close(self) -> None:
         """Release every device object (the core hands back this session's first); idempotent."""

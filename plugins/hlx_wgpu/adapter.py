@@ -6,6 +6,8 @@ integrated, other, CPU; low power: integrated first), native APIs (Vulkan, Metal
 (``hlx_core.device.selection``); with neither, the best ranked is taken. Devices are opened with the
 adapter's own maxima for the compute limits rather than WebGPU's defaults (128 MiB storage bindings, no
 immediates), so a contract is refused only when the hardware cannot run it.
+A child made by fork() forgets the
+parent's adapters and wgpu instance and lists its own.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from functools import lru_cache
 from typing import Any, Iterator
 
 from hlx_core.backend import DeviceInfo, DeviceKind
+from hlx_core.device.isa import cpu_isa
 from hlx_core.device.limits import DeviceLimits
 from hlx_core.device.selection import select_device
 from hlx_core.errors import BackendError, HLXError
@@ -62,7 +65,19 @@ class Adapter:
                    "device_id": info.get("device_id", 0), "description": info.get("description", ""),
                    "adapter_type": info.get("adapter_type", ""), "features": sorted(self.features),
                    "limits": {k: self.limits[k] for k in WANTED_LIMITS if k in self.limits}}
-        return DeviceInfo(self.index, self.name, self.kind, details)
+        return DeviceInfo(self.index, self.name, self.kind, details, device_class=self.device_class())
+
+    def device_class(self) -> dict[str, Any]:
+        """What decides the bytes a kernel gives here (DeviceInfo.device_class): the native API, the ids and
+        the driver's description (its version on NVIDIA and Mesa); a CPU adapter (lavapipe) compiles for
+        the host, so it adds the host's instruction set."""
+        info = self.handle.info
+        facts: dict[str, Any] = {"api": self.api, "name": self.name}
+        for key in ("vendor", "vendor_id", "device_id", "architecture", "description", "adapter_type"):
+            facts[key] = info.get(key, "")
+        if self.kind == "cpu":
+            facts["isa"] = cpu_isa()
+        return facts
 
 
 def import_wgpu() -> Any:
@@ -131,6 +146,24 @@ def adapters() -> tuple[Adapter, ...]:
                               _KINDS.get(str(info.get("adapter_type")), "other"),
                               str(info.get("backend_type", "")), frozenset(ad.features), dict(ad.limits)))
     return tuple(result)
+
+
+_inherited: list[tuple[Adapter, ...]] = []  # in a forked child: the parent's adapters, never released here
+
+
+def _after_fork_in_child() -> None:
+    """A forked child lists adapters on a wgpu instance of its own: the parent's instance, adapters and
+    devices are its driver objects, shared without the driver's threads (wgpu-py keeps one instance per
+    process, which may be dropped before it is next used)."""
+    if adapters.cache_info().currsize:
+        _inherited.append(adapters())  # the cached tuple: collecting it here would release them
+        adapters.cache_clear()
+    helpers = sys.modules.get("wgpu.backends.wgpu_native._helpers")
+    if helpers is not None:
+        helpers._the_instance = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _rank(ad: Adapter, power_preference: str) -> tuple[int, int, int]:

@@ -5,8 +5,9 @@ buffers, the readback buffer, the timestamp queries) in a ``DeviceCore``. When t
 is dropped and the next run opens a new device, so a session survives device loss; a refused contract
 (naga, limits) leaves the core as it was. What a plan needs besides its data (the limits check, modules,
 pipelines, push-constant bytes) is made once per plan key, so a warm run only binds, encodes and transfers.
-With output poisoning on (hlx_core.device.poison, read when the device core is made) every run first copies
-0xFF bytes over each buffer a stage writes.
+Every run first clears each buffer a stage writes whose kernel may leave elements unwritten
+(hlx_core.device.poison), since pooled buffers hold earlier runs' data; with output poisoning on (read when
+the device core is made) it copies 0xFF bytes over every buffer a stage writes instead.
 """
 from __future__ import annotations
 
@@ -20,15 +21,24 @@ from hlx_core.codec.handle import Handle
 from hlx_core.device.layout import BufferLayout, align, buffer_layout, to_array
 from hlx_core.device.limits import check_plan
 from hlx_core.device.lru import LRU
-from hlx_core.device.poison import poison_enabled
+from hlx_core.device.poison import cleared_slots, poison_enabled
 from hlx_core.device.residency import Residency
 from hlx_core.errors import HLXError
 from hlx_core.plan import InputRef, OutputRef, Plan, Stage
 from hlx_core.settings import env_number
 
 from hlx_wgpu import adapter as adapters
-from hlx_wgpu.buffers import BUFFER_ALIGN, BufferPool, PoisonSource, PooledBuffer, Readback, Upload, spin_ns
-from hlx_wgpu.errors import DeviceLost, wgpu_call
+from hlx_wgpu.buffers import (
+    BUFFER_ALIGN,
+    BufferPool,
+    PoisonSource,
+    PooledBuffer,
+    Readback,
+    Upload,
+    spin_ns,
+    timeout_s,
+)
+from hlx_wgpu.errors import DeviceLost, Timeout, wgpu_call
 from hlx_wgpu.pipelines import UNIFORM_LAYOUT, Pipeline, PipelineCache
 from hlx_wgpu.shaders import CompiledShader, PushMode, ShaderCache
 from hlx_wgpu.timestamps import Timestamps
@@ -73,7 +83,7 @@ class DeviceCore:
                                    max_free_bytes=1 << 20, on_destroy=self.pipelines.forget_buffer)
         self.resident: Residency[PooledBuffer] = Residency(int(env_number(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES)),
                                                            self.storage.release)
-        self.readback = Readback(self.device, wgpu, spin_ns(adapter.device_info().kind == "cpu"))
+        self.readback = Readback(self.device, wgpu, spin_ns(adapter.device_info().kind == "cpu"), timeout_s())
         self.upload = Upload(self.device, wgpu)
         self.timestamps = Timestamps(self.device, wgpu) if "timestamp-query" in self.features else None
         self.poison = PoisonSource(self.device, wgpu) if poison_enabled() else None
@@ -102,8 +112,9 @@ class DeviceCore:
         return "immediates" if size <= self.immediate_size else "uniform"
 
     def close(self) -> None:
-        for closer in (self.resident.clear, self.storage.clear, self.uniforms.clear, self.readback.close,
-                       self.upload.close, self.timestamps.close if self.timestamps else None,
+        """Destroy everything, once the device has finished its work (a timed-out run included)."""
+        for closer in (self.readback.drain, self.resident.clear, self.storage.clear, self.uniforms.clear,
+                       self.readback.close, self.upload.close, self.timestamps.close if self.timestamps else None,
                        self.poison.close if self.poison else None, self.device.destroy):
             if closer is None:
                 continue
@@ -137,6 +148,9 @@ class WgpuSession(Session):
         except DeviceLost:
             self.core = None
             core.close()
+            raise
+        except Timeout:
+            self.broken = True  # the run is still on the device; closing the session waits for it
             raise
         timings["host_ms"] = (time.perf_counter() - start) * 1e3
         return Execution(arrays, timings)
@@ -196,14 +210,17 @@ class WgpuSession(Session):
         ts_offset = offset
         staging = core.readback.reserve(offset + (16 * stages if core.timestamps is not None else 0))
         spans = core.upload.write([array for _, array in uploads])
-        poisoned = [buffers[slot.index] for slot in layout.slots if not slot.is_input] if core.poison else []
-        poison = core.poison.reserve(max(buf.size for buf in poisoned)) if poisoned else None
+        cleared = [buffers[slot] for slot in cleared_slots(plan, layout, core.poison is not None)]
+        poison = core.poison.reserve(max(buf.size for buf in cleared)) if core.poison and cleared else None
         with wgpu_call(f"recording plan {plan.key}"):
             encoder = core.device.create_command_encoder(label="hlx")
             for (buf, _), (src, size) in zip(uploads, spans):
                 encoder.copy_buffer_to_buffer(core.upload.buffer, src, buf.buffer, 0, size)
-            for buf in poisoned:
-                encoder.copy_buffer_to_buffer(poison, 0, buf.buffer, 0, buf.size)
+            for buf in cleared:
+                if poison is None:
+                    encoder.clear_buffer(buf.buffer, 0, buf.size)
+                else:
+                    encoder.copy_buffer_to_buffer(poison, 0, buf.buffer, 0, buf.size)
             for s, stage in enumerate(plan.stages):
                 shader, pipe = prep.compiled[s]
                 bound = [(i, buffers[slot], align(layout.slots[slot].alloc_bytes, 4))

@@ -8,12 +8,15 @@ staging buffers that live as long as the device: new inputs are written into a M
 to the device in the run's own command buffer (``queue.write_buffer`` would allocate, and on a discrete GPU
 pin, a fresh staging buffer per call), and every output and the timestamp results are copied into one
 MAP_READ buffer that is mapped once per run and read in place, so each output crosses host memory once.
-With output poisoning on, a third device-lifetime buffer holds 0xFF bytes that each run copies over its
-output buffers (``clear_buffer`` can only write zeros).
+Pooled buffers hold what their last user wrote, so each run clears the outputs of its stages
+(``clear_buffer``, zeros) unless their kernels write every element. With output poisoning on, a third
+device-lifetime buffer holds 0xFF bytes that each run copies over all its output buffers instead
+(``clear_buffer`` can only write zeros).
 """
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -23,13 +26,15 @@ from typing import Any
 
 import numpy as np
 
+from hlx_core.backend import timeout_message
 from hlx_core.device.layout import align, host_bytes
 from hlx_core.device.poison import poison_bytes
 from hlx_core.settings import env_number
 
-from hlx_wgpu.errors import wgpu_call
+from hlx_wgpu.errors import Timeout, wgpu_call
 
 ENV_SPIN = "HLX_WGPU_SPIN_US"
+ENV_TIMEOUT = "HLX_WGPU_TIMEOUT_S"
 BUFFER_ALIGN = 256  # pool size classes; also the offset alignment of copies into the staging buffer
 DEFAULT_MAX_FREE_BYTES = 1 << 30
 
@@ -130,6 +135,12 @@ def spin_ns(cpu_device: bool) -> int:
     return int(env_number(ENV_SPIN, 0.0 if cpu_device else 250.0) * 1e3)
 
 
+def timeout_s() -> float:
+    """How long a run's wait for the device may take before E_TIMEOUT (HLX_WGPU_TIMEOUT_S, default 120 s, as
+    HLX_VULKAN_TIMEOUT_S for the Vulkan backend)."""
+    return env_number(ENV_TIMEOUT, 120.0)
+
+
 class Readback(HostBuffer):
     """The staging buffer every output (and the timestamp results) of a run is copied into.
 
@@ -137,19 +148,25 @@ class Readback(HostBuffer):
     submit an empty command buffer (wgpu-py's guard for a buffer no submit wrote yet; this one was just
     written by the run's copies) and then wait for wgpu-py's poll thread to see the map done and wake this
     one. Here the device is polled without blocking for up to ``spin_ns`` (a wake-up from a blocking poll
-    costs more than a short run takes on a GPU), then with a blocking poll until the map callback ran."""
+    costs more than a short run takes on a GPU). A longer run is waited for by the device's poll thread (a
+    blocking poll has no time limit), for at most ``timeout_s``: then E_TIMEOUT, with the run still on the
+    device."""
 
-    def __init__(self, device: Any, wgpu: Any, spin_ns: int = 0) -> None:
+    def __init__(self, device: Any, wgpu: Any, spin_ns: int = 0, timeout_s: float = 120.0) -> None:
         super().__init__(device, wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, "hlx-readback")
         from wgpu.backends.wgpu_native import _api
 
         self._api = _api
         self.spin_ns = spin_ns
-        self._state = [False, 0]  # callback ran, its status
+        self.timeout_s = timeout_s
+        self._state = [False, 0, False]  # callback ran, its status, a wait is parked on ``_done``
+        self._done = threading.Event()
 
         @_api.ffi.callback("void(WGPUMapAsyncStatus, WGPUStringView, void *, void *)")
         def on_mapped(status, _message, _userdata1, _userdata2):
             self._state[0], self._state[1] = True, status
+            if self._state[2]:
+                self._done.set()
 
         self._on_mapped = on_mapped  # alive as long as the struct that points at it
         self._callback_info = _api.ffi.new("WGPUBufferMapCallbackInfo *")
@@ -190,7 +207,8 @@ class Readback(HostBuffer):
                 libf.wgpuBufferUnmap(internal)
 
     def _wait(self) -> None:
-        """Poll the device until the map callback ran: without blocking for ``spin_ns``, then blocking."""
+        """Poll the device until the map callback ran: without blocking for ``spin_ns``, then parked until
+        the poll thread sees it run, for at most ``timeout_s``."""
         api = self._api
         device = self._device._internal
         state = self._state
@@ -198,8 +216,22 @@ class Readback(HostBuffer):
         deadline = time.perf_counter_ns() + self.spin_ns
         while not state[0] and time.perf_counter_ns() < deadline:
             poll(device, False, api.ffi.NULL)
-        while not state[0]:
-            api.libf.wgpuDevicePoll(device, True, api.ffi.NULL)
+        if state[0]:
+            return
+        self._done.clear()
+        state[2] = True  # before state[0] is read again: the callback sets the event from now on
+        token = self._device._poller.get_token()  # the poll thread polls, blocking, until it is done
+        try:
+            if not state[0] and not self._done.wait(self.timeout_s):
+                raise Timeout("E_TIMEOUT", timeout_message(self.timeout_s, ENV_TIMEOUT))
+        finally:
+            state[2] = False
+            token.set_done()
+
+    def drain(self) -> None:
+        """Block until the device has finished everything submitted (a timed-out run included), so that
+        nothing is destroyed under work still running."""
+        self._api.libf.wgpuDevicePoll(self._device._internal, True, self._api.ffi.NULL)
 
 
 class Upload(HostBuffer):

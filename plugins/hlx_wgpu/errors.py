@@ -22,6 +22,12 @@ class DeviceLost(BackendError):
     default_code = "E_DEVICE_LOST"
 
 
+class Timeout(BackendError):
+    """A run outlived HLX_WGPU_TIMEOUT_S and is still on the device: its session is broken from then on."""
+
+    default_code = "E_TIMEOUT"
+
+
 def _code_for(exc: BaseException) -> str:
     import wgpu
 

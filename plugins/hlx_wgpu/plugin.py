@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from hlx_core.backend import Availability, Backend
 from hlx_core.errors import BackendError, HLXError
 from hlx_core.hookspecs import hookimpl
+from hlx_core.kernels.library import BY_NAME
 
 if TYPE_CHECKING:
     from hlx_wgpu.backend import WgpuSession
@@ -22,6 +23,7 @@ class WgpuBackend(Backend):
     """``backend="wgpu"``: the same plans through wgpu-py."""
 
     name = "wgpu"
+    deterministic_kernels = frozenset(BY_NAME)  # fixed-order shaders: the same bytes every run
 
     def __init__(self) -> None:
         self._availability: Availability | None = None

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from hlx_core.errors import BackendError
 from hlx_core.plan import InputRef, OutputRef, Stage
+from hlx_core.spirv.validate import validate_module
 
 from hlx_wgpu import spirv_patch
 from hlx_wgpu.errors import wgpu_call
@@ -145,6 +146,9 @@ class ShaderCache:
     def _compile(self, stage: Stage, frozen: tuple[int, int, int] | None, push_mode: PushMode,
                  shared: frozenset[int]) -> CompiledShader:
         shader = stage.shader
+        # naga checks what it translates, not the whole module: the planner validated it (remembered by
+        # content), and a Plan built by hand is validated here, before the driver can see it.
+        validate_module(shader.spirv)
         try:
             return self._compile_spirv(stage, frozen, push_mode, shared)
         except BackendError as refused:

@@ -1,0 +1,33 @@
+"""The 900s of the library's shaders, as the kernel helpers bind them, and their handles.
+
+A library kernel's shader is its committed SPIR-V (``shaders/<stem>.spv``) with its WGSL twin where one
+exists. That 900's handle is what identifies the shader a library kernel's NumPy reference describes: a
+reference runs only for a stage of that very shader (``KernelSpec.models``), so a custom shader that
+happens to carry a library kernel's name never gets the library's results on one backend and its own on
+another.
+"""
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+from hlx_core.codec import encode_chunks
+from hlx_core.codec.handle import Buffer, Handle, blake3_digest, tag_of
+from hlx_core.contracts.shader import shader_contract
+
+
+@functools.lru_cache(maxsize=None)
+def library_shader(stem: str) -> dict:
+    """The validated 900 of a library shader: the committed SPIR-V, plus its WGSL twin where one exists."""
+    files = resources.files("hlx_shaders")
+    wgsl = files / f"{stem}.wgsl"
+    return shader_contract((files / f"{stem}.spv").read_bytes(), "main",
+                           wgsl_source=wgsl.read_text(encoding="utf-8") if wgsl.is_file() else None)
+
+
+@functools.lru_cache(maxsize=None)
+def library_shader_object(stem: str) -> tuple[Handle, tuple[Buffer, ...]]:
+    """The handle and LC-B bytes of a library shader's 900, encoded and hashed once per process."""
+    contract = library_shader(stem)
+    chunks = tuple(encode_chunks(contract))
+    return Handle.from_digest(tag_of(contract), blake3_digest(chunks)), chunks

@@ -1,0 +1,167 @@
+"""Memo records: what a run wrote down so the next run of the same key can be answered from the store.
+
+A record is a store object (a map): ``key`` (the fields the execution key hashes), ``outputs`` (the output
+handles, in the contract's order) and ``provenance`` (the device's name and UUID, the host, when, the
+run's timings). A hit counts only when everything checks: the index entry names a record that resolves
+(the store re-hashes it), the record's fields re-derive the key, and every output resolves (re-hashed) to a
+tensor of the dtype and shape the plan says. Anything else is a miss: the entry is dropped and the run
+computes, so a damaged or forged record costs a recomputation, never an error and never wrong data.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from hlx_core.cas import api as cas
+from hlx_core.cas.store import Store
+from hlx_core.codec.handle import Handle, is_handle
+from hlx_core.device.lru import LRU
+from hlx_core.memo.index import index_for
+from hlx_core.memo.key import derive_key
+from hlx_core.plan import Plan
+
+log = logging.getLogger("hlx.memo")
+
+# record handle -> (the key its fields derive, its outputs), for records this process has read.
+_derived: LRU[Handle, tuple[str, list[Any]]] = LRU(4096, locked=True)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A record that checked: its handle, the output handles and their (read-only) arrays."""
+
+    record: Handle
+    outputs: list[Handle]
+    arrays: list[np.ndarray]
+
+
+@lru_cache(maxsize=1)
+def _host() -> str:
+    return socket.gethostname()
+
+
+def lookup(store: Store, key: str, plan: Plan) -> Hit | None:
+    """The checked record of ``key``, or None (dropping an entry that does not check)."""
+    index = index_for(store)
+    entry = index.get(key)
+    if entry is None:
+        return None
+    try:
+        hit = _check(store, key, entry, plan)
+    except Exception as exc:  # whatever a damaged record or store raises, the answer is "recompute"
+        log.debug("memo entry %s is unusable: %s: %s", key, type(exc).__name__, exc)
+        hit = None
+    if hit is None:
+        index.drop(key, entry)
+    return hit
+
+
+def _record_outputs(store: Store, handle: Handle) -> tuple[str, list[Any]] | None:
+    """(the key the record re-derives, its outputs), or None when it is not a record. A record is immutable
+    (its handle is its hash), so what it derives is worked out once per process; whether it is still
+    stored is asked every time."""
+    known = _derived.get(handle)
+    if known is not None:
+        return known if store.contains(handle) else None
+    value = cas.resolve(handle, store=store)
+    if not isinstance(value, dict) or not isinstance(value.get("outputs"), list):
+        return None
+    known = (derive_key(value.get("key")), value["outputs"])
+    _derived.put(handle, known)
+    return known
+
+
+def _check(store: Store, key: str, entry: str, plan: Plan) -> Hit | None:
+    if not is_handle(entry):
+        return None
+    found = _record_outputs(store, Handle(entry))
+    if found is None or found[0] != key:
+        return None
+    outputs = found[1]
+    specs = plan.output_specs
+    if len(outputs) != len(specs):
+        return None
+    arrays = []
+    for handle, spec in zip(outputs, specs):
+        if not isinstance(handle, Handle):
+            return None
+        array = cas.resolve(handle, store=store)
+        if not isinstance(array, np.ndarray) or array.dtype != spec.dtype or array.shape != tuple(spec.shape):
+            return None
+        arrays.append(array)
+    return Hit(Handle(entry), list(outputs), arrays)
+
+
+def record(fields: dict[str, Any], outputs: list[Handle], device_name: str, device_uuid: str,
+           timings: dict[str, float]) -> dict[str, Any]:
+    """The record of one run of the key whose fields are ``fields``."""
+    return {"key": fields, "outputs": [Handle(h) for h in outputs],
+            "provenance": {"device": device_name, "device_uuid": device_uuid, "host": _host(),
+                           "created": time.time(), "timings": dict(timings)}}
+
+
+def remember(store: Store, key: str, value: dict[str, Any], *, behind: bool) -> Handle:
+    """Store the record ``value`` and point ``key``'s entry at it; its handle."""
+    handle = cas.collapse(value, store=store, behind=behind)
+    index_for(store).put(key, handle)
+    return handle
+
+
+def keep_evidence(store: Store, key: str, records: list[Handle]) -> None:
+    """Keep ``records`` (runs of one key that gave different outputs) and everything they name, written
+    through, listed under the index's evidence."""
+    store.flush()
+    index_for(store).add_evidence(key, list(records))
+
+
+def named_objects(store: Store) -> set[Handle]:
+    """Every object a memo entry or a piece of evidence names: the records, their outputs and contracts
+    (what ``hlx cache gc`` keeps unless it drops the records)."""
+    index = index_for(store)
+    found: set[Handle] = set()
+    entries = [entry for _, entry in index.entries()]
+    entries += [entry for _, kept in index.evidence() for entry in kept]
+    for entry in entries:
+        if not is_handle(entry):
+            continue
+        found.add(Handle(entry))
+        try:
+            value = cas.resolve(Handle(entry), store=store)
+        except Exception:  # a record that does not resolve names nothing; its entry misses and is dropped
+            continue
+        if not isinstance(value, dict):
+            continue
+        found.update(h for h in value.get("outputs") or () if isinstance(h, Handle))
+        fields = value.get("key")
+        if isinstance(fields, dict) and isinstance(fields.get("contract"), Handle):
+            found.add(fields["contract"])
+    return found
+
+
+def drop_dangling(store: Store) -> int:
+    """Drop the entries whose record or outputs are no longer stored (after a gc); how many were dropped."""
+    index = index_for(store)
+    dropped = 0
+    for key, entry in list(index.entries()):
+        value = None
+        if is_handle(entry) and store.contains(entry):
+            try:
+                value = cas.resolve(Handle(entry), store=store)
+            except Exception:
+                value = None
+        outputs = value.get("outputs") if isinstance(value, dict) else None
+        if not isinstance(outputs, list) or not all(isinstance(h, Handle) and store.contains(h) for h in outputs):
+            index.drop(key, entry)
+            dropped += 1
+    return dropped
+
+
+def clear(store: Store) -> int:
+    """Remove every memo entry and piece of evidence of ``store`` (the records become ordinary objects)."""
+    return index_for(store).clear()
