@@ -42,7 +42,7 @@ def check(got: np.ndarray, x: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> Non
 def hlx_rows(args: argparse.Namespace, xs: dict[int, np.ndarray], w1: np.ndarray, w2: np.ndarray
              ) -> dict[int, dict[str, float]]:
     h1, h2 = hlx.collapse(w1), hlx.collapse(w2)
-    warm = hlx.run(mlp(xs[WARMUP_BATCH], h1, h2), backend=args.backend, device=args.device)
+    warm = hlx.run(mlp(xs[WARMUP_BATCH], h1, h2), backend=args.backend, device=args.device, memo=False)
     print(f"device: {warm.device} ({warm.backend})")
     rows = {}
     for batch in args.batches:
@@ -50,14 +50,14 @@ def hlx_rows(args: argparse.Namespace, xs: dict[int, np.ndarray], w1: np.ndarray
         t0 = time.perf_counter()
         contract = mlp(x, h1, h2)
         t1 = time.perf_counter()
-        first = hlx.run(contract, backend=args.backend, device=args.device)
+        first = hlx.run(contract, backend=args.backend, device=args.device, memo=False)
         t2 = time.perf_counter()
         check(first.arrays()[0], x, w1, w2)
         row = {"build": (t1 - t0) * 1e3, "first": (t2 - t1) * 1e3, "first_exec": first.timings["host_ms"]}
         walls, execs = [], []
         for _ in range(args.repeat):
             start = time.perf_counter()
-            execs.append(hlx.run(contract, backend=args.backend, device=args.device).timings["host_ms"])
+            execs.append(hlx.run(contract, backend=args.backend, device=args.device, memo=False).timings["host_ms"])
             walls.append((time.perf_counter() - start) * 1e3)
         rows[batch] = {**row, "warm": statistics.median(walls), "warm_exec": statistics.median(execs)}
     return rows

@@ -119,7 +119,7 @@ def measure(contract: dict, store: Any, nbytes: int, bw: float, check: Callable[
             args: argparse.Namespace) -> tuple[float, ...]:
     """(hlx.run ms, gpu ms, execute ms, transfer ms, budget ms, hash ms, copy ms, first write ms) for one case
     and store, the output resident and stored by a first run (whose output is checked)."""
-    first = hlx.run(contract, backend=args.backend, device=args.device, store=store)
+    first = hlx.run(contract, backend=args.backend, device=args.device, store=store, memo=False)
     out = first.arrays()[0]
     del first
     if not check(out):
@@ -128,7 +128,7 @@ def measure(contract: dict, store: Any, nbytes: int, bw: float, check: Callable[
     timings: list[dict[str, float]] = []
 
     def call() -> None:
-        timings.append(hlx.run(contract, backend=args.backend, device=args.device, store=store).timings)
+        timings.append(hlx.run(contract, backend=args.backend, device=args.device, store=store, memo=False).timings)
 
     wall = median_ms(call, args.repeat)
     hlx.flush()

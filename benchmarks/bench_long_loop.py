@@ -37,7 +37,7 @@ def block(contract: dict, backend: str, device: str | None, runs: int, handles: 
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        result = hlx.run(contract, backend=backend, device=device)
+        result = hlx.run(contract, backend=backend, device=device, memo=False)
         times.append(time.perf_counter() - t0)
         handles.add(result.outputs[0])
     return statistics.median(times)
@@ -59,7 +59,7 @@ def main() -> int:
     rng = np.random.default_rng(0)
     contract = add(rng.random(256, dtype=np.float32), rng.random(256, dtype=np.float32))
     handles: set[str] = set()
-    first = hlx.run(contract, backend=args.backend, device=args.device)
+    first = hlx.run(contract, backend=args.backend, device=args.device, memo=False)
     print(f"{first.backend} on {first.device}: {blocks} blocks of {args.block} warm runs of a tiny add")
     block(contract, first.backend, args.device, args.block, handles)  # warm-up, not measured
     print(f"{'block':>5s} {'runs':>7s} {'median µs':>10s} {'RSS MiB':>9s}")

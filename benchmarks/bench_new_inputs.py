@@ -45,7 +45,7 @@ def block(backend: str, device: str | None, runs: int, nbytes: int, rng: np.rand
     for _ in range(runs):
         contract = add(rng.random(n, dtype=np.float32), fixed)
         t0 = time.perf_counter()
-        hlx.run(contract, backend=backend, device=device)
+        hlx.run(contract, backend=backend, device=device, memo=False)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -66,7 +66,7 @@ def main() -> int:
     n = max(args.bytes // 4, 1)
     fixed = rng.random(n, dtype=np.float32)
     hlx.set_default_store(hlx.MemoryStore())  # the helpers store their shaders there too
-    first = hlx.run(add(rng.random(n, dtype=np.float32), fixed), backend=args.backend, device=args.device)
+    first = hlx.run(add(rng.random(n, dtype=np.float32), fixed), backend=args.backend, device=args.device, memo=False)
     print(f"{first.backend} on {first.device}: {blocks} blocks of {args.block} runs, each with a new "
           f"{4 * n}-byte input")
     block(first.backend, args.device, args.block, args.bytes, rng, fixed)  # warm-up, not measured

@@ -282,7 +282,7 @@ def check_drift(runs: int, block: int, backend: str, device: str | None, max_gro
         nonlocal wrong
         a = rng.random(256, dtype=np.float32)
         t0 = time.perf_counter()
-        result = hlx.run(add(a, b), backend=backend, device=device)
+        result = hlx.run(add(a, b), backend=backend, device=device, memo=False)
         seconds = time.perf_counter() - t0
         wrong += not np.array_equal(result.arrays()[0], a + b)
         return seconds, result.backend
@@ -292,12 +292,19 @@ def check_drift(runs: int, block: int, backend: str, device: str | None, max_gro
     for _ in range(block):  # warm-up, not measured
         one(name)
     print(f"drift: {blocks} blocks of {block} warm runs on {name}, each an add of 256 float32 with a new input")
-    print(f"  {'block':>5s} {'runs':>7s} {'median µs':>10s} {'RSS MiB':>9s}")
+    print("  (after each block, not timed, hlx.flush() waits for the store's writes behind the runs: its time "
+          "is the writer's backlog; RSS is read after it)")
+    print(f"  {'block':>5s} {'runs':>7s} {'median µs':>10s} {'flush ms':>9s} {'RSS MiB':>9s}")
+    hlx.flush()
     medians, rss = [], []
     for i in range(blocks):
         medians.append(statistics.median(one(name)[0] for _ in range(block)))
+        t0 = time.perf_counter()
+        hlx.flush()
+        flush_ms = (time.perf_counter() - t0) * 1e3
         rss.append(rss_bytes())
-        print(f"  {i + 1:5d} {(i + 1) * block:7d} {medians[-1] * 1e6:10.1f} {rss[-1] / 2**20:9.2f}", flush=True)
+        print(f"  {i + 1:5d} {(i + 1) * block:7d} {medians[-1] * 1e6:10.1f} {flush_ms:9.1f} {rss[-1] / 2**20:9.2f}",
+              flush=True)
     growth, slowdown = (rss[-1] - rss[0]) / 2**20, medians[-1] / medians[0]
     print(f"  RSS {rss[0] / 2**20:.2f} -> {rss[-1] / 2**20:.2f} MiB: {growth:+.2f} MiB (bound {max_growth_mib}); "
           f"median run {medians[0] * 1e6:.1f} -> {medians[-1] * 1e6:.1f} µs: {slowdown:.2f}x (bound {max_slowdown}x); "

@@ -96,9 +96,9 @@ def main() -> None:
     tiny = add(a, b)
     chain = pipeline([add(a, b)] + [add(stage(i), b) for i in range(args.stages - 1)])
 
-    first = hlx.run(tiny, backend="vulkan", device=args.device)
+    first = hlx.run(tiny, backend="vulkan", device=args.device, memo=False)
     print(f"device: {first.device}")
-    run_us = per_call_us(lambda: hlx.run(tiny, backend="vulkan", device=args.device), args.repeat)
+    run_us = per_call_us(lambda: hlx.run(tiny, backend="vulkan", device=args.device, memo=False), args.repeat)
 
     from hlx_vulkan_raw import VulkanBackend
     session = VulkanBackend().open(args.device)

@@ -87,7 +87,7 @@ mark("numpy")
 import hlx
 mark("hlx")
 a, b = inputs(np)
-result = hlx.run(hlx.kernels.gemm(a, b), backend=BACKEND)
+result = hlx.run(hlx.kernels.gemm(a, b), backend=BACKEND, memo=False)
 out = result.arrays()[0]
 mark("result")
 report(out, a, b, device=result.device)
@@ -136,7 +136,7 @@ if name == "vulkan":  # the pipeline creations of the first run: what the pipeli
             pipeline_ms.append((time.perf_counter() - t) * 1e3)
 
     manager.get = timed
-result = hlx.run(contract, backend=BACKEND)
+result = hlx.run(contract, backend=BACKEND, memo=False)
 out = result.arrays()[0]
 mark("result")
 extra = {}

@@ -17,6 +17,7 @@ from hlx_core.cas.disk import DiskStore
 from hlx_core.cas.store import MemoryStore, Store
 from hlx_core.codec import decode, encode, pre_serialize, set_limits
 from hlx_core.codec.handle import Handle
+from hlx_core.compare import compare
 from hlx_core.contracts.shader import shader_contract
 from hlx_core.contracts.validate import validate
 from hlx_core.errors import BackendError, CodecError, ContractError, HandleError, HLXError, SpirvError
@@ -29,5 +30,5 @@ __all__ = [
     "collapse", "resolve", "exists", "flush", "get_default_store", "set_default_store", "snapshot",
     "transaction",
     "validate", "shader_contract",
-    "run", "Result", "backends", "backend_info", "kernels",
+    "run", "Result", "backends", "backend_info", "kernels", "compare",
 ]

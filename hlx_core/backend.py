@@ -6,8 +6,8 @@ lives) and closes them at exit.
 
 A session belongs to the process that opened it: a GPU API's state does not survive ``fork()`` (the child
 shares the parent's driver objects, without the driver's threads), so in a forked child every inherited
-session is marked ``forked`` and refuses to run, and is kept referenced so that no destructor acts on the
-parent's device from the child.
+session is marked ``forked`` and refuses to run (E_BACKEND_FORKED at once, where a run would hang), and is
+kept referenced so that no destructor acts on the parent's device from the child.
 """
 from __future__ import annotations
 
@@ -73,10 +73,12 @@ _inherited: list["Session"] = []  # in a forked child: the parent's sessions, ke
 class Session(ABC):
     """An open device. Sessions are not shared between threads without the runtime's lock.
 
-    The base refuses the same way on every backend a closed session (E_BACKEND_CLOSED), a ``broken`` one
-    (E_BACKEND_BROKEN: the backend found it can run nothing more, e.g. a timed-out run is still on its
-    device; the runtime closes it and opens a new one) and one inherited through fork (E_BACKEND_FORKED). A
-    backend implements ``_execute`` and a ``close`` that sets ``closed``."""
+    The base refuses a closed session (E_BACKEND_CLOSED) and one inherited through fork (E_BACKEND_FORKED)
+    the same way on every backend; a backend implements ``_execute`` and a ``close`` that sets ``closed``.
+    A backend sets ``broken`` when the session should take no more work from the runtime (a run timed out
+    and is still on its device): the runtime then opens a new session for the next run and closes this one
+    on a thread of its own, since its close waits for that work. A broken session run directly waits for
+    the earlier run first, and clears ``broken`` once it has finished."""
 
     backend: str
     device: DeviceInfo
@@ -91,21 +93,17 @@ class Session(ABC):
 
     def execute(self, plan: Plan) -> Execution:
         """Run every stage of ``plan`` and return its outputs; raise HLXError subclasses only."""
-        if self.closed or self.broken:
+        if self.closed:
             raise self._refusal()
         return self._execute(plan)
 
     def _refusal(self) -> BackendError:
-        if self.closed:
-            return BackendError("E_BACKEND_CLOSED", f"this {self.backend} session is closed; open a new one")
         if self.forked:
             return BackendError("E_BACKEND_FORKED",
                                 f"this {self.backend} session was opened by the process this one was forked "
                                 "from, and a GPU API's state does not survive fork(): open a new session here "
                                 "(hlx.run does), or start workers with the 'spawn' or 'forkserver' method")
-        return BackendError("E_BACKEND_BROKEN", f"this {self.backend} session can run nothing more since an "
-                                                "earlier failure (its error said why): close it and open a new "
-                                                "one (hlx.run does so itself)")
+        return BackendError("E_BACKEND_CLOSED", f"this {self.backend} session is closed; open a new one")
 
     @abstractmethod
     def _execute(self, plan: Plan) -> Execution:
@@ -118,17 +116,16 @@ class Session(ABC):
 
 def timeout_message(seconds: float, setting: str, detail: str = "") -> str:
     """What E_TIMEOUT says on every backend: a run's wait outlived ``setting`` and its work is still on the
-    device, so its session is ``broken`` from then on."""
+    device, so its session is ``broken``."""
     return (f"the device did not finish within {seconds:g} s ({setting}{'; ' + detail if detail else ''}). The "
-            "work is still on the device, slow or hung, and later work there would wait behind it: its session "
-            "takes no more runs and is closed once the work ends, and hlx.run opens a new session for the next "
-            "run")
+            "work is still on the device, slow or hung: the session waits for it before its next run, and "
+            "hlx.run runs the next contract on a new session instead (closing this one once the work ends)")
 
 
 def _after_fork_in_child() -> None:
-    """Mark the parent's sessions and keep them: closing or collecting one here would act on its device."""
+    """Refuse the parent's sessions and keep them: closing or collecting one here would act on its device."""
     for session in list(_open):
-        session.forked = session.broken = True
+        session.forked = session.closed = True
         _inherited.append(session)
     _open.clear()
 

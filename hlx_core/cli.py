@@ -1,4 +1,4 @@
-"""The ``hlx`` command line: devices, plugins, run, demo, cache, shader pack.
+"""The ``hlx`` command line: devices, plugins, run, demo, cache, verify-determinism, shader pack.
 
 Every HLXError ends the command with ``error [E_CODE]: message`` on stderr and exit status 1 (no
 traceback); usage errors exit with 2, as argparse does.
@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from hlx_core import runtime
+from hlx_core import parity_cli, runtime
 from hlx_core.cas import api as cas
+from hlx_core.determinism import cmd_verify_determinism
 from hlx_core.errors import HLXError, SpirvError
 from hlx_core.input_files import load_contract, read_file, read_text
 from hlx_core.registry import ALLOWLIST_ENV
@@ -98,7 +99,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = cas.get_default_store()
     contract = load_contract(args.file, store, args.allow_path)
     result = runtime.run(contract, backend=args.backend, device=args.device, store=store)
-    print(f"ran {result.contract} on {result.backend} ({result.device})")
+    memo = ", answered from its memo record" if result.memo_hit else ""
+    print(f"ran {result.contract} on {result.backend} ({result.device}){memo}")
     for i, (handle, array) in enumerate(zip(result.outputs, result.arrays())):
         print(f"output {i}: {handle} {array.dtype}{list(array.shape)}")
     print("timings: " + ", ".join(f"{k} {v:.3f} ms" for k, v in sorted(result.timings.items())))
@@ -137,13 +139,17 @@ def cmd_cache(args: argparse.Namespace) -> int:
     elif args.action == "gc":
         if args.max_bytes is None:
             raise HLXError("E_USAGE", "hlx cache gc needs --max-bytes N (evicts least recently used first)")
-        removed = store.gc(max_bytes=args.max_bytes, grace_seconds=args.grace_seconds)
+        from hlx_core.memo import records as memo
+        removed, dropped = memo.gc(store, args.max_bytes, keep_memo=args.keep_memo, grace_seconds=args.grace_seconds)
         stats = store.stats()
         temps = f", {stats['temp_files']} temp file(s)" if "temp_files" in stats else ""
+        kept = "what memo records name is kept" if args.keep_memo else f"{dropped} memo record(s) dropped"
         console.print(f"removed {len(removed)} object(s); {stats['objects']} left, {_size(stats['bytes'])}{temps} "
-                      f"(objects used in the last {args.grace_seconds:g} s are kept)", markup=False)
+                      f"(objects used in the last {args.grace_seconds:g} s are kept; {kept})", markup=False)
     else:
-        console.print(f"removed {store.clear()} object(s) from {store!r}", markup=False)
+        from hlx_core.memo import records as memo
+        console.print(f"removed {store.clear()} object(s) and {memo.clear(store)} memo record(s) from {store!r}",
+                      markup=False)
     return 0
 
 
@@ -267,7 +273,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace-seconds", type=_seconds, default=60.0, metavar="S",
                    help="gc: keep objects used in the last S seconds, which a running process may still "
                         "need (default 60)")
+    p.add_argument("--keep-memo", action="store_true",
+                   help="gc: keep every object a memo record names (default: drop the records whose objects go)")
     p.set_defaults(func=cmd_cache)
+
+    p = sub.add_parser("parity", help="a contract on several backends against the CPU reference: bit for bit "
+                                      "where the kernels are exact, within their tolerance elsewhere")
+    p.add_argument("file", help="contract file (.lcb or .json) or a contract handle")
+    p.add_argument("--backend", action="append", help="only this backend (repeatable; default: every available)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    p.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                   help="a folder whose files a JSON contract's $file and $npy may name (as for hlx run)")
+    p.set_defaults(func=parity_cli.cmd_parity)
+
+    p = sub.add_parser("conformance", help="the conformance kit: every library kernel and pipeline on backends "
+                                           "against the CPU reference (needs pytest)")
+    p.add_argument("backend", nargs="+", help="backend name(s)")
+    p.add_argument("-k", default=None, metavar="EXPR", help="only the cases pytest's -k EXPR selects")
+    p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
+    p.add_argument("-v", "--verbose", action="store_true", help="one line per test")
+    p.set_defaults(func=parity_cli.cmd_conformance)
+
+    p = sub.add_parser("verify-determinism", help="run a contract N times, also in fresh processes, and count the "
+                                                  "distinct output handles (exit 0 only when there is one)")
+    p.add_argument("file", help="contract file (.lcb or .json) or a contract handle")
+    p.add_argument("--runs", type=_positive, default=10, help="runs in this process and in each fresh one (default 10)")
+    p.add_argument("--backend", default="auto", help="backend name or 'auto' (default)")
+    p.add_argument("--device", default=None, help="device index or name substring")
+    p.add_argument("--processes", type=int, default=0, metavar="P", help="fresh processes that run it too (default 0)")
+    p.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                   help="a folder whose files a JSON contract's $file and $npy may name (as for hlx run)")
+    p.set_defaults(func=cmd_verify_determinism)
 
     shader = sub.add_parser("shader", help="shader tools").add_subparsers(dest="shader_command", required=True,
                                                                           metavar="ACTION")

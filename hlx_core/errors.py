@@ -51,6 +51,9 @@ CODES: dict[str, str] = {
     "E_BACKEND_UNAVAILABLE": "the backend cannot run here as asked: no library, loader, driver or device, an "
                              "option it cannot use, or the device failed to open",
     "E_BACKEND_CLOSED": "a closed session, or a closed Vulkan context or one of its handles, was used",
+    "E_BACKEND_FORKED": "a session opened by the process this one was forked from was used (GPU driver state "
+                        "does not survive fork: hlx.run opens the child's own; or use the spawn or forkserver "
+                        "start method)",
     "E_DEVICE_UNKNOWN": "no device of the backend matches the selector (an index, a name substring, a UUID), or "
                         "the selector is of another type",
     "E_UNSUPPORTED": "the device lacks a feature, capability, extension or API version that a shader or a "
@@ -60,8 +63,8 @@ CODES: dict[str, str] = {
     "E_DEVICE_OOM": "the device is out of memory, or an allocation is larger than its memory heaps allow",
     "E_HOST_OOM": "the host ran out of memory (the graphics driver, or the copy a tensor encoding needs)",
     "E_DEVICE_LOST": "the device was lost (a driver reset, a hang, a removed device)",
-    "E_TIMEOUT": "a wait for the device took longer than allowed (HLX_VULKAN_TIMEOUT_S), or a result was not "
-                 "ready",
+    "E_TIMEOUT": "a wait for the device took longer than allowed (HLX_VULKAN_TIMEOUT_S, HLX_WGPU_TIMEOUT_S; the "
+                 "run stays on the device and hlx.run uses a new session next), or a result was not ready",
     "E_BACKEND_INTERNAL": "an unexpected failure inside the graphics API or its Python binding that maps to no "
                           "other code",
     "E_NO_REFERENCE": "no registered kernel of this name has a NumPy reference, or its reference models another "
@@ -103,6 +106,7 @@ CODES: dict[str, str] = {
             "FIFO, directory), outside the contract's folder and every --allow-path, a .npy whose header does "
             "not fit its data, not UTF-8 text",
     "E_USAGE": "a command-line invocation lacks a required option",
+    "E_DEPENDENCY": "an optional package a command needs is not installed (pytest for hlx conformance)",
 }
 
 

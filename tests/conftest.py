@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("HLX_VULKAN_VALIDATION", "1")
-os.environ.setdefault("HLX_POISON_OUTPUTS", "1")  # GPU backends fill outputs with 0xFF before every run
+# GPU backends fill outputs with 0xFF before every run instead of zeros, library kernels' outputs too, so
+# an unwritten element shows; tests/test_cleared_outputs.py opens sessions of its own without it.
+os.environ.setdefault("HLX_POISON_OUTPUTS", "1")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,7 +1,8 @@
 """The kernel library: registry, NumPy references, contract helpers, pipeline(), and the CPU backend.
 
-Numeric parity of every kernel on every backend lives in tests/parity; here the contracts' structure,
-the refusals, and the references' own correctness (against independent NumPy float64 code) are checked.
+Numeric parity of every kernel on every backend is the conformance kit's (hlx_core/conformance, run by
+tests/test_conformance.py); here the contracts' structure, the refusals, and the references' own
+correctness (against independent NumPy float64 code) are checked.
 """
 from __future__ import annotations
 

@@ -24,6 +24,10 @@ class Case:
     expected: list[np.ndarray]  # in the output dtype: bit for bit; in float64: within the declared bound
 
 
+def _bytes(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a).view(np.uint8)
+
+
 def check_expected(case: Case, arrays: list[np.ndarray], what: str, ref: Reference | None = None) -> None:
     """Assert that ``arrays`` (a backend's outputs of ``case.contract``) are what NumPy expects; the bounds
     are those of ``ref`` (the contract's reference, computed when not given)."""
@@ -34,8 +38,7 @@ def check_expected(case: Case, arrays: list[np.ndarray], what: str, ref: Referen
         assert got.shape == want.shape, f"{name}: shape {got.shape}, expected {want.shape}"
         if want.dtype != np.float64:
             assert got.dtype == want.dtype, f"{name}: dtype {got.dtype}, expected {want.dtype}"
-            assert np.array_equal(np.ascontiguousarray(got).view(np.uint8), np.ascontiguousarray(want).view(np.uint8)), \
-                f"{name}: not bit-equal to NumPy"
+            assert np.array_equal(_bytes(got), _bytes(want)), f"{name}: not bit-equal to NumPy"
             continue
         bound = ref.bounds[k]
         assert bound is not None, f"{name}: the kernels declare no tolerance"
@@ -66,7 +69,7 @@ def _binary(op: str, dtype: str, n: int) -> Callable[[np.random.Generator], Case
     def make(rng: np.random.Generator) -> Case:
         a, b = _words(rng, dtype, n), _words(rng, dtype, n)
         expected = np.add(a, b, dtype=a.dtype) if op == "add" else np.multiply(a, b, dtype=a.dtype)
-        return Case(getattr(K, op)(a, b), [expected], exact=True)
+        return Case(getattr(K, op)(a, b), [expected])
     return make
 
 
@@ -74,14 +77,13 @@ def _saxpy(rng: np.random.Generator) -> Case:
     alpha = np.float32(rng.uniform(-3, 3))
     x, y = _f32(rng, 1001), _f32(rng, 1001)
     x64, y64 = _f64(x, y)
-    exact = float(alpha) * x64 + y64
-    return Case(K.saxpy(float(alpha), x, y), [exact], bound=[3 * U * (abs(float(alpha) * x64) + abs(y64))])
+    return Case(K.saxpy(float(alpha), x, y), [float(alpha) * x64 + y64])
 
 
 def _relu(*shape: int) -> Callable[[np.random.Generator], Case]:
     def make(rng: np.random.Generator) -> Case:
         x = _f32(rng, *shape)
-        return Case(K.relu(x), [np.where(x > 0, x, np.float32(0))], exact=True)
+        return Case(K.relu(x), [np.where(x > 0, x, np.float32(0))])
     return make
 
 
@@ -89,14 +91,9 @@ def _reduce_sum(dtype: str, n: int) -> Callable[[np.random.Generator], Case]:
     def make(rng: np.random.Generator) -> Case:
         if dtype == "float32":
             x = _f32(rng, n)
-            x64 = x.astype(np.float64)
-            contract = K.reduce_sum(x)
-            passes = len(contract["902"]["stages"]) if "902" in contract else 1
-            depth = 9 * passes  # additions from a leaf to the root: 9 per 512-element tree
-            return Case(contract, [np.array(x64.sum())], same_as_reference=True,
-                        bound=[np.array(depth * U * np.abs(x64).sum() + 1e-30)])
+            return Case(K.reduce_sum(x), [np.array(x.astype(np.float64).sum())])
         x = rng.integers(-2**31, 2**31, size=n, dtype=np.int32)
-        return Case(K.reduce_sum(x), [np.array(x.sum(dtype=np.int32))], exact=True)
+        return Case(K.reduce_sum(x), [np.array(x.sum(dtype=np.int32))])
     return make
 
 
@@ -105,45 +102,25 @@ def softmax64(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def softmax_bound(x: np.ndarray, p: np.ndarray, input_err: np.ndarray | float = 0.0) -> np.ndarray:
-    """Error bound of a float32 softmax of ``x`` (float64) whose inputs are off by up to ``input_err``.
-
-    Vulkan allows exp (3 + 2|d|) ulp of error at d = x - rowmax; the row sum adds ``cols`` rounded terms;
-    an input error e moves p by at most p * 2e; results below float32's normal range may flush to 0."""
-    d = np.abs(x - x.max(axis=1, keepdims=True))
-    rel_exp = (3 + 2 * d) * 2 * U + d * U
-    rel_sum = rel_exp.max(axis=1, keepdims=True) + x.shape[1] * U
-    rel_in = 2 * np.max(input_err, axis=-1, keepdims=True) if np.ndim(input_err) else 2 * input_err
-    return p * (rel_exp + rel_sum + rel_in + 4 * U) + 2e-38
-
-
 def _softmax(rows: int, cols: int) -> Callable[[np.random.Generator], Case]:
     def make(rng: np.random.Generator) -> Case:
         x = _f32(rng, rows, cols, scale=4.0)
-        x64 = x.astype(np.float64)
-        p = softmax64(x64)
-        return Case(K.softmax(x), [p], bound=[softmax_bound(x64, p)])
+        return Case(K.softmax(x), [softmax64(x.astype(np.float64))])
     return make
 
 
 def _transpose(dtype: str, rows: int, cols: int) -> Callable[[np.random.Generator], Case]:
     def make(rng: np.random.Generator) -> Case:
         x = _words(rng, dtype, rows, cols)
-        return Case(K.transpose(x), [np.ascontiguousarray(x.T)], exact=True)
+        return Case(K.transpose(x), [np.ascontiguousarray(x.T)])
     return make
-
-
-def gemm_bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """|fl(a @ b) - a @ b| <= (K + 2) u (|a| @ |b|), whatever the summation order or fma use."""
-    k = a.shape[1]
-    return (k + 2) * U * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))) + 1e-30
 
 
 def _gemm(m: int, k: int, n: int) -> Callable[[np.random.Generator], Case]:
     def make(rng: np.random.Generator) -> Case:
         a, b = _f32(rng, m, k), _f32(rng, k, n)
         a64, b64 = _f64(a, b)
-        return Case(K.gemm(a, b), [a64 @ b64], bound=[gemm_bound(a, b)])
+        return Case(K.gemm(a, b), [a64 @ b64])
     return make
 
 
@@ -166,23 +143,16 @@ def _conv2d(xs: tuple[int, ...], ws: tuple[int, ...], stride: int,
             padding: int) -> Callable[[np.random.Generator], Case]:
     def make(rng: np.random.Generator) -> Case:
         x, w = _f32(rng, *xs), _f32(rng, *ws)
-        taps = ws[1] * ws[2] * ws[3]
-        bound = (taps + 2) * U * conv2d_direct(np.abs(x), np.abs(w), stride, padding) + 1e-30
-        return Case(K.conv2d(x, w, stride=stride, padding=padding), [conv2d_direct(x, w, stride, padding)],
-                    bound=[bound])
+        return Case(K.conv2d(x, w, stride=stride, padding=padding), [conv2d_direct(x, w, stride, padding)])
     return make
 
 
 def _mlp(rng: np.random.Generator) -> Case:
-    """The issue's example: softmax(relu(x @ w1) @ w2) as one 902."""
+    """softmax(relu(x @ w1) @ w2) as one 902: both gemms' rounding reaches the softmax's inputs."""
     x, w1, w2 = _f32(rng, 8, 33), _f32(rng, 33, 65), _f32(rng, 65, 10)
     logits = np.maximum(x.astype(np.float64) @ w1, 0) @ w2
-    p = softmax64(logits)
-    # both gemms' rounding, relative to |x| |w1| |w2|, reaches the logits
-    logit_err = (33 + 65 + 4) * U * (np.abs(x.astype(np.float64)) @ np.abs(w1) @ np.abs(w2))
-    bound = softmax_bound(logits, p, logit_err)
     contract = K.pipeline([K.gemm(x, w1), K.relu(K.stage(0)), K.gemm(K.stage(1), w2), K.softmax(K.stage(2))])
-    return Case(contract, [p], bound=[bound])
+    return Case(contract, [softmax64(logits)])
 
 
 def _int_chain(rng: np.random.Generator) -> Case:
@@ -190,7 +160,7 @@ def _int_chain(rng: np.random.Generator) -> Case:
     a, b, c = (rng.integers(-2**31, 2**31, size=(40, 50), dtype=np.int32) for _ in range(3))
     expected = np.array((((a + b) * c)).sum(dtype=np.int32))
     contract = K.pipeline([K.add(a, b), K.mul(K.stage(0), c), K.reduce_sum(K.stage(1))])
-    return Case(contract, [expected], exact=True)
+    return Case(contract, [expected])
 
 
 def _two_outputs(rng: np.random.Generator) -> Case:
@@ -199,7 +169,7 @@ def _two_outputs(rng: np.random.Generator) -> Case:
     y = _f32(rng, 19, 23)
     contract = K.pipeline([K.transpose(x), K.relu(y), K.transpose(K.stage(1))],
                           outputs=[K.stage(0), K.stage(2)])
-    return Case(contract, [np.ascontiguousarray(x.T), np.ascontiguousarray(np.maximum(y, 0).T)], exact=True)
+    return Case(contract, [np.ascontiguousarray(x.T), np.ascontiguousarray(np.maximum(y, 0).T)])
 
 
 CASES: dict[str, Callable[[np.random.Generator], Case]] = {

@@ -27,6 +27,7 @@ from hlx_core.kernels.build import (
     tiles,
     u32,
 )
+from hlx_core.kernels.shaders import record_library
 from hlx_core.kernels.spec import KernelSpec
 
 if TYPE_CHECKING:
@@ -151,25 +152,34 @@ def _build_conv2d(base: int, x: Operand, w: Operand, *, stride: int, padding: in
 LIBRARY: tuple[KernelSpec, ...] = (
     KernelSpec(name="add", reference=ref.add, tolerance=tol.add, exact=True, dtypes=WORD_DTYPES, shader="add",
                push_constants=(("n", "uint"), ("kind", "uint")),
-               build=functools.partial(_build_binary, kernel="add"), tensors=2, writes_all_outputs=True),
+               build=functools.partial(_build_binary, kernel="add"), tensors=2, writes_all_outputs=True,
+               batch_invariant=True),
     KernelSpec(name="mul", reference=ref.mul, tolerance=tol.mul, exact=True, dtypes=WORD_DTYPES, shader="mul",
                push_constants=(("n", "uint"), ("kind", "uint")),
-               build=functools.partial(_build_binary, kernel="mul"), tensors=2, writes_all_outputs=True),
+               build=functools.partial(_build_binary, kernel="mul"), tensors=2, writes_all_outputs=True,
+               batch_invariant=True),
     KernelSpec(name="saxpy", reference=ref.saxpy, tolerance=tol.saxpy, shader="saxpy",
                push_constants=(("n", "uint"), ("alpha", "float")),
-               build=_build_saxpy, tensors=2, scalars=("alpha",), writes_all_outputs=True),
+               build=_build_saxpy, tensors=2, scalars=("alpha",), writes_all_outputs=True,
+               batch_invariant=True),
     KernelSpec(name="relu", reference=ref.relu, tolerance=tol.relu, exact=True, shader="relu",
                push_constants=(("n", "uint"),),
-               build=_build_relu, tensors=1, writes_all_outputs=True),
+               build=_build_relu, tensors=1, writes_all_outputs=True,
+               batch_invariant=True),
     KernelSpec(name="reduce_sum", reference=ref.reduce_sum, tolerance=tol.reduce_sum, exact=True,
                dtypes=("float32", "int32"), shader="reduce_sum", push_constants=(("n", "uint"), ("kind", "uint")),
                build=_build_reduce_sum, tensors=1, writes_all_outputs=True),
     KernelSpec(name="softmax", reference=ref.softmax, tolerance=tol.softmax, shader="softmax",
                push_constants=(("rows", "uint"), ("cols", "uint")),
-               build=_build_softmax, tensors=1, writes_all_outputs=True),
+               build=_build_softmax, tensors=1, writes_all_outputs=True,
+               batch_invariant=True),
     KernelSpec(name="transpose", reference=ref.transpose, tolerance=tol.transpose, exact=True, dtypes=WORD_DTYPES,
                shader="transpose", push_constants=(("rows", "uint"), ("cols", "uint")),
                build=_build_transpose, tensors=1, writes_all_outputs=True),
+    # gemm and gemm128 are not declared batch invariant. Their shaders keep it (one accumulator per element of C,
+    # k ascending, in both tile shapes, so the switch between them keeps the order; the GPU backends are tested
+    # for it), but the CPU reference rounds a float64 BLAS product whose summation order depends on the number
+    # of rows (a matrix-vector product for one), so its float32 result may differ in a rare rounding.
     KernelSpec(name="gemm", reference=ref.gemm, tolerance=tol.gemm, shader="gemm",
                push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
                build=_build_gemm, tensors=2, writes_all_outputs=True),
@@ -180,9 +190,11 @@ LIBRARY: tuple[KernelSpec, ...] = (
     KernelSpec(name="conv2d", reference=ref.conv2d, tolerance=tol.conv2d, shader="conv2d",
                push_constants=tuple((f, "uint") for f in ("N", "C", "H", "W", "K", "R", "S", "OH", "OW",
                                                           "stride", "padding")),
-               build=_build_conv2d, tensors=2, scalars=("stride", "padding"), writes_all_outputs=True),
+               build=_build_conv2d, tensors=2, scalars=("stride", "padding"), writes_all_outputs=True,
+               batch_invariant=True),
 )
 BY_NAME: dict[str, KernelSpec] = {spec.name: spec for spec in LIBRARY}
+record_library(LIBRARY)
 
 
 @hookimpl

@@ -1,19 +1,22 @@
-"""The 900s of the library's shaders, as the kernel helpers bind them, and their handles.
+"""The 900s of the library's shaders, as the kernel helpers bind them, their handles, and their references.
 
 A library kernel's shader is its committed SPIR-V (``shaders/<stem>.spv``) with its WGSL twin where one
 exists. That 900's handle is what identifies the shader a library kernel's NumPy reference describes: a
-reference runs only for a stage of that very shader (``KernelSpec.models``), so a custom shader that
-happens to carry a library kernel's name never gets the library's results on one backend and its own on
-another.
+reference runs only for a stage of that very shader, or of another library shader with the same reference
+(gemm's runs the gemm128 shader too: ``KernelSpec.models``), so a custom shader that happens to carry a
+library kernel's name never gets the library's results on one backend and its own on another.
 """
 from __future__ import annotations
 
 import functools
 from importlib import resources
+from typing import Any, Iterable
 
 from hlx_core.codec import encode_chunks
 from hlx_core.codec.handle import Buffer, Handle, blake3_digest, tag_of
 from hlx_core.contracts.shader import shader_contract
+
+_references: dict[str, Any] = {}  # library shader stem -> the NumPy reference of the kernel it runs
 
 
 @functools.lru_cache(maxsize=None)
@@ -31,3 +34,14 @@ def library_shader_object(stem: str) -> tuple[Handle, tuple[Buffer, ...]]:
     contract = library_shader(stem)
     chunks = tuple(encode_chunks(contract))
     return Handle.from_digest(tag_of(contract), blake3_digest(chunks)), chunks
+
+
+def record_library(specs: Iterable[Any]) -> None:
+    """Note which reference each library shader has (``hlx_core.kernels.library`` records its kernels)."""
+    for spec in specs:
+        _references[spec.shader] = spec.reference
+
+
+def library_reference(stem: str) -> Any:
+    """The NumPy reference of the library kernel whose shader is ``stem``, else None."""
+    return _references.get(stem)

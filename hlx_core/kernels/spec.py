@@ -17,8 +17,9 @@ import numpy as np
 
 from hlx_core.codec.handle import Handle
 from hlx_core.errors import BackendError, ContractError, HLXError
-from hlx_core.kernels.shaders import library_shader_object
+from hlx_core.kernels.shaders import library_reference, library_shader_object
 from hlx_core.plan import OutputRef, Stage
+from hlx_core.spirv.validate import committed_module
 
 Reference = Callable[[list[np.ndarray], dict[str, Any], list[OutputRef]], list[np.ndarray]]
 """``reference(inputs, params, outputs) -> arrays``: the input arrays in binding order (outputs left out),
@@ -52,10 +53,14 @@ class KernelSpec:
     the ``scalars`` params as keyword arguments; a plugin kernel that builds its own 901s leaves it None.
     ``writes_all_outputs`` declares that the shader writes every element of every output of a stage its
     builder made (dispatch included), so GPU backends need not clear those outputs before each run; it
-    means something only for library shaders (tests/test_writes_all_outputs.py checks each declaration).
+    means something only for library shaders (tests/test_cleared_outputs.py checks each declaration).
     ``tolerance`` bounds a result's distance from exact arithmetic (also for exact kernels, whose bound
     carries an earlier stage's error through a pipeline); ``hlx.compare`` and the conformance kit hold
     every backend to it, and a kernel without one to bit equality with the reference.
+    ``batch_invariant`` declares that on every backend a row of the output (an index of its leading axis)
+    is the same bits whatever the batch it is computed in (1 to 128 rows of the inputs split along their
+    leading axis; operands without a batch axis, a GEMM's B or a convolution's filters, unchanged): no
+    reduction order depends on the number of rows (tests/test_batch_invariance.py checks each declaration).
     """
 
     name: str
@@ -70,6 +75,7 @@ class KernelSpec:
     scalars: tuple[str, ...] = ()
     writes_all_outputs: bool = False
     tolerance: Tolerance | None = None
+    batch_invariant: bool = False
 
     def run(self, inputs: list[np.ndarray], stage: Stage, where: str) -> list[np.ndarray]:
         """The reference's results for ``stage`` on ``inputs``, each a fresh C-ordered array of exactly the
@@ -114,8 +120,14 @@ class KernelSpec:
         return Handle(self.shader_handle) if self.shader_handle is not None else None
 
     def models(self, stage: Stage) -> bool:
-        """Whether ``stage`` runs the shader this reference models (its 900's handle is that shader's)."""
-        return stage.shader.handle == self.modelled_shader()
+        """Whether ``stage`` runs a shader this reference models, by its 900's handle: ``modelled_shader``,
+        or, for a library kernel, another library shader with the same reference (gemm128's for gemm)."""
+        handle = stage.shader.handle
+        if handle == self.modelled_shader():
+            return True
+        stem = committed_module(stage.shader.spirv) if self.shader is not None else None
+        return (stem is not None and library_reference(stem) is self.reference
+                and library_shader_object(stem)[0] == handle)
 
     def pack_push_constants(self, params: dict[str, Any]) -> bytes:
         """The push block as bytes: each field a little-endian 32-bit value at offset 4*i (std430)."""

@@ -120,14 +120,15 @@ def keep_evidence(store: Store, key: str, records: list[Handle]) -> None:
     index_for(store).add_evidence(key, list(records))
 
 
-def named_objects(store: Store) -> set[Handle]:
-    """Every object a memo entry or a piece of evidence names: the records, their outputs and contracts
-    (what ``hlx cache gc`` keeps unless it drops the records)."""
+def named_objects(store: Store, *, entries: bool = True) -> set[Handle]:
+    """Every object a piece of evidence names and, with ``entries``, every object a memo entry names: the
+    records, their outputs and contracts."""
     index = index_for(store)
     found: set[Handle] = set()
-    entries = [entry for _, entry in index.entries()]
-    entries += [entry for _, kept in index.evidence() for entry in kept]
-    for entry in entries:
+    named = [entry for _, kept in index.evidence() for entry in kept]
+    if entries:
+        named += [entry for _, entry in index.entries()]
+    for entry in named:
         if not is_handle(entry):
             continue
         found.add(Handle(entry))
@@ -142,6 +143,15 @@ def named_objects(store: Store) -> set[Handle]:
         if isinstance(fields, dict) and isinstance(fields.get("contract"), Handle):
             found.add(fields["contract"])
     return found
+
+
+def gc(store: Store, max_bytes: int, *, keep_memo: bool, grace_seconds: float) -> tuple[list[Handle], int]:
+    """``store.gc`` that leaves no memo entry pointing at what it removed: with ``keep_memo`` every object a
+    memo entry names is kept, else those records are dropped with their objects (evidence is always kept).
+    Returns (the removed handles, how many entries were dropped)."""
+    keep = named_objects(store, entries=keep_memo)
+    removed = store.gc(max_bytes=max_bytes, keep=keep, grace_seconds=grace_seconds)
+    return removed, drop_dangling(store)
 
 
 def drop_dangling(store: Store) -> int:

@@ -130,10 +130,11 @@ class VulkanSession(Session):
             self.readback_cb = core.submitter.command_buffer() if self.host_pool else None
             self.host_output_max = host_output_limit(core)
             self.runs = 0
-            # The fresh input buffers of a run whose wait failed (E_TIMEOUT, device lost) with its submit still
-            # queued: nothing it uses is freed before the session closes, after the device is idle; the session
-            # is ``broken`` from then on (the runtime closes it and opens a new one).
-            self._stuck: list[DeviceBuffer] = []
+            # A run whose wait failed (E_TIMEOUT, device lost) with its submit still queued, its fresh input
+            # buffers and its host blocks: left untouched until a later run has waited for it, or the session
+            # closes (after the device is idle). Meanwhile the session is ``broken``: the runtime opens a new
+            # one rather than wait here.
+            self._stuck: tuple[Pending, list[DeviceBuffer], list[HostBlock]] | None = None
         except BaseException:
             core.close()
             raise
@@ -143,6 +144,8 @@ class VulkanSession(Session):
     def _execute(self, plan: Plan) -> Execution:
         t0 = time.perf_counter()
         submitter = self.core.submitter
+        if self._stuck is not None:
+            self._recover()
         fresh: list[tuple[str | None, DeviceBuffer]] = []  # new buffers; handle None: never kept resident
         blocks: list[HostBlock] = []
         pending: Pending | None = None
@@ -170,7 +173,7 @@ class VulkanSession(Session):
             raise VulkanError("E_BACKEND_INTERNAL", f"VulkanSession.execute: {type(exc).__name__}: {exc}") from exc
         finally:
             if not committed and pending is not None and pending in submitter.pending:
-                self._stuck = [buf for _, buf in fresh]
+                self._stuck = (pending, [buf for _, buf in fresh], blocks)
                 self.broken = True
             else:
                 # After the outputs are read: what is released here may take the recorded plan with it.
@@ -222,6 +225,15 @@ class VulkanSession(Session):
             tuple((k, layout.slots[k].source) for k in layout.outputs))
         self.prepared.put(plan.key, prep)
         return prep
+
+    def _recover(self) -> None:
+        """Wait for the run whose wait failed (raising again if it still fails), then free its fresh inputs."""
+        pending, bufs, _blocks = self._stuck
+        self.core.submitter.wait(pending)
+        self._stuck = None
+        self.broken = False
+        for buf in bufs:
+            self._discard(buf)
 
     def _uploads(self, uploads: list[tuple[DeviceBuffer, memoryview]]) -> list:
         """Write new inputs: straight into mapped memory, or through the staging ring and a copy command
@@ -399,9 +411,10 @@ class VulkanSession(Session):
         self.residency.clear()
         if self.host_pool is not None:
             self.host_pool.destroy()
-        for buf in self._stuck:
-            self.core.allocator.free(buf)
-        self._stuck.clear()
+        if self._stuck is not None:
+            for buf in self._stuck[1]:
+                self.core.allocator.free(buf)
+            self._stuck = None
 
     def close(self) -> None:
         """Release every device object (the core hands back this session's first); idempotent."""

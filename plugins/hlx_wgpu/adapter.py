@@ -5,9 +5,8 @@ integrated, other, CPU; low power: integrated first), native APIs (Vulkan, Metal
 ``device`` argument of ``open``, else ``HLX_WGPU_ADAPTER``, names one the way every backend names a device
 (``hlx_core.device.selection``); with neither, the best ranked is taken. Devices are opened with the
 adapter's own maxima for the compute limits rather than WebGPU's defaults (128 MiB storage bindings, no
-immediates), so a contract is refused only when the hardware cannot run it.
-A child made by fork() forgets the
-parent's adapters and wgpu instance and lists its own.
+immediates), so a contract is refused only when the hardware cannot run it. A child made by fork() forgets
+the parent's adapters and wgpu instance and lists its own.
 """
 from __future__ import annotations
 

@@ -3,8 +3,10 @@
 A session owns one device and everything made on it (shader modules, pipelines, bind groups, pooled
 buffers, the readback buffer, the timestamp queries) in a ``DeviceCore``. When the device is lost the core
 is dropped and the next run opens a new device, so a session survives device loss; a refused contract
-(naga, limits) leaves the core as it was. What a plan needs besides its data (the limits check, modules,
-pipelines, push-constant bytes) is made once per plan key, so a warm run only binds, encodes and transfers.
+(naga, limits) leaves the core as it was. A run past HLX_WGPU_TIMEOUT_S stays on the device and leaves the
+session ``broken`` (hlx_core.backend.Session): its next run waits for it first, and the runtime opens a new
+session instead. What a plan needs besides its data (the limits check, modules, pipelines, push-constant
+bytes) is made once per plan key, so a warm run only binds, encodes and transfers.
 Every run first clears each buffer a stage writes whose kernel may leave elements unwritten
 (hlx_core.device.poison), since pooled buffers hold earlier runs' data; with output poisoning on (read when
 the device core is made) it copies 0xFF bytes over every buffer a stage writes instead.
@@ -144,13 +146,17 @@ class WgpuSession(Session):
             self.core = DeviceCore(self._adapter, self._push_constants)
         core = self.core
         try:
+            if self.broken:
+                core.readback.recover()  # the run that timed out first (E_TIMEOUT again while it still runs)
+                self.broken = False
             arrays, timings = self._run(core, plan)
         except DeviceLost:
             self.core = None
+            self.broken = False  # the next device has none of this one's work
             core.close()
             raise
         except Timeout:
-            self.broken = True  # the run is still on the device; closing the session waits for it
+            self.broken = True  # the run is still on the device, using its buffers: the next one waits for it
             raise
         timings["host_ms"] = (time.perf_counter() - start) * 1e3
         return Execution(arrays, timings)

@@ -228,6 +228,14 @@ class Readback(HostBuffer):
             state[2] = False
             token.set_done()
 
+    def recover(self) -> None:
+        """Wait, for at most ``timeout_s``, for the run whose wait timed out (E_TIMEOUT again while it is
+        still on the device), then unmap what its map left mapped: every buffer it used is free again."""
+        with wgpu_call("waiting for a run that timed out"):
+            self._wait()
+            if self._state[1] == self._api.lib.WGPUMapAsyncStatus_Success:
+                self._api.libf.wgpuBufferUnmap(self.buffer._internal)
+
     def drain(self) -> None:
         """Block until the device has finished everything submitted (a timed-out run included), so that
         nothing is destroyed under work still running."""

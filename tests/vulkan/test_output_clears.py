@@ -10,6 +10,7 @@ import pytest
 from vkplan import inp, open_session, out, plan, stage
 
 from hlx_core.device.poison import ENV_POISON
+
 from hlx_vulkan_raw.commands import Recorder
 
 

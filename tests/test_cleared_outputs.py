@@ -2,9 +2,9 @@
 
 Without poisoning: a shader writing 100 of n elements returns zeros in the others even when the pooled or
 sub-allocated memory it gets was just filled by other work, so the same contract gives the same handle
-before and after; every parity case still gives NumPy's answer (the rest of the suite runs poisoned).
+before and after; every conformance case still gives NumPy's answer (the rest of the suite runs poisoned).
 With poisoning: every library kernel that declares ``writes_all_outputs`` (and so is not cleared) leaves
-no poisoned element in any output or intermediate of any parity case (awkward sizes, multi-pass
+no poisoned element in any output or intermediate of any conformance case (awkward sizes, multi-pass
 reductions, pipelines).
 """
 from __future__ import annotations
@@ -15,15 +15,16 @@ import subprocess
 
 import numpy as np
 import pytest
-from parity_cases import CASES
-from test_parity import _check
 
 import hlx
 from hlx_core import registry
+from hlx_core.conformance.cases import CASES, check_expected
 from hlx_core.device.poison import ENV_POISON, poisoned
+from hlx_core.kernels.helpers import shader_handle
 from hlx_core.kernels.library import LIBRARY
 from hlx_core.planner import plan
 
+GPU_BACKENDS = ("vulkan", "wgpu")
 WRITTEN = 100
 # Copies x[i] to o[i] for i < count only: the rest of o is never written.
 PREFIX_COPY = """#version 450
@@ -45,14 +46,15 @@ def sessions():
     opened: dict[tuple[str, bool], object] = {}
 
     def open_(backend: str, poison: bool):
-        if backend == "cpu":
-            pytest.skip("the CPU reference allocates every output afresh")
+        entry = registry.backend_entries().get(backend)
+        if entry is None or not entry.availability().available:
+            pytest.skip(f"{backend} unavailable")
         if (backend, poison) not in opened:
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv(ENV_POISON, "1" if poison else "0")
                 for name, value in NOT_RESIDENT.items():
                     mp.setenv(name, value)
-                opened[(backend, poison)] = registry.backend_entries()[backend].backend.open()
+                opened[(backend, poison)] = entry.backend.open()
         return opened[(backend, poison)]
 
     yield open_
@@ -84,8 +86,20 @@ def _pipeline(*stages: dict) -> dict:
                     "outputs": [{"stage": s, "output": 0} for s in range(len(stages))]}}
 
 
+@pytest.fixture(params=GPU_BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
 def _nonzero(rng, n: int) -> np.ndarray:
     return rng.integers(1, 2**32, n, dtype=np.uint32)
+
+
+def _other_work(session, spirv: bytes, rng, n: int) -> None:
+    """Fill the memory the next run gets back with nonzero words: a pipeline of five full copies of n."""
+    stages = [_copy(spirv, hlx.collapse(_nonzero(rng, n)) if s == 0 else {"stage": s - 1, "output": 0}, n, n)
+              for s in range(5)]
+    assert all(a.all() for a in session.execute(plan(_pipeline(*stages))).arrays)
 
 
 @pytest.mark.parametrize("where", ["output", "intermediate"])
@@ -97,46 +111,38 @@ def test_unwritten_elements_are_zero_after_other_work(backend, sessions, prefix_
     contract = partial if where == "output" else _pipeline(partial, _copy(prefix_copy, {"stage": 0, "output": 0},
                                                                            n, n))
 
-    def run() -> tuple[np.ndarray, str]:
+    def run() -> str:
         got = session.execute(plan(contract)).arrays[-1]
         assert np.array_equal(got[:WRITTEN], x[:WRITTEN])
         stale = np.flatnonzero(got[WRITTEN:])
         assert stale.size == 0, f"{stale.size} of {n - WRITTEN} unwritten elements hold old data"
-        return got, hlx.collapse(got)
+        return hlx.collapse(got)
 
-    before = run()[1]
-    # Other work fills the memory the next run gets back with nonzero words: five full copies of n words.
-    full = [_copy(prefix_copy, hlx.collapse(_nonzero(rng, n)) if s == 0 else {"stage": s - 1, "output": 0}, n, n)
-            for s in range(5)]
-    assert all(a.all() for a in session.execute(plan(_pipeline(*full))).arrays)
-    assert run()[1] == before  # the same contract, the same handle
+    before = run()
+    _other_work(session, prefix_copy, rng, n)
+    assert run() == before  # the same contract, the same handle
 
 
 def test_library_shader_off_its_builder_dispatch_is_cleared(backend, sessions, prefix_copy, rng):
     """The 128-tile gemm shader on a product gemm() gives the 64-tile one, with one workgroup: it writes
     only C[:128, :128], and the rest is zeros, not what the memory held."""
-    from hlx_core.kernels.helpers import shader_handle
-
     session = sessions(backend, poison=False)
     a, b = rng.standard_normal((200, 3)).astype(np.float32), rng.standard_normal((3, 190)).astype(np.float32)
     body = {k: v for k, v in hlx.kernels.gemm(a, b)["901"].items() if k not in ("params", "push_constants_layout")}
     contract = {"901": {**body, "kernel_name": "gemm128", "shader_handle": shader_handle("gemm128"),
                         "dispatch": [1, 1, 1]}}
-    n = 200 * 190
-    full = [_copy(prefix_copy, hlx.collapse(_nonzero(rng, n)) if s == 0 else {"stage": s - 1, "output": 0}, n, n)
-            for s in range(3)]
-    session.execute(plan(_pipeline(*full)))
+    _other_work(session, prefix_copy, rng, 200 * 190)
     got = session.execute(plan(contract)).arrays[0]
     np.testing.assert_allclose(got[:128, :128], a[:128].astype(np.float64) @ b[:, :128], rtol=1e-5, atol=1e-5)
     assert not got[128:].any() and not got[:, 128:].any()
 
 
 def test_parity_without_poisoning(backend, sessions, rng):
-    """Every parity case on sessions that clear instead of poisoning (library kernels: no fill at all)."""
+    """Every conformance case on sessions that clear instead of poisoning (library kernels: no fill at all)."""
     session = sessions(backend, poison=False)
     for name in sorted(CASES):
         case = CASES[name](rng)
-        _check(case, session.execute(plan(case.contract)).arrays, f"{name} on {backend}, unpoisoned")
+        check_expected(case, session.execute(plan(case.contract)).arrays, f"{name} on {backend}, unpoisoned")
 
 
 def _every_output(contract: dict) -> dict:
@@ -150,24 +156,26 @@ def _every_output(contract: dict) -> dict:
     return {"902": {**contract["902"], "outputs": outputs}}
 
 
-def test_declared_kernels_write_every_element(backend, sessions, rng):
-    """With poisoning on, no element of any output or intermediate of a kernel declaring
-    ``writes_all_outputs`` keeps the pattern where the CPU reference does not have it."""
-    session = sessions(backend, poison=True)
+def test_declared_kernels_write_every_element(backend, prefix_copy, rng):
+    """With poisoning on (the suite's sessions, which hlx.run uses), no element of any output or
+    intermediate of a kernel declaring ``writes_all_outputs`` keeps the pattern where the CPU reference does
+    not have it; every declaring kernel is among those run."""
+    if backend not in hlx.backends():
+        pytest.skip(f"{backend} unavailable")
+    n = int(rng.integers(200, 1000))
+    probe = hlx.run(_copy(prefix_copy, hlx.collapse(_nonzero(rng, n)), n, WRITTEN), backend=backend).arrays()[0]
+    if not poisoned(probe[WRITTEN:]).all():
+        pytest.skip(f"the {backend} session of hlx.run does not poison ({ENV_POISON} was not 1 when it opened)")
+    checked: set[str] = set()
     for name in sorted(CASES):
         contract = _every_output(CASES[name](rng).contract)
-        planned = plan(contract)
-        assert all(stage.writes_all_outputs for stage in planned.stages), name
-        got = session.execute(planned).arrays
+        stages = plan(contract).stages
+        assert all(stage.writes_all_outputs for stage in stages), name
+        checked |= {stage.kernel_name for stage in stages}
+        got = hlx.run(contract, backend=backend).arrays()
         want = hlx.run(contract, backend="cpu").arrays()
         for k, (g, w) in enumerate(zip(got, want)):
             left = int((poisoned(g) & ~poisoned(w)).sum())
             assert left == 0, f"{name} on {backend}: output {k} has {left} unwritten element(s)"
-
-
-def test_every_declaration_is_checked():
-    """Every kernel declaring ``writes_all_outputs`` appears in some parity case (checked above)."""
-    rng = np.random.default_rng(0)
-    covered = {st.kernel_name for make in CASES.values() for st in plan(make(rng).contract).stages}
     declared = {spec.name for spec in LIBRARY if spec.writes_all_outputs}
-    assert declared and declared <= covered, sorted(declared - covered)
+    assert declared <= checked, f"declared but never run here: {sorted(declared - checked)}"
