@@ -28,6 +28,7 @@ from hlx_core.plan import OutputRef, Stage, StageRef
 from hlx_core.planner import plan as make_plan
 from hlx_core.registry import kernel_registry
 
+
 @dataclass(frozen=True, repr=False)
 class Reference:
     """A contract's CPU reference: its outputs and their handles, whether each must be matched bit for bit

@@ -55,7 +55,8 @@ class Folders:
 
     @classmethod
     def of(cls, contract: Path, allowed: Sequence[str | os.PathLike[str]] = ()) -> Folders:
-        return cls(tuple(Path(os.path.realpath(p)) for p in (contract.parent, *allowed)))
+        """The folder of ``contract`` (of the file a link to it leads to) and the ``allowed`` ones."""
+        return cls(tuple(Path(os.path.realpath(p)) for p in (Path(os.path.realpath(contract)).parent, *allowed)))
 
     def confine(self, name: str, where: str) -> Path:
         """``name`` (relative to the contract's folder, or absolute) resolved; E_IO when it leaves them all."""

@@ -164,3 +164,17 @@ def test_exit_flushes_and_a_killed_process_leaves_no_partial_object(tmp_path, ho
         # Whatever reached the disk is whole: every object file verifies against its name.
         for h in store.handles():
             store.get(h)
+
+
+def test_pending_objects_are_bounded():
+    gate = threading.Event()
+    writer = BackgroundWriter(lambda handle, chunks: gate.wait(10), max_pending_objects=3)
+    handles = [hlx.Handle.from_digest("blob", bytes([i]) * 32) for i in range(4)]
+    for h in handles[:3]:
+        writer.submit(h, [b"x"])
+    done = threading.Event()
+    threading.Thread(target=lambda: (writer.submit(handles[3], [b"y"]), done.set()), daemon=True).start()
+    assert not done.wait(0.3)  # a fourth tiny object waits for the writer
+    gate.set()
+    assert done.wait(10)
+    writer.flush()

