@@ -13,6 +13,7 @@ For a GEMM, a float32 sum over a large array, a scatter/index-add and a row soft
 
     .venv/bin/python benchmarks/bench_determinism.py [--runs 100] [--processes 2] [--backend vulkan]
     .venv/bin/python benchmarks/bench_determinism.py --small     # lavapipe/CPU sizes, 5 runs, 1 process
+                                                                  # (the default when there is no GPU)
 """
 from __future__ import annotations
 
@@ -189,15 +190,25 @@ def print_rows(rows: list[Row], batches: tuple[int, ...]) -> None:
               f"{ms:>9}  {r.note}")
 
 
+def _has_gpu() -> bool:
+    import hlx
+    return any(d["is_gpu"] for info in hlx.backend_info() for d in info["devices"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--small", "--quick", action="store_true", help="lavapipe/CPU sizes, 5 runs, 1 process")
+    parser.add_argument("--small", "--quick", action="store_true", help="lavapipe/CPU sizes, 5 runs, 1 process "
+                        "(the default where no backend has a GPU device)")
+    parser.add_argument("--full", action="store_true", help="the full sizes even without a GPU")
     parser.add_argument("--runs", type=int, default=None, help="runs per process (default 100; 5 with --small)")
     parser.add_argument("--processes", type=int, default=None, help="fresh processes (default 2; 1 with --small)")
     parser.add_argument("--backend", action="append", help="HLX backend (repeatable; default: every available)")
     parser.add_argument("--no-torch", action="store_true", help="leave torch out")
     parser.add_argument("--torch-child", choices=("default", "deterministic"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.torch_child and not args.small and not args.full and not _has_gpu():
+        print("no backend has a GPU device here: --small sizes (--full to force the full ones)")
+        args.small = True
     sizes = SMALL if args.small else FULL
     runs = args.runs or (5 if args.small else 100)
     processes = args.processes if args.processes is not None else (1 if args.small else 2)

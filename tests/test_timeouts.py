@@ -25,7 +25,7 @@ from hlx_core.planner import plan as make_plan
 SHADER = Path(__file__).parent / "vulkan" / "shaders" / "spin.comp"
 SETTINGS = {"vulkan": "HLX_VULKAN_TIMEOUT_S", "wgpu": "HLX_WGPU_TIMEOUT_S"}
 TIMEOUT_S = 0.03
-BUSY_S = 0.3  # how long the run that times out keeps the device busy
+BUSY_S = 0.4  # how long the run that times out keeps the device busy
 STEPS = 65535  # loop iterations per workgroup (llvmpipe's most for one loop)
 
 
@@ -54,12 +54,15 @@ def _spin(spirv: bytes, groups: int) -> dict:
 
 
 def _busy_groups(backend: str, spirv: bytes) -> int:
-    """Workgroups of the spin shader that keep this device busy for about BUSY_S, measured now."""
+    """Workgroups of the spin shader that keep this device busy for at least about BUSY_S, measured now (the
+    fastest of three runs: a busier machine only makes the run longer)."""
     hlx.run(_spin(spirv, 16), backend=backend)  # the pipeline, built
-    start = time.perf_counter()
-    hlx.run(_spin(spirv, 256), backend=backend)
-    per_group = (time.perf_counter() - start) / 256
-    return max(256, min(65535, int(BUSY_S / per_group)))
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        hlx.run(_spin(spirv, 256), backend=backend)
+        times.append(time.perf_counter() - start)
+    return max(256, min(65535, int(BUSY_S / (min(times) / 256))))
 
 
 def _cached_session(backend: str) -> Session:
@@ -87,7 +90,7 @@ def test_hlx_run_replaces_the_session_of_a_timed_out_run(backend, spin, monkeypa
     assert stuck.broken and not stuck.closed
     monkeypatch.delenv(SETTINGS[backend])
     a = np.arange(4096, dtype=np.float32)
-    result = hlx.run(hlx.kernels.add(a, a + 1), backend=backend)  # the next ordinary run
+    result = hlx.run(hlx.kernels.add(a, a + 1), backend=backend, memo=False)  # the next ordinary run
     assert result.backend == backend and np.array_equal(result.arrays()[0], a + a + 1)
     assert _cached_session(backend) is not stuck and not _cached_session(backend).broken
     _wait_closed(stuck)  # once its run has finished

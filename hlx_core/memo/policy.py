@@ -17,7 +17,6 @@ from hlx_core.kernels.library import BY_NAME
 from hlx_core.plan import Plan
 
 Memo = Union[bool, None, Literal["verify", "refresh"]]
-MODES = (True, False, None, "verify", "refresh")
 
 
 def check_mode(memo: object) -> Memo:
