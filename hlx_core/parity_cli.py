@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from hlx_core import conformance
 from hlx_core.cas import api as cas
 from hlx_core.compare import compare
+from hlx_core.conformance import runner
 from hlx_core.input_files import load_contract
 
 
@@ -24,4 +24,4 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     """The conformance kit on each backend named, in this process: pytest's exit status."""
     extra = [*(["-k", args.k] if args.k else []), *(["-x"] if args.exitfirst else []),
              *(["-v"] if args.verbose else ["-q"])]
-    return conformance.run(args.backend, extra)
+    return runner.run(args.backend, extra)

@@ -30,6 +30,8 @@ def _operands(i: int) -> tuple[np.ndarray, np.ndarray]:
 def _work(job: tuple[str, int]) -> tuple[str, float, np.ndarray, int]:
     """In a forked child: run on the inherited session (refused), then through hlx.run."""
     backend, i = job
+    import faulthandler
+    faulthandler.dump_traceback_later(20, exit=True, file=open(f"/tmp/f16/child-{os.getpid()}.txt", "w"))
     a, b = _operands(i)
     start = time.perf_counter()
     try:

@@ -1,6 +1,6 @@
 """The pytest plugin of the conformance kit (entry point ``pytest11``). Every pytest run where HLX is
-installed loads it, so it imports nothing of HLX but the kit's location and does nothing unless
-``--hlx-backend`` is given.
+installed loads it, so it imports nothing of HLX (the package only names the kit's file) and does nothing
+unless ``--hlx-backend`` is given.
 
 ``--hlx-backend NAME`` (repeatable) adds the kit's tests to the run (alone when no paths are named) and
 parametrizes every test that takes the ``hlx_backend`` fixture with the names given, so a plugin's own

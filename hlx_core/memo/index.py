@@ -195,20 +195,16 @@ def _write_atomically(path: Path, text: str) -> None:
         log.warning("memo index entry %s not written: %s", path, exc)
 
 
-_disk_indexes: dict[Path, DiskIndex] = {}
 _memory_indexes: weakref.WeakKeyDictionary[Store, MemoryIndex] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
 def index_for(store: Store) -> MemoIndex:
     """The memo index of ``store``: beside a DiskStore's objects, else in memory for that store object."""
+    if isinstance(store, DiskStore):
+        return DiskIndex(store.path / FOLDER)  # holds nothing but its folder: the files are the index
     with _lock:
-        if isinstance(store, DiskStore):
-            found = _disk_indexes.get(store.path)
-            if found is None:
-                found = _disk_indexes[store.path] = DiskIndex(store.path / FOLDER)
-            return found
-        found_memory = _memory_indexes.get(store)
-        if found_memory is None:
-            found_memory = _memory_indexes[store] = MemoryIndex()
-        return found_memory
+        found = _memory_indexes.get(store)
+        if found is None:
+            found = _memory_indexes[store] = MemoryIndex()
+        return found
