@@ -4,13 +4,13 @@ validate -> resolve shaders (a 900 in the store, or inline) -> reflect -> workgr
 reflection, spec constants overriding LocalSizeId) -> check bindings and push constants against the
 reflected interface -> resolve input tensors -> ``Plan``. Backends only ever see Plans, so every backend
 reads contracts the same way. A stage of a library shader must fit its inputs as the kernel's helper would
-build it (``hlx_core.kernels.conformance``).
+build it (``hlx_core.kernels.as_built``).
 
 What a new contract costs is kept low by caching what does not depend on it: plans by contract key and
 store (a key names the same work forever, inputs being content-addressed too), shaders with their
 reflection and validation by shader handle, tensors once resolved (``hlx_core.contracts.tensors``). A
 contract exactly as a kernel helper built it (``hlx_core.kernels.built``) is neither validated again nor
-replayed through the conformance check: the helper's builders made it from the same checks.
+replayed through the as-built check: the helper's builders made it from the same checks.
 
 A shader seen for the first time is validated with spirv-val (``hlx_core.spirv.validate``) before any
 backend can hand it to a driver; the committed library shaders are trusted. Kept plans hold their input
@@ -34,8 +34,8 @@ from hlx_core.contracts.tensors import resolve_tensor
 from hlx_core.contracts.validate import validate
 from hlx_core.device.lru import LRU
 from hlx_core.errors import ContractError, HandleError, HLXError
+from hlx_core.kernels.as_built import conform, library_kernel
 from hlx_core.kernels.built import was_built
-from hlx_core.kernels.conformance import conform, library_kernel
 from hlx_core.plan import Binding, InputRef, OutputRef, Plan, Shader, Stage, StageRef
 from hlx_core.spirv.reflect import reflect_entry
 from hlx_core.spirv.types import EntryPoint

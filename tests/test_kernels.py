@@ -98,7 +98,7 @@ def test_push_constants_pack_little_endian_std430() -> None:
 
 
 def test_every_library_kernel_has_a_builder_and_a_recognised_shader() -> None:
-    from hlx_core.kernels.conformance import library_kernel
+    from hlx_core.kernels.as_built import library_kernel
     for spec in LIBRARY:
         assert spec.build is not None and spec.tensors >= 1, spec.name
         assert library_kernel((SHADERS / f"{spec.shader}.spv").read_bytes()) is spec

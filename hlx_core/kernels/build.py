@@ -3,7 +3,7 @@
 A builder (``KernelSpec.build``) turns operands of known dtype and shape into 901 bodies. It refuses what
 its shader cannot run with a ``ContractError`` (E_DTYPE / E_SHAPE) before anything runs; the helpers in
 ``hlx.kernels`` call builders for users, and the planner replays them on hand-written contracts of library
-shaders (``hlx_core.kernels.conformance``).
+shaders (``hlx_core.kernels.as_built``).
 """
 from __future__ import annotations
 

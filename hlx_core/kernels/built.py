@@ -3,7 +3,7 @@
 A helper returns only contracts that validate unchanged, with every library stage built by its kernel's
 builder from the dtypes and shapes of its inputs. The planner therefore need not validate such a contract
 again, nor replay the builders on it to check that its stages fit their inputs
-(``hlx_core.kernels.conformance``): equal keys mean the contract it is given is the very value the helper
+(``hlx_core.kernels.as_built``): equal keys mean the contract it is given is the very value the helper
 returned. A contract changed after the helper returned it has other bytes and is checked in full, like
 any contract written by hand.
 """

@@ -88,7 +88,7 @@ def shader_handle(kernel: str, store: Any = None) -> Handle:
 def _with_shaders(bodies: list[dict], store: Any) -> list[dict]:
     """``bodies`` with the ``shader_handle`` of their kernel, collapsed into ``store`` once per kernel.
 
-    Builders leave it out: the planner's conformance check rebuilds a stage to compare it and needs no
+    Builders leave it out: the planner's as-built check rebuilds a stage to compare it and needs no
     shader stored or hashed again."""
     handles: dict[str, Handle] = {}
     for i, body in enumerate(bodies):

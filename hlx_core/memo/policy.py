@@ -12,7 +12,7 @@ from typing import Literal, Union
 
 from hlx_core.backend import Backend
 from hlx_core.errors import HLXError
-from hlx_core.kernels.conformance import library_kernel
+from hlx_core.kernels.as_built import library_kernel
 from hlx_core.kernels.library import BY_NAME
 from hlx_core.plan import Plan
 

@@ -266,7 +266,7 @@ class WgpuSession(Session):
         return arrays, timings
 
     def close(self) -> None:
-        if self.core is not None:
+        if self.core is not None and not self.forked:  # a forked child never releases the parent's device
             self.core.close()
             self.core = None
         self.closed = True

@@ -23,7 +23,8 @@ class DeviceLost(BackendError):
 
 
 class Timeout(BackendError):
-    """A run outlived HLX_WGPU_TIMEOUT_S and is still on the device: its session is broken from then on."""
+    """A run outlived HLX_WGPU_TIMEOUT_S and is still on the device: its session is ``broken`` until a later
+    run has waited for it."""
 
     default_code = "E_TIMEOUT"
 
