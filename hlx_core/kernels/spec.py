@@ -3,8 +3,8 @@
 A spec names the kernel and holds its NumPy reference (what the CPU backend and the example plugin run
 through ``KernelSpec.run``), and for library kernels also the shader stem, the push-constant layout and the
 builder that ``hlx.kernels`` helpers call and the planner's as-built check (kernels/as_built.py) replays.
-Plugins add specs to a ``KernelRegistry`` through the ``hlx_register_kernels(registry)`` hook (``hlx_core.hookspecs``); the
-process-wide one is ``hlx_core.registry.kernel_registry()``.
+Plugins add specs to a ``KernelRegistry`` through the ``hlx_register_kernels(registry)`` hook
+(``hlx_core.hookspecs``); the process-wide one is ``hlx_core.registry.kernel_registry()``.
 """
 from __future__ import annotations
 
