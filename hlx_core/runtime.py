@@ -50,16 +50,20 @@ class Result:
     device: str
     timings: dict[str, float]
     contract: Handle
-    _arrays: list[np.ndarray] = field(compare=False)
+    _arrays: list[np.ndarray] | None = field(compare=False)
     memo_hit: bool = False
     exec_key: str | None = None
+    _store: Any = field(default=None, compare=False)
 
     def arrays(self) -> list[np.ndarray]:
-        """The outputs as (read-only) NumPy arrays, without a trip through the store."""
+        """The outputs as (read-only) NumPy arrays: those the backend returned, or (a memo hit) read from
+        the store on first use."""
+        if self._arrays is None:
+            object.__setattr__(self, "_arrays", [cas.resolve(h, store=self._store) for h in self.outputs])
         return list(self._arrays)
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{h[:20]}…{a.dtype}{list(a.shape)}" for h, a in zip(self.outputs, self._arrays))
+        shown = ", ".join(f"{h[:20]}…{a.dtype}{list(a.shape)}" for h, a in zip(self.outputs, self.arrays()))
         times = ", ".join(f"{k}={v:.3f}" for k, v in sorted(self.timings.items()))
         memo = ", memo_hit=True" if self.memo_hit else ""
         return (f"Result(backend={self.backend!r}, device={self.device!r}, outputs=[{shown}], "
@@ -385,8 +389,8 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
                 store.flush()
             now = time.perf_counter()
             timings = {"memo_ms": (now - looked) * 1e3, "total_ms": (now - start) * 1e3}
-            return Result(hit.outputs, name, slot.session.device.name, timings, plan.key, hit.arrays,
-                          memo_hit=True, exec_key=memoized.key)
+            return Result(hit.outputs, name, slot.session.device.name, timings, plan.key, None,
+                          memo_hit=True, exec_key=memoized.key, _store=store)
     execution = _execute(slot, plan, name)
     arrays = []
     for array in execution.arrays:

@@ -23,6 +23,7 @@ from typing import Iterator
 
 from hlx_core.cas.disk import DiskStore
 from hlx_core.cas.store import Store
+from hlx_core.device.lru import LRU
 
 log = logging.getLogger("hlx.memo")
 
@@ -110,11 +111,23 @@ class DiskIndex(MemoIndex):
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._prefix = os.path.join(folder, "")  # every run looks its key up: no pathlib on that path
+        # key -> record this process read or wrote: a warm hit reads no file. An entry another process
+        # replaced or dropped since is still a record of the same key, and every hit checks its record.
+        self._seen: LRU[str, str] = LRU(4096, locked=True)
 
     def _path(self, key: str) -> str:
         return f"{self._prefix}{key[:2]}{os.sep}{key[2:]}"
 
     def get(self, key: str) -> str | None:
+        seen = self._seen.get(key)
+        if seen is not None:
+            return seen
+        record = self._read(key)
+        if record is not None:
+            self._seen.put(key, record)
+        return record
+
+    def _read(self, key: str) -> str | None:
         try:
             with open(self._path(key), encoding="ascii", errors="replace") as f:
                 return f.read(200)
@@ -123,9 +136,12 @@ class DiskIndex(MemoIndex):
 
     def put(self, key: str, record: str) -> None:
         _write_atomically(Path(self._path(key)), record)
+        self._seen.put(key, record)
 
     def drop(self, key: str, record: str) -> None:
-        if self.get(key) == record:
+        if self._seen.get(key) == record:
+            self._seen.pop(key)
+        if self._read(key) == record:
             try:
                 os.unlink(self._path(key))
             except OSError:
@@ -137,7 +153,7 @@ class DiskIndex(MemoIndex):
                 continue
             for path in _files(sub):
                 key = sub.name + path.name
-                record = self.get(key)
+                record = self._read(key)
                 if record is not None:
                     yield key, record
 
@@ -160,6 +176,7 @@ class DiskIndex(MemoIndex):
     def clear(self) -> int:
         count = sum(1 for _ in self.entries())
         shutil.rmtree(self.folder, ignore_errors=True)
+        self._seen.clear()
         return count
 
 
@@ -196,13 +213,18 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 _memory_indexes: weakref.WeakKeyDictionary[Store, MemoryIndex] = weakref.WeakKeyDictionary()
+_disk_indexes: dict[Path, DiskIndex] = {}  # by store folder (a few per process)
 _lock = threading.Lock()
 
 
 def index_for(store: Store) -> MemoIndex:
     """The memo index of ``store``: beside a DiskStore's objects, else in memory for that store object."""
     if isinstance(store, DiskStore):
-        return DiskIndex(store.path / FOLDER)  # holds nothing but its folder: the files are the index
+        with _lock:  # one per folder: it remembers the entries this process has read
+            found = _disk_indexes.get(store.path)
+            if found is None:
+                found = _disk_indexes[store.path] = DiskIndex(store.path / FOLDER)
+            return found
     with _lock:
         found = _memory_indexes.get(store)
         if found is None:

@@ -30,15 +30,17 @@ log = logging.getLogger("hlx.memo")
 
 # record handle -> (the key its fields derive, its outputs), for records this process has read.
 _derived: LRU[Handle, tuple[str, list[Any]]] = LRU(4096, locked=True)
+# (output handle, dtype, shape) -> True once this process has read it back and found it verified and of
+# that dtype and shape: objects are immutable, so a warm hit asks only whether each is still stored.
+_verified: LRU[tuple[Handle, Any, tuple[int, ...]], bool] = LRU(4096, locked=True)
 
 
 @dataclass(frozen=True)
 class Hit:
-    """A record that checked: its handle, the output handles and their (read-only) arrays."""
+    """A record that checked: its handle and the output handles (their arrays resolve when asked for)."""
 
     record: Handle
     outputs: list[Handle]
-    arrays: list[np.ndarray]
 
 
 @lru_cache(maxsize=1)
@@ -87,15 +89,19 @@ def _check(store: Store, key: str, entry: str, plan: Plan) -> Hit | None:
     specs = plan.output_specs
     if len(outputs) != len(specs):
         return None
-    arrays = []
     for handle, spec in zip(outputs, specs):
         if not isinstance(handle, Handle):
             return None
-        array = cas.resolve(handle, store=store)
+        seen = (handle, spec.dtype, tuple(spec.shape))
+        if _verified.get(seen):
+            if not store.contains(handle):
+                return None
+            continue
+        array = cas.resolve(handle, store=store)  # verified against the handle as it is read
         if not isinstance(array, np.ndarray) or array.dtype != spec.dtype or array.shape != tuple(spec.shape):
             return None
-        arrays.append(array)
-    return Hit(Handle(entry), list(outputs), arrays)
+        _verified.put(seen, True)
+    return Hit(Handle(entry), list(outputs))
 
 
 def record(fields: dict[str, Any], outputs: list[Handle], device_name: str, device_uuid: str,
