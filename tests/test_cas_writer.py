@@ -178,3 +178,19 @@ def test_pending_objects_are_bounded():
     gate.set()
     assert done.wait(10)
     writer.flush()
+
+
+def _worker_run(seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    return str(hlx.run(hlx.kernels.relu(_f32(rng, 64)), backend="cpu").outputs[0])
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_pool_workers_write_through(method):
+    """A pool's workers are ended with a signal (no exit hooks): what they store must be on disk already."""
+    import multiprocessing
+    ctx = multiprocessing.get_context(method)
+    with ctx.Pool(2) as pool:
+        handles = pool.map_async(_worker_run, range(6)).get(timeout=120)
+    store = hlx.get_default_store()
+    assert all(store.object_path(hlx.Handle(h)).is_file() for h in handles)

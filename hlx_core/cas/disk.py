@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from hlx_core.cas.store import Entry, ReadBuffer, Store
-from hlx_core.cas.writer import BackgroundWriter
+from hlx_core.cas.writer import BackgroundWriter, writes_behind
 from hlx_core.codec.handle import TAGS, Buffer, Handle, blake3_digest
 from hlx_core.errors import HandleError
 from hlx_core.settings import env_bytes
@@ -93,7 +93,7 @@ class DiskStore(Store):
 
     # -- writing behind ---------------------------------------------------------------------------
     def put_behind(self, handle: Handle, chunks: Sequence[Buffer]) -> None:
-        if self._journals():  # a transaction records its writes: write through
+        if self._journals() or not writes_behind():  # a transaction records its writes; see writes_behind
             self.put(handle, chunks)
             return
         if self._recently_touched(handle):

@@ -12,6 +12,7 @@ also run at interpreter exit), and raises the first write error since the last f
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import os
 import threading
 import weakref
@@ -28,6 +29,17 @@ MAX_PENDING_BYTES = 1 << 30
 MAX_PENDING_OBJECTS = 1024
 
 _writers: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
+_worker: bool | None = None  # whether this process is a multiprocessing child (worked out once)
+
+
+def writes_behind() -> bool:
+    """Whether stores may write behind the caller here. Not in a multiprocessing child (a pool worker, forked
+    or spawned): its parent ends it with a signal, so exit hooks never flush, and what it computed would
+    be lost; there every write goes through."""
+    global _worker
+    if _worker is None:
+        _worker = multiprocessing.parent_process() is not None
+    return not _worker
 
 
 class BackgroundWriter:
@@ -127,6 +139,8 @@ def flush_all() -> None:
 
 
 def _after_fork_in_child() -> None:
+    global _worker
+    _worker = None  # a forked child may be a pool worker: ask again
     for writer in list(_writers):
         writer._after_fork()
         if writer._pending:
