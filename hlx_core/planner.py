@@ -29,7 +29,7 @@ from hlx_core.codec import encode_chunks
 from hlx_core.codec.handle import Handle, blake3_digest, is_handle, tag_of
 from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG, VULKAN_SHADER
 from hlx_core.contracts.key import raw_key
-from hlx_core.contracts.store_cache import Held, StoreCache
+from hlx_core.contracts.store_cache import Held, StoreCache, held_bytes
 from hlx_core.contracts.tensors import resolve_tensor
 from hlx_core.contracts.validate import validate
 from hlx_core.device.lru import LRU
@@ -48,7 +48,7 @@ SHADER_CACHE_ENTRIES = 256
 
 
 def _held(plan: Plan) -> Held:
-    return {id(array): array.nbytes for array in plan.input_arrays.values()}
+    return {id(array): held_bytes(array) for array in plan.input_arrays.values()}
 
 
 # (store, contract key) -> Plan

@@ -101,3 +101,17 @@ def test_kept_tensors_go_with_their_store(rng):
     store.clear()
     gc.collect()
     assert ref() is None
+
+
+def test_plans_of_memory_mapped_inputs_are_kept_whatever_their_size(monkeypatch, rng):
+    """A DiskStore's large tensors are file mappings: a plan holding them keeps no anonymous memory, so the
+    byte bounds do not apply and a warm run of big inputs is not planned (and its inputs re-read) again."""
+    from hlx_core.contracts.store_cache import held_bytes
+    monkeypatch.setattr(planner._plans, "max_value_bytes", 1024)
+    a = rng.standard_normal(1 << 16).astype(np.float32)  # 256 KiB: above mmap_min_bytes
+    for store, kept in ((hlx.DiskStore(hlx.get_default_store().path / "other"), True), (hlx.MemoryStore(), False)):
+        contract = hlx.kernels.relu(a, store=store)
+        planner._plans.clear()
+        plan = planner.plan(contract, store)
+        assert (held_bytes(next(iter(plan.input_arrays.values()))) == 0) == kept
+        assert (len(planner._plans) > 0) == kept  # (kept under its raw and its normalised key)

@@ -6,13 +6,16 @@ they would keep memory the user has released. A StoreCache therefore
 
 - holds at most ``max_entries`` entries and ``max_bytes`` of the arrays they refer to, each array counted
   once however many entries share it (plans of one model at several batch sizes bind the same weights);
-  least recently used entries go first, and a value holding more than ``max_value_bytes`` is not kept;
+  least recently used entries go first, and a value holding more than ``max_value_bytes`` is not kept. An
+  array that views a memory-mapped file (a DiskStore's large objects) counts as nothing: its pages are the
+  file's, which the kernel can drop at any time, so keeping it costs a mapping, not memory;
 - holds its stores weakly, so a store that is garbage-collected takes its entries with it;
 - drops every entry of a store as soon as objects leave it (``hlx_core.cas.store.on_removal``: discard,
   gc, clear), and refuses a value built while they did (``Store.generation`` changed meanwhile).
 """
 from __future__ import annotations
 
+import mmap
 import threading
 import weakref
 from collections import OrderedDict
@@ -21,6 +24,14 @@ from typing import Any, Callable, Generic, TypeVar
 from hlx_core.cas.store import on_removal
 
 V = TypeVar("V")
+
+
+def held_bytes(array: Any) -> int:
+    """The anonymous memory ``array`` keeps alive: its bytes, or 0 when it views a memory-mapped file."""
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = base.obj if isinstance(base, memoryview) else getattr(base, "base", None)
+    return 0 if base is not None else int(array.nbytes)
 Held = dict[int, int]
 """What a value holds: ``id(array)`` -> its size in bytes, for each array it refers to (the arrays are alive
 while an entry holds them, so their ids stay theirs)."""

@@ -19,14 +19,14 @@ import numpy as np
 from hlx_core.cas import api as cas
 from hlx_core.cas.store import Store
 from hlx_core.codec.handle import Handle
-from hlx_core.contracts.store_cache import StoreCache
+from hlx_core.contracts.store_cache import StoreCache, held_bytes
 
 MAX_ENTRIES = 256  # a DiskStore's tensors are memory maps, each holding a file descriptor
 MAX_BYTES = 256 << 20
 MAX_TENSOR_BYTES = 64 << 20
 
 _kept: StoreCache[np.ndarray] = StoreCache(MAX_ENTRIES, MAX_BYTES, MAX_TENSOR_BYTES,
-                                           lambda array: {id(array): array.nbytes})
+                                           lambda array: {id(array): held_bytes(array)})
 
 
 def resolve_tensor(handle: Handle, store: Any) -> Any:
