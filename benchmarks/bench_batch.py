@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import numpy as np
+from _common import cuda_torch
 
 import hlx
 from hlx.kernels import gemm, pipeline, relu, stage
@@ -65,13 +66,9 @@ def hlx_rows(args: argparse.Namespace, xs: dict[int, np.ndarray], w1: np.ndarray
 
 def torch_rows(args: argparse.Namespace, xs: dict[int, np.ndarray], w1: np.ndarray, w2: np.ndarray
                ) -> dict[int, dict[str, float]] | None:
-    try:
-        import torch
-    except ImportError:
+    torch = cuda_torch()
+    if torch is None:
         return None
-    if not torch.cuda.is_available():
-        return None
-    torch.backends.cuda.matmul.allow_tf32 = False
     t1, t2 = torch.from_numpy(w1).cuda(), torch.from_numpy(w2).cuda()
 
     def layers(x: Any) -> Any:

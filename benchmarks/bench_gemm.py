@@ -14,20 +14,16 @@ import statistics
 import time
 
 import numpy as np
+from _common import cuda_torch
 
 import hlx
 from hlx_core.planner import plan as make_plan
 
 
 def torch_tflops(n: int, repeat: int) -> float | None:
-    try:
-        import torch
-    except ImportError:
+    torch = cuda_torch()
+    if torch is None:
         return None
-    if not torch.cuda.is_available():
-        return None
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
     a = torch.rand(n, n, device="cuda", dtype=torch.float32)
     b = torch.rand(n, n, device="cuda", dtype=torch.float32)
     for _ in range(3):

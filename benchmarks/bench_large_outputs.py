@@ -27,6 +27,7 @@ import time
 from typing import Any, Callable
 
 import numpy as np
+from _common import cuda_torch
 
 import hlx
 from hlx_core.codec.encoder import encode_chunks
@@ -81,11 +82,8 @@ def vulkan_readback_gbps(nbytes: int, repeat: int, device: Any) -> tuple[float, 
 
 def torch_cpu_gbps(nbytes: int, repeat: int) -> float | None:
     """GB/s of ``tensor.cpu()`` of ``nbytes`` (into fresh pageable memory, as torch does), or None."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
+    torch = cuda_torch()
+    if torch is None:
         return None
     t = torch.empty(nbytes // 4, dtype=torch.float32, device="cuda")
     t.cpu()

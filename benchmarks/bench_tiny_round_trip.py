@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import statistics
-import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+from _common import cuda_torch, per_call_us
 
 import hlx
 from hlx.kernels import add
@@ -29,25 +28,9 @@ from hlx_core.planner import plan as make_plan
 BACKENDS = ("vulkan", "wgpu", "cpu")
 
 
-def per_call_us(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time of one call in microseconds, over ``repeat`` calls in batches of 10."""
-    for _ in range(max(repeat // 10, 5)):
-        fn()
-    samples = []
-    for _ in range(max(repeat // 10, 1)):
-        t0 = time.perf_counter()
-        for _ in range(10):
-            fn()
-        samples.append((time.perf_counter() - t0) / 10 * 1e6)
-    return statistics.median(samples)
-
-
 def torch_to_host_us(n: int, repeat: int) -> float | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
+    torch = cuda_torch()
+    if torch is None:
         return None
     a, b = torch.rand(n, device="cuda"), torch.rand(n, device="cuda")
     return per_call_us(lambda: a.add(b).cpu(), repeat)

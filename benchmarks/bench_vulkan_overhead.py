@@ -17,11 +17,10 @@ Runs anywhere Vulkan does (lavapipe too; the ratios only mean something on a GPU
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from typing import Callable
 
 import numpy as np
+from _common import cuda_torch, per_call_us
 
 import hlx
 from hlx.kernels import add, pipeline, stage
@@ -30,26 +29,10 @@ from hlx_core.planner import plan as make_plan
 from hlx_vulkan_raw.commands import Recorder
 
 
-def per_call_us(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time of one call in microseconds, over ``repeat`` calls in batches of 10."""
-    for _ in range(max(repeat // 10, 5)):
-        fn()
-    samples = []
-    for _ in range(max(repeat // 10, 1)):
-        t0 = time.perf_counter()
-        for _ in range(10):
-            fn()
-        samples.append((time.perf_counter() - t0) / 10 * 1e6)
-    return statistics.median(samples)
-
-
 def torch_peer(n: int, stages: int, repeat: int) -> tuple[float, float, float] | None:
     """(µs per tiny op + .cpu(), per tiny op + synchronize, per ``stages`` ops + one synchronize), or None."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
+    torch = cuda_torch()
+    if torch is None:
         return None
     a = torch.rand(n, device="cuda")
     b = torch.rand(n, device="cuda")
