@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hlx_core.codec.handle import Handle
 from hlx_core.errors import BackendError
 from hlx_core.plan import Plan
 
@@ -60,10 +61,13 @@ class Availability:
 @dataclass
 class Execution:
     """What a session returns: arrays in the order of ``plan.outputs`` and timings in milliseconds
-    (``gpu_ms`` and ``stage<i>_gpu_ms`` where the backend has timestamps, ``host_ms`` always)."""
+    (``gpu_ms`` and ``stage<i>_gpu_ms`` where the backend has timestamps, ``host_ms`` always). ``handles``,
+    where the backend computed them (on the device, where the outputs already are), gives each output's
+    handle, None for those the runtime is to hash; without it the runtime hashes every output."""
 
     arrays: list[np.ndarray]
     timings: dict[str, float] = field(default_factory=dict)
+    handles: list[Handle | None] | None = None
 
 
 _open: "weakref.WeakSet[Session]" = weakref.WeakSet()  # every session of this process not yet collected

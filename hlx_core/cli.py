@@ -1,4 +1,5 @@
-"""The ``hlx`` command line: devices, plugins, run, demo, cache, verify-determinism, shader pack.
+"""The ``hlx`` command line (also ``python -m hlx``): devices, plugins, run, show, demo, cache,
+verify-determinism, shader pack and info.
 
 Every HLXError ends the command with ``error [E_CODE]: message`` on stderr and exit status 1 (no
 traceback); usage errors exit with 2, as argparse does.
@@ -8,18 +9,21 @@ traceback); usage errors exit with 2, as argparse does.
 regular files only, at most the codec's size limit, named files confined to the contract's folder and the
 ``--allow-path`` folders).
 
-Handles are written as plain strings (``"&h_tensor_…"``). ``hlx run`` prints plain lines and never imports
+Handles are written as plain strings (``"&h_tensor_…"``); on the command line the leading ``&`` may be left
+out, since the shell reads it as "run in the background". ``--json`` on devices, plugins, run, cache stats
+and shader info prints one JSON document instead of text, for scripts. ``hlx run`` prints plain lines and never imports
 rich, so a run from the shell costs what the run costs; the listing commands print rich tables.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -27,11 +31,14 @@ import numpy as np
 
 from hlx_core import parity_cli, runtime
 from hlx_core.cas import api as cas
+from hlx_core.codec.handle import Handle, is_handle
 from hlx_core.determinism import cmd_verify_determinism
 from hlx_core.errors import HLXError, SpirvError
 from hlx_core.input_files import load_contract, read_file, read_text
+from hlx_core.log import setup as setup_logging
 from hlx_core.registry import ALLOWLIST_ENV
 from hlx_core.settings import hlx_home, parse_bytes
+from hlx_core.version import package_version
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -86,11 +93,22 @@ def _plugin_rows(info: dict) -> list[tuple[str, ...]]:
     return [(escape(info["name"]), escape(info["plugin"]), escape(distribution), escape(info["version"]), status)]
 
 
+def _print_json(value: Any) -> int:
+    print(json.dumps(value, indent=2))
+    return 0
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
+    if args.json:
+        return _print_json([{k: info[k] for k in ("name", "available", "reason", "devices")}
+                            for info in runtime.backend_info()])
     return _backend_table("HLX backends and devices", ("backend", "device", "name", "kind", "status"), _device_rows)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    if args.json:
+        return _print_json([{k: v for k, v in info.items() if k != "devices"} | {"devices": len(info["devices"])}
+                            for info in runtime.backend_info()])
     return _backend_table("HLX plugins (entry-point group hlx.backends)",
                           ("backend", "plugin", "distribution", "version", "status"), _plugin_rows)
 
@@ -99,6 +117,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = cas.get_default_store()
     contract = load_contract(args.file, store, args.allow_path)
     result = runtime.run(contract, backend=args.backend, device=args.device, store=store)
+    if args.json:
+        return _print_json({
+            "contract": result.contract, "backend": result.backend, "device": result.device,
+            "memo_hit": result.memo_hit, "exec_key": result.exec_key, "timings_ms": result.timings,
+            "outputs": [{"handle": h, "dtype": str(a.dtype), "shape": list(a.shape),
+                         **({"array": a.tolist()} if args.print else {})}
+                        for h, a in zip(result.outputs, result.arrays())]})
     memo = ", answered from its memo record" if result.memo_hit else ""
     print(f"ran {result.contract} on {result.backend} ({result.device}){memo}")
     for i, (handle, array) in enumerate(zip(result.outputs, result.arrays())):
@@ -108,6 +133,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         for i, array in enumerate(result.arrays()):
             print(f"array {i}:\n{np.array2string(array, threshold=200)}")
     return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """What a handle names: a tensor's dtype, shape and values (``--out`` saves it as .npy), else the value."""
+    value = cas.resolve(Handle(args.handle))
+    if args.out is not None:
+        if not isinstance(value, np.ndarray):
+            raise HLXError("E_USAGE", f"--out saves a tensor; {args.handle} holds a {type(value).__name__}")
+        np.save(args.out, value, allow_pickle=False)
+        print(f"saved {value.dtype}{list(value.shape)} to {args.out}")
+        return 0
+    if isinstance(value, np.ndarray):
+        print(f"{args.handle}: tensor {value.dtype}{list(value.shape)}")
+        print(np.array2string(value, threshold=200))
+    else:
+        print(f"{args.handle}: {type(value).__name__}")
+        print(json.dumps(_shown(value), indent=2))
+    return 0
+
+
+def _shown(value: Any) -> Any:
+    """A stored value as JSON can print it: bytes and tensors summarised, handles as their text."""
+    if isinstance(value, dict):
+        return {str(k): _shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_shown(v) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, np.ndarray):
+        return f"<tensor {value.dtype}{list(value.shape)}>"
+    return value
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -121,6 +177,13 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from rich.table import Table
     console = _console()
     store = cas.get_default_store()
+    if args.json and args.action != "stats":
+        raise HLXError("E_USAGE", "--json is for hlx cache stats")
+    if args.action == "stats" and args.json:
+        return _print_json({"home": str(hlx_home()), "store": repr(store), **store.stats(),
+                            "max_bytes": getattr(store, "max_bytes", None),
+                            "caches": [{"folder": name, "files": files, "bytes": size}
+                                       for name, files, size in _other_caches(hlx_home(), store)]})
     if args.action == "stats":
         stats = store.stats()
         table = Table(title=escape(f"HLX_HOME = {hlx_home()}"))
@@ -198,25 +261,53 @@ def compile_glsl(source: Path) -> bytes:
         return out.read_bytes()
 
 
+def _shader_spirv(source: Path) -> bytes:
+    """A SPIR-V file's bytes, or GLSL source compiled."""
+    data = read_file(source)
+    return data if source.suffix == ".spv" or data[:4] in SPIRV_MAGIC else compile_glsl(source)
+
+
 def cmd_shader_pack(args: argparse.Namespace) -> int:
     from hlx_core.contracts.shader import shader_contract
     source = Path(args.file)
-    data = read_file(source)
-    spirv = data if source.suffix == ".spv" or data[:4] in SPIRV_MAGIC else compile_glsl(source)
+    spirv = _shader_spirv(source)
     wgsl = read_text(Path(args.wgsl)) if args.wgsl else None
     contract = shader_contract(spirv, entry_point=args.entry_point, wgsl_source=wgsl)
     print(cas.collapse(contract))
     return 0
 
 
+def cmd_shader_info(args: argparse.Namespace) -> int:
+    """The reflection of every entry point of a shader: what backends and ``hlx.Kernel`` read from it."""
+    from hlx_core.spirv.reflect import reflect
+    entries = [_reflection(e) for e in reflect(_shader_spirv(Path(args.file)))]
+    if args.json:
+        return _print_json(entries)
+    for entry in entries:
+        print(f"entry point {entry.pop('name')!r} ({entry.pop('execution_model')})")
+        for key, value in entry.items():
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                print(f"  {key}:")
+                for item in value:
+                    print("    " + ", ".join(f"{k}={v}" for k, v in item.items()))
+            else:
+                print(f"  {key}: {value}")
+    return 0
+
+
+def _reflection(entry: Any) -> dict[str, Any]:
+    """An EntryPoint as plain data (the spec-constant expressions behind the workgroup size left out)."""
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+    return {f.name: plain(getattr(entry, f.name)) for f in dataclasses.fields(entry)
+            if f.name not in ("workgroup_exprs", "extra")} | {"workgroup_spec_ids": sorted(entry.workgroup_spec_ids)}
+
+
 # -- entry point ---------------------------------------------------------------------------------------
-
-def _version() -> str:
-    try:
-        return metadata.version("hlx")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
 
 def _bytes(text: str) -> int:
     try:
@@ -245,21 +336,31 @@ def _positive(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hlx", description="HLX: deterministic, content-addressed GPU "
                                                              "compute (Vulkan, wgpu, NumPy reference).")
-    parser.add_argument("--version", action="version", version=f"hlx {_version()}")
+    parser.add_argument("--version", action="version", version=f"hlx {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("devices", help="backends and their devices").set_defaults(func=cmd_devices)
-    sub.add_parser("plugins", help="backend plugins, their distributions, failures").set_defaults(func=cmd_plugins)
+    for name, func, text in (("devices", cmd_devices, "backends and their devices"),
+                             ("plugins", cmd_plugins, "backend plugins, their distributions, failures")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        p.set_defaults(func=func)
 
     p = sub.add_parser("run", help="run a contract file (LC-B or JSON) or a stored contract's handle")
     p.add_argument("file", help="contract file (.lcb or .json) or a contract handle")
     p.add_argument("--backend", default="auto", help="backend name or 'auto' (default)")
     p.add_argument("--device", default=None, help="device index or name substring")
     p.add_argument("--print", action="store_true", help="also print the output arrays")
+    p.add_argument("--json", action="store_true", help="print the result as JSON (with --print, the arrays too)")
     p.add_argument("--allow-path", action="append", default=[], metavar="DIR",
                    help="a folder (or file) whose files a JSON contract's $file and $npy may name, besides the "
                         "contract's own folder (repeatable); other paths, symlinks resolved, are refused")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("show", help="what a handle names in the store: a tensor's dtype, shape and values, or "
+                                    "the value")
+    p.add_argument("handle", help="a handle (the leading & may be left out)")
+    p.add_argument("--out", default=None, metavar="FILE.npy", help="save the tensor as a .npy file")
+    p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("demo", help="MLP pipeline and a GEMM on every available backend")
     p.add_argument("--size", type=_positive, default=1024, help="GEMM size N for N×N×N (default 1024)")
@@ -275,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "need (default 60)")
     p.add_argument("--keep-memo", action="store_true",
                    help="gc: keep every object a memo record names (default: drop the records whose objects go)")
+    p.add_argument("--json", action="store_true", help="stats: print JSON instead of a table")
     p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("parity", help="a contract on several backends against the CPU reference: bit for bit "
@@ -313,12 +415,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--entry-point", default="main")
     p.add_argument("--wgsl", default=None, help="WGSL source for backends that cannot take the SPIR-V")
     p.set_defaults(func=cmd_shader_pack)
+    p = shader.add_parser("info", help="the reflection of a shader: entry points, workgroup size, bindings, "
+                                       "push constants, specialization constants")
+    p.add_argument("file", help="FILE.spv, or GLSL such as FILE.comp (compiled with glslangValidator)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=cmd_shader_info)
     return parser
+
+
+def _with_ampersand(text: str) -> str:
+    """A handle given without its leading ``&`` (which the shell would read as "background"), with it;
+    anything else, an existing file above all, as given."""
+    if not is_handle(text) and is_handle("&" + text) and not Path(text).exists():
+        return "&" + text
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for attr in ("file", "handle"):
+        if hasattr(args, attr):
+            setattr(args, attr, _with_ampersand(getattr(args, attr)))
     try:
+        setup_logging()
         return args.func(args)
     except HLXError as exc:
         where = f" at {exc.path}" if exc.path else ""

@@ -44,6 +44,8 @@ CODES: dict[str, str] = {
     # SPIR-V (SpirvError)
     "E_SPIRV_INVALID": "SPIR-V that fails the header checks or reflection, lacks the entry point, or that "
                        "spirv-val or the driver rejects; a module to validate when no spirv-val is found",
+    "E_COMPILE": "hlx.compile_glsl (or hlx.Kernel given GLSL) cannot compile: a GLSL error (the compiler's "
+                 "message names the line), bad options, or no glslangValidator",
     "E_SPIRV_COMPILE": "hlx shader pack cannot compile GLSL: glslangValidator is missing or fails",
     # backend and device (BackendError)
     "E_BACKEND": "a BackendError raised without a code of its own",
@@ -107,6 +109,8 @@ CODES: dict[str, str] = {
             "not fit its data, not UTF-8 text",
     "E_USAGE": "a command-line invocation lacks a required option",
     "E_DEPENDENCY": "an optional package a command needs is not installed (pytest for hlx conformance)",
+    "E_RESULT_OUTPUTS": "np.asarray(result) or result.__dlpack__() on a Result that has other than one output "
+                        "(result.arrays() lists them all)",
 }
 
 

@@ -155,8 +155,11 @@ def load_contract(source: str, store: Any, allowed: Sequence[str | os.PathLike[s
         try:
             parsed = json.loads(data.decode("utf-8"), parse_int=_json_int, parse_float=_json_float,
                                 parse_constant=_json_constant)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except UnicodeDecodeError:
             raise CodecError(lcb_error.code, f"{source} is neither LC-B ({lcb_error.message}) nor JSON") from None
+        except json.JSONDecodeError as exc:
+            raise CodecError(lcb_error.code, f"{source} is neither LC-B ({lcb_error.message}) nor JSON (line "
+                                             f"{exc.lineno} column {exc.colno}: {exc.msg})") from None
         except RecursionError:
             raise CodecError("E_DEPTH_EXCEEDED", f"{source}: the JSON is nested too deeply") from None
     try:

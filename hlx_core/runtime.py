@@ -10,7 +10,6 @@ objects, see hlx_core.backend) and opens its own.
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import threading
 import time
@@ -22,16 +21,18 @@ import numpy as np
 from hlx_core import registry
 from hlx_core.backend import DeviceInfo, Execution, Session
 from hlx_core.cas import api as cas
+from hlx_core.codec import encode_chunks
 from hlx_core.codec.handle import Handle, is_handle
 from hlx_core.device.selection import check_selector, matches, select_device
 from hlx_core.errors import BackendError, ContractError, HLXError
 from hlx_core.kernels.helpers import Deferred
+from hlx_core.log import get_logger
 from hlx_core.memo.memoized import MemoizedRun, execution_key
 from hlx_core.memo.policy import Memo, check_mode, enabled
 from hlx_core.plan import Plan
 from hlx_core.planner import plan as make_plan
 
-log = logging.getLogger("hlx.runtime")
+log = get_logger("hlx.runtime")
 
 AUTO = "auto"
 
@@ -61,6 +62,33 @@ class Result:
         if self._arrays is None:
             object.__setattr__(self, "_arrays", [cas.resolve(h, store=self._store) for h in self.outputs])
         return list(self._arrays)
+
+    def _only(self, what: str) -> np.ndarray:
+        arrays = self.arrays()
+        if len(arrays) != 1:
+            raise HLXError("E_RESULT_OUTPUTS", f"{what} needs a Result with one output; this one has "
+                                               f"{len(arrays)} (result.arrays() lists them)")
+        return arrays[0]
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(result)`` for a one-output Result: its (read-only) array, copied only when a
+        ``copy`` or another ``dtype`` asks for it."""
+        array = self._only("np.asarray(result)")
+        if copy:
+            return np.array(array, dtype=dtype, copy=True)
+        if dtype is None or np.dtype(dtype) == array.dtype:
+            return array
+        if copy is False:
+            raise ValueError(f"np.asarray(result, dtype={np.dtype(dtype)}) needs a copy of the {array.dtype} output")
+        return array.astype(dtype)
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        """DLPack export of a one-output Result (host memory, read-only): ``np.from_dlpack(result)`` and
+        other consumers take the output without a copy."""
+        return self._only("result.__dlpack__()").__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self._only("result.__dlpack_device__()").__dlpack_device__()
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{h[:20]}…{a.dtype}{list(a.shape)}" for h, a in zip(self.outputs, self.arrays()))
@@ -334,6 +362,9 @@ def _execute(slot: _SessionSlot, plan: Plan, name: str) -> Execution:
         got = len(execution.arrays) if isinstance(execution, Execution) else type(execution).__name__
         raise BackendError("E_PLUGIN", f"backend {name!r} returned {got} output(s); the plan has "
                                        f"{len(plan.outputs)}")
+    if execution.handles is not None and len(execution.handles) != len(plan.outputs):
+        raise BackendError("E_PLUGIN", f"backend {name!r} returned {len(execution.handles)} output handle(s); "
+                                       f"the plan has {len(plan.outputs)} outputs")
     for k, (spec, array) in enumerate(zip(plan.output_specs, execution.arrays)):
         if not isinstance(array, np.ndarray) or array.dtype != spec.dtype or array.shape != spec.shape:
             shape = getattr(array, "shape", None)
@@ -341,6 +372,16 @@ def _execute(slot: _SessionSlot, plan: Plan, name: str) -> Execution:
                                            f"{shape}, the plan says {spec.dtype}{spec.shape}")
     execution.timings.setdefault("host_ms", host_ms)
     return execution
+
+
+def _store(handle: Handle, array: np.ndarray, store: Any, behind: bool) -> Handle:
+    """Store an output under the handle its backend computed (hashed on the device): encoded, not hashed."""
+    chunks = encode_chunks(array)
+    if behind:
+        store.put_behind(handle, chunks)
+    else:
+        store.put(handle, chunks)
+    return handle
 
 
 def _memoized(memo: Memo, name: str, slot: _SessionSlot, plan: Plan, store: Any, salt: str) -> MemoizedRun | None:
@@ -380,11 +421,14 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
     name, device_arg = _choose(backend, device)
     plan = make_plan(as_contract(contract, store), store, behind=not persist)
     slot = _session(name, device_arg)
+    log.debug("%s runs on backend %s, device %s (%s)", plan.key, name, slot.session.device.name,
+              "the best ranked available" if backend == AUTO else "as asked")
     memoized = _memoized(memo, name, slot, plan, store, memo_salt)
     if memoized is not None:
         looked = time.perf_counter()
         hit = memoized.lookup()
         if hit is not None:
+            log.debug("memo hit for %s: execution key %s", plan.key, memoized.key)
             if persist:  # the record's outputs may still be on their way to the store from an earlier run
                 store.flush()
             now = time.perf_counter()
@@ -398,7 +442,9 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
             array = array.copy(order="C")
         array.flags.writeable = False
         arrays.append(array)
-    outputs = [cas.collapse(a, store=store, behind=not persist) for a in arrays]
+    handles = execution.handles or [None] * len(arrays)
+    outputs = [cas.collapse(a, store=store, behind=not persist) if h is None else _store(h, a, store, not persist)
+               for a, h in zip(arrays, handles)]
     timings = {k: float(v) for k, v in execution.timings.items()}
     if memoized is not None:
         memoized.finish(outputs, slot.session.device, timings, behind=not persist)

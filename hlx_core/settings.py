@@ -9,6 +9,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+import platformdirs
+
 from hlx_core.errors import HLXError
 
 _TRUE = ("1", "true", "yes", "on")
@@ -71,13 +73,14 @@ def env_bytes(name: str, default: int) -> int:
 
 
 def hlx_home() -> Path:
-    """Where HLX keeps its files (store objects, pipeline caches): ``$HLX_HOME``, default ``~/.cache/hlx``.
+    """Where HLX keeps its files (store objects, pipeline caches): ``$HLX_HOME``, else the user cache folder
+    of the platform (``platformdirs``: ``$XDG_CACHE_HOME/hlx``, by default ``~/.cache/hlx``, on Linux).
     Read from the environment each call so tests and users can redirect it."""
-    return _home_for(os.environ.get("HLX_HOME"), os.environ.get("HOME"))
+    return _home_for(os.environ.get("HLX_HOME"), os.environ.get("HOME"), os.environ.get("XDG_CACHE_HOME"))
 
 
 @lru_cache(maxsize=16)
-def _home_for(env: str | None, home: str | None) -> Path:
+def _home_for(env: str | None, home: str | None, xdg_cache: str | None) -> Path:
     """Path building costs more than the rest of a warm hlx.run's store lookup: do it once per value.
-    ``home`` is only part of the cache key: ``Path.home()`` reads ``$HOME`` itself."""
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "hlx"
+    ``home`` and ``xdg_cache`` are only part of the cache key: platformdirs reads them itself."""
+    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("hlx", appauthor=False))

@@ -226,7 +226,8 @@ def test_reduce_sum_single_and_multi_pass(rng: np.random.Generator) -> None:
     (lambda r: K.conv2d(f32(r, 1, 3, 5, 5), f32(r, 2, 4, 3, 3)), "E_SHAPE"),
     (lambda r: K.conv2d(f32(r, 1, 1, 2, 2), f32(r, 1, 1, 3, 3)), "E_SHAPE"),
     (lambda r: K.conv2d(f32(r, 1, 1, 5, 5), f32(r, 1, 1, 3, 3), stride=0), "E_CONTRACT_FIELD_TYPE"),
-    (lambda r: K.relu([1.0, 2.0]), "E_CONTRACT_FIELD_TYPE"),
+    (lambda r: K.relu({"x": [1.0, 2.0]}), "E_CONTRACT_FIELD_TYPE"),
+    (lambda r: K.relu(["a", "b"]), "E_CONTRACT_FIELD_TYPE"),
     (lambda r: K.relu(hlx.collapse("not a tensor")), "E_CONTRACT_FIELD_TYPE"),
     (lambda r: K.stage(-1), "E_CONTRACT_FIELD_TYPE"),
 ])

@@ -4,7 +4,7 @@
 concatenated) and stores it; ``resolve`` reads it back, verified, and decodes it zero-copy (tensors are
 read-only views, memory-mapped when they come from a DiskStore).
 
-The default store is a DiskStore at ``hlx_home()`` (``$HLX_HOME``, default ``~/.cache/hlx``), made on first
+The default store is a DiskStore at ``hlx_home()`` (``$HLX_HOME``, default the user cache folder), made on first
 use. Until ``set_default_store`` names one, it follows ``$HLX_HOME``: when the variable changes, the next
 call uses a store at the new place.
 

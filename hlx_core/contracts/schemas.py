@@ -102,7 +102,8 @@ def validate_900(fields: Any, path: str = VULKAN_SHADER) -> dict:
     except SpirvError as exc:
         raise SpirvError(exc.code, exc.message, path=f"{path}.spirv_binary") from None
     entry = shader_entry(out, path)
-    if "descriptor_bindings" in fields:
+    # An empty list asks for the bindings to be derived, as leaving the field out does.
+    if "descriptor_bindings" in fields and as_list(fields["descriptor_bindings"], f"{path}.descriptor_bindings"):
         _check_bindings(fields["descriptor_bindings"], entry, f"{path}.descriptor_bindings")
     out["descriptor_bindings"] = [binding_map(b) for b in entry.bindings]
     if "wgsl_source" in fields:

@@ -1,8 +1,8 @@
 """Helpers that build library-kernel contracts (``hlx.kernels.add``, ``gemm``, ``pipeline``, ...).
 
-A helper takes NumPy arrays (collapsed into the store), tensor handles (resolved for their dtype and
-shape), or ``stage(i, j)`` markers, checks dtypes and shapes (``ContractError`` E_DTYPE / E_SHAPE before
-anything runs), and returns a contract: ``{"901": ...}``, or ``{"902": ...}`` for kernels that take
+A helper takes arrays (anything NumPy can view, hlx_core/arrays.py; collapsed into the store), tensor
+handles (resolved for their dtype and shape), or ``stage(i, j)`` markers, checks dtypes and shapes
+(``ContractError`` E_DTYPE / E_SHAPE before anything runs), and returns a contract: ``{"901": ...}``, or ``{"902": ...}`` for kernels that take
 several passes (reduce_sum of more than 512 elements).
 
 A marker has no data, so a helper given one returns a ``Deferred`` call instead; ``pipeline()`` knows the
@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
+from hlx_core.arrays import as_host_array
 from hlx_core.cas.api import collapse, get_default_store, resolve
 from hlx_core.cas.store import Store
 from hlx_core.codec.handle import Handle, is_handle
@@ -92,6 +93,8 @@ def _with_shaders(bodies: list[dict], store: Any) -> list[dict]:
     shader stored or hashed again."""
     handles: dict[str, Handle] = {}
     for i, body in enumerate(bodies):
+        if "shader_handle" in body:  # a user kernel's body names its own shader
+            continue
         kernel = body["kernel_name"]
         if kernel not in handles:
             handles[kernel] = shader_handle(kernel, store)
@@ -109,20 +112,17 @@ def _operand(value: Any, kernel: str, name: str, store: Any) -> Argument:
     """Turn a helper argument into an Operand (collapsing arrays, resolving handles) or keep a marker."""
     if isinstance(value, StageOutput):
         return value
-    if isinstance(value, np.ndarray):
-        array = np.asarray(value, order="C")  # (np.ascontiguousarray would turn 0-d into 1-d)
-        if array.dtype.byteorder == ">":
-            array = array.astype(array.dtype.newbyteorder("<"))
-        return Operand(collapse(array, store), array.dtype, tuple(array.shape))
-    if is_handle(value):
+    if isinstance(value, str) and is_handle(value):
         handle = Handle(value)
         array = resolve_tensor(handle, _store(store))
         if not isinstance(array, np.ndarray):
             raise ContractError("E_CONTRACT_FIELD_TYPE", f"{kernel}: {name} is {handle}, which holds a "
                                 f"{type(array).__name__}, not a tensor")
         return Operand(handle, array.dtype, tuple(array.shape))
-    raise ContractError("E_CONTRACT_FIELD_TYPE", f"{kernel}: {name} must be a NumPy array, a tensor handle or "
-                        f"hlx.kernels.stage(i), not {type(value).__name__}")
+    array = np.asarray(as_host_array(value, f"{kernel}: {name}"), order="C")  # (ascontiguousarray: 0-d -> 1-d)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return Operand(collapse(array, store), array.dtype, tuple(array.shape))
 
 
 def _call(spec: KernelSpec, tensors: dict[str, Any], scalars: dict[str, Any], store: Any

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 # Opcodes.
 OP_NAME = 5
+OP_MEMBER_NAME = 6
 OP_EXTENSION = 10
 OP_ENTRY_POINT = 15
 OP_EXECUTION_MODE = 16

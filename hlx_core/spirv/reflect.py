@@ -28,7 +28,7 @@ from hlx_core.spirv.specexpr import (
     make_op,
     spec_ids,
 )
-from hlx_core.spirv.types import DescriptorBinding, EntryPoint, SpecConstant
+from hlx_core.spirv.types import DescriptorBinding, EntryPoint, PushMember, SpecConstant
 
 _SPEC_SCALAR_OPS = (E.OP_SPEC_CONSTANT, E.OP_SPEC_CONSTANT_TRUE, E.OP_SPEC_CONSTANT_FALSE)
 _SCALAR_CONSTANT_OPS = (E.OP_CONSTANT, E.OP_CONSTANT_TRUE, E.OP_CONSTANT_FALSE) + _SPEC_SCALAR_OPS
@@ -74,6 +74,7 @@ class _Module:
 
     version: tuple[int, int]
     names: dict[int, str] = field(default_factory=dict)
+    member_names: dict[tuple[int, int], str] = field(default_factory=dict)
     capabilities: list[str] = field(default_factory=list)
     extensions: list[str] = field(default_factory=list)
     entries: list[tuple[int, int, str, tuple[int, ...]]] = field(default_factory=list)
@@ -131,6 +132,8 @@ def _new_id(mod: _Module, result_id: int) -> None:
 def _record(mod: _Module, opcode: int, ops: tuple[int, ...]) -> None:
     if opcode == E.OP_NAME:
         mod.names[ops[0]] = _string(ops, 1)[0]
+    elif opcode == E.OP_MEMBER_NAME:
+        mod.member_names[(ops[0], ops[1])] = _string(ops, 2)[0]
     elif opcode == E.OP_CAPABILITY:
         mod.capabilities.append(E.capability_name(ops[0]))
     elif opcode == E.OP_EXTENSION:
@@ -357,6 +360,56 @@ def _size_of(mod: _Module, type_id: int, matrix_stride: int | None = None, row_m
     raise _invalid(f"type %{type_id} (opcode {op}) cannot appear in a buffer block")
 
 
+def _dtype(mod: _Module, type_id: int) -> str:
+    """The dtype name of a scalar type ("float32", "int8", "bool"), else ""."""
+    op, args = mod.type_of(type_id, "a block member")
+    if op == E.OP_TYPE_BOOL:
+        return "bool"
+    if op in (E.OP_TYPE_INT, E.OP_TYPE_FLOAT):
+        return f"{'float' if op == E.OP_TYPE_FLOAT else 'int' if args[1] else 'uint'}{args[0]}"
+    return ""
+
+
+def _member(mod: _Module, struct_id: int, m: int, type_id: int) -> PushMember:
+    """A push block member: its scalar dtype, vector length and array length (arrays of arrays, matrices
+    and structs read as type "")."""
+    offset = mod.member_deco(struct_id, m, E.DEC_OFFSET)
+    name = mod.member_names.get((struct_id, m), f"member{m}")
+    array_size = stride = 0
+    op, args = mod.type_of(type_id, "a block member")
+    if op == E.OP_TYPE_ARRAY:
+        array_size = _count(mod, args[1], "array length")
+        stride_deco = mod.deco(type_id, E.DEC_ARRAY_STRIDE)
+        stride = stride_deco[0] if stride_deco else _size_of(mod, args[0])
+        type_id = args[0]
+        op, args = mod.type_of(type_id, "a block member")
+    components = 1
+    if op == E.OP_TYPE_VECTOR:
+        components, type_id = args[1], args[0]
+    return PushMember(name=name, offset=offset[0] if offset else 0, type=_dtype(mod, type_id),
+                      components=components, array_size=array_size, stride=stride)
+
+
+def _push_members(mod: _Module, block: int) -> tuple[PushMember, ...]:
+    op, args = mod.type_of(block, "the push-constant block")
+    if op != E.OP_TYPE_STRUCT:
+        return ()
+    members = (_member(mod, block, m, t) for m, t in enumerate(args))
+    return tuple(sorted(members, key=lambda p: p.offset))
+
+
+def _element(mod: _Module, block: int) -> str:
+    """The element dtype of a buffer block whose only member is an array of scalars or vectors, else ""."""
+    members = mod.type_of(block, "a block")[1]
+    if len(members) != 1:
+        return ""
+    op, args = mod.type_of(members[0], "a block member")
+    if op not in (E.OP_TYPE_ARRAY, E.OP_TYPE_RUNTIME_ARRAY):
+        return ""
+    op, inner = mod.type_of(args[0], "a block member")
+    return _dtype(mod, inner[0] if op == E.OP_TYPE_VECTOR else args[0])
+
+
 # -- descriptors -------------------------------------------------------------------------------------------
 
 def _pointee(mod: _Module, ptr_type: int) -> int:
@@ -410,7 +463,7 @@ def _descriptor(mod: _Module, var: int, ptr_type: int, storage: int) -> Descript
         set=where["set"], binding=where["binding"], kind=kind,
         readonly=kind == "uniform" or _all_members(mod, var, block, E.DEC_NON_WRITABLE),
         writeonly=_all_members(mod, var, block, E.DEC_NON_READABLE),
-        name=where["name"], count=count)
+        name=where["name"], count=count, element=_element(mod, block))
 
 
 def _entry_point(mod: _Module, model: int, func: int, name: str, interface: tuple[int, ...]) -> EntryPoint:
@@ -420,11 +473,13 @@ def _entry_point(mod: _Module, model: int, func: int, name: str, interface: tupl
     bindings: list[DescriptorBinding] = []
     unsupported: list[dict[str, Any]] = []
     push_size = 0
+    push_members: tuple[PushMember, ...] = ()
     for var, ptr_type, storage in mod.variables:
         if used is not None and var not in used:
             continue
         if storage == E.SC_PUSH_CONSTANT:
             push_size = max(push_size, _size_of(mod, _pointee(mod, ptr_type)))
+            push_members = _push_members(mod, _pointee(mod, ptr_type))
         elif storage in (E.SC_UNIFORM, E.SC_STORAGE_BUFFER, E.SC_UNIFORM_CONSTANT):
             desc = _descriptor(mod, var, ptr_type, storage)
             (bindings if isinstance(desc, DescriptorBinding) else unsupported).append(desc)  # type: ignore[arg-type]
@@ -433,7 +488,7 @@ def _entry_point(mod: _Module, model: int, func: int, name: str, interface: tupl
         name=name, execution_model=E.execution_model_name(model), local_size=local_size,
         local_size_ids=local_ids, workgroup_exprs=local_exprs,
         bindings=tuple(sorted(bindings, key=lambda b: (b.set, b.binding))),
-        push_constant_size=push_size, spec_constants=_spec_constants(mod),
+        push_constant_size=push_size, push_constants=push_members, spec_constants=_spec_constants(mod),
         capabilities=tuple(mod.capabilities), extensions=tuple(mod.extensions), version=mod.version,
         extra={"unsupported_descriptors": unsupported} if unsupported else {})
 

@@ -19,6 +19,26 @@ class DescriptorBinding:
     writeonly: bool = False
     name: str = ""
     count: int = 1  # descriptor array length (0: runtime-sized); HLX binds single buffers
+    # The dtype of the elements of the block's one (runtime) array member ("float32", ...), else "": what
+    # ``hlx.Kernel`` holds a tensor bound here to.
+    element: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class PushMember:
+    """One member of the push-constant block, as ``hlx.Kernel`` packs named scalars into it.
+
+    ``type`` is the scalar dtype of the member or of its components ("float32", "uint32", "bool", ...; ""
+    for a struct or matrix member, which only raw ``push_constants`` bytes can fill); ``components`` is a
+    vector's length (1 for a scalar); ``array_size`` the length of an array member (0: not an array), whose
+    elements lie ``stride`` bytes apart."""
+
+    name: str
+    offset: int
+    type: str
+    components: int = 1
+    array_size: int = 0
+    stride: int = 0
 
 
 @dataclass(frozen=True)
@@ -50,6 +70,7 @@ class EntryPoint:
     workgroup_exprs: tuple[Expr | None, Expr | None, Expr | None] = (None, None, None)
     bindings: tuple[DescriptorBinding, ...] = ()
     push_constant_size: int = 0
+    push_constants: tuple[PushMember, ...] = ()  # the push block's members, in offset order
     spec_constants: tuple[SpecConstant, ...] = ()
     capabilities: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ()

@@ -53,6 +53,7 @@ from hlx_vulkan_raw.commands import (
     Recorder,
 )
 from hlx_vulkan_raw.core import DeviceCore
+from hlx_vulkan_raw.device_hash import OutputHashes, device_hash_bytes
 from hlx_vulkan_raw.errors import VulkanError
 from hlx_vulkan_raw.memory import DeviceBuffer, residency_budget
 from hlx_vulkan_raw.pipelines import Pipeline
@@ -93,6 +94,7 @@ class RecordedPlan:
     pooled: list[tuple[int, DeviceBuffer, OutputRef]] = field(default_factory=list)
     cbs: list = field(default_factory=list)     # what a run submits after its uploads, if any
     batch: Any = None                           # ``cbs`` as the array a run without uploads submits
+    hashes: OutputHashes | None = None          # the outputs' handles, hashed on the device
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class VulkanSession(Session):
             self.residency: Residency[DeviceBuffer] = Residency(residency_budget(core.phys.device_local_bytes),
                                                                 self._discard)
             self.poison = poison_enabled()  # fixed for the session: recorded plans are keyed without it
+            self.hash_min_bytes = device_hash_bytes()  # likewise; 0: every output is hashed on the host
             self.upload_cb = core.submitter.command_buffer()  # reused by every run that uploads through staging
             # Large outputs of the readback path go straight into reused host memory (readback.py).
             self.host_pool = HostPool(core.host_import) if core.host_import and not core.zero_copy else None
@@ -167,6 +170,7 @@ class VulkanSession(Session):
             committed = True
             arrays = self._arrays(rec, blocks)
             timings = rec.queries.timings() if rec.queries is not None else {}
+            handles = rec.hashes.handles() if rec.hashes is not None else None
         except HLXError:
             raise
         except Exception as exc:  # never a raw cffi or Python error out of a run
@@ -186,7 +190,7 @@ class VulkanSession(Session):
                 if blocks:
                     self.host_pool.trim()
         timings["host_ms"] = (time.perf_counter() - t0) * 1e3
-        return Execution(arrays, timings)
+        return Execution(arrays, timings, handles)
 
     def _resolve(self, plan: Plan, fresh: list[tuple[str | None, DeviceBuffer]]) -> tuple[RecordedPlan, Any]:
         """The recorded plan for ``plan``'s input buffers (recorded now if new) and what the run submits:
@@ -313,7 +317,11 @@ class VulkanSession(Session):
                                                       for b in pipe.info.bindings})
             rec.queries = core.query_pool(len(plan.stages) + 1)
             rec.cb = core.submitter.command_buffer()
-            self._record_commands(rec, plan, layout, prep.pipes, bufs, bool(mapped), copied, bool(pooled))
+            hashed = [(outputs[i], spec) if i in outputs and 0 < self.hash_min_bytes <= spec.nbytes else None
+                      for i, spec in prep.outputs]
+            if any(hashed):
+                rec.hashes = OutputHashes()
+            self._record_commands(rec, plan, layout, prep.pipes, bufs, bool(mapped), copied, bool(pooled), hashed)
             for k, (i, spec) in enumerate(prep.outputs):
                 if k in pooled:
                     rec.views.append(None)
@@ -331,11 +339,13 @@ class VulkanSession(Session):
         return rec
 
     def _record_commands(self, rec: RecordedPlan, plan: Plan, layout: BufferLayout, pipes: tuple[Pipeline, ...],
-                         bufs: dict[int, DeviceBuffer], mapped: bool, copied: list[int], pooled: bool) -> None:
-        """Output clears, timestamps, dispatches with the barriers they need, then what readies the outputs for
-        the host: a host barrier for those ``mapped`` (read in place), the copies of the ``copied`` slots into
-        the readback buffer, and a barrier that readies the ``pooled`` ones for their copies (recorded per
-        run, submitted next)."""
+                         bufs: dict[int, DeviceBuffer], mapped: bool, copied: list[int], pooled: bool,
+                         hashed: list[tuple[DeviceBuffer, OutputRef] | None]) -> None:
+        """Output clears, timestamps, dispatches with the barriers they need, the hash passes of the outputs
+        ``hashed`` (after the last timestamp: stage timings leave them out), then what readies the outputs
+        for the host: a host barrier for those ``mapped`` (read in place), the copies of the ``copied`` slots
+        into the readback buffer, and a barrier that readies the ``pooled`` ones for their copies (recorded
+        per run, submitted next)."""
         r = Recorder(rec.cb, one_time=False)
         cleared = cleared_slots(plan, layout, self.poison)
         if cleared:
@@ -364,6 +374,8 @@ class VulkanSession(Session):
             read |= reads
             if q is not None:
                 r.timestamp(q.handle, s + 1)
+        if rec.hashes is not None:
+            rec.hashes.record(self.core, r, hashed)
         if copied or pooled:
             host_stage, host_read = (HOST, HOST_READ) if mapped else (0, 0)
             r.barrier(COMPUTE, SHADER_WRITE, TRANSFER | host_stage, TRANSFER_READ | host_read)
@@ -397,6 +409,8 @@ class VulkanSession(Session):
             core.allocator.free(rec.readback)
         if rec.queries is not None:
             rec.queries.destroy()
+        if rec.hashes is not None:
+            rec.hashes.release(core)
 
     def get_memory_info(self) -> dict[str, Any]:
         """The core's heaps, blocks and staging, with the residency cache and the number of recorded plans."""

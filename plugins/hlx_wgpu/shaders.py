@@ -173,6 +173,10 @@ class ShaderCache:
         if push_mode == "uniform":
             spirv = spirv_patch.push_constants_to_uniform(spirv)
             patches.append("push-constants-to-uniform")
+        readable = spirv_patch.drop_buffer_block_non_readable(spirv)
+        if readable is not spirv:
+            spirv = readable
+            patches.append("buffer-block-readable")
         marked = spirv_patch.mark_readonly_variables(spirv, skip=frozenset((0, b) for b in shared))
         if marked is not spirv:
             spirv = marked

@@ -13,7 +13,11 @@ Three rewrites, all semantics-preserving for the values HLX passes:
   block NonWritable; naga's SPIR-V front end reads that only for ``BufferBlock`` structs and otherwise takes
   the access from the *variable*'s decorations, so a ``StorageBuffer`` block comes out read-write (and the
   driver loses the read-only hint: ~8% of GEMM on an H200). The variable gets the NonWritable its members
-  already have. NonReadable is left alone: WebGPU has no write-only storage buffers.
+  already have. NonReadable is left alone there: WebGPU has no write-only storage buffers.
+* ``drop_buffer_block_non_readable``: a ``writeonly buffer`` compiled for SPIR-V 1.0 (plain
+  ``glslangValidator -V``) is a ``BufferBlock`` struct with NonReadable members, which naga refuses
+  ("Storage address space doesn't support write-only access"). NonReadable only promises the shader never
+  reads, so dropping it changes nothing the shader does; the buffer binds read-write, as in WebGPU it must.
 """
 from __future__ import annotations
 
@@ -150,3 +154,20 @@ def mark_readonly_variables(spirv: bytes, skip: frozenset[tuple[int, int]] = fro
     if not decorations:
         return spirv
     return _with_annotations(words, decorations)
+
+
+def drop_buffer_block_non_readable(spirv: bytes) -> bytes:
+    """``spirv`` without the member NonReadable decorations of its BufferBlock structs; ``spirv`` itself when
+    it has none."""
+    words = _words(spirv)
+    blocks = {words[at + 1] for at, opcode, count in _instructions(words)
+              if opcode == E.OP_DECORATE and count >= 3 and words[at + 2] == E.DEC_BUFFER_BLOCK}
+    out: list[int] = words[:HEADER_WORDS]
+    dropped = False
+    for at, opcode, count in _instructions(words):
+        if opcode == E.OP_MEMBER_DECORATE and count >= 4 and words[at + 3] == E.DEC_NON_READABLE \
+                and words[at + 1] in blocks:
+            dropped = True
+            continue
+        out.extend(words[at:at + count])
+    return _bytes(out) if dropped else spirv

@@ -1,0 +1,6 @@
+"""``python -m hlx``: the ``hlx`` command line."""
+import sys
+
+from hlx_core.cli import main
+
+sys.exit(main())
