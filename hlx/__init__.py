@@ -21,8 +21,8 @@ from hlx_core.compare import compare
 from hlx_core.compile import compile_glsl
 from hlx_core.contracts.shader import shader_contract
 from hlx_core.contracts.validate import validate
-from hlx_core.kernels.user import Kernel, out
 from hlx_core.errors import BackendError, CodecError, ContractError, HandleError, HLXError, SpirvError
+from hlx_core.kernels.user import Kernel, out
 from hlx_core.runtime import Result, backend_info, backends, run
 from hlx_core.submit import submit
 from hlx_core.version import package_version

@@ -539,6 +539,7 @@ def test_the_readme_tour_runs(plugins, capsys):
     out = capsys.readouterr().out
     assert "E_SHAPE gemm: a is 256x128 and b is 256x128: inner dimensions differ" in out
     assert "E_SHAPE 901.bindings[1].output" in out and "Result(backend=" in out
+    assert "[0. 2. 0.]" in out and "[0.0, 8.0, 16.0]" in out
 
 
 def test_a_closed_cpu_session_says_so(rng):

@@ -153,3 +153,55 @@ def test_user_guide_runs():
         exec(compile(block, str(GUIDE), "exec"), {})
     saxpy = blocks[0].split('"""\n')[-1].strip().splitlines()
     assert len([line for line in saxpy if line.strip() and not line.startswith("x, y =")]) <= 4
+
+
+def test_compiler_on_path_serves_as_well(monkeypatch):
+    if shutil.which("glslangValidator") is None:
+        pytest.skip("no glslangValidator on PATH")
+    from hlx_core import compile as glsl
+    monkeypatch.setattr(glsl, "_wheel_compiler", lambda: None)
+    assert glsl.find_compiler() == shutil.which("glslangValidator")
+    assert glsl.compile_glsl(SAXPY, defines=["ON_PATH"])[:4] == b"\x03\x02\x23\x07"
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(HLXError, match="no GLSL compiler") as info:
+        glsl.compile_glsl(SAXPY, defines=["NO_COMPILER"])
+    assert info.value.code == "E_COMPILE"
+
+
+def test_user_shaders_go_through_spirv_val(monkeypatch):
+    spv = hlx.compile_glsl("#version 450\nlayout(local_size_x = N) in;\nvoid main() {}", defines={"N": 93})
+    monkeypatch.setenv("HLX_SPIRV_VAL", "/nonexistent/spirv-val")
+    with pytest.raises(HLXError, match="cannot be validated") as info:
+        hlx.Kernel(spv)
+    assert info.value.code == "E_SPIRV_INVALID"
+
+
+def test_non_readable_patch_touches_only_buffer_blocks(tmp_path):
+    from hlx_core.kernels.shaders import library_shader
+    from hlx_core.spirv import enums as E
+
+    from hlx_wgpu.spirv_patch import drop_buffer_block_non_readable
+    if shutil.which("glslangValidator") is None:
+        pytest.skip("no glslangValidator on PATH")
+    modern = library_shader("saxpy")["900"]["spirv_binary"]
+    assert drop_buffer_block_non_readable(modern) is modern
+    (tmp_path / "s.comp").write_text(SAXPY)
+    subprocess.run(["glslangValidator", "-V", "-o", str(tmp_path / "s.spv"), str(tmp_path / "s.comp")], check=True,
+                   capture_output=True)
+    old = (tmp_path / "s.spv").read_bytes()
+    patched = drop_buffer_block_non_readable(old)
+    assert len(patched) == len(old) - 16  # one OpMemberDecorate (4 words) for the writeonly member
+    assert E.DEC_NON_READABLE not in {d for (_s, _m), ds in _member_decorations(patched).items() for d in ds}
+
+
+def _member_decorations(spirv: bytes) -> dict[tuple[int, int], set[int]]:
+    import struct
+    words = struct.unpack(f"<{len(spirv) // 4}I", spirv)
+    found: dict[tuple[int, int], set[int]] = {}
+    i = 5
+    while i < len(words):
+        count, opcode = words[i] >> 16, words[i] & 0xFFFF
+        if opcode == 72:  # OpMemberDecorate
+            found.setdefault((words[i + 1], words[i + 2]), set()).add(words[i + 3])
+        i += count
+    return found
