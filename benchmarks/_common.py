@@ -35,3 +35,12 @@ def cuda_torch() -> Any:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     return torch
+
+
+def verdict(failed: list[str]) -> int:
+    """Print what failed (or OK) and return the exit status of a benchmark that checks bounds."""
+    if failed:
+        print("FAIL: " + "; ".join(failed))
+        return 1
+    print("OK")
+    return 0

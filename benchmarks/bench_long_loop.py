@@ -19,6 +19,7 @@ import sys
 import time
 
 import numpy as np
+from _common import verdict
 
 import hlx
 from hlx.kernels import add
@@ -81,11 +82,7 @@ def main() -> int:
         failed.append(f"the last block is {slowdown:.2f}x slower than the first")
     if len(handles) != 1:
         failed.append(f"{len(handles)} different output handles for one contract")
-    if failed:
-        print("FAIL: " + "; ".join(failed))
-        return 1
-    print("OK")
-    return 0
+    return verdict(failed)
 
 
 if __name__ == "__main__":

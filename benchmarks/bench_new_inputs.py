@@ -19,6 +19,7 @@ import sys
 import time
 
 import numpy as np
+from _common import verdict
 
 import hlx
 from hlx.kernels import add
@@ -87,11 +88,7 @@ def main() -> int:
         failed.append(f"the last block is {slowdown:.2f}x slower than the first")
     if stats["bound"] and stats["resident"] > stats["bound"]:
         failed.append(f"{stats['resident']} resident buffers exceed the bound of {stats['bound']}")
-    if failed:
-        print("FAIL: " + "; ".join(failed))
-        return 1
-    print("OK")
-    return 0
+    return verdict(failed)
 
 
 if __name__ == "__main__":
