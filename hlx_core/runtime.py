@@ -21,8 +21,8 @@ import numpy as np
 from hlx_core import registry
 from hlx_core.backend import DeviceInfo, Execution, Session
 from hlx_core.cas import api as cas
-from hlx_core.codec import encode_chunks
 from hlx_core.codec.handle import Handle, is_handle
+from hlx_core.contracts.tensors import resolve_tensor
 from hlx_core.device.selection import check_selector, matches, select_device
 from hlx_core.errors import BackendError, ContractError, HLXError
 from hlx_core.kernels.helpers import Deferred
@@ -60,7 +60,7 @@ class Result:
         """The outputs as (read-only) NumPy arrays: those the backend returned, or (a memo hit) read from
         the store on first use."""
         if self._arrays is None:
-            object.__setattr__(self, "_arrays", [cas.resolve(h, store=self._store) for h in self.outputs])
+            object.__setattr__(self, "_arrays", [resolve_tensor(h, self._store) for h in self.outputs])
         return list(self._arrays)
 
     def _only(self, what: str) -> np.ndarray:
@@ -374,16 +374,6 @@ def _execute(slot: _SessionSlot, plan: Plan, name: str) -> Execution:
     return execution
 
 
-def _store(handle: Handle, array: np.ndarray, store: Any, behind: bool) -> Handle:
-    """Store an output under the handle its backend computed (hashed on the device): encoded, not hashed."""
-    chunks = encode_chunks(array)
-    if behind:
-        store.put_behind(handle, chunks)
-    else:
-        store.put(handle, chunks)
-    return handle
-
-
 def _memoized(memo: Memo, name: str, slot: _SessionSlot, plan: Plan, store: Any, salt: str) -> MemoizedRun | None:
     """The memo side of this run, or None when memo is off for it (hlx_core/memo)."""
     entry = registry.backend_entries()[name]
@@ -443,8 +433,7 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
         array.flags.writeable = False
         arrays.append(array)
     handles = execution.handles or [None] * len(arrays)
-    outputs = [cas.collapse(a, store=store, behind=not persist) if h is None else _store(h, a, store, not persist)
-               for a, h in zip(arrays, handles)]
+    outputs = [cas.collapse(a, store=store, behind=not persist, handle=h) for a, h in zip(arrays, handles)]
     timings = {k: float(v) for k, v in execution.timings.items()}
     if memoized is not None:
         memoized.finish(outputs, slot.session.device, timings, behind=not persist)

@@ -76,7 +76,13 @@ def hlx_home() -> Path:
     """Where HLX keeps its files (store objects, pipeline caches): ``$HLX_HOME``, else the user cache folder
     of the platform (``platformdirs``: ``$XDG_CACHE_HOME/hlx``, by default ``~/.cache/hlx``, on Linux).
     Read from the environment each call so tests and users can redirect it."""
-    return _home_for(os.environ.get("HLX_HOME"), os.environ.get("HOME"), os.environ.get("XDG_CACHE_HOME"))
+    return _home_for(*home_env())
+
+
+def home_env() -> tuple[str | None, str | None, str | None]:
+    """The variables ``hlx_home`` depends on: a cache of anything made for one home keys on these."""
+    environ = os.environ
+    return environ.get("HLX_HOME"), environ.get("HOME"), environ.get("XDG_CACHE_HOME")
 
 
 @lru_cache(maxsize=16)

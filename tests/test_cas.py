@@ -412,3 +412,11 @@ def test_bytes_under_another_kinds_tag_do_not_resolve():
         hlx.resolve(forged, store=store)
     assert err.value.code == "E_INTEGRITY" and "map" in err.value.message
     assert hlx.resolve(real, store=store) == {"a": 1}
+
+
+def test_the_default_store_follows_xdg_cache_home(monkeypatch, tmp_path):
+    monkeypatch.delenv("HLX_HOME", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a"))
+    assert hlx.get_default_store().path == tmp_path / "a" / "hlx"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "b"))
+    assert hlx.get_default_store().path == tmp_path / "b" / "hlx"

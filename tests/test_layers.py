@@ -134,3 +134,4 @@ def test_the_codec_imports_only_errors():
     for module in codec:
         bad = {m for m in GRAPH[module] if not (m in codec or m == "hlx_core.errors")}
         assert not bad, f"{module} imports {sorted(bad)}"
+

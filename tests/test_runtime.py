@@ -553,3 +553,20 @@ def test_a_closed_cpu_session_says_so(rng):
     with pytest.raises(hlx.BackendError) as err:
         session.execute(p)
     assert err.value.code == "E_BACKEND_CLOSED"
+
+
+def test_no_selector_takes_the_first_of_the_ranked_devices():
+    """Backends hand select_device their devices best first; the index is the backend's own numbering,
+    which need not follow the ranking (wgpu numbers adapters in enumeration order)."""
+    from dataclasses import dataclass
+
+    from hlx_core.device.selection import select_device
+
+    @dataclass
+    class Dev:
+        index: int
+        name: str
+
+    ranked = [Dev(2, "discrete"), Dev(0, "llvmpipe"), Dev(1, "integrated")]
+    assert select_device(ranked, None, backend="x").name == "discrete"
+    assert select_device(ranked, 0, backend="x").name == "llvmpipe"

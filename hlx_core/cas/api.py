@@ -14,7 +14,6 @@ the store writes it behind the caller and serves it from memory until then (hlx_
 """
 from __future__ import annotations
 
-import os
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -25,12 +24,12 @@ from hlx_core.cas.store import Snapshot, Store, Transaction
 from hlx_core.cas.writer import flush_all
 from hlx_core.codec.handle import Handle, blake3_digest, tag_of
 from hlx_core.errors import HandleError
-from hlx_core.settings import hlx_home
+from hlx_core.settings import hlx_home, home_env
 
 _lock = threading.Lock()
 _explicit: Store | None = None
 _from_env: DiskStore | None = None
-_from_env_key: tuple[str | None, str | None] | None = None  # the variables _from_env was made for
+_from_env_key: tuple[str | None, ...] | None = None  # the variables (home_env) _from_env was made for
 
 
 def get_default_store() -> Store:
@@ -39,14 +38,14 @@ def get_default_store() -> Store:
     if _explicit is not None:
         return _explicit
     store = _from_env
-    environ = os.environ
-    if store is not None and _from_env_key == (environ.get("HLX_HOME"), environ.get("HOME")):
+    key = home_env()
+    if store is not None and _from_env_key == key:
         return store  # every hlx.run asks: skip building the path while the environment is unchanged
     with _lock:
         home = hlx_home()
         if _from_env is None or _from_env.path != home:
             _from_env = DiskStore(home)
-        _from_env_key = (environ.get("HLX_HOME"), environ.get("HOME"))
+        _from_env_key = key
         return _from_env
 
 
@@ -56,15 +55,18 @@ def set_default_store(store: Store | None) -> None:
     _explicit = _check_store(store) if store is not None else None
 
 
-def collapse(value: Any, store: Store | None = None, *, behind: bool = False) -> Handle:
+def collapse(value: Any, store: Store | None = None, *, behind: bool = False, handle: Handle | None = None
+             ) -> Handle:
     """Store ``value`` and return its handle ``&h_<tag>_<BLAKE3 of encode(value)>``.
 
-    Always hashes (that is how the handle is known); writes only when the object is not stored yet.
-    ``behind=True`` lets the store write after returning (``flush`` waits): keep ``value`` unmodified.
+    Hashes (that is how the handle is known) unless ``handle`` is that hash already (a backend hashed the
+    output on the device); writes only when the object is not stored yet. ``behind=True`` lets the store
+    write after returning (``flush`` waits): keep ``value`` unmodified.
     """
     target = _resolve_store(store)
     chunks = codec.encode_chunks(value)
-    handle = Handle.from_digest(tag_of(value), blake3_digest(chunks))
+    if handle is None:
+        handle = Handle.from_digest(tag_of(value), blake3_digest(chunks))
     if behind:
         target.put_behind(handle, chunks)
     else:

@@ -158,9 +158,10 @@ class DiskStore(Store):
 
     def _enforce_cap(self) -> None:
         """Evict least recently used objects when the store holds more than ``max_bytes``."""
-        if sum(e.size for e in self._entries()) > self.max_bytes:
-            self._sweep()
-            self._evict(int(self.max_bytes * CAP_TARGET), frozenset(), CAP_GRACE_SECONDS)
+        entries = self._entries()
+        if sum(e.size for e in entries) > self.max_bytes:
+            self._sweep()  # temp files only: the listing still holds
+            self._evict(int(self.max_bytes * CAP_TARGET), frozenset(), CAP_GRACE_SECONDS, entries)
 
     def _get(self, handle: Handle) -> ReadBuffer | None:
         pending = self._pending(handle)

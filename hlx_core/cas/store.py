@@ -218,9 +218,11 @@ class Store(ABC):
             max_bytes = 0
         return self._evict(max_bytes, kept, grace_seconds)
 
-    def _evict(self, max_bytes: int, kept: frozenset[Handle], grace_seconds: float) -> list[Handle]:
-        """Least recently used first, until at most ``max_bytes`` remain (gc's work, without its flush)."""
-        entries = sorted(self._entries(), key=lambda e: e.last_used)
+    def _evict(self, max_bytes: int, kept: frozenset[Handle], grace_seconds: float,
+               entries: list[Entry] | None = None) -> list[Handle]:
+        """Least recently used first, until at most ``max_bytes`` remain (gc's work, without its flush);
+        ``entries``: the listing when the caller has just made one."""
+        entries = sorted(self._entries() if entries is None else entries, key=lambda e: e.last_used)
         total = sum(e.size for e in entries)
         removed: list[Handle] = []
         for entry in entries:

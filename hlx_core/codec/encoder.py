@@ -256,12 +256,9 @@ def tensor_prefix(dtype: Any, shape: tuple[int, ...]) -> bytes:
         dt = np.dtype(dtype)
         try:
             _code, header = tensor_header(dt, tuple(shape))
-            nbytes = math.prod(shape) * dt.itemsize
-            if len(header) + nbytes > MAX_LEN32:
-                raise Fail("E_SIZE_EXCEEDED", f"tensor of {nbytes} bytes exceeds the ext32 payload limit")
         except Fail as fail:
             raise fail.to_error() from None
-        prefix = ext_header(EXT_TENSOR, len(header) + nbytes) + header
+        prefix = ext_header(EXT_TENSOR, len(header) + math.prod(shape) * dt.itemsize) + header
         if len(_TENSOR_PREFIXES) >= _TENSOR_PREFIXES_MAX:
             _TENSOR_PREFIXES.clear()
         _TENSOR_PREFIXES[key] = prefix

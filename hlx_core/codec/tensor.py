@@ -7,6 +7,7 @@ page-aligned mmap is 8-byte aligned. Decode wraps those bytes in a read-only Num
 """
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
@@ -33,13 +34,18 @@ _U8 = np.dtype(np.uint8)
 
 def tensor_header(dtype: np.dtype, shape: tuple[int, ...]) -> tuple[int, bytes]:
     """(dtype code, payload header) of a tensor of this dtype and shape: what precedes its data, known
-    without the data (a device hashing a tensor it holds needs only this from the host)."""
+    without the data (a device hashing a tensor it holds needs only this from the host); E_SIZE_EXCEEDED
+    past the ext32 payload limit."""
     code = DTYPE_CODES.get((dtype.kind, dtype.itemsize))
     if code is None:
         raise Fail("E_TYPE", f"unsupported tensor dtype {dtype}")
     if len(shape) > MAX_NDIM:
         raise Fail("E_TYPE", f"tensor has {len(shape)} dimensions, LC-B allows {MAX_NDIM}")
-    return code, _HEADER.pack(code, len(shape)) + struct.pack(f"<{len(shape)}Q", *shape)
+    header = _HEADER.pack(code, len(shape)) + struct.pack(f"<{len(shape)}Q", *shape)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if len(header) + nbytes > MAX_LEN32:
+        raise Fail("E_SIZE_EXCEEDED", f"tensor of {nbytes} bytes exceeds the ext32 payload limit")
+    return code, header
 
 
 def tensor_parts(arr: np.ndarray, limit: int | None = None) -> tuple[bytes, memoryview]:
@@ -49,8 +55,6 @@ def tensor_parts(arr: np.ndarray, limit: int | None = None) -> tuple[bytes, memo
         raise Fail("E_TYPE", "masked arrays are not tensors (the mask would be lost); encode data and mask")
     code, header = tensor_header(arr.dtype, arr.shape)
     nbytes = arr.size * arr.dtype.itemsize  # checked before any copy: a broadcast view may be far larger
-    if len(header) + nbytes > MAX_LEN32:
-        raise Fail("E_SIZE_EXCEEDED", f"tensor of {nbytes} bytes exceeds the ext32 payload limit")
     if limit is not None and nbytes > limit:
         raise Fail("E_SIZE_EXCEEDED", f"tensor of {nbytes} bytes exceeds the {limit}-byte limit (set_limits)")
     try:

@@ -12,6 +12,7 @@ back to the canonical encoding.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from typing import Any
 
 import msgpack
@@ -20,20 +21,16 @@ from hlx_core.codec.handle import Handle
 
 _HANDLE_EXT = 1
 _SALT = os.urandom(16)
-# Handle -> its ExtType: a warm run packs the same few handles every time, and building an ExtType costs
-# more than the rest of the packing. Bounded; cleared when full.
-_EXTS: dict[Handle, msgpack.ExtType] = {}
-_EXTS_MAX = 4096
+@lru_cache(maxsize=4096)
+def _handle_ext(value: Handle) -> msgpack.ExtType:
+    """A Handle's ExtType, built once: a warm run packs the same few handles every time, and building an
+    ExtType costs more than the rest of the packing."""
+    return msgpack.ExtType(_HANDLE_EXT, _SALT + value.encode())
 
 
 def _pack_handle(value: Any) -> msgpack.ExtType:
     if type(value) is Handle:
-        ext = _EXTS.get(value)
-        if ext is None:
-            if len(_EXTS) >= _EXTS_MAX:
-                _EXTS.clear()
-            ext = _EXTS[value] = msgpack.ExtType(_HANDLE_EXT, _SALT + value.encode())
-        return ext
+        return _handle_ext(value)
     raise TypeError(type(value).__name__)
 
 

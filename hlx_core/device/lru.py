@@ -53,13 +53,18 @@ class LRU(Generic[K, V]):
 
     def discard_where(self, pred: Callable[[K, V], bool]) -> None:
         """Evict every entry for which ``pred(key, value)`` holds (e.g. those referring to a freed buffer)."""
-        for key in [k for k, v in self._items.items() if pred(k, v)]:
-            self._evicted(key, self._items.pop(key))
+        with self._lock:
+            evicted = [(k, self._items.pop(k)) for k in [k for k, v in self._items.items() if pred(k, v)]]
+        for item in evicted:
+            self._evicted(*item)
 
     def clear(self) -> None:
         """Evict everything, oldest first."""
-        while self._items:
-            self._evicted(*self._items.popitem(last=False))
+        with self._lock:
+            evicted = list(self._items.items())
+            self._items.clear()
+        for item in evicted:
+            self._evicted(*item)
 
     def _evicted(self, key: K, value: V) -> None:
         if self._on_evict is not None:

@@ -47,12 +47,15 @@ def matches(device: Named, selector: Any) -> bool:
 
 
 def select_device(devices: Sequence[D], selector: Any, *, backend: str, env: str | None = None) -> D:
-    """The first device ``selector`` names: E_BACKEND_UNAVAILABLE when there is no device at all,
+    """The first of ``devices`` (ranked best first) that ``selector`` names, the first one for None and no
+    environment variable: E_BACKEND_UNAVAILABLE when there is no device at all,
     E_DEVICE_UNKNOWN for a selector of the wrong type or one that matches nothing (listing the devices)."""
     if not devices:
         raise BackendError("E_BACKEND_UNAVAILABLE", f"{backend}: no device found")
     if selector is None:
-        selector = (os.environ.get(env) if env else None) or 0
+        selector = os.environ.get(env) if env else None
+        if not selector:
+            return devices[0]  # the list is ranked: the backend's best
     check_selector(selector, backend)
     for d in devices:
         if matches(d, selector):

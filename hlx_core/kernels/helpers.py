@@ -78,10 +78,16 @@ _deferred: weakref.WeakSet[Deferred] = weakref.WeakSet()  # the calls the helper
 def shader_handle(kernel: str, store: Any = None) -> Handle:
     """The handle of ``kernel``'s 900 in ``store`` (stored there on every call, so it is present)."""
     stem = BY_NAME[kernel].shader
+    return put_object(library_shader(stem), library_shader_object(stem), store)
+
+
+def put_object(value: Any, encoded: tuple[Handle, tuple[Any, ...]], store: Any = None) -> Handle:
+    """Store ``value`` whose (handle, LC-B chunks) are ``encoded`` already (a shader's 900, encoded and
+    hashed once), so a call that makes a contract pays one store lookup, not an encoding and a hash."""
     target = _store(store)
     if not isinstance(target, Store):
-        return collapse(library_shader(stem), store)  # which refuses what is not a store (E_STORE)
-    handle, chunks = library_shader_object(stem)
+        return collapse(value, store)  # which refuses what is not a store (E_STORE)
+    handle, chunks = encoded
     target.put(handle, chunks)
     return handle
 

@@ -17,20 +17,19 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
-from hlx_core.cas.api import collapse
-from hlx_core.codec.handle import Handle, blake3_digest
-from hlx_core.compile import compile_glsl
+from hlx_core.codec import encode_chunks
+from hlx_core.codec.handle import Handle, blake3_digest, tag_of
+from hlx_core.compile import compile_glsl, spirv_from_file
 from hlx_core.contracts.ids import COMPUTE_KERNEL
 from hlx_core.contracts.shader import shader_contract
-from hlx_core.errors import ContractError, HLXError
+from hlx_core.errors import ContractError
 from hlx_core.kernels.build import MAX_GROUPS, Operand
-from hlx_core.kernels.helpers import Deferred, StageOutput, _operand
+from hlx_core.kernels.helpers import Deferred, StageOutput, _operand, put_object
 from hlx_core.spirv.reflect import reflect_entry
 from hlx_core.spirv.types import PushMember
 from hlx_core.spirv.validate import validate_module
 
 GLSL_SUFFIXES = (".comp", ".glsl")
-_SPIRV_MAGIC = b"\x03\x02\x23\x07"
 
 
 @dataclass(frozen=True)
@@ -60,13 +59,7 @@ def _load(shader: Any) -> tuple[bytes, str]:
     if isinstance(shader, os.PathLike) or isinstance(shader, str) and "\n" not in shader \
             and shader.endswith((*GLSL_SUFFIXES, ".spv")):
         path = Path(shader)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise HLXError("E_IO", f"cannot read shader {str(path)!r}: {exc.strerror or exc}") from None
-        if path.suffix == ".spv" or data.startswith(_SPIRV_MAGIC):
-            return data, path.stem
-        return compile_glsl(data.decode("utf-8", "replace"), include_dirs=[str(path.parent)]), path.stem
+        return spirv_from_file(path), path.stem
     if isinstance(shader, str):
         return compile_glsl(shader), ""
     raise ContractError("E_CONTRACT_FIELD_TYPE", "Kernel: shader must be GLSL source, a path to a .comp, .glsl "
@@ -83,6 +76,8 @@ class Kernel:
         self.spirv = spirv
         self.name = name or stem or f"kernel_{blake3_digest([spirv]).hex()[:12]}"
         self.shader = shader_contract(spirv, entry_point)
+        chunks = tuple(encode_chunks(self.shader))  # encoded and hashed once: every call stores it again
+        self._shader_object = (Handle.from_digest(tag_of(self.shader), blake3_digest(chunks)), chunks)
         self.bindings = tuple(b for b in self.entry.bindings if b.set == 0)
         if len(self.bindings) != len(self.entry.bindings) or \
                 [b.binding for b in self.bindings] != list(range(len(self.bindings))):
@@ -140,7 +135,7 @@ class Kernel:
         dispatch = self._dispatch(grid, workgroups)
         push = self._pack(scalars)
         args = tuple(self._argument(value, i, store) for i, value in enumerate(bindings))
-        shader = collapse(self.shader, store)
+        shader = put_object(self.shader, self._shader_object, store)
         build = functools.partial(_build, self, shader, dispatch, push)
         if any(isinstance(a, StageOutput) for a in args):
             return Deferred(self.name, build, args, {}, store)

@@ -21,6 +21,7 @@ import numpy as np
 from hlx_core.cas import api as cas
 from hlx_core.cas.store import Store
 from hlx_core.codec.handle import Handle, is_handle
+from hlx_core.contracts.tensors import resolve_tensor
 from hlx_core.device.lru import LRU
 from hlx_core.memo.index import index_for
 from hlx_core.memo.key import derive_key
@@ -97,7 +98,7 @@ def _check(store: Store, key: str, entry: str, plan: Plan) -> Hit | None:
             if not store.contains(handle):
                 return None
             continue
-        array = cas.resolve(handle, store=store)  # verified against the handle as it is read
+        array = resolve_tensor(handle, store)  # verified as it is read, and kept for Result.arrays()
         if not isinstance(array, np.ndarray) or array.dtype != spec.dtype or array.shape != tuple(spec.shape):
             return None
         _verified.put(seen, True)

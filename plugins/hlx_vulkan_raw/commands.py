@@ -10,12 +10,13 @@ import time
 from typing import Any
 
 from hlx_core.backend import timeout_message
-from hlx_core.settings import env_number
+from hlx_core.device.waiting import timeout_s
 
 from hlx_vulkan_raw.errors import VulkanError, check, create, result_error
 from hlx_vulkan_raw.loader import NULL, ffi, lib, new_struct, vk
 
 COMPUTE = vk.VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT
+TOP_OF_PIPE = vk.VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT
 TRANSFER = vk.VK_PIPELINE_STAGE_TRANSFER_BIT
 HOST = vk.VK_PIPELINE_STAGE_HOST_BIT
 SHADER_READ = vk.VK_ACCESS_SHADER_READ_BIT
@@ -28,17 +29,8 @@ NOT_READY = vk.VK_NOT_READY
 TIMEOUT = vk.VK_TIMEOUT
 
 
-def fence_timeout_ns() -> int:
-    """How long a wait may take before E_TIMEOUT (HLX_VULKAN_TIMEOUT_S, default 120 s)."""
-    return int(env_number("HLX_VULKAN_TIMEOUT_S", 120.0) * 1e9)
-
-
-def spin_ns(cpu_device: bool) -> int:
-    """How long a wait polls the fence before it blocks (HLX_VULKAN_SPIN_US). vkWaitForFences puts the
-    thread to sleep and the wake-up costs more than a short run takes on a GPU (on the H200: 32.8 us against
-    11.3 us for a poll loop, for an empty submit), so GPUs poll for 250 us by default. A CPU device
-    (lavapipe) runs the work on the host's own cores, where a polling thread would take one from it: 0."""
-    return int(env_number("HLX_VULKAN_SPIN_US", 0.0 if cpu_device else 250.0) * 1e3)
+SPIN_SETTING = "HLX_VULKAN_SPIN_US"
+TIMEOUT_SETTING = "HLX_VULKAN_TIMEOUT_S"
 
 
 class Recorder:
@@ -92,11 +84,10 @@ class Pending:
     """A submitted batch: its fence and what must stay alive until it completes (a plain slotted class:
     one is made per run)."""
 
-    __slots__ = ("fence", "keep", "recycle")
+    __slots__ = ("fence", "recycle")
 
-    def __init__(self, fence: Any, keep: list | tuple = (), recycle: list | tuple = ()) -> None:
+    def __init__(self, fence: Any, recycle: list | tuple = ()) -> None:
         self.fence = fence
-        self.keep = keep
         self.recycle = recycle  # one-time command buffers to free afterwards
 
 
@@ -115,8 +106,8 @@ class Submitter:
         self.submits = 0  # vkQueueSubmit calls made (tests and benchmarks check "one per run")
         self._submit = new_struct("VkSubmitInfo", vk.VK_STRUCTURE_TYPE_SUBMIT_INFO)
         self._waited = ffi.new("VkFence[1]")  # reused by every wait: nothing per call but the fence handle
-        self.timeout_ns = fence_timeout_ns()  # read once per context: the wait is on the hot path
-        self.spin_ns = spin  # poll the fence this long before blocking (see spin_ns())
+        self.timeout_ns = int(timeout_s(TIMEOUT_SETTING) * 1e9)  # read once: the wait is on the hot path
+        self.spin_ns = spin  # poll the fence this long before blocking (hlx_core.device.waiting)
 
     def command_buffer(self):
         """A command buffer ready to record (recycled when possible)."""
@@ -143,7 +134,7 @@ class Submitter:
         buffers every run builds it once instead of once per submit."""
         return ffi.new("VkCommandBuffer[]", cbs)
 
-    def submit(self, cbs: list | Any, keep: list | None = None, recycle: list | None = None) -> Pending:
+    def submit(self, cbs: list | Any, recycle: list | None = None) -> Pending:
         """Submit ``cbs`` (a list, or an array from ``batch``) in order as one batch; the caller waits with
         ``wait`` (or ``sync``)."""
         fence = self.free_fences.pop() if self.free_fences else self._fence()
@@ -156,7 +147,7 @@ class Submitter:
             self.free_fences.append(fence)
             raise result_error(result, "vkQueueSubmit")
         self.submits += 1
-        p = Pending(fence, keep or (), recycle or ())
+        p = Pending(fence, recycle or ())
         self.pending.append(p)
         return p
 
@@ -168,7 +159,7 @@ class Submitter:
         if result == NOT_READY:
             result = lib.vkWaitForFences(self.device, 1, fences, 1, self.timeout_ns)
         if result == TIMEOUT:
-            raise VulkanError("E_TIMEOUT", timeout_message(self.timeout_ns / 1e9, "HLX_VULKAN_TIMEOUT_S",
+            raise VulkanError("E_TIMEOUT", timeout_message(self.timeout_ns / 1e9, TIMEOUT_SETTING,
                                                            "vkWaitForFences: VK_TIMEOUT"), result=result)
         if result != 0:
             raise result_error(result, "vkWaitForFences")

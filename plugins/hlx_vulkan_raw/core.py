@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from hlx_core.device.selection import select_device
+from hlx_core.device.waiting import spin_ns
 from hlx_core.errors import HLXError
 from hlx_core.settings import env_flag
 
-from hlx_vulkan_raw.commands import QueryPool, Submitter, spin_ns
+from hlx_vulkan_raw.commands import SPIN_SETTING, QueryPool, Submitter
 from hlx_vulkan_raw.devices import (
     ENABLE_CORE_FEATURES,
     ENABLE_EXTENSIONS,
@@ -86,12 +87,12 @@ class DeviceCore:
             self.shaders = self._own(ShaderCache(self.device, self.phys, self.features), "destroy")
             self.pipeline_cache = self._own(PipelineCache(self.device, self.phys), "destroy")
             self.pipelines = self._own(PipelineManager(self.device, self.shaders, self.pipeline_cache), "destroy")
-            self.submitter = self._own(Submitter(self.device, self.queue, self.queue_family,
-                                                         spin_ns(self.phys.kind == "cpu")), "destroy")
+            spin = spin_ns(SPIN_SETTING, self.phys.kind == "cpu")
+            self.submitter = self._own(Submitter(self.device, self.queue, self.queue_family, spin), "destroy")
         except BaseException:
             self._destroy()
             raise
-        self.host_import = self._host_import() if host_import_wanted(self.phys) else None
+        self.host_import = self._host_import() if HOST_IMPORT_EXTENSION in self.extensions else None
         family = self.phys.queue_families[self.queue_family]
         self.timestamp_bits: int = family["timestamp_valid_bits"]
         self.timestamps = self.timestamp_bits > 0

@@ -47,10 +47,11 @@ class OutputHashes:
         self.sets: list = []  # (descriptor set, pool entry)
         self.digests: list[np.ndarray | None] = []  # per plan output: its digest in host-visible memory
 
-    def record(self, core: DeviceCore, r: Recorder, outputs: list[tuple[DeviceBuffer, OutputRef] | None]) -> None:
-        """Record the passes over each plan output's buffer (None: not hashed here), after a barrier that
-        orders them behind the stages, and a last barrier that readies the digests for the host."""
-        pipe = hash_pipeline(core)
+    def record(self, core: DeviceCore, r: Recorder, outputs: list[tuple[DeviceBuffer, OutputRef] | None],
+               pipe: Pipeline) -> None:
+        """Record the passes (``pipe``: ``hash_pipeline``'s) over each plan output's buffer (None: not hashed
+        here), after a barrier that orders them behind the stages, and a last barrier that readies the digests
+        for the host."""
         r.barrier(COMPUTE, SHADER_WRITE, COMPUTE, SHADER_READ)
         done: dict[int, np.ndarray] = {}  # buffer serial -> digest: an output listed twice is hashed once
         for output in outputs:

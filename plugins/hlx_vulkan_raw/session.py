@@ -44,6 +44,7 @@ from hlx_vulkan_raw.commands import (
     HOST_READ,
     SHADER_READ,
     SHADER_WRITE,
+    TOP_OF_PIPE,
     TRANSFER,
     TRANSFER_READ,
     TRANSFER_WRITE,
@@ -53,7 +54,7 @@ from hlx_vulkan_raw.commands import (
     Recorder,
 )
 from hlx_vulkan_raw.core import DeviceCore
-from hlx_vulkan_raw.device_hash import OutputHashes, device_hash_bytes
+from hlx_vulkan_raw.device_hash import OutputHashes, device_hash_bytes, hash_pipeline
 from hlx_vulkan_raw.errors import VulkanError
 from hlx_vulkan_raw.memory import DeviceBuffer, residency_budget
 from hlx_vulkan_raw.pipelines import Pipeline
@@ -65,7 +66,6 @@ from hlx_vulkan_raw.readback import POOL_MIN_BYTES, HostBlock, HostPool
 HOST_OUTPUT_MAX_BYTES = 64 << 10
 MAX_RECORDED = 64
 MAX_PREPARED = 256
-TOP_OF_PIPE = 0x00000001  # VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT
 
 
 def host_output_limit(core: DeviceCore) -> int:
@@ -100,9 +100,10 @@ class RecordedPlan:
 @dataclass(frozen=True)
 class PreparedPlan:
     """What every run of one plan key needs besides its input data (the key names the whole normalised
-    contract, so this cannot change): the limits check passed, each stage's pipeline, ``inputs`` as (slot,
-    handle, bytes to allocate, written by a shader), ``outputs`` as (slot, OutputRef) in the order of
-    plan.outputs. Nothing here refers to a plan's input arrays: uploads read them from the plan being run."""
+    contract, so this cannot change): the limits check passed, each stage's pipeline,
+    ``inputs`` as (slot, handle, bytes to allocate, written by a shader), ``outputs`` as (slot, OutputRef) in
+    the order of plan.outputs. Nothing here refers to a plan's input arrays: uploads read them from the plan
+    being run."""
 
     pipes: tuple[Pipeline, ...]
     inputs: tuple[tuple[int, str, int, bool], ...]
@@ -127,6 +128,7 @@ class VulkanSession(Session):
                                                                 self._discard)
             self.poison = poison_enabled()  # fixed for the session: recorded plans are keyed without it
             self.hash_min_bytes = device_hash_bytes()  # likewise; 0: every output is hashed on the host
+            self._hash_pipe: Pipeline | None = None  # the hash shader's pipeline, made on first use
             self.upload_cb = core.submitter.command_buffer()  # reused by every run that uploads through staging
             # Large outputs of the readback path go straight into reused host memory (readback.py).
             self.host_pool = HostPool(core.host_import) if core.host_import and not core.zero_copy else None
@@ -285,7 +287,7 @@ class VulkanSession(Session):
     # -- recording ------------------------------------------------------------------------------------------
     def _record(self, plan: Plan, prep: PreparedPlan, inputs: dict[int, DeviceBuffer], key: tuple) -> RecordedPlan:
         core = self.core
-        layout = buffer_layout(plan)
+        layout = buffer_layout(plan)  # not kept in the PreparedPlan: its slots refer to the input arrays
         handles = None if any(v for *_, v in prep.inputs) else tuple(h for _, h, _, _ in prep.inputs)
         rec = RecordedPlan(key, frozenset(b.serial for b in inputs.values()), handles)
         outputs = rec.outputs
@@ -294,8 +296,8 @@ class VulkanSession(Session):
             in_host = {i for i in wanted if 0 < layout.slots[i].nbytes <= self.host_output_max
                        and sum(i in row for row in layout.bindings) == 1}  # no other stage touches it
             for slot in layout.slots:
-                if not slot.is_input:  # whole words: vkCmdFillBuffer fills multiples of 4 bytes
-                    outputs[slot.index] = core.allocator.create_buffer(align(slot.alloc_bytes, 4),
+                if not slot.is_input:  # alloc_bytes is whole words, as vkCmdFillBuffer needs
+                    outputs[slot.index] = core.allocator.create_buffer(slot.alloc_bytes,
                                                                        host=slot.index in in_host, readback=True)
             bufs = {**inputs, **outputs}
             mapped = {k for k, (i, _) in enumerate(prep.outputs) if outputs[i].host_visible}  # read in place
@@ -317,7 +319,7 @@ class VulkanSession(Session):
                                                       for b in pipe.info.bindings})
             rec.queries = core.query_pool(len(plan.stages) + 1)
             rec.cb = core.submitter.command_buffer()
-            hashed = [(outputs[i], spec) if i in outputs and 0 < self.hash_min_bytes <= spec.nbytes else None
+            hashed = [(outputs[i], spec) if 0 < self.hash_min_bytes <= spec.nbytes else None
                       for i, spec in prep.outputs]
             if any(hashed):
                 rec.hashes = OutputHashes()
@@ -375,7 +377,9 @@ class VulkanSession(Session):
             if q is not None:
                 r.timestamp(q.handle, s + 1)
         if rec.hashes is not None:
-            rec.hashes.record(self.core, r, hashed)
+            if self._hash_pipe is None:  # looked up once per session: it never changes
+                self._hash_pipe = hash_pipeline(self.core)
+            rec.hashes.record(self.core, r, hashed, self._hash_pipe)
         if copied or pooled:
             host_stage, host_read = (HOST, HOST_READ) if mapped else (0, 0)
             r.barrier(COMPUTE, SHADER_WRITE, TRANSFER | host_stage, TRANSFER_READ | host_read)

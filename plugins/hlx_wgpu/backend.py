@@ -25,6 +25,7 @@ from hlx_core.device.limits import check_plan
 from hlx_core.device.lru import LRU
 from hlx_core.device.poison import cleared_slots, poison_enabled
 from hlx_core.device.residency import Residency
+from hlx_core.device.waiting import spin_ns, timeout_s
 from hlx_core.errors import HLXError
 from hlx_core.plan import InputRef, OutputRef, Plan, Stage
 from hlx_core.settings import env_number
@@ -32,13 +33,13 @@ from hlx_core.settings import env_number
 from hlx_wgpu import adapter as adapters
 from hlx_wgpu.buffers import (
     BUFFER_ALIGN,
+    ENV_SPIN,
+    ENV_TIMEOUT,
     BufferPool,
     PoisonSource,
     PooledBuffer,
     Readback,
     Upload,
-    spin_ns,
-    timeout_s,
 )
 from hlx_wgpu.errors import DeviceLost, Timeout, wgpu_call
 from hlx_wgpu.pipelines import UNIFORM_LAYOUT, Pipeline, PipelineCache
@@ -85,17 +86,17 @@ class DeviceCore:
                                    max_free_bytes=1 << 20, on_destroy=self.pipelines.forget_buffer)
         self.resident: Residency[PooledBuffer] = Residency(int(env_number(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES)),
                                                            self.storage.release)
-        self.readback = Readback(self.device, wgpu, spin_ns(adapter.device_info().kind == "cpu"), timeout_s())
+        self.readback = Readback(self.device, wgpu, spin_ns(ENV_SPIN, adapter.kind == "cpu"),
+                                 timeout_s(ENV_TIMEOUT))
         self.upload = Upload(self.device, wgpu)
         self.timestamps = Timestamps(self.device, wgpu) if "timestamp-query" in self.features else None
         self.poison = PoisonSource(self.device, wgpu) if poison_enabled() else None
         self.prepared: LRU[Handle, PreparedPlan] = LRU(MAX_PREPARED)
 
-    def prepare(self, plan: Plan, layout: BufferLayout) -> PreparedPlan:
-        """The plan's ``PreparedPlan``, made (and the plan checked against the limits) on its first run."""
-        prep = self.prepared.get(plan.key)
-        if prep is not None:
-            return prep
+    def prepare(self, plan: Plan) -> PreparedPlan:
+        """The plan's ``PreparedPlan``, made (and the plan checked against the limits) on its first run; the
+        caller looks it up in ``prepared`` first."""
+        layout = buffer_layout(plan)
         check_plan(plan, layout, self.limits, f"wgpu adapter {self.adapter.name!r}", buffer_align=BUFFER_ALIGN)
         compiled = []
         for stage in plan.stages:
@@ -162,7 +163,7 @@ class WgpuSession(Session):
         return Execution(arrays, timings)
 
     def _run(self, core: DeviceCore, plan: Plan) -> tuple[list[np.ndarray], dict[str, float]]:
-        prep = core.prepared.get(plan.key) or core.prepare(plan, buffer_layout(plan))
+        prep = core.prepared.get(plan.key) or core.prepare(plan)
         layout = prep.layout
         for stage, (shader, _) in zip(plan.stages, prep.compiled):
             self.shader_paths[stage.kernel_name] = shader
@@ -210,7 +211,7 @@ class WgpuSession(Session):
             core.timestamps.prepare(stages)
         out_ranges, offset = [], 0
         for slot_index in layout.outputs:
-            size = align(layout.slots[slot_index].alloc_bytes, 4)
+            size = layout.slots[slot_index].alloc_bytes  # whole words already
             out_ranges.append((offset, size))
             offset = align(offset + size, BUFFER_ALIGN)
         ts_offset = offset
@@ -229,7 +230,7 @@ class WgpuSession(Session):
                     encoder.copy_buffer_to_buffer(poison, 0, buf.buffer, 0, buf.size)
             for s, stage in enumerate(plan.stages):
                 shader, pipe = prep.compiled[s]
-                bound = [(i, buffers[slot], align(layout.slots[slot].alloc_bytes, 4))
+                bound = [(i, buffers[slot], layout.slots[slot].alloc_bytes)
                          for i, slot in enumerate(layout.bindings[s])]
                 group = core.pipelines.bind_group(pipe.storage_layout, pipe.storage_key, bound)
                 push = prep.pushes[s]

@@ -29,7 +29,6 @@ import numpy as np
 from hlx_core.backend import timeout_message
 from hlx_core.device.layout import align, host_bytes
 from hlx_core.device.poison import poison_bytes
-from hlx_core.settings import env_number
 
 from hlx_wgpu.errors import Timeout, wgpu_call
 
@@ -127,18 +126,6 @@ class HostBuffer:
             self.buffer.destroy()
             self.buffer = None
             self.size = 0
-
-
-def spin_ns(cpu_device: bool) -> int:
-    """How long a readback polls the device before it blocks (HLX_WGPU_SPIN_US): 250 us on GPUs, 0 on CPU
-    adapters (lavapipe), whose work runs on the host's own cores, as for the Vulkan backend's fence wait."""
-    return int(env_number(ENV_SPIN, 0.0 if cpu_device else 250.0) * 1e3)
-
-
-def timeout_s() -> float:
-    """How long a run's wait for the device may take before E_TIMEOUT (HLX_WGPU_TIMEOUT_S, default 120 s, as
-    HLX_VULKAN_TIMEOUT_S for the Vulkan backend)."""
-    return env_number(ENV_TIMEOUT, 120.0)
 
 
 class Readback(HostBuffer):
