@@ -109,6 +109,11 @@ class Session(ABC):
                                 "(hlx.run does), or start workers with the 'spawn' or 'forkserver' method")
         return BackendError("E_BACKEND_CLOSED", f"this {self.backend} session is closed; open a new one")
 
+    def holds(self, handle: str) -> bool:
+        """Whether ``handle``'s tensor is on this session's device now (a run taking it uploads nothing).
+        Placement prefers such a device; a backend without residency holds nothing."""
+        return False
+
     @abstractmethod
     def _execute(self, plan: Plan) -> Execution:
         """The backend's run of ``plan`` on an open session."""

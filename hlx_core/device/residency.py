@@ -56,6 +56,10 @@ class Residency(Generic[B]):
         self._entries.move_to_end(handle)
         return buf
 
+    def __contains__(self, handle: str) -> bool:
+        """Whether ``handle`` is resident, without counting a hit or reordering."""
+        return handle in self._entries
+
     def put(self, handle: str, buf: B) -> None:
         """Keep ``buf``, just filled with ``handle``'s data. One larger than the whole budget is released
         at once instead: keeping it would evict every other entry and then itself."""

@@ -416,6 +416,9 @@ class VulkanSession(Session):
         if rec.hashes is not None:
             rec.hashes.release(core)
 
+    def holds(self, handle: str) -> bool:
+        return handle in self.residency
+
     def get_memory_info(self) -> dict[str, Any]:
         """The core's heaps, blocks and staging, with the residency cache and the number of recorded plans."""
         return {**self.core.memory_info(), "residency": self.residency.stats(), "recorded_plans": len(self.recorded),

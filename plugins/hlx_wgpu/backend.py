@@ -266,6 +266,9 @@ class WgpuSession(Session):
             timings = core.timestamps.timings(data[-1], stages) if core.timestamps is not None else {}
         return arrays, timings
 
+    def holds(self, handle: str) -> bool:
+        return self.core is not None and handle in self.core.resident
+
     def close(self) -> None:
         if self.core is not None and not self.forked:  # a forked child never releases the parent's device
             self.core.close()
