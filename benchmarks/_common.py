@@ -1,40 +1,27 @@
-"""What the benchmarks share: timing a call, and torch on CUDA as the peer (or None where it is absent).
+"""What the benchmarks share, from hlx_core/bench (which ``hlx bench`` runs on): timing a call, torch on
+CUDA as the peer (or None where it is absent) timed with CUDA events, an output on the host, a verdict.
 
 Scripts import it as ``_common`` (they run from this folder); ``make bench`` skips files starting with "_".
 """
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
+from hlx_core.bench.harness import host_array
+from hlx_core.bench.peers import cuda_torch, events
+from hlx_core.bench.timing import per_call_us, samples
 
-def per_call_us(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time of one call in microseconds, over ``repeat`` calls in batches of 10."""
-    for _ in range(max(repeat // 10, 5)):
-        fn()
-    samples = []
-    for _ in range(max(repeat // 10, 1)):
-        t0 = time.perf_counter()
-        for _ in range(10):
-            fn()
-        samples.append((time.perf_counter() - t0) / 10 * 1e6)
-    return statistics.median(samples)
+__all__ = ["cuda_event_ms", "cuda_torch", "host_array", "per_call_us", "verdict"]
 
 
-def cuda_torch() -> Any:
-    """The torch module when it is importable and sees a CUDA device, with TF32 off (the peer computes in
-    full fp32 as HLX does); None otherwise, and the peer columns are skipped."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
-        return None
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    return torch
+def cuda_event_ms(torch: Any, fn: Callable[[], object], repeat: int, rounds: int = 5) -> float:
+    """Milliseconds per call of ``fn`` on the GPU: CUDA events around ``repeat`` back-to-back calls on the
+    current stream, the median over ``rounds`` after one such round of warm-up (device time of the peer's
+    kernels, as HLX's timestamps give its own; a synchronized single call would add the launch and the
+    host's wait)."""
+    return statistics.median(samples(events(torch, fn, repeat), 1, rounds)) * 1e3
 
 
 def verdict(failed: list[str]) -> int:

@@ -22,22 +22,7 @@ import numpy as np
 from _common import cuda_torch
 
 import hlx
-from hlx.kernels import gemm, pipeline, relu, stage
-
-BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
-WARMUP_BATCH = 3  # opens the session and builds the pipelines; not one of the sizes measured
-RTOL = 1e-4  # of the largest |value|: float32 sums in another order
-
-
-def mlp(x: Any, w1: hlx.Handle, w2: hlx.Handle) -> dict:
-    return pipeline([gemm(x, w1), relu(stage(0)), gemm(stage(1), w2)])
-
-
-def check(got: np.ndarray, x: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> None:
-    want = np.maximum(x.astype(np.float64) @ w1, 0) @ w2
-    err = float(np.max(np.abs(got - want))) if got.size else 0.0
-    if got.shape != want.shape or err > RTOL * max(float(np.max(np.abs(want))), 1e-30):
-        raise SystemExit(f"wrong result at batch {x.shape[0]}: max |err| {err:.3g}")
+from hlx_core.bench.suites.batch import BATCHES, LAYERS, WARMUP_BATCH, check, mlp, weights
 
 
 def hlx_rows(args: argparse.Namespace, xs: dict[int, np.ndarray], w1: np.ndarray, w2: np.ndarray
@@ -109,12 +94,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=None, help="warm runs per size (default 200, 20 small)")
     parser.add_argument("--batches", type=int, nargs="+", default=list(BATCHES))
     args = parser.parse_args()
-    d_in, hidden, d_out = (256, 256, 64) if args.small else (1024, 1024, 256)
+    d_in, hidden, d_out = LAYERS[args.small]
     args.repeat = args.repeat or (20 if args.small else 200)
 
-    rng = np.random.default_rng(0)
-    w1 = rng.standard_normal((d_in, hidden), dtype=np.float32) / np.float32(np.sqrt(d_in))
-    w2 = rng.standard_normal((hidden, d_out), dtype=np.float32) / np.float32(np.sqrt(hidden))
+    w1, w2 = weights((d_in, hidden, d_out))
+    rng = np.random.default_rng(1)
     xs = {b: rng.standard_normal((b, d_in), dtype=np.float32) for b in (WARMUP_BATCH, *args.batches)}
     print(f"MLP {d_in} -> {hidden} -> {d_out} (gemm, relu, gemm), warm runs: median of {args.repeat}")
     ours = hlx_rows(args, xs, w1, w2)

@@ -1,76 +1,149 @@
-"""Compare GEMM shader variants on the Vulkan backend (for tuning the library's gemm shader).
+"""fp32 GEMM candidates (benchmarks/variants/sgemm_*.spv and the library's gemm/gemm128) against cuBLAS.
 
-Each variant is a SPIR-V file with the library gemm's interface (bindings A, B, C; push constants M, N, K)
-and the square block tile it covers per workgroup. Every variant is checked against NumPy float64 on
-sampled rows and timed with GPU timestamps; torch.matmul (TF32 off) is measured in the same run when CUDA
-is there.
+Every candidate has the library gemm's interface (bindings A, B, C; push constants M, N, K) and covers a
+BM x BN block of C per workgroup (read from its file name, sgemm_<BM>x<BN>_...). First each one, plain and
+split-K, is checked against NumPy float64 on random non-square sizes that are multiples of no tile (the
+declared gemm bound), and split-K runs twice for equal bits. Then each is timed at every size with GPU
+timestamps (median of --repeat runs, inputs resident); split-K (S slices of K, an [S, M, N] partial and the
+fixed-order sgemm_splitk_reduce pass, both stages timed) where the plain grid has fewer than --fill
+workgroups. cuBLAS (torch.matmul, TF32 off) is timed in the same process with CUDA events over
+back-to-back products. Prints TFLOP/s, the ratio to cuBLAS and the best candidate per size.
 
-    python benchmarks/bench_gemm_variants.py [FILE.spv:TILE ...] [--sizes 2048 4096]
-
-Without variants it compares the library's two tiles, shaders/gemm.spv:64 and shaders/gemm128.spv:128.
+    python3 bench_gemm_variants.py [--sizes 1024 2048 4096 8192] [--splitk 2 4] [FILE.spv[:BMxBN] ...]
+    python3 bench_gemm_variants.py --quick        # correctness and small sizes (any Vulkan device)
 """
 from __future__ import annotations
 
 import argparse
-import statistics
+import re
 from pathlib import Path
 
 import numpy as np
-from bench_gemm import torch_tflops
+from _variants import SHADERS, VARIANTS, contract, open_session, output, stage, timed, words
+from bench_gemm import cublas_tflops
 
 import hlx
-from hlx_core.planner import plan as make_plan
+
+REDUCE = VARIANTS / "sgemm_splitk_reduce.spv"
+LIBRARY_TILES = {"gemm": (64, 64), "gemm128": (128, 128)}
+# (M, K, N): no dimension a multiple of 4 in the first, all but M in the second (the vec4 path), then the
+# degenerate ones; split K is checked with 2 and 3 slices and with more slices than K steps.
+CHECK_SHAPES = [(157, 93, 211), (130, 260, 68), (1, 1, 1), (67, 9, 5), (33, 0, 20)]
+CHECK_SPLITS = [1, 2, 3, 5]
 
 
-def variant_contract(spv: bytes, tile: str, a, b) -> dict:
-    """The library gemm contract with the shader and dispatch swapped for the variant's (``tile`` is the
-    block's size, "128", or its columns x rows, "256x128")."""
-    c = hlx.kernels.gemm(a, b)
-    body = dict(c["901"])
-    m, k = a.shape
-    n = b.shape[1]
-    body["shader_handle"] = hlx.collapse(hlx.shader_contract(spv))
-    tn, _, tm = tile.partition("x")
-    body["dispatch"] = [-(-n // int(tn)), -(-m // int(tm or tn)), 1]
-    return {"901": body}
+def tile_of(path: Path, given: str) -> tuple[int, int]:
+    """The block (BM, BN) a candidate covers: given as BMxBN, or read from its name."""
+    if given:
+        bm, _, bn = given.partition("x")
+        return int(bm), int(bn or bm)
+    if path.stem in LIBRARY_TILES:
+        return LIBRARY_TILES[path.stem]
+    m = re.match(r"sgemm_(\d+)x(\d+)_", path.stem)
+    if not m:
+        raise SystemExit(f"{path}: give the tile as {path}:BMxBN")
+    return int(m.group(1)), int(m.group(2))
 
 
-def main() -> None:
+def gemm_contract(spv: Path, tile: tuple[int, int], a, b, shape: tuple[int, int, int], slices: int) -> dict:
+    """The candidate's product of the stored tensors a [M, K] and b [K, N], over ``slices`` K slices."""
+    m, k, n = shape
+    grid = [max(1, -(-n // tile[1])), max(1, -(-m // tile[0])), slices]
+    if slices == 1:
+        return contract([stage(spv, grid, [a, b], [("float32", (m, n))], words(m, n, k))], "sgemm")
+    quads = -(-m * n // 4)
+    parts = stage(spv, grid, [a, b], [("float32", (slices, m, n))], words(m, n, k))
+    reduce = stage(REDUCE, [min(max(1, -(-quads // 256)), 65535), 1, 1], [{"stage": 0, "output": 0}],
+                   [("float32", (m, n))], words(m * n, slices))
+    return contract([parts, reduce], "sgemm_splitk")
+
+
+def bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The library gemm's declared tolerance: (K + 2) u |A||B| plus the smallest normal."""
+    return (a.shape[1] + 2) * 2.0**-24 * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))) + 2.0**-126
+
+
+def check(poisoned, variants: list[tuple[Path, tuple[int, int]]], rng: np.random.Generator) -> list[str]:
+    """Every candidate, plain and split, within the bound of float64 on awkward shapes; splits deterministic."""
+    failed = []
+    for m, k, n in CHECK_SHAPES:
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        ha, hb = hlx.collapse(a), hlx.collapse(b)
+        want = a.astype(np.float64) @ b.astype(np.float64)
+        tol = bound(a, b)
+        for spv, tile in variants:
+            for s in CHECK_SPLITS if spv.stem.startswith("sgemm_") else [1]:
+                c = gemm_contract(spv, tile, ha, hb, (m, k, n), s)
+                got, again = output(poisoned, c), output(poisoned, c)
+                label = f"{spv.stem} S={s} {m}x{k}x{n}"
+                if got.shape != (m, n) or not np.all(np.abs(got - want) <= tol):
+                    failed.append(f"{label}: off by {np.max(np.abs(got - want) - tol, initial=0):.3g} beyond the bound")
+                elif got.tobytes() != again.tobytes():
+                    failed.append(f"{label}: two runs differ")
+    return failed
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    shaders = Path(__file__).resolve().parents[1] / "shaders"
-    parser.add_argument("variants", nargs="*", help="FILE.spv:TILE or FILE.spv:COLSxROWS",
-                        default=[f"{shaders / 'gemm.spv'}:64", f"{shaders / 'gemm128.spv'}:128"])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
+    parser.add_argument("variants", nargs="*", help="FILE.spv or FILE.spv:BMxBN (default: the library and all "
+                                                    "sgemm_* candidates)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
+    parser.add_argument("--splitk", type=int, nargs="*", default=[2, 4], help="K slices tried on small grids")
+    parser.add_argument("--fill", type=int, default=264, help="split K below this many workgroups (2 x 132 SMs)")
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="sizes 256 and 384, 3 repeats")
+    parser.add_argument("--no-check", action="store_true", help="skip the correctness pass")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.repeat, args.fill = [256, 384], 3, 16
+    if args.variants:
+        variants = [(Path(p), tile_of(Path(p), t)) for p, _, t in (v.partition(":") for v in args.variants)]
+    else:
+        found = sorted(p for p in VARIANTS.glob("sgemm_*.spv") if p != REDUCE)
+        variants = [(p, tile_of(p, "")) for p in [SHADERS / "gemm.spv", SHADERS / "gemm128.spv", *found]]
 
-    from hlx_vulkan_raw import VulkanBackend
-    session = VulkanBackend().open(None)
+    session, poisoned = open_session(False), open_session(True)
     print(f"device: {session.device.name}")
     rng = np.random.default_rng()
-    rows_out = []
     try:
+        failed = [] if args.no_check else check(poisoned, variants, rng)
+        print("correctness on", ", ".join(f"{m}x{k}x{n}" for m, k, n in CHECK_SHAPES), ":",
+              "skipped" if args.no_check else "; ".join(failed) or f"all {len(variants)} candidates OK")
+        rows = []
         for n in args.sizes:
             a = rng.standard_normal((n, n), dtype=np.float32)
             b = rng.standard_normal((n, n), dtype=np.float32)
-            rows = rng.choice(n, size=min(n, 16), replace=False)
-            want = a[rows].astype(np.float64) @ b.astype(np.float64)
-            peer = torch_tflops(n, args.repeat)
-            for spec in args.variants:
-                path, tile = spec.rsplit(":", 1)
-                p = make_plan(variant_contract(Path(path).read_bytes(), tile, a, b))
-                got = session.execute(p).arrays[0]
-                err = float(np.max(np.abs(got[rows] - want)) / np.max(np.abs(want)))
-                gpu = statistics.median(session.execute(p).timings["gpu_ms"] for _ in range(args.repeat))
-                tf = 2 * n**3 / (gpu / 1e3) / 1e12
-                ratio = f"{tf / peer:.3f}" if peer else "n/a"
-                rows_out.append((n, Path(path).name, tile, tf, peer or float("nan"), ratio, err))
+            ha, hb = hlx.collapse(a), hlx.collapse(b)
+            sample = rng.choice(n, size=min(n, 16), replace=False)
+            want = a[sample].astype(np.float64) @ b.astype(np.float64)
+            peer = cublas_tflops(n, args.repeat)
+            for spv, tile in variants:
+                grid = -(-n // tile[0]) * -(-n // tile[1])
+                splits = [1] + [s for s in args.splitk if spv.stem.startswith("sgemm_") and grid < args.fill]
+                for s in splits:
+                    got, ms = timed(session, gemm_contract(spv, tile, ha, hb, (n, n, n), s), args.repeat)
+                    err = float(np.max(np.abs(got[sample] - want)) / np.max(np.abs(want)))
+                    tf = 2 * n**3 / (ms / 1e3) / 1e12
+                    rows.append((n, spv.stem, s, grid * s, tf, peer, err))
     finally:
         session.close()
-    print(f"\n{'size':>6} {'variant':>20} {'tile':>7} {'hlx TF/s':>9} {'torch TF/s':>10} {'ratio':>6} {'rel err':>9}")
-    for n, name, tile, tf, peer, ratio, err in rows_out:
-        print(f"{n:6d} {name:>20} {tile:>7} {tf:9.3f} {peer:10.3f} {ratio:>6} {err:9.1e}")
+        poisoned.close()
+    print(f"\n{'size':>6} {'variant':>28} {'S':>2} {'groups':>7} {'hlx TF/s':>9} {'cuBLAS TF/s':>11} {'ratio':>6} "
+          f"{'rel err':>8}")
+    for n, name, s, wg, tf, peer, err in rows:
+        ratio = f"{tf / peer:6.3f}" if peer else f"{'n/a':>6}"
+        print(f"{n:6d} {name:>28} {s:2d} {wg:7d} {tf:9.2f} {peer or float('nan'):11.2f} {ratio} {err:8.1e}")
+    print()
+    for n in args.sizes:
+        n_, name, s, _, tf, peer, _ = max((r for r in rows if r[0] == n), key=lambda r: r[4])
+        ratio = f"{tf / peer:.3f}x cuBLAS" if peer else "no cuBLAS peer"
+        print(f"best at {n}: {name} S={s} {tf:.2f} TFLOP/s, {ratio}")
+    if failed:
+        print("FAIL: " + "; ".join(failed))
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

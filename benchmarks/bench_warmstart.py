@@ -27,48 +27,19 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable
 
+from hlx_core.bench.suites.warmstart import CUPY, HLX_PLAIN, PRELUDE, spawn
+
 # -- the children ---------------------------------------------------------------------------------------
-# perf_counter is CLOCK_MONOTONIC, the parent's clock too: marks are comparable with the spawn time.
-
-PRELUDE = r'''
-import time
-marks = {"t0": time.perf_counter()}
-import atexit
-import os
-import sys
-N, BACKEND = int(sys.argv[1]), sys.argv[2]
-# Registered first, so it runs last of the exit hooks: what follows is the interpreter's own finalization.
-atexit.register(lambda: os.write(1, b'\n{"exit_hooks_done": %r}\n' % time.perf_counter()))
-
-
-def mark(name):
-    marks[name] = time.perf_counter()
-
-
-def inputs(np):
-    rng = np.random.default_rng(0)
-    return rng.standard_normal((N, N), dtype=np.float32), rng.standard_normal((N, N), dtype=np.float32)
-
-
-def report(out=None, a=None, b=None, **extra):
-    import json
-    if out is not None:  # a corner of the result against NumPy
-        import numpy as np
-        ref = a[:8].astype(np.float64) @ b[:, :8].astype(np.float64)
-        extra["error"] = float(np.abs(out[:8, :8] - ref).max() / max(np.abs(ref).max(), 1e-30))
-    print(json.dumps({"marks": marks, **extra}))
-'''
+# PRELUDE, HLX_PLAIN (just the call), CUPY and spawn are the `hlx bench warmstart` suite's.
 
 FLOOR_PYTHON = PRELUDE + r'''
 mark("result")
@@ -79,18 +50,6 @@ FLOOR_NUMPY = PRELUDE + r'''
 import numpy
 mark("result")
 report()
-'''
-
-HLX_PLAIN = PRELUDE + r'''
-import numpy as np
-mark("numpy")
-import hlx
-mark("hlx")
-a, b = inputs(np)
-result = hlx.run(hlx.kernels.gemm(a, b), backend=BACKEND, memo=False)
-out = result.arrays()[0]
-mark("result")
-report(out, a, b, device=result.device)
 '''
 
 # hlx.run's steps one at a time; each is cached, so the run at the end only creates pipelines, executes and
@@ -145,79 +104,12 @@ if name == "vulkan":
 report(out, a, b, device=result.device, **extra)
 '''
 
-CUPY = PRELUDE + r'''
-SGEMM = """
-extern "C" __global__ void sgemm(const float* a, const float* b, float* c, int M, int N, int K) {
-    // A 16x16 block computes a 64x64 tile of C, each thread a 4x4 register tile; K advances by 16.
-    __shared__ float As[16][64 + 1];
-    __shared__ float Bs[16][64];
-    int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
-    int row0 = blockIdx.y * 64, col0 = blockIdx.x * 64;
-    float acc[4][4] = {{0.f}};
-    for (int k0 = 0; k0 < K; k0 += 16) {
-        for (int i = tid; i < 16 * 64; i += 256) {
-            int k = i % 16, m = i / 16, kb = i / 64, n = i % 64;
-            As[k][m] = (row0 + m < M && k0 + k < K) ? a[(row0 + m) * K + k0 + k] : 0.f;
-            Bs[kb][n] = (k0 + kb < K && col0 + n < N) ? b[(k0 + kb) * N + col0 + n] : 0.f;
-        }
-        __syncthreads();
-        for (int k = 0; k < 16; ++k) {
-            float ra[4], rb[4];
-            for (int q = 0; q < 4; ++q) { ra[q] = As[k][ty * 4 + q]; rb[q] = Bs[k][tx * 4 + q]; }
-            for (int i = 0; i < 4; ++i)
-                for (int j = 0; j < 4; ++j) acc[i][j] += ra[i] * rb[j];
-        }
-        __syncthreads();
-    }
-    for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j) {
-            int r = row0 + ty * 4 + i, col = col0 + tx * 4 + j;
-            if (r < M && col < N) c[r * N + col] = acc[i][j];
-        }
-}
-"""
-import numpy as np
-mark("numpy")
-import cupy as cp
-mark("cupy")
-a, b = inputs(np)
-mark("inputs")
-da, db = cp.asarray(a), cp.asarray(b)  # the first CUDA call starts the context
-dc = cp.empty((N, N), dtype=cp.float32)
-mark("context+upload")
-kernel = cp.RawKernel(SGEMM, "sgemm")
-kernel.compile()  # NVRTC, or the cubin from CUPY_CACHE_DIR
-mark("compile")
-kernel(((N + 63) // 64, (N + 63) // 64), (16, 16), (da, db, dc, np.int32(N), np.int32(N), np.int32(N)))
-out = cp.asnumpy(dc)
-mark("result")
-report(out, a, b, device=cp.cuda.runtime.getDeviceProperties(0)["name"].decode())
-'''
-
 HLX_STEP_NAMES = ["numpy", "hlx", "plugins", "import vulkan", "instance", "devices", "probe", "inputs",
                   "contract", "plan", "open", "result"]
 CUPY_STEP_NAMES = ["numpy", "cupy", "inputs", "context+upload", "compile", "result"]
 
 
 # -- the parent -----------------------------------------------------------------------------------------
-
-def spawn(script: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """One child process. Adds, in seconds: ``process`` (spawn to exit), ``start`` (spawn to the script's
-    first line), ``to_result`` (spawn to the result on the host), ``exit_hooks`` (the result to the end of
-    the exit hooks: session teardown, store flush) and ``finalization`` (from there to the exit)."""
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", script, *argv], env=env, capture_output=True, text=True)
-    end = time.perf_counter()
-    if proc.returncode != 0:
-        raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    out = next(line for line in lines if "marks" in line)
-    m = out["marks"]
-    hooks = next((line["exit_hooks_done"] for line in lines if "exit_hooks_done" in line), m["result"])
-    out.update(process=end - start, start=m["t0"] - start, to_result=m["result"] - start,
-               exit_hooks=hooks - m["result"], finalization=end - hooks)
-    return out
-
 
 def run_config(label: str, script: str, argv: list[str], env_for: Callable[[], dict[str, str]], repeat: int,
                warmup: bool) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from hlx_core.contracts.validate import validate
 from hlx_core.errors import BackendError, CodecError, ContractError, HandleError, HLXError, SpirvError
 from hlx_core.kernels.user import Kernel, out
 from hlx_core.runtime import Result, backend_info, backends, run
+from hlx_core.scale.executor import as_completed, executor, run_many
 from hlx_core.submit import submit
 from hlx_core.version import package_version
 
@@ -38,5 +39,6 @@ __all__ = [
     "validate", "shader_contract",
     "compile_glsl", "Kernel", "out",
     "run", "submit", "Result", "backends", "backend_info", "kernels", "compare",
+    "run_many", "executor", "as_completed",
     "__version__",
 ]

@@ -19,9 +19,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hlx_core.cas.resident import spilled, wanted
 from hlx_core.codec.handle import Handle
-from hlx_core.errors import BackendError
+from hlx_core.errors import BackendError, HLXError
+from hlx_core.log import get_logger
 from hlx_core.plan import Plan
+
+log = get_logger("hlx.backend")
 
 DeviceKind = Literal["gpu-discrete", "gpu-integrated", "gpu-virtual", "cpu", "other"]
 
@@ -58,14 +62,74 @@ class Availability:
     version: str = ""
 
 
+class DeviceOutput(ABC):
+    """A plan output left on the device that computed it, known by the handle the device hashed.
+
+    A GPU backend returns one in ``Execution.arrays`` (instead of an array) for an output it hashed on the
+    device (at least the device-hash threshold): ``hlx.run`` then stores nothing on the host and the next
+    run taking ``handle`` reads the buffer where it is. The backend keeps the buffer in its residency,
+    counted against the same budget as resident inputs, and calls ``evict`` just before freeing it, inside
+    the session: the bytes go to every store still waiting for them (hlx_core/cas/resident.py), or stay
+    here (``host``) when the runtime has not taken the output yet (a run whose outputs did not fit).
+    ``download`` and ``evict`` run on the session's device, so their caller serialises them with its runs
+    (the runtime holds the session's lock)."""
+
+    def __init__(self, handle: Handle, dtype: Any, shape: tuple[int, ...]) -> None:
+        self.handle = handle
+        self.dtype = np.dtype(dtype)
+        self.shape = tuple(shape)
+        self.host: np.ndarray | None = None  # the bytes, when the device let them go before delivery
+        self.released = False  # the device buffer is gone
+        self.delivered = False  # the runtime has registered it with its store
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    @abstractmethod
+    def _read(self) -> np.ndarray:
+        """Copy the bytes off the device into a new (C-order, native) array."""
+
+    def download(self) -> np.ndarray | None:
+        """The output as a read-only host array; None once its buffer is gone and its bytes were handed
+        to the stores that waited for them."""
+        if self.host is None and not self.released:
+            array = self._read()
+            array.flags.writeable = False
+            return array
+        return self.host
+
+    def evict(self) -> None:
+        """The backend is about to free the buffer: spill the bytes where they are still wanted."""
+        if self.released:
+            return
+        try:
+            if not self.delivered:
+                self.host = self.download()
+            elif wanted(self.handle):
+                spilled(self.handle, self.download())
+        except HLXError as exc:  # a device that fails now (lost, timed out) loses the output: say so
+            log.warning("spilling %s before freeing its buffer failed: %s", self.handle, exc)
+        self.released = True
+
+
+def _downloaded(output: DeviceOutput) -> np.ndarray:
+    """A device output's array for a caller that takes arrays only; its buffer stays resident, wanted by
+    no store."""
+    array = output.download()
+    output.delivered = True
+    return array
+
+
 @dataclass
 class Execution:
-    """What a session returns: arrays in the order of ``plan.outputs`` and timings in milliseconds
-    (``gpu_ms`` and ``stage<i>_gpu_ms`` where the backend has timestamps, ``host_ms`` always). ``handles``,
-    where the backend computed them (on the device, where the outputs already are), gives each output's
-    handle, None for those the runtime is to hash; without it the runtime hashes every output."""
+    """What a session returns: outputs in the order of ``plan.outputs`` and timings in milliseconds
+    (``gpu_ms`` and ``stage<i>_gpu_ms`` where the backend has timestamps, ``host_ms`` always). An output is
+    a NumPy array, or a ``DeviceOutput`` left on the device. ``handles``, where the backend computed them
+    (on the device, where the outputs already are), gives each output's handle, None for those the runtime
+    is to hash; without it the runtime hashes every output array."""
 
-    arrays: list[np.ndarray]
+    arrays: list[np.ndarray | DeviceOutput]
     timings: dict[str, float] = field(default_factory=dict)
     handles: list[Handle | None] | None = None
 
@@ -89,6 +153,7 @@ class Session(ABC):
     closed: bool = False
     broken: bool = False
     forked: bool = False
+    on_device: bool = False  # the caller takes DeviceOutputs (hlx.run's sessions); else outputs are arrays
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "Session":
         session = super().__new__(cls)
@@ -96,10 +161,14 @@ class Session(ABC):
         return session
 
     def execute(self, plan: Plan) -> Execution:
-        """Run every stage of ``plan`` and return its outputs; raise HLXError subclasses only."""
+        """Run every stage of ``plan`` and return its outputs; raise HLXError subclasses only. Outputs the
+        backend left on its device come back as arrays, downloaded, unless ``on_device`` is set."""
         if self.closed:
             raise self._refusal()
-        return self._execute(plan)
+        execution = self._execute(plan)
+        if not self.on_device and any(isinstance(a, DeviceOutput) for a in execution.arrays):
+            execution.arrays = [_downloaded(a) if isinstance(a, DeviceOutput) else a for a in execution.arrays]
+        return execution
 
     def _refusal(self) -> BackendError:
         if self.forked:

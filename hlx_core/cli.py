@@ -1,4 +1,4 @@
-"""The ``hlx`` command line (also ``python -m hlx``): devices, plugins, run, show, demo, cache,
+"""The ``hlx`` command line (also ``python -m hlx``): devices, plugins, run, show, bench, demo, cache,
 verify-determinism, shader pack and info.
 
 Every HLXError ends the command with ``error [E_CODE]: message`` on stderr and exit status 1 (no
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from hlx_core import parity_cli, runtime
+from hlx_core.bench.command import add_parser as add_bench_parser
 from hlx_core.cas import api as cas
 from hlx_core.codec.handle import Handle, is_handle
 from hlx_core.compile import spirv_from_file
@@ -35,6 +36,7 @@ from hlx_core.errors import HLXError
 from hlx_core.input_files import load_contract, read_text
 from hlx_core.log import setup as setup_logging
 from hlx_core.registry import ALLOWLIST_ENV
+from hlx_core.scale.worker import cmd_worker
 from hlx_core.settings import hlx_home, parse_bytes
 from hlx_core.version import package_version
 
@@ -330,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="FILE.npy", help="save the tensor as a .npy file")
     p.set_defaults(func=cmd_show)
 
+    add_bench_parser(sub)  # hlx_core/bench/command.py
+
     p = sub.add_parser("demo", help="MLP pipeline and a GEMM on every available backend")
     p.add_argument("--size", type=_positive, default=1024, help="GEMM size N for N×N×N (default 1024)")
     p.add_argument("--backend", action="append", help="only this backend (repeatable)")
@@ -374,6 +378,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-path", action="append", default=[], metavar="DIR",
                    help="a folder whose files a JSON contract's $file and $npy may name (as for hlx run)")
     p.set_defaults(func=cmd_verify_determinism)
+
+    p = sub.add_parser("worker", help="one Dask worker per device of a backend, for hlx.executor('dask://…') "
+                                      "(needs hlx[dist]; docs/SCALE.md)")
+    p.add_argument("scheduler", help="the Dask scheduler: dask://host:port (or tcp://host:port)")
+    p.add_argument("--backend", default="auto", help="backend name or 'auto' (default)")
+    p.add_argument("--devices", default="all", help="'all' (default) or a comma-separated list of device "
+                                                    "indices or UUIDs")
+    p.add_argument("--store", default=None, metavar="URL", help="a store the cluster shares (file://…, s3://…)")
+    p.add_argument("--home", default=None, metavar="DIR",
+                   help="where each worker's HLX_HOME goes (default $HLX_HOME/workers/<device>)")
+    p.add_argument("--dry-run", action="store_true", help="print each worker's environment and command, start none")
+    p.set_defaults(func=cmd_worker)
 
     shader = sub.add_parser("shader", help="shader tools").add_subparsers(dest="shader_command", required=True,
                                                                           metavar="ACTION")

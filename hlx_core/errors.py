@@ -8,6 +8,8 @@ tests/test_error_codes.py keeps the source, ``CODES`` and docs/ERRORS.md in step
 """
 from __future__ import annotations
 
+from functools import partial
+
 #: Every code HLX raises, by layer (in the order of the exception classes below) -> what it means.
 CODES: dict[str, str] = {
     # codec (CodecError)
@@ -77,6 +79,10 @@ CODES: dict[str, str] = {
                 "execute raised or returned outputs unlike the plan's",
     "E_NONDETERMINISTIC": "a run checked against its memo record (memo=\"verify\") gave other output bytes; both "
                           "records are kept as evidence",
+    "E_EXECUTOR": "an executor spec HLX does not know (hlx.executor, HLX_CLUSTER), a closed executor, or a "
+                  "cluster with no worker that runs the backend asked for",
+    "E_WORKER_LOST": "a contract's Dask workers died more often than the engine retries, or the cluster went "
+                     "away before the contract finished",
     # Vulkan only (VulkanError in hlx_vulkan_raw)
     "E_VK_ERROR": "a VkResult with no more specific code (named in the message), or a Vulkan backend failure "
                   "that no other code fits (no fitting memory type, a staging overflow)",
@@ -105,9 +111,13 @@ CODES: dict[str, str] = {
                 "message)",
     "E_IO": "the command line cannot or may not read a file: missing, not a regular file (a device, "
             "FIFO, directory), outside the contract's folder and every --allow-path, a .npy whose header does "
-            "not fit its data, not UTF-8 text",
-    "E_USAGE": "a command-line invocation lacks a required option",
-    "E_DEPENDENCY": "an optional package a command needs is not installed (pytest for hlx conformance)",
+            "not fit its data, not UTF-8 text; or cannot write one (hlx bench --csv, --plot)",
+    "E_USAGE": "a command-line invocation lacks a required option, or gives one a value it cannot use (hlx bench: "
+               "an unknown suite, a size or count that is not a positive integer)",
+    "E_DEPENDENCY": "an optional package a command needs is not installed (pytest for hlx conformance, "
+                    "matplotlib for hlx bench --plot)",
+    "E_BENCH": "hlx bench could not measure a case: a result differs from NumPy's float64, or a benchmark's "
+               "child process failed",
     "E_RESULT_OUTPUTS": "np.asarray(result) or result.__dlpack__() on a Result that has other than one output "
                         "(result.arrays() lists them all)",
 }
@@ -125,6 +135,11 @@ class HLXError(Exception):
         self.path = path
         where = f" at {path}" if path else ""
         super().__init__(f"[{self.code}]{where} {message}".rstrip())
+
+    def __reduce__(self) -> tuple:
+        # Errors cross processes (Dask workers, multiprocessing): rebuild from the code and message, not from
+        # the formatted text Exception would pickle, and keep every attribute a subclass adds.
+        return (partial(type(self), path=self.path), (self.code, self.message), self.__dict__)
 
 
 class CodecError(HLXError):

@@ -28,16 +28,57 @@ class Shader:
     wgsl_source: str | None = field(default=None, repr=False)
 
 
-@dataclass(frozen=True)
 class InputRef:
-    """A binding fed from the store: ``array`` is the resolved (read-only) tensor behind ``handle``."""
+    """A binding fed from the store: ``array`` is the resolved (read-only) tensor behind ``handle``.
 
-    handle: Handle
-    array: np.ndarray = field(repr=False, compare=False)
+    ``dtype`` and ``shape`` are known at plan time; the array itself may be loaded on first use (``load``):
+    a tensor that is still only on a device (a resident output, hlx_core/cas/resident.py) is planned from
+    its record, and a backend holding its buffer never reads ``array``, so it is never downloaded. Equal
+    (and hashed) by handle, like the frozen record it replaces."""
+
+    __slots__ = ("handle", "dtype", "shape", "_array", "_load")
+
+    def __init__(self, handle: Handle, array: np.ndarray | None = None, *, dtype: Any = None,
+                 shape: tuple[int, ...] | None = None, load: Callable[[], np.ndarray] | None = None) -> None:
+        if array is None and (load is None or dtype is None or shape is None):
+            raise TypeError("InputRef needs an array, or dtype, shape and load")
+        set_ = object.__setattr__
+        set_(self, "handle", handle)
+        set_(self, "dtype", np.dtype(array.dtype if array is not None else dtype))
+        set_(self, "shape", tuple(array.shape) if array is not None else tuple(shape))
+        set_(self, "_array", array)
+        set_(self, "_load", load)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"InputRef is immutable ({name})")
+
+    @property
+    def array(self) -> np.ndarray:
+        """The tensor, loaded (downloaded, for a resident output) on first use and kept."""
+        if self._array is None:
+            object.__setattr__(self, "_array", self._load())
+        return self._array
+
+    @property
+    def loaded(self) -> np.ndarray | None:
+        """The array when it is in host memory already, else None (nothing is loaded)."""
+        return self._array
 
     @property
     def nbytes(self) -> int:
-        return int(self.array.nbytes)
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, InputRef) and other.handle == self.handle
+
+    def __hash__(self) -> int:
+        return hash(self.handle)
+
+    def __repr__(self) -> str:
+        return f"InputRef(handle={self.handle!r})"
+
+    def __reduce__(self) -> tuple:
+        return InputRef, (self.handle, self.array)
 
 
 @dataclass(frozen=True)
@@ -122,9 +163,15 @@ class Plan:
         return tuple(self.stages[s].output_spec(j) for s, j in self.outputs)
 
     @cached_property
+    def input_refs(self) -> dict[str, InputRef]:
+        """The inputs by handle: backends that cache per-key work upload from the plan being run, reading
+        ``array`` only for an input they do not hold."""
+        return {b.handle: b for st in self.stages for b in st.bindings if isinstance(b, InputRef)}
+
+    @property
     def input_arrays(self) -> dict[str, np.ndarray]:
-        """The input tensors by handle: backends that cache per-key work upload from the plan being run."""
-        return {b.handle: b.array for st in self.stages for b in st.bindings if isinstance(b, InputRef)}
+        """The input tensors by handle (each loaded, downloaded if resident elsewhere)."""
+        return {h: ref.array for h, ref in self.input_refs.items()}
 
     def binding_spec(self, stage: int, slot: int) -> InputRef | OutputRef:
         """What lives in a binding, following StageRefs back to the OutputRef that made it."""

@@ -30,7 +30,7 @@ from hlx_core.codec.handle import Handle, blake3_digest, is_handle, tag_of
 from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG, VULKAN_SHADER
 from hlx_core.contracts.key import raw_key
 from hlx_core.contracts.store_cache import Held, StoreCache, held_bytes
-from hlx_core.contracts.tensors import resolve_tensor
+from hlx_core.contracts.tensors import resolve_tensor, tensor_spec
 from hlx_core.contracts.validate import validate
 from hlx_core.device.lru import LRU
 from hlx_core.errors import ContractError, HandleError, HLXError
@@ -48,7 +48,9 @@ SHADER_CACHE_ENTRIES = 256
 
 
 def _held(plan: Plan) -> Held:
-    return {id(array): held_bytes(array) for array in plan.input_arrays.values()}
+    """The input arrays a kept plan holds (not those still to be loaded: resident outputs)."""
+    arrays = [ref.loaded for ref in plan.input_refs.values()]
+    return {id(array): held_bytes(array) for array in arrays if array is not None}
 
 
 # (store, contract key) -> Plan
@@ -297,6 +299,11 @@ class _Planner:
         if handle not in self.inputs:
             if not is_handle(handle):
                 raise _fail(path, f"{handle!r:.90} is not a handle", "E_CONTRACT_FIELD_TYPE")
+            spec = tensor_spec(Handle(handle), self.store)
+            if spec is not None:  # still on a device: planned from its record, loaded only if a backend asks
+                h, store = Handle(handle), self.store
+                self.inputs[handle] = InputRef(h, dtype=spec[0], shape=spec[1], load=lambda: resolve_tensor(h, store))
+                return self.inputs[handle]
             try:
                 value = resolve_tensor(Handle(handle), self.store)
             except HandleError as exc:
@@ -321,7 +328,7 @@ def _tensor_specs(bindings: tuple[Binding, ...], earlier: tuple[Stage, ...]
     specs = []
     for b in bindings:
         if isinstance(b, InputRef):
-            specs.append((b.array.dtype, tuple(b.array.shape), False))
+            specs.append((b.dtype, b.shape, False))
         elif isinstance(b, OutputRef):
             specs.append((np.dtype(b.dtype), b.shape, True))
         else:

@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 
 from hlx_core import registry
-from hlx_core.backend import DeviceInfo, Execution, Session
+from hlx_core.backend import DeviceInfo, DeviceOutput, Execution, Session
 from hlx_core.cas import api as cas
+from hlx_core.cas.resident import settle_all
+from hlx_core.cas.writer import writes_behind
 from hlx_core.codec.handle import Handle, is_handle
 from hlx_core.contracts.tensors import resolve_tensor
 from hlx_core.device.selection import check_selector, matches, select_device
@@ -51,17 +53,22 @@ class Result:
     device: str
     timings: dict[str, float]
     contract: Handle
-    _arrays: list[np.ndarray] | None = field(compare=False)
+    _arrays: list[np.ndarray | None] | None = field(compare=False)
     memo_hit: bool = False
     exec_key: str | None = None
     _store: Any = field(default=None, compare=False)
 
     def arrays(self) -> list[np.ndarray]:
-        """The outputs as (read-only) NumPy arrays: those the backend returned, or (a memo hit) read from
-        the store on first use."""
-        if self._arrays is None:
-            object.__setattr__(self, "_arrays", [resolve_tensor(h, self._store) for h in self.outputs])
-        return list(self._arrays)
+        """The outputs as (read-only) NumPy arrays: those the backend returned, downloaded on first use for
+        those it left on the device, or (a memo hit) read from the store on first use; kept once read."""
+        arrays = self._arrays
+        if arrays is None:
+            arrays = [None] * len(self.outputs)
+            object.__setattr__(self, "_arrays", arrays)
+        for k, array in enumerate(arrays):
+            if array is None:
+                arrays[k] = _read_output(self.outputs[k], self._store)
+        return list(arrays)
 
     def _only(self, what: str) -> np.ndarray:
         arrays = self.arrays()
@@ -98,12 +105,40 @@ class Result:
                 f"timings_ms={{{times}}}{memo})")
 
 
+def _read_output(handle: Handle, store: Any) -> np.ndarray:
+    """An output from its store: downloaded (and then written behind) while it is still only on a device."""
+    if store is not None:
+        array = store.materialize(handle)
+        if array is not None:
+            return array
+    return resolve_tensor(handle, store)
+
+
+class _OnDevice:
+    """A session's ``DeviceOutput`` as the store sees it (hlx_core.cas.resident.DeviceSource): downloaded
+    under the session's lock, so a download never runs beside the session's runs."""
+
+    __slots__ = ("output", "slot", "handle", "dtype", "shape")
+
+    def __init__(self, output: DeviceOutput, slot: "_SessionSlot") -> None:
+        self.output = output
+        self.slot = slot
+        self.handle, self.dtype, self.shape = output.handle, output.dtype, output.shape
+
+    def fetch(self) -> np.ndarray | None:
+        with self.slot.lock:
+            if self.slot.session.forked:  # the parent's device: its outputs were settled before the fork
+                return None
+            return self.output.download()
+
+
 class _SessionSlot:
-    """An open session and the lock that serialises work on it."""
+    """An open session and the lock that serialises work on it (re-entrant: a run that reads an input still
+    on its own device, a shader writing it in place, downloads it inside the run)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
 
 
 _sessions: dict[tuple[str, Any], _SessionSlot] = {}
@@ -246,6 +281,13 @@ def _choose(backend: str, device: Any) -> tuple[str, Any]:
     return backend, _pick_device(backend, avail.devices, device)
 
 
+def session(backend: str, device: Any = None) -> tuple[str, Session]:
+    """(backend name, the cached session) ``hlx.run(backend=backend, device=device)`` would run on; for
+    placement (hlx_core/scale), which asks a device's session what it holds."""
+    name, device_arg = _choose(backend, device)
+    return name, _session(name, device_arg).session
+
+
 def _session(name: str, device: Any) -> _SessionSlot:
     """The cached session for (backend, device), opening one on first use. Two spellings of the same device
     (None and its index, say) end up sharing one session."""
@@ -274,6 +316,7 @@ def _session(name: str, device: Any) -> _SessionSlot:
                 slot = other
                 break
         else:
+            session.on_device = True  # outputs may stay on its device: _take registers them with the store
             slot = _SessionSlot(session)
         _sessions[key] = slot
         if not _exit_hook:
@@ -307,7 +350,13 @@ def _close_quietly(session: Session) -> None:
 
 
 def close_sessions() -> None:
-    """Close every cached session (they reopen on the next run). Called at interpreter exit."""
+    """Close every cached session (they reopen on the next run). Called at interpreter exit. Outputs still
+    only on a device are downloaded and handed to their stores first (written by the stores' exit flush);
+    closing a session spills what it still holds, too."""
+    try:
+        settle_all()
+    except Exception:  # an exit hook must never raise; the log says what was lost
+        log.warning("writing outputs still on a device failed", exc_info=True)
     with _sessions_lock:
         slots = {id(s): s for s in _sessions.values()}.values()
         _sessions.clear()
@@ -324,7 +373,16 @@ def _after_fork_in_child() -> None:
     _sessions_lock = threading.RLock()  # another thread of the parent may have held it at the fork
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+def _before_fork() -> None:
+    """A child cannot reach this process's devices: outputs still only on them are downloaded into their
+    stores first (written behind, by the child's writer too), so every handle resolves on both sides."""
+    try:
+        settle_all()
+    except Exception:
+        log.warning("writing outputs still on a device before fork() failed", exc_info=True)
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 # -- running --------------------------------------------------------------------------------------------
@@ -346,7 +404,10 @@ def as_contract(contract: Any, store: Any) -> Any:
     return contract
 
 
-def _execute(slot: _SessionSlot, plan: Plan, name: str) -> Execution:
+def _execute(slot: _SessionSlot, plan: Plan, name: str, store: Any, through: bool) -> Execution:
+    """Run ``plan`` on the session and check what it returned. Outputs left on the device are registered
+    with ``store`` while the session's lock is still held (no other run can evict them before), or with
+    ``through`` downloaded at once (the buffer stays resident for later runs)."""
     with slot.lock:
         start = time.perf_counter()
         try:
@@ -358,6 +419,28 @@ def _execute(slot: _SessionSlot, plan: Plan, name: str) -> Execution:
             raise BackendError("E_PLUGIN", f"backend {name!r} failed executing {plan.key}: "
                                            f"{type(exc).__name__}: {exc}") from exc
         host_ms = (time.perf_counter() - start) * 1e3
+        _check_execution(execution, plan, name)
+        for k, output in enumerate(execution.arrays):
+            if isinstance(output, DeviceOutput):
+                execution.arrays[k] = _take(output, slot, store, through)
+    execution.timings.setdefault("host_ms", host_ms)
+    return execution
+
+
+def _take(output: DeviceOutput, slot: _SessionSlot, store: Any, through: bool) -> np.ndarray | DeviceOutput:
+    """A device output as the run keeps it: its array when its bytes are on the host (the device let it go
+    within the run, or ``through``), else the output, now known to ``store`` (session lock held)."""
+    if output.host is None and not through:
+        if not store.contains(output.handle):
+            store.put_resident(_OnDevice(output, slot))
+        output.delivered = True
+        return output
+    array = output.download()
+    output.delivered = True
+    return array
+
+
+def _check_execution(execution: Any, plan: Plan, name: str) -> None:
     if not isinstance(execution, Execution) or len(execution.arrays) != len(plan.outputs):
         got = len(execution.arrays) if isinstance(execution, Execution) else type(execution).__name__
         raise BackendError("E_PLUGIN", f"backend {name!r} returned {got} output(s); the plan has "
@@ -366,12 +449,14 @@ def _execute(slot: _SessionSlot, plan: Plan, name: str) -> Execution:
         raise BackendError("E_PLUGIN", f"backend {name!r} returned {len(execution.handles)} output handle(s); "
                                        f"the plan has {len(plan.outputs)} outputs")
     for k, (spec, array) in enumerate(zip(plan.output_specs, execution.arrays)):
-        if not isinstance(array, np.ndarray) or array.dtype != spec.dtype or array.shape != spec.shape:
+        resident = isinstance(array, DeviceOutput)
+        if not (resident or isinstance(array, np.ndarray)) or array.dtype != spec.dtype or array.shape != spec.shape:
             shape = getattr(array, "shape", None)
             raise BackendError("E_PLUGIN", f"backend {name!r} output {k} is {getattr(array, 'dtype', '?')}"
                                            f"{shape}, the plan says {spec.dtype}{spec.shape}")
-    execution.timings.setdefault("host_ms", host_ms)
-    return execution
+        if resident and (execution.handles is None or execution.handles[k] != array.handle):
+            raise BackendError("E_PLUGIN", f"backend {name!r} left output {k} on the device without giving "
+                                           "its handle in Execution.handles")
 
 
 def _memoized(memo: Memo, name: str, slot: _SessionSlot, plan: Plan, store: Any, salt: str) -> MemoizedRun | None:
@@ -395,7 +480,10 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
     when None; E_DEVICE_UNKNOWN when none matches). ``store``: where inputs are read and outputs written
     (the default store when None). The contract and the outputs are hashed before ``run`` returns and
     written to the store behind it (they resolve at once in this process; ``hlx.flush()`` or interpreter
-    exit makes them durable); ``persist=True`` writes them through before returning.
+    exit makes them durable); ``persist=True`` writes them through before returning. A GPU backend may
+    leave large outputs on its device (hashed there): they are downloaded only when read
+    (``Result.arrays()``, ``hlx.resolve``), spilled to the store when evicted, and a later run taking their
+    handles reads them where they are (docs/STORE.md, "Outputs on the device").
 
     ``memo`` (docs/DETERMINISM.md): True answers from the memo record of an earlier run with the same
     execution key when one checks, and records this run otherwise; False neither reads nor writes records;
@@ -425,18 +513,26 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
             timings = {"memo_ms": (now - looked) * 1e3, "total_ms": (now - start) * 1e3}
             return Result(hit.outputs, name, slot.session.device.name, timings, plan.key, None,
                           memo_hit=True, exec_key=memoized.key, _store=store)
-    execution = _execute(slot, plan, name)
-    arrays = []
-    for array in execution.arrays:
+    for ref in plan.input_refs.values():
+        if ref.loaded is None and not slot.session.holds(ref.handle):
+            ref.array  # on another device: downloaded now, outside this session's lock  # noqa: B018
+    execution = _execute(slot, plan, name, store, persist or not writes_behind())
+    handles = execution.handles or [None] * len(execution.arrays)
+    arrays: list[np.ndarray | None] = []
+    outputs = []
+    for array, handle in zip(execution.arrays, handles):
+        if isinstance(array, DeviceOutput):  # on the device, known to the store: nothing crosses to the host
+            arrays.append(None)
+            outputs.append(array.handle)
+            continue
         if not array.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into shape (1,))
             array = array.copy(order="C")
         array.flags.writeable = False
         arrays.append(array)
-    handles = execution.handles or [None] * len(arrays)
-    outputs = [cas.collapse(a, store=store, behind=not persist, handle=h) for a, h in zip(arrays, handles)]
+        outputs.append(cas.collapse(array, store=store, behind=not persist, handle=handle))
     timings = {k: float(v) for k, v in execution.timings.items()}
     if memoized is not None:
         memoized.finish(outputs, slot.session.device, timings, behind=not persist)
     timings["total_ms"] = (time.perf_counter() - start) * 1e3
     return Result(outputs, name, slot.session.device.name, timings, plan.key, arrays,
-                  exec_key=memoized.key if memoized is not None else None)
+                  exec_key=memoized.key if memoized is not None else None, _store=store)

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 from hlx_core import codec
 from hlx_core.cas.disk import DiskStore
+from hlx_core.cas.resident import settle_all
 from hlx_core.cas.store import Snapshot, Store, Transaction
 from hlx_core.cas.writer import flush_all
 from hlx_core.codec.handle import Handle, blake3_digest, tag_of
@@ -75,9 +76,11 @@ def collapse(value: Any, store: Store | None = None, *, behind: bool = False, ha
 
 
 def flush(store: Store | None = None) -> None:
-    """Wait until every object written behind is in its store (every store's, or ``store``'s only); E_STORE
-    for a write that failed. Interpreter exit flushes too."""
+    """Wait until every object written behind is in its store (every store's, or ``store``'s only), outputs
+    still only on a device downloaded and written first; E_STORE for a write that failed. Interpreter exit
+    flushes too."""
     if store is None:
+        settle_all()
         flush_all()
     else:
         _check_store(store).flush()

@@ -102,7 +102,7 @@ class DiskStore(Store):
             self._writer = BackgroundWriter(self._put)
         self._writer.submit(handle, chunks)
 
-    def flush(self) -> None:
+    def _flush_writes(self) -> None:
         if self._writer is not None:
             self._writer.flush()
 

@@ -22,6 +22,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 
+import numpy as np
+
+from hlx_core.cas.resident import DeviceSource, ResidentSet, register
+from hlx_core.codec import encode_chunks
 from hlx_core.codec.handle import Buffer, Handle, blake3_digest
 from hlx_core.errors import HandleError
 
@@ -153,25 +157,90 @@ class Store(ABC):
         transaction records it."""
         self.put(handle, chunks)
 
-    def flush(self) -> None:  # noqa: B027 (a store that writes through has nothing to wait for)
-        """Wait until every object put behind is written (E_STORE for a write that failed)."""
+    def flush(self) -> None:
+        """Download and write every resident object, then wait until every object put behind is written
+        (E_STORE for a write that failed)."""
+        self.settle()
+        self._flush_writes()
+
+    def _flush_writes(self) -> None:  # noqa: B027 (a store that writes through has nothing to wait for)
+        """Wait until every object put behind is written."""
+
+    # -- objects still on a device (hlx_core/cas/resident.py) -------------------------------------
+    @property
+    def resident(self) -> ResidentSet:
+        """The objects this store knows of that are still only on a device."""
+        found = self.__dict__.get("_resident_set")
+        if found is None:
+            found = self.__dict__.setdefault("_resident_set", ResidentSet())
+        return found
+
+    def put_resident(self, source: DeviceSource) -> None:
+        """Count ``source.handle`` as stored while its bytes are still on a device: it is downloaded and
+        written on its first read, on ``flush``, or when its device spills it (``settle_array``)."""
+        if not self._contains(source.handle):
+            self.resident.add(source)
+            register(self)
+
+    def resident_spec(self, handle: Handle) -> tuple[np.dtype, tuple[int, ...]] | None:
+        """(dtype, shape) of a tensor that is only on a device, else None: what a planner needs of it."""
+        found = self.__dict__.get("_resident_set")
+        source = None if found is None else found.get(handle)
+        return None if source is None else (np.dtype(source.dtype), tuple(source.shape))
+
+    def materialize(self, handle: Handle) -> np.ndarray | None:
+        """Download a resident object, hand it to the store (written behind) and return its array; None when
+        ``handle`` is not resident here (any more)."""
+        source = self.resident.get(handle)
+        if source is None:
+            return None
+        array = source.fetch()  # outside any store lock: the device serialises it with its runs
+        if array is None:  # its device spilled it meanwhile
+            return None
+        self.settle_array(handle, array)
+        return array
+
+    def settle_array(self, handle: Handle, array: np.ndarray) -> None:
+        """``handle``'s downloaded bytes: written (behind) when this store waits for them, else ignored."""
+        source = self.resident.get(handle)
+        if source is None:
+            return
+        array.flags.writeable = False
+        self.put_behind(handle, encode_chunks(array))
+        self.resident.drop(handle, source)
+
+    def settle(self) -> None:
+        """Download and write every resident object (``flush``, exit, before a fork)."""
+        found = self.__dict__.get("_resident_set")
+        if found is not None:
+            for handle in found.handles():
+                self.materialize(handle)
 
     def get(self, handle: Handle | str) -> ReadBuffer:
-        """The object's bytes, verified against the handle; E_HANDLE_NOT_FOUND when absent."""
+        """The object's bytes, verified against the handle; E_HANDLE_NOT_FOUND when absent. A resident
+        object is downloaded first."""
         h = as_handle(handle)
         buf = self._get(h)
+        if buf is None and self.resident_spec(h) is not None:
+            self.materialize(h)
+            buf = self._get(h)
         if buf is None:
             raise HandleError("E_HANDLE_NOT_FOUND", f"{h} is not in {self!r}")
         return buf
 
     def contains(self, handle: Handle | str) -> bool:
-        return self._contains(as_handle(handle))
+        h = as_handle(handle)
+        if self._contains(h):
+            return True
+        found = self.__dict__.get("_resident_set")
+        return found is not None and h in found
 
     def discard(self, handle: Handle | str) -> bool:
         """Remove one object; True when it was there."""
         h = as_handle(handle)
-        self.flush()  # a write behind of this object must not land after its removal
-        removed = self._discard(h)
+        dropped = self.resident.drop(h)  # nothing to download for an object about to go
+        self._flush_writes()  # a write behind of this object must not land after its removal
+        removed = self._discard(h) or dropped
         if removed:
             self._removed()
         return removed
@@ -243,9 +312,10 @@ class Store(ABC):
 
     def clear(self) -> int:
         """Remove every object; returns how many were removed."""
+        dropped = sum(self.resident.drop(h) for h in self.resident.handles())
         self.flush()
         self._sweep()
-        count = sum(self._discard(e.handle) for e in self._entries())
+        count = dropped + sum(self._discard(e.handle) for e in self._entries())
         self._removed()
         return count
 

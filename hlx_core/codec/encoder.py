@@ -272,7 +272,7 @@ def _tensor_chunks(arr: np.ndarray) -> list[bytes | memoryview] | None:
     if dt.kind == "b" or dt.byteorder == ">" or not arr.flags.c_contiguous:
         return None
     prefix = tensor_prefix(dt, arr.shape)
-    data = memoryview(arr).cast("B") if arr.size else memoryview(b"")
+    data = memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else memoryview(b"")  # bfloat16 too
     if len(prefix) + data.nbytes > max_bytes():
         raise Fail("E_SIZE_EXCEEDED", f"encoding exceeds the {max_bytes()}-byte limit (set_limits)")
     if data.nbytes < _VIEW_THRESHOLD:

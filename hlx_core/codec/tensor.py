@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 import struct
 
+import ml_dtypes
 import numpy as np
 
 from hlx_core.codec.profile import MAX_LEN32, Fail
 
-#: dtype code: high nibble = kind (0 bool, 1 signed int, 2 unsigned int, 3 IEEE float), low nibble =
-#: log2 of the item size in bytes.
+#: dtype code: high nibble = kind (0 bool, 1 signed int, 2 unsigned int, 3 IEEE float, 4 bfloat16), low
+#: nibble = log2 of the item size in bytes.
 DTYPE_CODES: dict[tuple[str, int], int] = {
     ("b", 1): 0x00,
     ("i", 1): 0x10, ("i", 2): 0x11, ("i", 4): 0x12, ("i", 8): 0x13,
@@ -26,6 +27,19 @@ CODE_DTYPES: dict[int, np.dtype] = {
     code: np.dtype(("?" if kind == "b" else "<" + kind + str(size)))
     for (kind, size), code in DTYPE_CODES.items()
 }
+#: NumPy has no bfloat16; ml_dtypes' (the one JAX uses) is a 2-byte dtype of kind "V", so it is matched by
+#: identity, never by (kind, size): a raw "V2" is not a tensor dtype.
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+BFLOAT16_CODE = 0x41
+CODE_DTYPES[BFLOAT16_CODE] = BFLOAT16
+
+
+def dtype_code(dtype: np.dtype) -> int | None:
+    """The LC-B code of a tensor dtype, else None."""
+    if dtype.kind == "V":
+        return BFLOAT16_CODE if dtype == BFLOAT16 else None
+    return DTYPE_CODES.get((dtype.kind, dtype.itemsize))
+
 #: NumPy 1.x's dimension limit; fixed by the profile so every supported NumPy can decode every tensor.
 MAX_NDIM = 32
 _HEADER = struct.Struct("<BB")
@@ -36,7 +50,7 @@ def tensor_header(dtype: np.dtype, shape: tuple[int, ...]) -> tuple[int, bytes]:
     """(dtype code, payload header) of a tensor of this dtype and shape: what precedes its data, known
     without the data (a device hashing a tensor it holds needs only this from the host); E_SIZE_EXCEEDED
     past the ext32 payload limit."""
-    code = DTYPE_CODES.get((dtype.kind, dtype.itemsize))
+    code = dtype_code(dtype)
     if code is None:
         raise Fail("E_TYPE", f"unsupported tensor dtype {dtype}")
     if len(shape) > MAX_NDIM:

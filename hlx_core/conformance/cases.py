@@ -116,9 +116,10 @@ def _transpose(dtype: str, rows: int, cols: int) -> Callable[[np.random.Generato
     return make
 
 
-def _gemm(m: int, k: int, n: int) -> Callable[[np.random.Generator], Case]:
+def _gemm(m: int, k: int, n: int, dtype: str = "float32") -> Callable[[np.random.Generator], Case]:
+    """A product of float32, float16 or bfloat16 inputs (the 16-bit kernels return float32)."""
     def make(rng: np.random.Generator) -> Case:
-        a, b = _f32(rng, m, k), _f32(rng, k, n)
+        a, b = (x.astype(np.dtype(dtype)) for x in (_f32(rng, m, k), _f32(rng, k, n)))
         a64, b64 = _f64(a, b)
         return Case(K.gemm(a, b), [a64 @ b64])
     return make
@@ -192,6 +193,8 @@ CASES: dict[str, Callable[[np.random.Generator], Case]] = {
     "gemm-70x16x130": _gemm(70, 16, 130),
     "gemm-8x0x5": _gemm(8, 0, 5),
     "gemm128-1801x7x1799": _gemm(1801, 7, 1799),  # 15x15 tiles of 128: the large-matrix shader
+    "gemm_f16-67x37x131": _gemm(67, 37, 131, "float16"),  # odd K and N: halves straddle the words
+    "gemm_bf16-130x19x65": _gemm(130, 19, 65, "bfloat16"),
     "conv2d-3x3": _conv2d((2, 3, 9, 11), (4, 3, 3, 2), 1, 0),
     "conv2d-stride2-pad1": _conv2d((1, 2, 8, 7), (3, 2, 3, 3), 2, 1),
     "conv2d-1x1": _conv2d((1, 1, 1, 1), (1, 1, 1, 1), 1, 0),

@@ -36,11 +36,11 @@ from hlx_core.spirv.types import EntryPoint
 
 SHAPE = "E_SHAPE"
 DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-          "float16", "float32", "float64")
+          "float16", "float32", "float64", "bfloat16")
 PUSH_CONSTANT_LIMIT = 256  # bytes: beyond the 128 every Vulkan device has, within what desktop GPUs offer
 MEMORY_SCOPES = ("workgroup", "device", "queue_family", "subgroup", "cross_device")
 _PUSH_TYPE_SIZES = {"int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "int32": 4, "uint32": 4,
-                    "float32": 4, "int64": 8, "uint64": 8, "float64": 8}
+                    "float32": 4, "int64": 8, "uint64": 8, "float64": 8, "bfloat16": 2}
 _SHADER_STAGES = ("compute", "vertex", "fragment", "geometry", "tessellation_control",
                   "tessellation_evaluation", "task", "mesh")
 

@@ -43,6 +43,12 @@ def resolve_tensor(handle: Handle, store: Any) -> Any:
     return value
 
 
+def tensor_spec(handle: Handle, store: Any) -> tuple[np.dtype, tuple[int, ...]] | None:
+    """(dtype, shape) of a tensor that is still only on a device (a resident output), known without
+    downloading it; None for anything else (read it with ``resolve_tensor``)."""
+    return store.resident_spec(handle) if isinstance(store, Store) else None
+
+
 def clear() -> None:
     """Forget every kept tensor."""
     _kept.clear()

@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 
 from hlx_core.cas.api import collapse, get_default_store
-from hlx_core.codec import tensor_prefix
-from hlx_core.codec.handle import Handle, is_handle
+from hlx_core.codec import encode_chunks, tensor_prefix
+from hlx_core.codec.handle import Handle, blake3_digest, is_handle
 from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG
 from hlx_core.contracts.shader import shader_contract
 from hlx_core.contracts.tensors import resolve_tensor
 from hlx_core.errors import ContractError
+from hlx_core.plan import InputRef, OutputRef, Plan, Shader, Stage, StageRef
+from hlx_core.spirv.reflect import reflect_entry
 
 KERNEL_NAME = "blake3"
 SHADER = "blake3.spv"
@@ -139,3 +141,67 @@ def digest_handle(words: Any) -> Handle:
     if array.dtype != np.uint32 or array.shape != (DIGEST_WORDS,):
         raise ContractError("E_SHAPE", f"a digest is uint32[{DIGEST_WORDS}], got {array.dtype}{list(array.shape)}")
     return Handle.from_digest("tensor", array.astype("<u4").tobytes())
+
+
+@dataclass(frozen=True)
+class HashedPlan:
+    """A plan with the hash passes of its large outputs appended as stages, for a backend that runs plans
+    as they are (wgpu) rather than recording the passes itself (Vulkan, which reuses the output buffers
+    directly). ``plan.outputs`` are the original outputs, then one uint32[8] digest per hashed output;
+    ``digests[k]`` is the index of output k's digest among them, None for an output left to the host."""
+
+    plan: Plan
+    digests: tuple[int | None, ...]
+
+    def handles(self, words: list[np.ndarray]) -> list[Handle | None]:
+        """Each original output's handle from the digests the run returned (``words``, all outputs)."""
+        return [None if d is None else digest_handle(words[d]) for d in self.digests]
+
+
+@functools.lru_cache(maxsize=1)
+def _shader() -> Shader:
+    contract = shader()
+    body = next(iter(contract.values()))
+    spirv = bytes(body["spirv_binary"])
+    handle = Handle.from_digest("contract", blake3_digest(encode_chunks(contract)))
+    return Shader(handle, spirv, body["entry_point"], reflect_entry(spirv, body["entry_point"]))
+
+
+def _prefix_input(dtype: Any, shape: tuple[int, ...]) -> InputRef:
+    """The prefix words as an input, under the handle of their own tensor (never stored: a device keeps it
+    resident by that handle like any input)."""
+    words = prefix_words(tensor_prefix(dtype, shape))
+    words.flags.writeable = False
+    return InputRef(Handle.from_digest("tensor", blake3_digest(encode_chunks(words))), words)
+
+
+def hashed_plan(plan: Plan, min_bytes: int) -> HashedPlan | None:
+    """``plan`` with the hash passes of every output of at least ``min_bytes`` (> 0) bytes, or None when
+    there is none. Each pass is a stage of the hash shader reading the output (or the previous pass) by
+    StageRef; the passes write every word of their outputs, so no fill precedes them."""
+    hashed = [k for k, spec in enumerate(plan.output_specs) if 0 < min_bytes <= spec.nbytes]
+    if not hashed:
+        return None
+    shader_ = _shader()
+    stages = list(plan.stages)
+    outputs = list(plan.outputs)
+    digests: list[int | None] = [None] * len(plan.outputs)
+    done: dict[tuple[int, int], int] = {}  # an output listed twice is hashed once
+    for k in hashed:
+        source = plan.outputs[k]
+        if source in done:
+            digests[k] = done[source]
+            continue
+        spec = plan.output_specs[k]
+        prefix = _prefix_input(spec.dtype, spec.shape)
+        read: StageRef = StageRef(*source)
+        for step in hash_passes(len(tensor_prefix(spec.dtype, spec.shape)), spec.nbytes):
+            stages.append(Stage(KERNEL_NAME, shader_, shader_.info.local_size, step.dispatch,
+                                (prefix, read, OutputRef(np.dtype(np.uint32), (step.output_words,))),
+                                step.push_constants, writes_all_outputs=True))
+            read = StageRef(len(stages) - 1, 0)
+        digests[k] = done[source] = len(outputs)
+        outputs.append((read.stage, 0))
+    key = Handle.from_digest("contract", blake3_digest([b"hlx-hashed-plan:", plan.key.encode()]))
+    barriers = plan.barriers + tuple((s, "device") for s in range(len(plan.stages) - 1, len(stages) - 1))
+    return HashedPlan(Plan(key, tuple(stages), tuple(outputs), barriers), tuple(digests))

@@ -113,4 +113,4 @@ def host_bytes(array: np.ndarray) -> memoryview:
     a = np.ascontiguousarray(array)
     if a.dtype.byteorder == ">":
         a = a.astype(a.dtype.newbyteorder("<"))
-    return memoryview(a).cast("B") if a.size else memoryview(b"")
+    return memoryview(a.reshape(-1).view(np.uint8)) if a.size else memoryview(b"")  # bfloat16 has no buffer format

@@ -31,6 +31,26 @@ def max_buffers() -> int:
     return int(env_number(ENV_MAX_BUFFERS, DEFAULT_MAX_BUFFERS))
 
 
+class Transfers:
+    """Host transfers of one device, for tests and ``get_memory_info``: inputs uploaded and outputs copied
+    to the host (a run's readback, a resident output's download), by count and bytes."""
+
+    def __init__(self) -> None:
+        self.uploads = self.upload_bytes = self.downloads = self.download_bytes = 0
+
+    def uploaded(self, nbytes: int) -> None:
+        self.uploads += 1
+        self.upload_bytes += nbytes
+
+    def downloaded(self, nbytes: int) -> None:
+        self.downloads += 1
+        self.download_bytes += nbytes
+
+    def stats(self) -> dict[str, int]:
+        return {"uploads": self.uploads, "upload_bytes": self.upload_bytes, "downloads": self.downloads,
+                "download_bytes": self.download_bytes}
+
+
 class Residency(Generic[B]):
     """Handle -> buffer, LRU ordered, holding at most ``budget`` bytes in at most ``max_entries`` buffers
     after each ``trim`` (``max_entries`` None: ``max_buffers()``, read when the residency is made).
@@ -62,8 +82,9 @@ class Residency(Generic[B]):
 
     def put(self, handle: str, buf: B) -> None:
         """Keep ``buf``, just filled with ``handle``'s data. One larger than the whole budget is released
-        at once instead: keeping it would evict every other entry and then itself."""
-        if buf.size > self.budget:
+        at once instead (keeping it would evict every other entry and then itself), and so is one for a
+        handle already resident (the same bytes: a run's output that equals one of its new inputs)."""
+        if buf.size > self.budget or handle in self._entries:
             self._release(buf)
             return
         self._entries[handle] = buf

@@ -24,7 +24,7 @@ from hlx_core.cas.store import Store
 from hlx_core.codec.handle import Handle, is_handle
 from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG
 from hlx_core.contracts.schemas import is_output
-from hlx_core.contracts.tensors import resolve_tensor
+from hlx_core.contracts.tensors import resolve_tensor, tensor_spec
 from hlx_core.errors import ContractError
 from hlx_core.kernels.build import Operand
 from hlx_core.kernels.built import built_as_given, record
@@ -120,6 +120,9 @@ def _operand(value: Any, kernel: str, name: str, store: Any) -> Argument:
         return value
     if isinstance(value, str) and is_handle(value):
         handle = Handle(value)
+        spec = tensor_spec(handle, _store(store))
+        if spec is not None:  # an output still on a device: its record says what it is
+            return Operand(handle, *spec)
         array = resolve_tensor(handle, _store(store))
         if not isinstance(array, np.ndarray):
             raise ContractError("E_CONTRACT_FIELD_TYPE", f"{kernel}: {name} is {handle}, which holds a "

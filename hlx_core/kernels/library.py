@@ -29,6 +29,7 @@ from hlx_core.kernels.build import (
 )
 from hlx_core.kernels.shaders import record_library
 from hlx_core.kernels.spec import KernelSpec
+from hlx_core.kernels.variants import Variant
 
 if TYPE_CHECKING:
     from hlx_core.kernels.spec import KernelRegistry
@@ -101,6 +102,8 @@ def _build_transpose(base: int, x: Operand) -> list[dict]:
 
 
 def _build_gemm(base: int, a: Operand, b: Operand) -> list[dict]:
+    if a.dtype.name in HALF_GEMMS:
+        return _build_gemm_half(a, b)
     for name, op in (("a", a), ("b", b)):
         check_dtype("gemm", name, op, ("float32",))
         check_ndim("gemm", name, op, 2)
@@ -117,6 +120,40 @@ def _build_gemm(base: int, a: Operand, b: Operand) -> list[dict]:
         kernel, tile = "gemm128", 128
     grid = [tiles(kernel, "N", n, tile), tiles(kernel, "M", m, tile), 1]
     return [body(BY_NAME[kernel], grid, [a, b], [(a.dtype, (m, n))], {"M": m, "N": n, "K": k})]
+
+
+# 16-bit float inputs: input dtype -> the kernel that runs anywhere (its coopmat variant where the device has
+# cooperative matrices). Both accumulate in float32 and return float32 (docs/KERNELS.md).
+HALF_GEMMS = {"float16": "gemm_f16", "bfloat16": "gemm_bf16"}
+COOPMAT_TILE = 128  # the block of C a workgroup of gemm_half_coopmat.glsl computes
+
+
+def _build_gemm_half(a: Operand, b: Operand) -> list[dict]:
+    kernel = HALF_GEMMS[a.dtype.name]
+    for name, op in (("a", a), ("b", b)):
+        check_dtype(kernel, name, op, (a.dtype.name,))
+        check_ndim(kernel, name, op, 2)
+    (m, k), (k2, n) = a.shape, b.shape
+    if k != k2:
+        raise ContractError("E_SHAPE", f"{kernel}: a is {m}x{k} and b is {k2}x{n}: inner dimensions differ")
+    for what, count in (("M*K", m * k), ("K*N", k * n), ("M*N", m * n)):
+        u32(kernel, what, count)
+    tiles(kernel, "N", n, COOPMAT_TILE)  # so the coopmat variant's grid fits wherever it is chosen
+    tiles(kernel, "M", m, COOPMAT_TILE)
+    grid = [tiles(kernel, "N", n, 64), tiles(kernel, "M", m, 64), 1]
+    return [body(BY_NAME[kernel], grid, [a, b], [(np.dtype(np.float32), (m, n))], {"M": m, "N": n, "K": k})]
+
+
+def _coopmat_grid(params: dict[str, Any]) -> tuple[int, int, int]:
+    """The dispatch of gemm_half_coopmat.glsl: one workgroup per 128x128 block of C."""
+    return (groups(params["N"], COOPMAT_TILE), groups(params["M"], COOPMAT_TILE), 1)
+
+
+def _half_gemm(name: str, dtype: str, coopmat: str) -> KernelSpec:
+    return KernelSpec(name=name, reference=ref.gemm, tolerance=tol.gemm_half, dtypes=(dtype,), shader=name,
+                      push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
+                      build=_build_gemm, tensors=2, writes_all_outputs=True,
+                      variants=(Variant(coopmat, _coopmat_grid, subgroup_size=32),))
 
 
 def check_conv_scalars(stride: Any, padding: Any) -> None:
@@ -187,6 +224,9 @@ LIBRARY: tuple[KernelSpec, ...] = (
     KernelSpec(name="gemm128", reference=ref.gemm, tolerance=tol.gemm, shader="gemm128",
                push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
                build=_build_gemm, tensors=2, writes_all_outputs=True),
+    # What gemm() builds for float16 / bfloat16 inputs; GPU backends run the coopmat variant where they can.
+    _half_gemm("gemm_f16", "float16", "gemm_f16_coopmat"),
+    _half_gemm("gemm_bf16", "bfloat16", "gemm_bf16_coopmat"),
     KernelSpec(name="conv2d", reference=ref.conv2d, tolerance=tol.conv2d, shader="conv2d",
                push_constants=tuple((f, "uint") for f in ("N", "C", "H", "W", "K", "R", "S", "OH", "OW",
                                                           "stride", "padding")),

@@ -17,6 +17,7 @@ from hlx_core.codec.handle import Buffer, Handle, blake3_digest, tag_of
 from hlx_core.contracts.shader import shader_contract
 
 _references: dict[str, Any] = {}  # library shader stem -> the NumPy reference of the kernel it runs
+_variants: dict[str, tuple[Any, ...]] = {}  # library shader stem -> its kernel's variants
 
 
 @functools.lru_cache(maxsize=None)
@@ -37,9 +38,19 @@ def library_shader_object(stem: str) -> tuple[Handle, tuple[Buffer, ...]]:
 
 
 def record_library(specs: Iterable[Any]) -> None:
-    """Note which reference each library shader has (``hlx_core.kernels.library`` records its kernels)."""
+    """Note which reference each library shader has, its variants' shaders included, and which kernels
+    have variants (``hlx_core.kernels.library`` records its kernels)."""
     for spec in specs:
         _references[spec.shader] = spec.reference
+        for variant in spec.variants:
+            _references[variant.shader] = spec.reference
+        if spec.variants:
+            _variants[spec.shader] = tuple(spec.variants)
+
+
+def library_variants() -> dict[str, tuple[Any, ...]]:
+    """Library shader stem -> the ``Variant``s its kernel declares (kernels/variants.py)."""
+    return dict(_variants)
 
 
 def library_reference(stem: str) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from hlx_core.errors import BackendError, ContractError, HLXError
 from hlx_core.kernels.shaders import library_reference, library_shader_object
 from hlx_core.plan import OutputRef, Stage
 from hlx_core.spirv.validate import committed_module
+
+if TYPE_CHECKING:
+    from hlx_core.kernels.variants import Variant
 
 Reference = Callable[[list[np.ndarray], dict[str, Any], list[OutputRef]], list[np.ndarray]]
 """``reference(inputs, params, outputs) -> arrays``: the input arrays in binding order (outputs left out),
@@ -61,6 +64,8 @@ class KernelSpec:
     is the same bits whatever the batch it is computed in (1 to 128 rows of the inputs split along their
     leading axis; operands without a batch axis, a GEMM's B or a convolution's filters, unchanged): no
     reduction order depends on the number of rows (tests/test_batch_invariance.py checks each declaration).
+    ``variants`` are faster shaders of the same computation that a GPU backend runs instead where its
+    device supports them (hlx_core/kernels/variants.py); the reference models them too.
     """
 
     name: str
@@ -76,6 +81,7 @@ class KernelSpec:
     writes_all_outputs: bool = False
     tolerance: Tolerance | None = None
     batch_invariant: bool = False
+    variants: tuple[Variant, ...] = ()
 
     def run(self, inputs: list[np.ndarray], stage: Stage, where: str) -> list[np.ndarray]:
         """The reference's results for ``stage`` on ``inputs``, each a fresh C-ordered array of exactly the

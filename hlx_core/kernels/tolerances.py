@@ -122,6 +122,17 @@ def gemm(inputs: list[np.ndarray], errors: list[np.ndarray], params: dict[str, A
     return [(k + 2) * roundoff(dtype) * (np.abs(a) @ np.abs(b)) + moved + _floor(dtype)]
 
 
+def gemm_half(inputs: list[np.ndarray], errors: list[np.ndarray], params: dict[str, Any],
+              outputs: list[OutputRef]) -> list[np.ndarray]:
+    """float16/bfloat16 inputs, float32 accumulation and output: each product of two 16-bit floats is exact
+    in float32, so only the K - 1 additions and the final rounding err, but tensor cores add with
+    truncation rather than rounding to nearest (one ulp per addition, not half), so the bound is twice
+    gemm's: |C - A @ B| <= 2 (K + 2) 2**-24 (|A| @ |B|) + tiny, against the float64 product of the 16-bit
+    inputs themselves."""
+    (bound,) = gemm(inputs, errors, params, outputs)
+    return [2 * bound]
+
+
 def conv2d(inputs: list[np.ndarray], errors: list[np.ndarray], params: dict[str, Any],
            outputs: list[OutputRef]) -> list[np.ndarray]:
     """A GEMM over each output's R*S*C taps: (taps + 2) u times the convolution of |x| with |w|."""

@@ -21,7 +21,7 @@ import numpy as np
 from hlx_core.cas import api as cas
 from hlx_core.cas.store import Store
 from hlx_core.codec.handle import Handle, is_handle
-from hlx_core.contracts.tensors import resolve_tensor
+from hlx_core.contracts.tensors import resolve_tensor, tensor_spec
 from hlx_core.device.lru import LRU
 from hlx_core.memo.index import index_for
 from hlx_core.memo.key import derive_key
@@ -96,6 +96,11 @@ def _check(store: Store, key: str, entry: str, plan: Plan) -> Hit | None:
         seen = (handle, spec.dtype, tuple(spec.shape))
         if _verified.get(seen):
             if not store.contains(handle):
+                return None
+            continue
+        resident = tensor_spec(handle, store)  # an output still on its device: its record is checked
+        if resident is not None:
+            if resident != (spec.dtype, tuple(spec.shape)):
                 return None
             continue
         array = resolve_tensor(handle, store)  # verified as it is read, and kept for Result.arrays()

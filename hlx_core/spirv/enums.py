@@ -40,6 +40,8 @@ OP_DECORATE = 71
 OP_MEMBER_DECORATE = 72
 OP_EXECUTION_MODE_ID = 331
 OP_DECORATE_ID = 332
+OP_TYPE_COOPERATIVE_MATRIX_KHR = 4456
+OP_TYPE_COOPERATIVE_MATRIX_NV = 5358
 
 # Execution modes.
 MODE_LOCAL_SIZE = 17
@@ -60,6 +62,14 @@ DEC_DESCRIPTOR_SET = 34
 DEC_OFFSET = 35
 
 BUILTIN_WORKGROUP_SIZE = 25
+
+# The FP encoding operand of OpTypeFloat (SPV_KHR_bfloat16, SPV_EXT_float8): a 16-bit float with encoding 0
+# is a bfloat16, not an IEEE half.
+FP_ENCODINGS = {0: "bfloat16", 4214: "float8_e4m3", 4215: "float8_e5m2"}
+
+# Scopes and cooperative-matrix uses, as OpTypeCooperativeMatrix{KHR,NV} operands name them.
+SCOPES = {0: "cross-device", 1: "device", 2: "workgroup", 3: "subgroup", 4: "invocation", 5: "queue-family"}
+MATRIX_USES = {0: "a", 1: "b", 2: "accumulator"}
 
 # Storage classes.
 SC_UNIFORM_CONSTANT = 0
@@ -108,7 +118,8 @@ CAPABILITIES = {
     5346: "VulkanMemoryModelDeviceScope", 5347: "PhysicalStorageBufferAddresses",
     5350: "ComputeDerivativeGroupLinearNV", 5357: "CooperativeMatrixNV", 6016: "DotProductInputAll",
     6017: "DotProductInput4x8Bit", 6018: "DotProductInput4x8BitPacked", 6019: "DotProduct",
-    6022: "CooperativeMatrixKHR", 6026: "GroupNonUniformRotateKHR", 6033: "AtomicFloat32AddEXT",
+    6022: "CooperativeMatrixKHR", 5116: "BFloat16TypeKHR", 5117: "BFloat16DotProductKHR",
+    5118: "BFloat16CooperativeMatrixKHR", 6026: "GroupNonUniformRotateKHR", 6033: "AtomicFloat32AddEXT",
     6034: "AtomicFloat64AddEXT", 6095: "AtomicFloat16AddEXT",
 }
 

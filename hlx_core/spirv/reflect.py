@@ -28,7 +28,7 @@ from hlx_core.spirv.specexpr import (
     make_op,
     spec_ids,
 )
-from hlx_core.spirv.types import DescriptorBinding, EntryPoint, PushMember, SpecConstant
+from hlx_core.spirv.types import CooperativeMatrixType, DescriptorBinding, EntryPoint, PushMember, SpecConstant
 
 _SPEC_SCALAR_OPS = (E.OP_SPEC_CONSTANT, E.OP_SPEC_CONSTANT_TRUE, E.OP_SPEC_CONSTANT_FALSE)
 _SCALAR_CONSTANT_OPS = (E.OP_CONSTANT, E.OP_CONSTANT_TRUE, E.OP_CONSTANT_FALSE) + _SPEC_SCALAR_OPS
@@ -40,7 +40,11 @@ _TYPE_OPERANDS = {E.OP_TYPE_INT: 2, E.OP_TYPE_FLOAT: 1, E.OP_TYPE_VECTOR: 2, E.O
                   E.OP_TYPE_IMAGE: 7, E.OP_TYPE_SAMPLED_IMAGE: 1, E.OP_TYPE_ARRAY: 2, E.OP_TYPE_RUNTIME_ARRAY: 1,
                   E.OP_TYPE_POINTER: 2}
 _ELEMENT_TYPED = (E.OP_TYPE_VECTOR, E.OP_TYPE_MATRIX, E.OP_TYPE_IMAGE, E.OP_TYPE_SAMPLED_IMAGE, E.OP_TYPE_ARRAY,
-                  E.OP_TYPE_RUNTIME_ARRAY)
+                  E.OP_TYPE_RUNTIME_ARRAY, E.OP_TYPE_COOPERATIVE_MATRIX_KHR, E.OP_TYPE_COOPERATIVE_MATRIX_NV)
+# Cooperative-matrix types live outside the contiguous range of type opcodes: (component type, scope, rows,
+# columns[, use]), all but the first constant ids.
+_COOPERATIVE_OPERANDS = {E.OP_TYPE_COOPERATIVE_MATRIX_KHR: 5, E.OP_TYPE_COOPERATIVE_MATRIX_NV: 4}
+_TYPE_OPERANDS.update(_COOPERATIVE_OPERANDS)
 # Constants or types nested deeper than this are refused (real shaders nest a few levels), so hostile
 # modules cannot exhaust Python's recursion limit.
 _MAX_NESTING = 64
@@ -147,7 +151,7 @@ def _record(mod: _Module, opcode: int, ops: tuple[int, ...]) -> None:
         mod.decorations.setdefault(ops[0], {})[ops[1]] = tuple(ops[2:])
     elif opcode == E.OP_MEMBER_DECORATE:
         mod.member_decorations.setdefault((ops[0], ops[1]), {})[ops[2]] = tuple(ops[3:])
-    elif E.OP_TYPE_BOOL <= opcode <= E.OP_TYPE_POINTER:
+    elif E.OP_TYPE_BOOL <= opcode <= E.OP_TYPE_POINTER or opcode in _COOPERATIVE_OPERANDS:
         _new_id(mod, ops[0])
         args = tuple(ops[1:])
         if len(args) < _TYPE_OPERANDS.get(opcode, 0):
@@ -178,6 +182,8 @@ def _scalar_kind(mod: _Module, type_id: int) -> tuple[str, int]:
         return "bool", 32
     if op in (E.OP_TYPE_INT, E.OP_TYPE_FLOAT):
         kind = "float" if op == E.OP_TYPE_FLOAT else "int" if args[1] else "uint"
+        if op == E.OP_TYPE_FLOAT and len(args) > 1:
+            raise _invalid(f"{_float_name(args)} type %{type_id} has no constant values HLX reads")
         if args[0] not in _WIDTHS[kind]:
             raise _invalid(f"unsupported {kind} width {args[0]} in type %{type_id}")
         return kind, args[0]
@@ -260,6 +266,15 @@ def _count(mod: _Module, const_id: int, what: str) -> int:
         raise _invalid(f"{what} %{const_id} is not an integer scalar constant")
     if value < 1:  # type: ignore[operator]
         raise _invalid(f"{what} %{const_id} is {value}; SPIR-V array lengths are at least 1")
+    return int(value)  # type: ignore[arg-type]
+
+
+def _integer(mod: _Module, const_id: int, what: str) -> int:
+    """An integer scalar constant at the specialization defaults."""
+    node = _expr(mod, const_id)
+    value = evaluate(node)
+    if node.kind not in INT_KINDS or isinstance(value, tuple):
+        raise _invalid(f"{what} %{const_id} is not an integer scalar constant")
     return int(value)  # type: ignore[arg-type]
 
 
@@ -360,14 +375,40 @@ def _size_of(mod: _Module, type_id: int, matrix_stride: int | None = None, row_m
     raise _invalid(f"type %{type_id} (opcode {op}) cannot appear in a buffer block")
 
 
+def _float_name(args: tuple[int, ...]) -> str:
+    """The dtype name of an OpTypeFloat: IEEE "float16"/"float32"/..., or its FP encoding ("bfloat16")."""
+    if len(args) > 1:
+        return E.FP_ENCODINGS.get(args[1], f"float{args[0]}-encoding{args[1]}")
+    return f"float{args[0]}"
+
+
 def _dtype(mod: _Module, type_id: int) -> str:
-    """The dtype name of a scalar type ("float32", "int8", "bool"), else ""."""
+    """The dtype name of a scalar type ("float32", "int8", "bool", "bfloat16"), else ""."""
     op, args = mod.type_of(type_id, "a block member")
     if op == E.OP_TYPE_BOOL:
         return "bool"
-    if op in (E.OP_TYPE_INT, E.OP_TYPE_FLOAT):
-        return f"{'float' if op == E.OP_TYPE_FLOAT else 'int' if args[1] else 'uint'}{args[0]}"
+    if op == E.OP_TYPE_FLOAT:
+        return _float_name(args)
+    if op == E.OP_TYPE_INT:
+        return f"{'int' if args[1] else 'uint'}{args[0]}"
     return ""
+
+
+def _cooperative_matrices(mod: _Module) -> tuple[CooperativeMatrixType, ...]:
+    """Every cooperative-matrix type the module declares (sizes at the specialization defaults), in
+    declaration order: what a device must offer to run it."""
+    found = []
+    for op, args in mod.types.values():
+        if op not in _COOPERATIVE_OPERANDS:
+            continue
+        scope = _integer(mod, args[1], "cooperative-matrix scope")
+        use = E.MATRIX_USES.get(_integer(mod, args[4], "cooperative-matrix use"), "unknown") if len(args) > 4 else ""
+        found.append(CooperativeMatrixType(
+            component=_dtype(mod, args[0]), scope=E.SCOPES.get(scope, f"scope{scope}"),
+            rows=_count(mod, args[2], "cooperative-matrix rows"),
+            cols=_count(mod, args[3], "cooperative-matrix columns"),
+            use=use, khr=op == E.OP_TYPE_COOPERATIVE_MATRIX_KHR))
+    return tuple(found)
 
 
 def _member(mod: _Module, struct_id: int, m: int, type_id: int) -> PushMember:
@@ -490,6 +531,7 @@ def _entry_point(mod: _Module, model: int, func: int, name: str, interface: tupl
         bindings=tuple(sorted(bindings, key=lambda b: (b.set, b.binding))),
         push_constant_size=push_size, push_constants=push_members, spec_constants=_spec_constants(mod),
         capabilities=tuple(mod.capabilities), extensions=tuple(mod.extensions), version=mod.version,
+        cooperative_matrices=_cooperative_matrices(mod),
         extra={"unsupported_descriptors": unsupported} if unsupported else {})
 
 

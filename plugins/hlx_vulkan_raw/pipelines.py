@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import blake3
 
+from hlx_core.device.shader_support import ShaderSupport
 from hlx_core.settings import hlx_home
 from hlx_core.spirv.reflect import reflect_entry
 from hlx_core.spirv.types import EntryPoint, SpecConstant
@@ -48,6 +49,14 @@ SPIRV_MIN_API = {(1, 0): (1, 0), (1, 1): (1, 1), (1, 2): (1, 1), (1, 3): (1, 1),
                  (1, 5): (1, 2), (1, 6): (1, 3)}
 
 
+def shader_support(phys: PhysicalDevice, enabled_features: dict[str, bool]) -> ShaderSupport:
+    """What this device runs: every capability whose feature is not enabled is refused, and its
+    cooperative-matrix tiles and subgroup sizes are what vkGetPhysicalDevice*Properties list."""
+    refused = {cap: f"device feature {feature}" for cap, feature in CAPABILITY_FEATURES.items()
+               if not enabled_features.get(feature)}
+    return ShaderSupport.build(refused, phys.cooperative_matrix, phys.subgroup_size_range)
+
+
 def shader_id(spirv: bytes) -> str:
     """The content id of a module: the same bytes always give the same id."""
     return blake3.blake3(bytes(spirv)).hexdigest()
@@ -67,6 +76,7 @@ class ShaderCache:
         self.device = device
         self.phys = phys
         self.features = enabled_features
+        self.support = shader_support(phys, enabled_features)
         self.modules: dict[str, ShaderModule] = {}
 
     def reflect(self, spirv: bytes, entry_point: str) -> EntryPoint:
@@ -77,8 +87,7 @@ class ShaderCache:
         if self.phys.api_version < make_version(*need):
             raise usage("E_UNSUPPORTED", f"SPIR-V {info.version[0]}.{info.version[1]} needs Vulkan "
                         f"{need[0]}.{need[1]}; {self.phys.name} offers {self.phys.api_version_str}")
-        missing = [f"{cap} (device feature {CAPABILITY_FEATURES[cap]})" for cap in info.capabilities
-                   if cap in CAPABILITY_FEATURES and not self.features.get(CAPABILITY_FEATURES[cap])]
+        missing = self.support.refusals(info)
         if missing:
             raise usage("E_UNSUPPORTED", f"shader entry point {entry_point!r} uses capabilities "
                         f"{self.phys.name} does not support: {', '.join(missing)}")

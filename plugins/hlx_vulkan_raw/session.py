@@ -6,7 +6,9 @@ vkQueueSubmit as the recorded one, which holds every dispatch, the barriers betw
 timestamps, and the copies of the requested outputs to a readback buffer. Intermediates never leave the
 device. On unified-memory devices inputs are written and outputs read through the buffers' mappings.
 Large outputs (readback.py) are instead copied, by a small per-run command buffer in the same submit, into
-reused host memory that becomes the result array: no host copy at all.
+reused host memory that becomes the result array: no host copy at all. Outputs hashed on the device
+(device_hash.py) are not read back at all: they stay in the residency under their handles (resident.py),
+detached from the recorded plan, until a run reads them, the host downloads them, or eviction spills them.
 The recorded command buffer starts by filling with zeros every buffer a stage writes whose kernel may leave
 elements unwritten (hlx_core.device.poison), so each resubmission clears them again: no output carries an
 earlier run's data. With output poisoning on (read once per session) it fills every stage-written buffer
@@ -34,8 +36,9 @@ from hlx_core.device.layout import BufferLayout, align, buffer_layout, host_byte
 from hlx_core.device.limits import check_plan
 from hlx_core.device.lru import LRU
 from hlx_core.device.poison import cleared_slots, fill_word, poison_enabled
-from hlx_core.device.residency import Residency
+from hlx_core.device.residency import Residency, Transfers
 from hlx_core.errors import HLXError
+from hlx_core.kernels.variants import specialise
 from hlx_core.plan import OutputRef, Plan
 
 from hlx_vulkan_raw.commands import (
@@ -59,6 +62,7 @@ from hlx_vulkan_raw.errors import VulkanError
 from hlx_vulkan_raw.memory import DeviceBuffer, residency_budget
 from hlx_vulkan_raw.pipelines import Pipeline
 from hlx_vulkan_raw.readback import POOL_MIN_BYTES, HostBlock, HostPool
+from hlx_vulkan_raw.resident import VulkanOutput
 
 #: Plan outputs up to this size that no other stage touches live in host memory on a discrete GPU: the stage
 #: writes them across the bus and the host reads them in place, with no copy command and transfer barrier in
@@ -95,6 +99,8 @@ class RecordedPlan:
     cbs: list = field(default_factory=list)     # what a run submits after its uploads, if any
     batch: Any = None                           # ``cbs`` as the array a run without uploads submits
     hashes: OutputHashes | None = None          # the outputs' handles, hashed on the device
+    resident: dict[int, tuple[int, OutputRef]] = field(default_factory=dict)  # output k -> (slot, spec) kept
+    host_bytes: int = 0                         # bytes of the outputs a run copies to the host
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,9 @@ class VulkanSession(Session):
             self.readback_cb = core.submitter.command_buffer() if self.host_pool else None
             self.host_output_max = host_output_limit(core)
             self.runs = 0
+            self.transfers = Transfers()
+            self._outputs: dict[int, VulkanOutput] = {}  # buffer serial -> the resident output it holds
+            self._download_cb = None  # made on the first download of a resident output
             # A run whose wait failed (E_TIMEOUT, device lost) with its submit still queued, its fresh input
             # buffers and its host blocks: left untouched until a later run has waited for it, or the session
             # closes (after the device is idle). Meanwhile the session is ``broken``: the runtime opens a new
@@ -148,6 +157,7 @@ class VulkanSession(Session):
     # -- execution ------------------------------------------------------------------------------------------
     def _execute(self, plan: Plan) -> Execution:
         t0 = time.perf_counter()
+        plan = specialise(plan, self.core.shaders.support)  # kernel variants this device runs (coopmat gemm)
         submitter = self.core.submitter
         if self._stuck is not None:
             self._recover()
@@ -173,6 +183,10 @@ class VulkanSession(Session):
             arrays = self._arrays(rec, blocks)
             timings = rec.queries.timings() if rec.queries is not None else {}
             handles = rec.hashes.handles() if rec.hashes is not None else None
+            if rec.host_bytes:
+                self.transfers.downloaded(rec.host_bytes)
+            if rec.resident:
+                self._keep(rec, handles, arrays)
         except HLXError:
             raise
         except Exception as exc:  # never a raw cffi or Python error out of a run
@@ -206,7 +220,7 @@ class VulkanSession(Session):
             if buf is None:
                 buf = core.allocator.create_buffer(alloc_bytes)
                 fresh.append((None if volatile else handle, buf))
-                uploads.append((buf, host_bytes(plan.input_arrays[handle])))
+                uploads.append((buf, host_bytes(plan.input_refs[handle].array)))
             inputs[index] = buf
         key = (plan.key, tuple(buf.serial for buf in inputs.values()))
         rec = self.recorded.get(key)
@@ -246,6 +260,8 @@ class VulkanSession(Session):
         buffer that runs first in the same submit."""
         if not uploads:
             return []
+        for _, data in uploads:
+            self.transfers.uploaded(data.nbytes)
         if all(buf.host_visible for buf, _ in uploads):
             for buf, data in uploads:
                 if data.nbytes:
@@ -277,7 +293,7 @@ class VulkanSession(Session):
     def _arrays(rec: RecordedPlan, blocks: list[HostBlock]) -> list[np.ndarray]:
         """The run's outputs: one host copy out of the recorded views, none for pooled outputs (the array is
         a view of the block the device wrote)."""
-        if not blocks:
+        if not blocks and not rec.resident:
             return [native_array(view) for view in rec.views]
         arrays = [None if view is None else native_array(view) for view in rec.views]
         for (k, _, spec), block in zip(rec.pooled, blocks):
@@ -300,12 +316,17 @@ class VulkanSession(Session):
                     outputs[slot.index] = core.allocator.create_buffer(slot.alloc_bytes,
                                                                        host=slot.index in in_host, readback=True)
             bufs = {**inputs, **outputs}
-            mapped = {k for k, (i, _) in enumerate(prep.outputs) if outputs[i].host_visible}  # read in place
+            rec.resident = {k: (i, spec) for k, (i, spec) in enumerate(prep.outputs)
+                            if 0 < self.hash_min_bytes <= spec.nbytes}
+            rec.host_bytes = sum(spec.nbytes for k, (_, spec) in enumerate(prep.outputs) if k not in rec.resident)
+            mapped = {k for k, (i, _) in enumerate(prep.outputs)
+                      if outputs[i].host_visible and k not in rec.resident}  # read in place
             pooled = {k for k, (_, spec) in enumerate(prep.outputs)
-                      if k not in mapped and spec.nbytes >= POOL_MIN_BYTES}
+                      if k not in mapped and k not in rec.resident and spec.nbytes >= POOL_MIN_BYTES}
             if pooled and not (self.host_pool is not None and self.host_pool.usable()):
                 pooled = set()
-            copied = list(dict.fromkeys(i for k, (i, _) in enumerate(prep.outputs) if k not in mapped | pooled))
+            copied = list(dict.fromkeys(i for k, (i, _) in enumerate(prep.outputs)
+                                        if k not in mapped | pooled and k not in rec.resident))
             if copied:
                 total = 0
                 for i in copied:
@@ -323,9 +344,13 @@ class VulkanSession(Session):
                       for i, spec in prep.outputs]
             if any(hashed):
                 rec.hashes = OutputHashes()
-            self._record_commands(rec, plan, layout, prep.pipes, bufs, bool(mapped), copied, bool(pooled), hashed)
+            on_device = any(buf.serial in self._outputs for buf in inputs.values())
+            self._record_commands(rec, plan, layout, prep.pipes, bufs, bool(mapped), copied, bool(pooled), hashed,
+                                  on_device)
             for k, (i, spec) in enumerate(prep.outputs):
-                if k in pooled:
+                if k in rec.resident:
+                    rec.views.append(None)
+                elif k in pooled:
                     rec.views.append(None)
                     rec.pooled.append((k, outputs[i], spec))
                 elif k in mapped:
@@ -342,13 +367,16 @@ class VulkanSession(Session):
 
     def _record_commands(self, rec: RecordedPlan, plan: Plan, layout: BufferLayout, pipes: tuple[Pipeline, ...],
                          bufs: dict[int, DeviceBuffer], mapped: bool, copied: list[int], pooled: bool,
-                         hashed: list[tuple[DeviceBuffer, OutputRef] | None]) -> None:
+                         hashed: list[tuple[DeviceBuffer, OutputRef] | None], on_device: bool) -> None:
         """Output clears, timestamps, dispatches with the barriers they need, the hash passes of the outputs
         ``hashed`` (after the last timestamp: stage timings leave them out), then what readies the outputs
         for the host: a host barrier for those ``mapped`` (read in place), the copies of the ``copied`` slots
         into the readback buffer, and a barrier that readies the ``pooled`` ones for their copies (recorded
-        per run, submitted next)."""
+        per run, submitted next). ``on_device``: an input is an earlier run's output, written by a shader in
+        another submit, so the run starts with a barrier that makes those writes visible."""
         r = Recorder(rec.cb, one_time=False)
+        if on_device:
+            r.barrier(COMPUTE, SHADER_WRITE, COMPUTE | TRANSFER, SHADER_READ | UNIFORM_READ | TRANSFER_READ)
         cleared = cleared_slots(plan, layout, self.poison)
         if cleared:
             for slot in cleared:
@@ -392,9 +420,46 @@ class VulkanSession(Session):
             r.barrier(COMPUTE, SHADER_WRITE, HOST, HOST_READ)
         r.end()
 
+    # -- resident outputs -----------------------------------------------------------------------------------
+    def _keep(self, rec: RecordedPlan, handles: list[Handle | None], arrays: list) -> None:
+        """Leave the run's hashed outputs on the device: each becomes a ``VulkanOutput`` in ``arrays``, held
+        by the residency under its handle. A handle already resident (the same bytes) is served by that
+        buffer; otherwise the buffer is detached from ``rec``, which is then dropped (its next run records
+        again with a fresh buffer, so this one is never overwritten)."""
+        by_slot: dict[int, VulkanOutput] = {}
+        for k, (slot, spec) in rec.resident.items():
+            out = by_slot.get(slot)
+            if out is None:
+                out = by_slot[slot] = self._output(rec, slot, handles[k], spec)
+            arrays[k] = out
+        if any(slot not in rec.outputs for slot in by_slot):
+            self.recorded.discard_where(lambda _key, other: other is rec)
+
+    def _output(self, rec: RecordedPlan, slot: int, handle: Handle, spec: OutputRef) -> VulkanOutput:
+        buf = self.residency.get(handle)
+        if buf is None:
+            buf = rec.outputs.pop(slot)
+            out = self._outputs[buf.serial] = VulkanOutput(self, handle, spec, buf)
+            self.residency.put(handle, buf)  # one larger than the whole budget is spilled at once
+            return out
+        out = self._outputs.get(buf.serial)
+        if out is None:  # an uploaded input with these bytes: it serves as the output too
+            out = self._outputs[buf.serial] = VulkanOutput(self, handle, spec, buf)
+        return out
+
+    def download_cb(self):
+        """The command buffer a resident output's download records into (one at a time: the session's)."""
+        if self._download_cb is None:
+            self._download_cb = self.core.submitter.command_buffer()
+        return self._download_cb
+
     # -- bookkeeping ----------------------------------------------------------------------------------------
     def _discard(self, buf: DeviceBuffer) -> None:
-        """Free an input buffer and every recorded plan that refers to it."""
+        """Free a resident buffer (an input, or an output spilled first) and every recorded plan that
+        refers to it."""
+        out = self._outputs.pop(buf.serial, None)
+        if out is not None:
+            out.evict()
         self.recorded.discard_where(lambda _key, rec: buf.serial in rec.serials)
         self.core.allocator.free(buf)
 
@@ -422,6 +487,7 @@ class VulkanSession(Session):
     def get_memory_info(self) -> dict[str, Any]:
         """The core's heaps, blocks and staging, with the residency cache and the number of recorded plans."""
         return {**self.core.memory_info(), "residency": self.residency.stats(), "recorded_plans": len(self.recorded),
+                "transfers": self.transfers.stats(), "resident_outputs": len(self._outputs),
                 **({"host_pool": self.host_pool.stats()} if self.host_pool is not None else {})}
 
     # -- lifetime -------------------------------------------------------------------------------------------

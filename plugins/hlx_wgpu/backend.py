@@ -7,6 +7,10 @@ is dropped and the next run opens a new device, so a session survives device los
 session ``broken`` (hlx_core.backend.Session): its next run waits for it first, and the runtime opens a new
 session instead. What a plan needs besides its data (the limits check, modules, pipelines, push-constant
 bytes) is made once per plan key, so a warm run only binds, encodes and transfers.
+Outputs of at least HLX_WGPU_DEVICE_HASH_BYTES (default 1 MiB, as on Vulkan) are hashed on the device by
+the hash passes appended to the plan (hlx_core.device.hash.hashed_plan) and left there: their buffers go to
+the residency under their handles (``WgpuOutput``, downloaded on demand, spilled before eviction), and only
+the digests are read back.
 Every run first clears each buffer a stage writes whose kernel may leave elements unwritten
 (hlx_core.device.poison), since pooled buffers hold earlier runs' data; with output poisoning on (read when
 the device core is made) it copies 0xFF bytes over every buffer a stage writes instead.
@@ -15,20 +19,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from hlx_core.backend import DeviceInfo, Execution, Session
+from hlx_core.backend import DeviceInfo, DeviceOutput, Execution, Session
 from hlx_core.codec.handle import Handle
+from hlx_core.device.hash import HashedPlan, digest_handle, hashed_plan
 from hlx_core.device.layout import BufferLayout, align, buffer_layout, to_array
 from hlx_core.device.limits import check_plan
 from hlx_core.device.lru import LRU
 from hlx_core.device.poison import cleared_slots, poison_enabled
-from hlx_core.device.residency import Residency
+from hlx_core.device.residency import Residency, Transfers
 from hlx_core.device.waiting import spin_ns, timeout_s
 from hlx_core.errors import HLXError
 from hlx_core.plan import InputRef, OutputRef, Plan, Stage
-from hlx_core.settings import env_number
+from hlx_core.settings import env_bytes, env_number
 
 from hlx_wgpu import adapter as adapters
 from hlx_wgpu.buffers import (
@@ -49,7 +55,30 @@ from hlx_wgpu.timestamps import Timestamps
 ENV_PUSH = "HLX_WGPU_PUSH_CONSTANTS"  # "auto" (immediates when the adapter has them) or "uniform"
 ENV_RESIDENT = "HLX_WGPU_RESIDENT_BYTES"  # device bytes kept for inputs between runs (0: none)
 DEFAULT_RESIDENT_BYTES = 512 << 20
+ENV_DEVICE_HASH = "HLX_WGPU_DEVICE_HASH_BYTES"  # outputs at least this large are hashed and kept on the device
+DEFAULT_DEVICE_HASH_BYTES = 1 << 20
 MAX_PREPARED = 256  # plans whose preparation is kept
+
+
+class WgpuOutput(DeviceOutput):
+    """An output left on a wgpu device: its pooled buffer, held by the core's residency."""
+
+    def __init__(self, core: "DeviceCore", handle: Handle, spec: OutputRef, buf: PooledBuffer) -> None:
+        super().__init__(handle, spec.dtype, spec.shape)
+        self.core = core
+        self.buffer = buf
+
+    def _read(self) -> np.ndarray:
+        core, spec = self.core, OutputRef(self.dtype, self.shape)
+        size = align(max(spec.nbytes, 4), 4)
+        core.transfers.downloaded(spec.nbytes)
+        staging = core.readback.reserve(size)
+        with wgpu_call(f"downloading {self.handle}"):
+            encoder = core.device.create_command_encoder(label="hlx-download")
+            encoder.copy_buffer_to_buffer(self.buffer.buffer, 0, staging, 0, size)
+            core.device.queue.submit([encoder.finish()])
+        with core.readback.mapped([(0, size)]) as data:
+            return to_array(data[0], spec)
 
 
 @dataclass(frozen=True)
@@ -84,8 +113,13 @@ class DeviceCore:
                                   on_destroy=self.pipelines.forget_buffer)
         self.uniforms = BufferPool(self.device, usage.UNIFORM | usage.COPY_DST, "hlx-push-constants",
                                    max_free_bytes=1 << 20, on_destroy=self.pipelines.forget_buffer)
+        # Inputs and the outputs left on the device, by handle; an output is spilled before its buffer goes.
         self.resident: Residency[PooledBuffer] = Residency(int(env_number(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES)),
-                                                           self.storage.release)
+                                                           self._release_resident)
+        self.outputs: dict[int, WgpuOutput] = {}  # buffer serial -> the resident output it holds
+        self.transfers = Transfers()
+        self.hash_min_bytes = env_bytes(ENV_DEVICE_HASH, DEFAULT_DEVICE_HASH_BYTES)
+        self.hashed: LRU[Handle, bool] = LRU(MAX_PREPARED)  # plan key -> whether it has outputs to hash
         self.readback = Readback(self.device, wgpu, spin_ns(ENV_SPIN, adapter.kind == "cpu"),
                                  timeout_s(ENV_TIMEOUT))
         self.upload = Upload(self.device, wgpu)
@@ -107,6 +141,21 @@ class DeviceCore:
         prep = PreparedPlan(layout, tuple(compiled), written, tuple(_push_bytes(stage) for stage in plan.stages))
         self.prepared.put(plan.key, prep)
         return prep
+
+    def _release_resident(self, buf: PooledBuffer) -> None:
+        out = self.outputs.pop(buf.serial, None)
+        if out is not None:
+            out.evict()
+        self.storage.release(buf)
+
+    def with_hashes(self, plan: Plan) -> HashedPlan | None:
+        """``plan`` with the hash passes of its large outputs, None when none is large (remembered per key).
+        Made for each run, so its inputs are the run's own."""
+        if self.hashed.get(plan.key) is False:
+            return None
+        hashed = hashed_plan(plan, self.hash_min_bytes)
+        self.hashed.put(plan.key, hashed is not None)
+        return hashed
 
     def push_mode(self, stage: Stage) -> PushMode:
         size = stage.shader.info.push_constant_size
@@ -150,7 +199,8 @@ class WgpuSession(Session):
             if self.broken:
                 core.readback.recover()  # the run that timed out first (E_TIMEOUT again while it still runs)
                 self.broken = False
-            arrays, timings = self._run(core, plan)
+            hashed = core.with_hashes(plan)
+            arrays, timings = self._run(core, plan if hashed is None else hashed.plan, hashed)
         except DeviceLost:
             self.core = None
             self.broken = False  # the next device has none of this one's work
@@ -160,9 +210,16 @@ class WgpuSession(Session):
             self.broken = True  # the run is still on the device, using its buffers: the next one waits for it
             raise
         timings["host_ms"] = (time.perf_counter() - start) * 1e3
-        return Execution(arrays, timings)
+        if hashed is None:
+            return Execution(arrays, timings)
+        handles = hashed.handles(arrays)
+        count = len(hashed.digests)
+        return Execution(arrays[:count], timings, handles[:count])
 
-    def _run(self, core: DeviceCore, plan: Plan) -> tuple[list[np.ndarray], dict[str, float]]:
+    def _run(self, core: DeviceCore, plan: Plan, hashed: HashedPlan | None = None
+             ) -> tuple[list[np.ndarray | DeviceOutput], dict[str, float]]:
+        """Run ``plan`` (``hashed.plan`` when outputs are hashed: those outputs stay on the device, and the
+        returned list holds them as ``WgpuOutput``s, then the digests)."""
         prep = core.prepared.get(plan.key) or core.prepare(plan)
         layout = prep.layout
         for stage, (shader, _) in zip(plan.stages, prep.compiled):
@@ -179,15 +236,21 @@ class WgpuSession(Session):
                 if buf is None:
                     buf = self._acquire(core.storage, slot.alloc_bytes, held)
                     if isinstance(source, InputRef):
-                        uploads.append((buf, source.array))
+                        uploads.append((buf, plan.input_refs[source.handle].array))
+                        core.transfers.uploaded(source.nbytes)
                         if not volatile:
                             keep.append((source.handle, buf))
                 buffers.append(buf)
-            result = self._record_and_run(core, plan, layout, prep, buffers, uploads, held)
+            on_device = {k for k, d in enumerate(hashed.digests) if d is not None} if hashed is not None else set()
+            counted = len(hashed.digests) if hashed is not None else len(plan.outputs)  # the rest: digests
+            result = self._record_and_run(core, plan, layout, prep, buffers, uploads, held, on_device, counted)
         except BaseException:
             for pool, buf in held:
                 pool.release(buf)
             raise
+        arrays = result[0]
+        for k in sorted(on_device):  # the run's outputs left on the device: their buffers leave the pool
+            arrays[k] = self._output(core, hashed, k, buffers[layout.outputs[k]], arrays, keep)
         kept = {id(buf) for _, buf in keep}
         for pool, buf in held:
             if id(buf) not in kept:
@@ -198,6 +261,26 @@ class WgpuSession(Session):
         return result
 
     @staticmethod
+    def _output(core: DeviceCore, hashed: HashedPlan, k: int, buf: PooledBuffer, arrays: list,
+                keep: list[tuple[str, PooledBuffer]]) -> WgpuOutput:
+        """Output ``k`` as a resident ``WgpuOutput``: the buffer already resident under its handle (the same
+        bytes), else this run's buffer, kept (added to ``keep``, so it is not returned to the pool)."""
+        handle = digest_handle(arrays[hashed.digests[k]])
+        spec = hashed.plan.output_specs[k]
+        held = core.resident.get(handle)
+        if held is None:
+            for _, kept in keep:  # an output listed twice: its buffer is kept once
+                if kept is buf:
+                    return core.outputs[buf.serial]
+            keep.append((handle, buf))
+            out = core.outputs[buf.serial] = WgpuOutput(core, handle, spec, buf)
+            return out
+        out = core.outputs.get(held.serial)
+        if out is None:  # an uploaded input with these bytes serves as the output too
+            out = core.outputs[held.serial] = WgpuOutput(core, handle, spec, held)
+        return out
+
+    @staticmethod
     def _acquire(pool: BufferPool, nbytes: int, held: list[tuple[BufferPool, PooledBuffer]]) -> PooledBuffer:
         buf = pool.acquire(nbytes)
         held.append((pool, buf))
@@ -205,13 +288,16 @@ class WgpuSession(Session):
 
     def _record_and_run(self, core: DeviceCore, plan: Plan, layout: BufferLayout, prep: PreparedPlan,
                         buffers: list[PooledBuffer], uploads: list[tuple[PooledBuffer, np.ndarray]],
-                        held: list[tuple[BufferPool, PooledBuffer]]) -> tuple[list[np.ndarray], dict[str, float]]:
+                        held: list[tuple[BufferPool, PooledBuffer]], on_device: set[int], counted: int
+                        ) -> tuple[list[np.ndarray | None], dict[str, float]]:
+        """Record and submit the run, then read back every output but those ``on_device`` (left None);
+        outputs from ``counted`` on are digests, not counted as transfers."""
         stages = len(plan.stages)
         if core.timestamps is not None:
             core.timestamps.prepare(stages)
         out_ranges, offset = [], 0
-        for slot_index in layout.outputs:
-            size = layout.slots[slot_index].alloc_bytes  # whole words already
+        for k, slot_index in enumerate(layout.outputs):
+            size = 0 if k in on_device else layout.slots[slot_index].alloc_bytes  # whole words already
             out_ranges.append((offset, size))
             offset = align(offset + size, BUFFER_ALIGN)
         ts_offset = offset
@@ -252,22 +338,36 @@ class WgpuSession(Session):
                 cpass.dispatch_workgroups(*stage.dispatch)
                 cpass.end()
             for (dst, size), slot_index in zip(out_ranges, layout.outputs):
-                encoder.copy_buffer_to_buffer(buffers[slot_index].buffer, 0, staging, dst, size)
+                if size:
+                    encoder.copy_buffer_to_buffer(buffers[slot_index].buffer, 0, staging, dst, size)
             ranges = list(out_ranges)
             if core.timestamps is not None:
                 ranges.append((ts_offset, core.timestamps.resolve(encoder, stages, staging, ts_offset)))
             core.device.queue.submit([encoder.finish()])
         with core.readback.mapped(ranges) as data:
-            arrays = []
+            arrays: list[np.ndarray | None] = []
             for k, slot_index in enumerate(layout.outputs):
                 spec = layout.slots[slot_index].source
                 assert isinstance(spec, OutputRef)
+                if k in on_device:
+                    arrays.append(None)
+                    continue
                 arrays.append(to_array(data[k], spec))  # the one host copy of each output
+                if k < counted:
+                    core.transfers.downloaded(spec.nbytes)
             timings = core.timestamps.timings(data[-1], stages) if core.timestamps is not None else {}
         return arrays, timings
 
     def holds(self, handle: str) -> bool:
         return self.core is not None and handle in self.core.resident
+
+    def get_memory_info(self) -> dict[str, Any]:
+        """Residency, the outputs left on the device and the host transfers of the current device."""
+        core = self.core
+        if core is None:
+            return {}
+        return {"residency": core.resident.stats(), "resident_outputs": len(core.outputs),
+                "transfers": core.transfers.stats(), "storage_buffers_created": core.storage.created}
 
     def close(self) -> None:
         if self.core is not None and not self.forked:  # a forked child never releases the parent's device

@@ -43,6 +43,9 @@ CAPABILITY_FEATURES = {
     "GroupNonUniformVote": "subgroup", "GroupNonUniformArithmetic": "subgroup", "GroupNonUniformBallot": "subgroup",
     "GroupNonUniformShuffle": "subgroup", "GroupNonUniformShuffleRelative": "subgroup",
     "GroupNonUniformQuad": "subgroup",
+    # No wgpu feature HLX enables offers these: a module using them is refused on every adapter.
+    "CooperativeMatrixKHR": "cooperative matrices", "CooperativeMatrixNV": "cooperative matrices",
+    "BFloat16TypeKHR": "bfloat16", "BFloat16CooperativeMatrixKHR": "bfloat16",
 }
 
 

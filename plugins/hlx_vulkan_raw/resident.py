@@ -1,0 +1,57 @@
+"""Outputs left on the device: a recorded plan's output buffer handed to the residency under its handle.
+
+An output hashed on the device (device_hash.py) is not read back: its buffer is detached from the recorded
+plan (which is recorded again on its next run, with a fresh buffer, so the next run cannot overwrite it)
+and kept in the session's residency under the output's handle, where a later run taking that handle finds
+it as it finds an uploaded input. ``VulkanOutput`` is the ``hlx_core.backend.DeviceOutput`` the run
+returns: ``_read`` copies the buffer to the host (in place where it is mapped, else through a one-off
+readback buffer and copy), and the session calls ``evict`` before it frees the buffer.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hlx_core.backend import DeviceOutput
+from hlx_core.codec.handle import Handle
+from hlx_core.device.layout import native_array, output_view
+from hlx_core.plan import OutputRef
+
+from hlx_vulkan_raw.commands import (
+    COMPUTE,
+    HOST,
+    HOST_READ,
+    SHADER_WRITE,
+    TRANSFER,
+    TRANSFER_READ,
+    TRANSFER_WRITE,
+    Recorder,
+)
+from hlx_vulkan_raw.memory import DeviceBuffer
+
+
+class VulkanOutput(DeviceOutput):
+    """One resident output of a ``VulkanSession``: its buffer, read back on demand."""
+
+    def __init__(self, session, handle: Handle, spec: OutputRef, buffer: DeviceBuffer) -> None:
+        super().__init__(handle, spec.dtype, spec.shape)
+        self.session = session
+        self.buffer = buffer
+
+    def _read(self) -> np.ndarray:
+        session, buf = self.session, self.buffer
+        spec = OutputRef(self.dtype, self.shape)
+        nbytes = spec.nbytes
+        session.transfers.downloaded(nbytes)
+        if buf.host_visible:  # unified memory: the buffer is mapped
+            return native_array(output_view(buf.view(nbytes), spec))
+        core = session.core
+        staging = core.allocator.create_buffer(max(nbytes, 16), host=True, readback=True)
+        try:
+            r = Recorder(session.download_cb(), one_time=True)
+            r.barrier(COMPUTE, SHADER_WRITE, TRANSFER, TRANSFER_READ)  # the run that wrote it was another submit
+            r.copy(buf.handle, 0, staging.handle, 0, nbytes)
+            r.barrier(TRANSFER, TRANSFER_WRITE, HOST, HOST_READ)
+            core.submitter.wait(core.submitter.submit([r.end()]))
+            return native_array(output_view(staging.view(nbytes), spec))
+        finally:
+            core.allocator.free(staging)
