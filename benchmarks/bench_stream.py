@@ -164,6 +164,8 @@ def main() -> int:
     parser.add_argument("--grids", type=int, nargs="*", default=[1056, 2112, 4224],
                         help="capped grids (workgroups) tried besides the full one")
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--ops", nargs="+", default=[*OPS, "reduce_sum", "softmax", "transpose"],
+                        help="operations to time")
     parser.add_argument("--quick", action="store_true", help="n = 2**20 + 3, 3 repeats")
     parser.add_argument("--no-check", action="store_true", help="skip the correctness pass")
     args = parser.parse_args()
@@ -180,7 +182,7 @@ def main() -> int:
         failed = [] if args.no_check else check(poisoned, rng)
         print(f"correctness on n = {CHECK_SIZES}:", "skipped" if args.no_check else
               "; ".join(failed) or "all candidates OK")
-        for op in (*OPS, "reduce_sum"):
+        for op in [op for op in (*OPS, "reduce_sum") if op in args.ops]:
             arrays = inputs(op, n, "float32", rng)
             handles = [hlx.collapse(a) for a in arrays]
             cases = [("library", library_contract(op, handles))]
@@ -193,13 +195,13 @@ def main() -> int:
                 _, ms = timed(session, c, args.repeat)
                 rows.append((op, name, ms))
         m = hlx.collapse(rng.standard_normal((side, side), dtype=np.float32))
-        for op in ("softmax", "transpose"):
+        for op in [op for op in ("softmax", "transpose") if op in args.ops]:
             _, ms = timed(session, getattr(hlx.kernels, op)(m), args.repeat)
             rows.append((op, "library", ms))
     finally:
         session.close()
         poisoned.close()
-    peers = torch_peers(n, args.repeat)
+    peers = torch_peers(n, args.repeat) if rows else {}
     print(f"\n{'op':>10} {'HLX kernel':>20} {'GPU ms':>8} {'TB/s':>6} {'torch TB/s':>10} {'ratio':>6}")
     if "copy" in peers:
         print(f"{'copy':>10} {'(torch only)':>20} {'':>8} {'':>6} {8 * n / peers['copy'] / 1e9:10.3f}")

@@ -10,22 +10,25 @@
 // the bfloat16 module is the same code with its one 16-bit float type declared bfloat16 (SPV_KHR_bfloat16),
 // which is exact because no 16-bit value is touched outside the cooperative-matrix loads and multiply.
 //
-// A workgroup of 8 subgroups of 32 invocations computes a BM x BN = 128 x 128 block of C; subgroup s owns
-// the WM x WN = 64 x 32 block at rows (s / 4) * 64, columns (s % 4) * 32: 4 x 2 accumulator fragments. K
-// advances by BK = 32. (benchmarks/variants/ builds other tilings from this file by defining BM, BN, BK, WM
-// and WN.) A and B tiles are staged in shared memory as uvec4 (8 halves) with one uvec4 of padding per row,
-// double-buffered: each invocation loads its share of uvec4s of A and B for step s + 1 while step s is
-// multiplied, one barrier per step. Global loads are whole uvec4 where a row of 8 lies inside the matrix
+// A workgroup of 8 subgroups of 32 invocations computes a BM x BN = 128 x 256 block of C; subgroup s owns
+// the WM x WN = 64 x 64 block at rows (s / 4) * 64, columns (s % 4) * 64: 4 x 4 accumulator fragments. K
+// advances by BK = 16. (benchmarks/variants/ builds other tilings from this file by defining BM, BN, BK, WM,
+// WN and STAGES; on an H200 this one was the fastest of them, docs/BENCHMARKS.md.) A and B tiles are staged
+// in shared memory as uvec4 (8 halves) with one uvec4 of padding per row, double-buffered: each invocation
+// loads its share of uvec4s of A and B for step s + 1 while step s is multiplied, one barrier per step. Global loads are whole uvec4 where a row of 8 lies inside the matrix
 // and K (N for B) is a multiple of 8; elsewhere 8 halves are gathered one by one, zero outside the matrix.
 // A full tile with N % 4 == 0 stores its fragments straight to C; an edge tile goes through shared memory,
 // one fragment per subgroup at a time, with each element's store bounds-checked.
-// Dispatch: [ceil(N/BM), ceil(M/BN), 1]; needs a subgroup size of 32 (the library chooses it only then).
+// Dispatch: [ceil(N/BN), ceil(M/BM), 1]; needs a subgroup size of 32 (the library chooses it only then).
 #ifndef BM
 #define BM 128u
-#define BN 128u
-#define BK 32u
+#define BN 256u
+#define BK 16u
 #define WM 64u
-#define WN 32u
+#define WN 64u
+#endif
+#ifndef STAGES
+#define STAGES 2u  // shared-memory buffers: 2 overlap the stores of step s + 1 with step s; 1 saves memory
 #endif
 const uint SUBGROUPS = (BM / WM) * (BN / WN);
 const uint THREADS = SUBGROUPS * 32u;
@@ -47,8 +50,8 @@ const uint QB = BK * BN / 8u / THREADS;
 #define MAT_B coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseB>
 #define MAT_C coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>
 
-shared uvec4 As[2][BM * AS];
-shared uvec4 Bs[2][BK * BS];
+shared uvec4 As[STAGES][BM * AS];
+shared uvec4 Bs[STAGES][BK * BS];
 shared float Cs[SUBGROUPS][256];
 
 uvec4 ra[QA];
@@ -126,7 +129,7 @@ void main() {
     stash(0u, tid);
     barrier();
     for (uint s = 0u; s < steps; ++s) {
-        uint cur = s & 1u;
+        uint cur = STAGES == 2u ? s & 1u : 0u;
         bool more = s + 1u < steps;
         if (more) fetch((s + 1u) * BK, tid, row0, col0);
         [[unroll]] for (uint kk = 0u; kk < BK; kk += 16u) {
@@ -140,8 +143,14 @@ void main() {
                 [[unroll]] for (uint j = 0u; j < FN; ++j) acc[i][j] = coopMatMulAdd(fa[i], fb[j], acc[i][j]);
             }
         }
-        if (more) stash(cur ^ 1u, tid);
-        barrier();
+        if (STAGES == 2u) {
+            if (more) stash(cur ^ 1u, tid);
+            barrier();
+        } else {
+            barrier();
+            if (more) stash(0u, tid);
+            barrier();
+        }
     }
     bool full = row0 + BM <= p.M && col0 + BN <= p.N && (p.N & 3u) == 0u;
     uint lane = gl_SubgroupInvocationID;

