@@ -98,7 +98,9 @@ class Result:
         return self._only("result.__dlpack_device__()").__dlpack_device__()
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{h[:20]}…{a.dtype}{list(a.shape)}" for h, a in zip(self.outputs, self.arrays()))
+        arrays = self._arrays or [None] * len(self.outputs)  # shown without reading (or downloading) any
+        shown = ", ".join(f"{h[:20]}…" + ("" if a is None else f"{a.dtype}{list(a.shape)}")
+                          for h, a in zip(self.outputs, arrays))
         times = ", ".join(f"{k}={v:.3f}" for k, v in sorted(self.timings.items()))
         memo = ", memo_hit=True" if self.memo_hit else ""
         return (f"Result(backend={self.backend!r}, device={self.device!r}, outputs=[{shown}], "

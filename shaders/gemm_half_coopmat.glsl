@@ -12,10 +12,12 @@
 //
 // A workgroup of 8 subgroups of 32 invocations computes a BM x BN = 128 x 256 block of C; subgroup s owns
 // the WM x WN = 64 x 64 block at rows (s / 4) * 64, columns (s % 4) * 64: 4 x 4 accumulator fragments. K
-// advances by BK = 16. (benchmarks/variants/ builds other tilings from this file by defining BM, BN, BK, WM,
+// advances by BK = 32. (benchmarks/variants/ builds other tilings from this file by defining BM, BN, BK, WM,
 // WN and STAGES; on an H200 this one was the fastest of them, docs/BENCHMARKS.md.) A and B tiles are staged
-// in shared memory as uvec4 (8 halves) with one uvec4 of padding per row, double-buffered: each invocation
-// loads its share of uvec4s of A and B for step s + 1 while step s is multiplied, one barrier per step. Global loads are whole uvec4 where a row of 8 lies inside the matrix
+// in shared memory as uvec4 (8 halves) with one uvec4 of padding per row. With STAGES = 1 (the library's)
+// one buffer holds them and the global loads of step s + 1, in registers, are in flight while step s is
+// multiplied (two barriers per step); STAGES = 2 double-buffers the tiles (one barrier per step).
+// Global loads are whole uvec4 where a row of 8 lies inside the matrix
 // and K (N for B) is a multiple of 8; elsewhere 8 halves are gathered one by one, zero outside the matrix.
 // A full tile with N % 4 == 0 stores its fragments straight to C; an edge tile goes through shared memory,
 // one fragment per subgroup at a time, with each element's store bounds-checked.
@@ -23,12 +25,12 @@
 #ifndef BM
 #define BM 128u
 #define BN 256u
-#define BK 16u
+#define BK 32u
 #define WM 64u
 #define WN 64u
 #endif
 #ifndef STAGES
-#define STAGES 2u  // shared-memory buffers: 2 overlap the stores of step s + 1 with step s; 1 saves memory
+#define STAGES 1u  // shared-memory buffers: 2 overlap the stores of step s + 1 with step s; 1 saves memory
 #endif
 const uint SUBGROUPS = (BM / WM) * (BN / WN);
 const uint THREADS = SUBGROUPS * 32u;

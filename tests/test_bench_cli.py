@@ -65,8 +65,10 @@ def _half_dtypes() -> list[str]:
 # suite -> (arguments, the cases its rows must name)
 SUITES = {
     "gemm": (["--sizes", "24", "40"], lambda: {f"{d} {n}^3" for d in ["float32", *_half_dtypes()] for n in (24, 40)}),
+    # softmax over whole rows of 1024, transpose of the squarest 54 x 55
     "stream": (["--sizes", "3000"], lambda: {"add 3000", "mul 3000", "saxpy 3000", "relu 3000", "softmax 2048",
-                                             "transpose 2970", "reduce_sum 3000", "conv2d x[2, 8, 16, 16] w[8, 8, 3, 3]"}),
+                                             "transpose 2970", "reduce_sum 3000",
+                                             "conv2d x[2, 8, 16, 16] w[8, 8, 3, 3]"}),
     "dispatch": (["--sizes", "256", "--repeat", "2"], lambda: {"add 256 to host", "add 256 on device"}),
     "warmstart": (["--sizes", "32", "--repeat", "1"],
                   lambda: {f"{k} 32^3, {m}" for k in ("warm", "cold") for m in ("process", "to result")}),

