@@ -1,15 +1,10 @@
 #version 450
-// relu: out[i] = x[i] > 0 ? x[i] : 0 for i < n (float32). A selection, so the result is exact.
-layout(local_size_x = 256) in;
-
-layout(std430, set = 0, binding = 0) readonly buffer InX { float x[]; };
-layout(std430, set = 0, binding = 1) writeonly buffer Out { float o[]; };
-layout(push_constant) uniform Params { uint n; } p;
-
-void main() {
-    uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
-    for (uint i = gl_GlobalInvocationID.x; i < p.n; i += stride) {
-        float v = x[i];
-        o[i] = v > 0.0 ? v : 0.0;
-    }
-}
+#extension GL_GOOGLE_include_directive : require
+// relu: out[i] = x[i] > 0 ? x[i] : 0 for i < n, float32 (the body, uvec4 accesses and grid-stride, is
+// stream.glsl). The raw word is selected, not a float moved, so the result is exact.
+#define ARITY 1
+#define PER 4u
+#define PUSH uint n;
+#include "stream.glsl"
+uvec4 op4(uvec4 x, uvec4 y) { return mix(uvec4(0u), x, greaterThan(uintBitsToFloat(x), vec4(0.0))); }
+uint op1(uint x, uint y) { return uintBitsToFloat(x) > 0.0 ? x : 0u; }

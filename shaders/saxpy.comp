@@ -1,15 +1,10 @@
 #version 450
-// saxpy: out[i] = alpha * x[i] + y[i] for i < n (float32; the driver may fuse this into one fma).
-layout(local_size_x = 256) in;
-
-layout(std430, set = 0, binding = 0) readonly buffer InX { float x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer InY { float y[]; };
-layout(std430, set = 0, binding = 2) writeonly buffer Out { float o[]; };
-layout(push_constant) uniform Params { uint n; float alpha; } p;
-
-void main() {
-    uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
-    for (uint i = gl_GlobalInvocationID.x; i < p.n; i += stride) {
-        o[i] = p.alpha * x[i] + y[i];
-    }
-}
+#extension GL_GOOGLE_include_directive : require
+// saxpy: out[i] = alpha * x[i] + y[i] for i < n, float32 (the driver may fuse it into one fma); the body,
+// uvec4 accesses and grid-stride, is stream.glsl.
+#define ARITY 2
+#define PER 4u
+#define PUSH uint n; float alpha;
+#include "stream.glsl"
+uvec4 op4(uvec4 x, uvec4 y) { return floatBitsToUint(p.alpha * uintBitsToFloat(x) + uintBitsToFloat(y)); }
+uint op1(uint x, uint y) { return floatBitsToUint(p.alpha * uintBitsToFloat(x) + uintBitsToFloat(y)); }

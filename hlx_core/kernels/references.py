@@ -15,7 +15,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hlx_core.plan import OutputRef
 
-REDUCE_CHUNK = 512  # elements one reduce_sum workgroup folds (256 threads, two loads each)
+REDUCE_THREADS = 256  # invocations of a reduce_sum workgroup
+REDUCE_GROUPS = 8  # uvec4 groups each invocation loads and adds in order before the workgroup's tree
+REDUCE_CHUNK = 4 * REDUCE_GROUPS * REDUCE_THREADS  # 8192 elements one reduce_sum workgroup folds
 
 
 def add(inputs: list[np.ndarray], params: dict[str, Any], outputs: list[OutputRef]) -> list[np.ndarray]:
@@ -40,17 +42,25 @@ def relu(inputs: list[np.ndarray], params: dict[str, Any], outputs: list[OutputR
 
 
 def reduce_pass(x: np.ndarray) -> np.ndarray:
-    """One reduce_sum pass: the partial sum of each 512-element chunk (zero-padded), in the shader's order:
-    first s[t] = x[t] + x[t+256], then s[t] = s[t] + s[t+h] for h = 128, 64, ..., 1."""
+    """One reduce_sum pass: the partial sum of each 8192-element chunk (zero-padded), in the shader's order.
+    Thread t of a chunk's workgroup loads the uvec4 groups v[j] = chunk[4(256j + t) .. 4(256j + t) + 3]
+    for j < 8 and adds them in order per component (s = v[0] + v[1] + ... + v[7]), folds its four lanes as
+    (s.x + s.y) + (s.z + s.w), and then the 256 threads' values are added as a halving tree:
+    r[t] = r[t] + r[t + h] for h = 128, 64, ..., 1."""
     flat = np.ascontiguousarray(x).reshape(-1)
     chunks = max(1, -(-flat.size // REDUCE_CHUNK))
     v = np.zeros(chunks * REDUCE_CHUNK, dtype=flat.dtype)
     v[:flat.size] = flat
-    v = v.reshape(chunks, REDUCE_CHUNK)
-    while v.shape[1] > 1:
-        half = v.shape[1] // 2
-        v = np.add(v[:, :half], v[:, half:], dtype=v.dtype)
-    return v[:, 0]
+    v = v.reshape(chunks, REDUCE_GROUPS, REDUCE_THREADS, 4)
+    s = v[:, 0]
+    for j in range(1, REDUCE_GROUPS):
+        s = np.add(s, v[:, j], dtype=v.dtype)
+    r = np.add(np.add(s[..., 0], s[..., 1], dtype=v.dtype), np.add(s[..., 2], s[..., 3], dtype=v.dtype),
+               dtype=v.dtype)
+    while r.shape[1] > 1:
+        half = r.shape[1] // 2
+        r = np.add(r[:, :half], r[:, half:], dtype=r.dtype)
+    return r[:, 0]
 
 
 def tree_sum(x: np.ndarray) -> np.ndarray:

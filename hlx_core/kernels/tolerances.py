@@ -22,7 +22,9 @@ import numpy as np
 from hlx_core.kernels import references as ref
 from hlx_core.plan import OutputRef
 
-REDUCE_DEPTH = int(np.log2(ref.REDUCE_CHUNK))  # additions from a leaf to a chunk's sum in one pass
+# Additions from a leaf to a chunk's sum in one pass, at most: a thread's ordered sum of its groups
+# (REDUCE_GROUPS - 1), its four lanes (2), the tree over the workgroup's threads (8).
+REDUCE_DEPTH = ref.REDUCE_GROUPS - 1 + 2 + int(np.log2(ref.REDUCE_THREADS))
 
 
 def roundoff(dtype: Any) -> float:
@@ -79,7 +81,7 @@ def transpose(inputs: list[np.ndarray], errors: list[np.ndarray], params: dict[s
 
 
 def _chunk_sums(v: np.ndarray) -> np.ndarray:
-    """The sum of each 512-element chunk of ``v`` (float64), as one reduce_sum pass groups them."""
+    """The sum of each REDUCE_CHUNK-element chunk of ``v`` (float64), as one reduce_sum pass groups them."""
     flat = np.ascontiguousarray(v, dtype=np.float64).reshape(-1)
     chunks = max(1, -(-flat.size // ref.REDUCE_CHUNK))
     padded = np.zeros(chunks * ref.REDUCE_CHUNK)
@@ -89,7 +91,8 @@ def _chunk_sums(v: np.ndarray) -> np.ndarray:
 
 def reduce_sum(inputs: list[np.ndarray], errors: list[np.ndarray], params: dict[str, Any],
                outputs: list[OutputRef]) -> list[np.ndarray]:
-    """One pass: each chunk's sum is a tree of REDUCE_DEPTH additions, each rounding once."""
+    """One pass: each element reaches its chunk's sum through at most REDUCE_DEPTH additions, each rounding
+    once."""
     (x,), (ex,), out = inputs, errors, outputs[0]
     u = roundoff(out.dtype)
     bound = REDUCE_DEPTH * (u * _chunk_sums(np.abs(x)) + _floor(out.dtype)) + _chunk_sums(ex)

@@ -29,6 +29,12 @@ def _pair(rng, n=N):
     return rng.integers(0, 2**32, n, dtype=np.uint32), rng.integers(0, 2**32, n, dtype=np.uint32)
 
 
+@pytest.fixture(autouse=True)
+def _read_back(monkeypatch):
+    """Outputs hashed on the device stay there (tests/test_resident_outputs.py): these read every one back."""
+    monkeypatch.setenv("HLX_VULKAN_DEVICE_HASH_BYTES", "0")
+
+
 @pytest.fixture
 def staged(monkeypatch):
     monkeypatch.setenv("HLX_VULKAN_ZERO_COPY", "0")
