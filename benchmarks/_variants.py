@@ -62,12 +62,14 @@ def contract(stages: Sequence[dict], name: str) -> dict:
                     "outputs": [{"stage": len(stages) - 1, "output": 0}]}}
 
 
-def open_session(poison: bool) -> Any:
-    """A Vulkan session on the default device, poisoning outputs before each run or not. Outputs are
-    hashed on the host unless HLX_VULKAN_DEVICE_HASH_BYTES says otherwise: on an H200 (2026-12-01) device
-    hashing made the timestamps of a 64M add 3.2x longer and of reduce_sum 4.6x, which is not the kernel."""
+def open_session(poison: bool, host_hash: bool = True) -> Any:
+    """A Vulkan session on the default device, poisoning outputs before each run or not. With ``host_hash``
+    outputs are hashed on the host unless HLX_VULKAN_DEVICE_HASH_BYTES says otherwise: on an H200
+    (2026-12-01) device hashing made the timestamps of a 64M add 3.2x longer and of reduce_sum 4.6x, which
+    is not the kernel (``stage_ms`` leaves the hash passes out)."""
     from hlx_vulkan_raw import VulkanBackend
-    os.environ.setdefault("HLX_VULKAN_DEVICE_HASH_BYTES", "0")
+    if host_hash:
+        os.environ.setdefault("HLX_VULKAN_DEVICE_HASH_BYTES", "0")
     before = os.environ.get(ENV_POISON)
     os.environ[ENV_POISON] = "1" if poison else "0"
     try:
@@ -84,11 +86,22 @@ def output(session: Any, c: dict) -> np.ndarray:
     return host_array(session.execute(make_plan(c)).arrays[0])
 
 
+def warm(session: Any, c: dict) -> tuple[Any, np.ndarray]:
+    """The plan of ``c`` without the output clear (as a library kernel's, whose shader writes every
+    element), and the first output of a run that leaves its inputs resident in the session."""
+    p = make_plan(c)
+    p = dataclasses.replace(p, stages=tuple(dataclasses.replace(st, writes_all_outputs=True) for st in p.stages))
+    return p, host_array(session.execute(p).arrays[0])
+
+
+def stage_ms(timings: dict[str, float], stages: int) -> float:
+    """The GPU time of a run's own stages (timestamps), without the hash passes recorded after them."""
+    return sum(timings[f"stage{i}_gpu_ms"] for i in range(stages))
+
+
 def timed(session: Any, c: dict, repeat: int) -> tuple[np.ndarray, float]:
     """The first output of a warm run and the median GPU time in ms (timestamps, all stages) over
     ``repeat`` further runs, without the output clear; inputs stay resident in the session."""
-    p = make_plan(c)
-    p = dataclasses.replace(p, stages=tuple(dataclasses.replace(st, writes_all_outputs=True) for st in p.stages))
-    first = host_array(session.execute(p).arrays[0])
+    p, first = warm(session, c)
     ms = statistics.median(session.execute(p).timings["gpu_ms"] for _ in range(repeat))
     return first, ms

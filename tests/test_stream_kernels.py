@@ -1,8 +1,10 @@
 """The streaming kernels' edges on every backend: add, mul, saxpy, relu move uvec4 groups with a scalar tail
-(shaders/stream.glsl), reduce_sum folds 8192-element chunks in a two-level fixed order. Sizes around 4, the
-workgroup's 4096 elements and the 8192-element chunk, on fresh random inputs with outputs poisoned
-(tests/conftest.py): bit equality with NumPy where the kernel is exact, reduce_sum bit-equal to the CPU
-reference's tree and within its bound of the float64 sum."""
+(shaders/stream.glsl), reduce_sum folds 8192-element chunks in a two-level fixed order, softmax keeps rows of
+up to 8192 columns in registers (vec4 loads when cols is a multiple of 4), transpose moves 32x32 tiles.
+Sizes around 4, the workgroup's 4096 elements, the 8192-element chunk and the 32-wide tile, on fresh random
+inputs with outputs poisoned (tests/conftest.py): bit equality with NumPy where the kernel is exact,
+reduce_sum bit-equal to the CPU reference's tree and within its bound of the float64 sum, softmax within
+its declared tolerance and the same bytes run after run."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +13,9 @@ import pytest
 import hlx
 from hlx import kernels as K
 from hlx_core.kernels import references as ref
+from hlx_core.kernels import tolerances as tol
 from hlx_core.kernels.tolerances import REDUCE_DEPTH
+from hlx_core.plan import OutputRef
 
 SIZES = [1, 3, 4, 5, 1021, 4095, 4097, 8191, 8192, 8193, 70001]
 U = 2.0**-24
@@ -84,3 +88,22 @@ def test_stream_dispatch_counts_whole_groups(rng: np.random.Generator) -> None:
         x = _words(rng, "float32", n)
         assert K.relu(x)["901"]["dispatch"] == [groups, 1, 1], n
         assert K.add(x, x)["901"]["dispatch"] == [groups, 1, 1], n
+
+
+@pytest.mark.parametrize("cols", [1, 3, 4, 5, 1021, 4096, 8191, 8192, 8193, 8196])
+def test_softmax_within_tolerance_and_repeatable(backend: str, cols: int, rng: np.random.Generator) -> None:
+    """Up to 8192 columns the row stays in registers; 8193 and 8196 take the streamed path."""
+    x = (rng.standard_normal((3, cols)) * 4).astype(np.float32)
+    got = _run(K.softmax(x), backend)
+    x64 = x.astype(np.float64)
+    e = np.exp(x64 - x64.max(axis=1, keepdims=True))
+    (bound,) = tol.softmax([x64], [np.zeros_like(x64)], {}, [OutputRef(np.dtype("float32"), x.shape)])
+    assert np.all(np.abs(got - e / e.sum(axis=1, keepdims=True)) <= bound)
+    assert _run(K.softmax(x), backend).tobytes() == got.tobytes()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 33), (31, 1), (32, 32), (33, 65), (64, 96), (257, 31)])
+@pytest.mark.parametrize("dtype", ["float32", "int32"])
+def test_transpose_bit_equal(backend: str, dtype: str, shape: tuple[int, int], rng: np.random.Generator) -> None:
+    x = _words(rng, dtype, shape[0] * shape[1]).reshape(shape)
+    assert _run(K.transpose(x), backend).tobytes() == np.ascontiguousarray(x.T).tobytes()

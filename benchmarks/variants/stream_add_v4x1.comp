@@ -1,10 +1,10 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#extension GL_EXT_control_flow_attributes : enable
-// stream_add_v4x1: float32 or integer add (push kind 0 / 1), bit exact; the library add's bindings and push constants, 1 uvec4 per thread per step.
+// stream_add_v4x1: the library add (shaders/add.comp) with one uvec4 group per thread per step instead of
+// 4, at the grid of a workgroup per 256 groups: the alternative round 1 measured beside the promoted one.
 #define ARITY 2
 #define PER 1u
 #define PUSH uint n; uint kind;
-#include "stream_body.glsl"
+#include "../../shaders/stream.glsl"
 uvec4 op4(uvec4 x, uvec4 y) { return p.kind == 0u ? floatBitsToUint(uintBitsToFloat(x) + uintBitsToFloat(y)) : x + y; }
 uint op1(uint x, uint y) { return p.kind == 0u ? floatBitsToUint(uintBitsToFloat(x) + uintBitsToFloat(y)) : x + y; }

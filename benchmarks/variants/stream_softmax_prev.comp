@@ -1,4 +1,6 @@
 #version 450
+// stream_softmax_prev: the library's previous softmax (three reads of each row, exp twice), kept to time the promoted
+// shaders/softmax.comp against it in one run (bench_stream.py gives it the old builder's dispatch).
 // softmax over the last axis of a rows x cols float32 matrix, one workgroup per row (grid-stride over
 // rows): y = exp(x - rowmax) / sum(exp(x - rowmax)). Subtracting the row maximum keeps exp finite.
 // Each thread folds a strided slice of the row, then shared memory reduces the 256 partial values.

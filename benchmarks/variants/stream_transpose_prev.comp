@@ -1,4 +1,6 @@
 #version 450
+// stream_transpose_prev: the library's previous transpose (16x16 tiles, one element per thread), kept to time the promoted
+// shaders/transpose.comp against it in one run (bench_stream.py gives it the old builder's dispatch).
 // transpose: out[c][r] = x[r][c] for a rows x cols matrix of 32-bit words (any 4-byte dtype, bit exact).
 // 16x16 tiles staged through shared memory (one padding column avoids bank conflicts) so both the
 // reads and the writes are coalesced; grid-stride over tiles in both directions.
