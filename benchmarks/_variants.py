@@ -66,7 +66,8 @@ def open_session(poison: bool, host_hash: bool = True) -> Any:
     """A Vulkan session on the default device, poisoning outputs before each run or not. With ``host_hash``
     outputs are hashed on the host unless HLX_VULKAN_DEVICE_HASH_BYTES says otherwise: on an H200
     (2026-12-01) device hashing made the timestamps of a 64M add 3.2x longer and of reduce_sum 4.6x, which
-    is not the kernel (``stage_ms`` leaves the hash passes out)."""
+    is not the kernel. ``host_hash=False`` leaves the default (large outputs hashed on the device, after the
+    run's last timestamp)."""
     from hlx_vulkan_raw import VulkanBackend
     if host_hash:
         os.environ.setdefault("HLX_VULKAN_DEVICE_HASH_BYTES", "0")
@@ -92,11 +93,6 @@ def warm(session: Any, c: dict) -> tuple[Any, np.ndarray]:
     p = make_plan(c)
     p = dataclasses.replace(p, stages=tuple(dataclasses.replace(st, writes_all_outputs=True) for st in p.stages))
     return p, host_array(session.execute(p).arrays[0])
-
-
-def stage_ms(timings: dict[str, float], stages: int) -> float:
-    """The GPU time of a run's own stages (timestamps), without the hash passes recorded after them."""
-    return sum(timings[f"stage{i}_gpu_ms"] for i in range(stages))
 
 
 def timed(session: Any, c: dict, repeat: int) -> tuple[np.ndarray, float]:

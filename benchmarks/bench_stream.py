@@ -4,10 +4,10 @@ Each library kernel runs on the Vulkan backend as its helper builds it, with res
 hashing at its default (outputs of 1 MiB or more hashed on the device after the kernel, inside the run),
 beside the candidates still kept in benchmarks/variants/: stream_<op>_v4x1 (one uvec4 group per thread per
 step where the library moves 4) and the library's previous softmax and transpose (stream_<op>_prev). Per
-kernel it prints the GPU time of the kernel's own stages (timestamps, median of --repeat runs, every
-reduce_sum pass included, the hash passes left out), the throughput that gives, the run's whole GPU time
-(hash passes included) and the wall time of a run (the session's execute: submit, wait, outputs
-registered). torch's same operation runs on CUDA in the same process, timed with CUDA events over
+kernel it prints the GPU time of its stages (timestamps, first dispatch to last, every reduce_sum pass
+included; the hash passes come after the last timestamp), the throughput that gives, and the wall time of a
+whole run (the session's execute: submit, wait, outputs hashed and registered), medians of --repeat runs.
+torch's same operation runs on CUDA in the same process, timed with CUDA events over
 back-to-back calls. Throughput is bytes read plus written per second (the minimum traffic: 12n for
 add/mul/saxpy, 8n for relu, softmax and transpose, 4n for reduce_sum). First every kernel and candidate is
 checked on awkward sizes, with outputs poisoned: bit for bit where the kernel is exact (reduce_sum against
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from _common import cuda_event_ms, cuda_torch
-from _variants import VARIANTS, contract, open_session, output, stage, stage_ms, warm, words
+from _variants import VARIANTS, contract, open_session, output, stage, warm, words
 
 import hlx
 from hlx_core.kernels import references as ref
@@ -117,29 +117,29 @@ def check(poisoned: Any, rng: np.random.Generator) -> list[str]:
     for rows, cols in MATRIX_CHECKS:
         x = (rng.standard_normal((rows, cols)) * 4).astype(np.float32)
         h = hlx.collapse(x)
-        for name, c in (("library", hlx.kernels.softmax(h)), ("prev", prev_contract("softmax", h, rows, cols, "float32"))):
+        for name, c in (("library", hlx.kernels.softmax(h)),
+                        ("prev", prev_contract("softmax", h, rows, cols, "float32"))):
             if not softmax_ok(x, output(poisoned, c)):
                 failed.append(f"softmax {name} {rows}x{cols}")
         t = rng.integers(-2**31, 2**31, (rows, cols), dtype=np.int32)
         h = hlx.collapse(t)
-        for name, c in (("library", hlx.kernels.transpose(h)), ("prev", prev_contract("transpose", h, rows, cols, "int32"))):
+        for name, c in (("library", hlx.kernels.transpose(h)),
+                        ("prev", prev_contract("transpose", h, rows, cols, "int32"))):
             if output(poisoned, c).tobytes() != np.ascontiguousarray(t.T).tobytes():
                 failed.append(f"transpose {name} {rows}x{cols}")
     return failed
 
 
-def measure(session: Any, c: dict, repeat: int) -> tuple[float, float, float]:
-    """Medians over ``repeat`` warm runs, in ms: the kernel's own stages on the GPU, the whole run on the GPU
-    (hash passes included), the run's wall time."""
+def measure(session: Any, c: dict, repeat: int) -> tuple[float, float]:
+    """Medians over ``repeat`` warm runs, in ms: the kernel's stages on the GPU, the run's wall time."""
     p, _ = warm(session, c)
-    kernel, run, wall = [], [], []
+    kernel, wall = [], []
     for _ in range(repeat):
         t0 = time.perf_counter()
         timings = session.execute(p).timings
         wall.append((time.perf_counter() - t0) * 1e3)
-        kernel.append(stage_ms(timings, len(p.stages)))
-        run.append(timings["gpu_ms"])
-    return statistics.median(kernel), statistics.median(run), statistics.median(wall)
+        kernel.append(timings["gpu_ms"])
+    return statistics.median(kernel), statistics.median(wall)
 
 
 def torch_peers(n: int, side: int, repeat: int) -> dict[str, float]:
@@ -192,7 +192,7 @@ def main() -> int:
     session, poisoned = open_session(False, host_hash=False), open_session(True, host_hash=False)
     print(f"device: {session.device.name}; n = {n}; softmax and transpose {side}x{side}")
     rng = np.random.default_rng()
-    rows: list[tuple[str, str, float, float, float]] = []
+    rows: list[tuple[str, str, float, float]] = []
     try:
         failed = [] if args.no_check else check(poisoned, rng)
         print(f"correctness on n = {CHECK_SIZES} and {MATRIX_CHECKS}:", "skipped" if args.no_check else
@@ -205,16 +205,15 @@ def main() -> int:
         poisoned.close()
     peers = torch_peers(n, side, args.repeat) if rows else {}
     print(f"\n{'op':>10} {'HLX kernel':>10} {'kernel GPU ms':>13} {'TB/s':>6} {'torch TB/s':>10} {'ratio':>6}"
-          f" {'run GPU ms':>10} {'run wall ms':>11}")
+          f" {'run wall ms':>11}")
     if "copy" in peers:
         print(f"{'copy':>10} {'(torch)':>10} {'':>13} {'':>6} {8 * n / peers['copy'] / 1e9:10.3f}")
-    for op, name, kernel_ms, run_ms, wall_ms in rows:
+    for op, name, kernel_ms, wall_ms in rows:
         count = side * side if op in ("softmax", "transpose") else n
         tbs = BYTES[op] * count / kernel_ms / 1e9
         peer = BYTES[op] * count / peers[op] / 1e9 if op in peers else None
         ratio = f"{tbs / peer:6.3f}" if peer else f"{'n/a':>6}"
-        print(f"{op:>10} {name:>10} {kernel_ms:13.4f} {tbs:6.3f} {peer or float('nan'):10.3f} {ratio}"
-              f" {run_ms:10.4f} {wall_ms:11.3f}")
+        print(f"{op:>10} {name:>10} {kernel_ms:13.4f} {tbs:6.3f} {peer or float('nan'):10.3f} {ratio} {wall_ms:11.3f}")
     if failed:
         print("FAIL: " + "; ".join(failed))
         return 1

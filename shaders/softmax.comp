@@ -88,15 +88,19 @@ void main() {
             float m = LOWEST;
             [[unroll]] for (uint k = 0u; k < G; ++k) {
                 uint q = t + T * k;
-                v[k] = q < groups ? load(base, q) : vec4(LOWEST);
-                m = max(m, vmax(v[k]));
+                if (q < groups) {
+                    v[k] = load(base, q);
+                    m = max(m, vmax(v[k]));
+                }
             }
             float rowmax = combine(m, true);
             float s = 0.0;
             [[unroll]] for (uint k = 0u; k < G; ++k) {
                 uint q = t + T * k;
-                v[k] = exps(v[k], q, rowmax);
-                s += vsum(v[k]);
+                if (q < groups) {
+                    v[k] = exps(v[k], q, rowmax);
+                    s += vsum(v[k]);
+                }
             }
             float total = combine(s, false);
             [[unroll]] for (uint k = 0u; k < G; ++k) {

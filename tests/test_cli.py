@@ -68,6 +68,7 @@ def test_shader_pack_spv_and_comp_agree(capsys, relu_shader, tmp_path):
 
 def test_shader_pack_tells_spirv_from_glsl(capsys, relu_shader, tmp_path):
     """SPIR-V is known by its magic number; GLSL under a suffix that names no stage compiles as compute."""
+    (tmp_path / "stream.glsl").write_bytes((SHADERS / "stream.glsl").read_bytes())  # relu.comp includes it
     for name, data in (("relu.glsl", (SHADERS / "relu.comp").read_bytes()),
                        ("relu.bin", (SHADERS / "relu.spv").read_bytes())):
         (tmp_path / name).write_bytes(data)

@@ -3,7 +3,7 @@
 A helper takes arrays (anything NumPy can view, hlx_core/arrays.py; collapsed into the store), tensor
 handles (resolved for their dtype and shape), or ``stage(i, j)`` markers, checks dtypes and shapes
 (``ContractError`` E_DTYPE / E_SHAPE before anything runs), and returns a contract: ``{"901": ...}``, or
-``{"902": ...}`` for kernels that take several passes (reduce_sum of more than 512 elements).
+``{"902": ...}`` for kernels that take several passes (reduce_sum of more than 8192 elements).
 
 A marker has no data, so a helper given one returns a ``Deferred`` call instead; ``pipeline()`` knows the
 dtype and shape of every earlier step's outputs and binds it then. ``stage(i)`` counts pipeline steps
