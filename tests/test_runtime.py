@@ -468,7 +468,7 @@ def test_library_shader_contracts_must_fit_their_inputs(plugins, rng):
         (_hand_written(relu, bindings=[relu["901"]["bindings"][0],
                                        {"output": {"dtype": "int32", "shape": [1000]}}]),
          "E_DTYPE", "901.bindings[1].output", "int32"),
-        (_hand_written(relu, dispatch=[1, 1, 1]), "E_CONTRACT_STRUCTURE", "901.dispatch", "[4, 1, 1]"),
+        (_hand_written(relu, dispatch=[4, 1, 1]), "E_CONTRACT_STRUCTURE", "901.dispatch", "[1, 1, 1]"),
         (_hand_written(ints, push_constants=np.array([40, 0], "<u4").tobytes()), "E_DTYPE", "901.push_constants",
          "kind=1"),
         (_hand_written(ints, kernel_name="mul"), "E_CONTRACT_STRUCTURE", "901.kernel_name", "add.spv"),
