@@ -33,12 +33,14 @@ import hlx
 from hlx import kernels as K
 
 STEPS = 10
+SPLIT = ("total_ms", "host_ms", "gpu_ms")  # where a run's time goes: hlx.run, the backend's execute, the GPU
 
 
-def hlx_chain(backend: str, device, store, hy: str, start: np.ndarray, download: bool
-              ) -> tuple[float, float, str, list[str]]:
+def hlx_chain(backend: str, device, store, hy: str, start: np.ndarray, download: bool,
+              split: dict[str, list[float]] | None = None) -> tuple[float, float, str, list[str]]:
     """(wall ms of the ``STEPS`` timed runs, their summed GPU ms, the last handle, every handle made); with
-    ``download`` the wall time includes reading the last result to the host."""
+    ``download`` the wall time includes reading the last result to the host. ``split`` collects each run's
+    ``total_ms`` (all of ``hlx.run``), ``host_ms`` (the backend's execute) and ``gpu_ms``."""
     h = hlx.run(K.add(start, hy, store=store), backend=backend, device=device, store=store, memo=False).outputs[0]
     handles = [h]
     gpu = 0.0
@@ -48,6 +50,9 @@ def hlx_chain(backend: str, device, store, hy: str, start: np.ndarray, download:
         h = result.outputs[0]
         handles.append(h)
         gpu += result.timings.get("gpu_ms", float("nan"))
+        if split is not None:
+            for key in SPLIT:
+                split[key].append(result.timings.get(key, float("nan")))
     if download:
         result.arrays()
     wall = (time.perf_counter() - t0) * 1e3
@@ -61,10 +66,11 @@ def chain(args: argparse.Namespace, rng: np.random.Generator) -> dict[str, float
     y = rng.standard_normal(n, dtype=np.float32)
     hy = hlx.collapse(y, store)
     figures: dict[str, list[float]] = {"wall": [], "gpu": [], "wall_download": []}
+    split: dict[str, list[float]] = {key: [] for key in SPLIT}
     for r in range(args.repeat + 1):  # the first chain warms pipelines and uploads y
         for download in (False, True):
             wall, gpu, last, handles = hlx_chain(args.backend, args.device, store, hy, x + np.float32(r + download),
-                                                 download)
+                                                 download, split if r and not download else None)
             if r == args.repeat and download:  # check the last chain against float64
                 want = (x.astype(np.float64) + (r + 1)) + (STEPS + 1) * y.astype(np.float64)
                 err = float(np.max(np.abs(hlx.resolve(last, store) - want)))
@@ -80,6 +86,9 @@ def chain(args: argparse.Namespace, rng: np.random.Generator) -> dict[str, float
     print(f"  hlx.run chain      {out['wall']:9.3f} ms wall, {out['gpu']:8.3f} ms GPU (timestamps), "
           f"{out['wall'] / STEPS:.3f} ms per run")
     print(f"  + download at end  {out['wall_download']:9.3f} ms wall")
+    medians = {key: statistics.median(v) for key, v in split.items()}
+    print(f"  one run (medians)  hlx.run {medians['total_ms']:.3f} ms = execute {medians['host_ms']:.3f} ms "
+          f"(GPU {medians['gpu_ms']:.3f} ms) + {medians['total_ms'] - medians['host_ms']:.3f} ms around it")
     torch = cuda_torch()
     if torch is None:
         print("  torch on CUDA: not available here, peer skipped")
