@@ -9,12 +9,13 @@ device barrier after each. Candidates are checked in a session that poisons ever
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
 import statistics
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,21 @@ def open_session(poison: bool, host_hash: bool = True) -> Any:
             os.environ[ENV_POISON] = before
 
 
+@contextlib.contextmanager
+def sessions(host_hash: bool = True) -> Iterator[tuple[Any, Any]]:
+    """(a session that times candidates, one that poisons outputs to check them: ``open_session``), both
+    closed on the way out."""
+    session = open_session(False, host_hash)
+    try:
+        poisoned = open_session(True, host_hash)
+        try:
+            yield session, poisoned
+        finally:
+            poisoned.close()
+    finally:
+        session.close()
+
+
 def output(session: Any, c: dict) -> np.ndarray:
     """The first output of one run of ``c``, on the host."""
     return host_array(session.execute(make_plan(c)).arrays[0])
@@ -101,3 +117,16 @@ def timed(session: Any, c: dict, repeat: int) -> tuple[np.ndarray, float]:
     p, first = warm(session, c)
     ms = statistics.median(session.execute(p).timings["gpu_ms"] for _ in range(repeat))
     return first, ms
+
+
+def print_statistics(session: Any, named: Sequence[tuple[str, dict]]) -> None:
+    """Print the driver's statistics (registers, spills, shared and local memory) of every stage of each
+    named contract, or once that the device reports none (VK_KHR_pipeline_executable_properties)."""
+    from hlx_vulkan_raw.pipelines import describe_statistics
+    if not session.core.pipeline_statistics_supported:
+        print(f"pipeline statistics: {session.device.name} does not report them "
+              "(no VK_KHR_pipeline_executable_properties)")
+        return
+    for name, c in named:
+        for where, stats in session.pipeline_statistics(make_plan(c)).items():
+            print(f"statistics {name} [{where}]: {describe_statistics(stats)}")

@@ -11,6 +11,8 @@
     over back-to-back products.
 Prints TFLOP/s, the ratio to the 16x16x16 ceiling and to cuBLAS, and the largest error against float64 on
 16 sampled rows as a fraction of the bound (HLX) or absolute (cuBLAS, whose output is rounded to 16 bits).
+First it prints the registers, spills and shared memory of the library's shader and of each candidate where
+the driver reports them (VK_KHR_pipeline_executable_properties).
 VK_NV_cooperative_matrix2 is not measured: glslang 13.1.1 cannot compile GL_NV_cooperative_matrix2.
 
     python3 bench_gemm_half.py [--sizes 2048 4096 8192] [--variants FILE.spv ...]
@@ -25,7 +27,7 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 from _common import cuda_event_ms, cuda_torch, verdict
-from _variants import VARIANTS, contract, open_session, stage, timed, words
+from _variants import VARIANTS, contract, open_session, print_statistics, stage, timed, words
 
 import hlx
 from hlx import kernels as K
@@ -126,6 +128,18 @@ def check_variants(session, paths: list[Path], rng: np.random.Generator) -> list
     return failed
 
 
+def statistics_cases(paths: list[Path], rng: np.random.Generator) -> list[tuple[str, dict]]:
+    """The library gemm for each 16-bit type (its coopmat variant where the device takes it) and every
+    candidate, at 256^3: what the driver's register and spill counts are read from."""
+    n = 256
+    mats = {kind: [rng.standard_normal((n, n)).astype(dt) for _ in range(2)] for kind, dt in DTYPES.items()}
+    cases = [(f"hlx gemm {kind}", K.gemm(*mats[kind])) for kind in DTYPES]
+    for spv in paths:
+        a, b = (hlx.collapse(x) for x in mats[kind_of(spv)])
+        cases.append((spv.stem, variant_contract(spv, a, b, n, n, n)))
+    return cases
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[2048, 4096, 8192])
@@ -148,6 +162,7 @@ def main() -> int:
         print("no cooperative matrices: the variants and the ceiling are skipped; the library runs its generic "
               "shader")
         paths = []
+    print_statistics(session, statistics_cases(paths, rng))
     roofs = ceiling(session, args.quick) if coopmat else {}
     torch = cuda_torch()
     print(f"{'dtype':5} {'size':>5} {'impl':34} {'TFLOP/s':>8} {'/ceil':>6} {'/cuBLAS':>7} {'err':>10}")

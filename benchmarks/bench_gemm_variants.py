@@ -7,7 +7,8 @@ declared gemm bound), and split-K runs twice for equal bits. Then each is timed 
 timestamps (median of --repeat runs, inputs resident); split-K (S slices of K, an [S, M, N] partial and the
 fixed-order sgemm_splitk_reduce pass, both stages timed) where the plain grid has fewer than --fill
 workgroups. cuBLAS (torch.matmul, TF32 off) is timed in the same process with CUDA events over
-back-to-back products. Prints TFLOP/s, the ratio to cuBLAS and the best candidate per size.
+back-to-back products. Prints TFLOP/s, the ratio to cuBLAS and the best candidate per size, and first each
+candidate's registers, spills and shared memory where the driver reports them.
 
     python3 bench_gemm_variants.py [--sizes 1024 2048 4096 8192] [--splitk 2 4] [FILE.spv[:BMxBN] ...]
     python3 bench_gemm_variants.py --quick        # correctness and small sizes (any Vulkan device)
@@ -19,7 +20,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-from _variants import SHADERS, VARIANTS, contract, open_session, output, stage, timed, words
+from _common import verdict
+from _variants import SHADERS, VARIANTS, contract, output, print_statistics, sessions, stage, timed, words
 from bench_gemm import cublas_tflops
 
 import hlx
@@ -103,13 +105,15 @@ def main() -> int:
         found = sorted(p for p in VARIANTS.glob("sgemm_*.spv") if p != REDUCE)
         variants = [(p, tile_of(p, "")) for p in [SHADERS / "gemm.spv", SHADERS / "gemm128.spv", *found]]
 
-    session, poisoned = open_session(False), open_session(True)
-    print(f"device: {session.device.name}")
     rng = np.random.default_rng()
-    try:
+    with sessions() as (session, poisoned):
+        print(f"device: {session.device.name}")
         failed = [] if args.no_check else check(poisoned, variants, rng)
         print("correctness on", ", ".join(f"{m}x{k}x{n}" for m, k, n in CHECK_SHAPES), ":",
               "skipped" if args.no_check else "; ".join(failed) or f"all {len(variants)} candidates OK")
+        small = [hlx.collapse(rng.standard_normal((64, 64), dtype=np.float32)) for _ in range(2)]
+        print_statistics(session, [(spv.stem, gemm_contract(spv, tile, *small, (64, 64, 64), 1))
+                                   for spv, tile in variants])
         rows = []
         for n in args.sizes:
             a = rng.standard_normal((n, n), dtype=np.float32)
@@ -126,9 +130,6 @@ def main() -> int:
                     err = float(np.max(np.abs(got[sample] - want)) / np.max(np.abs(want)))
                     tf = 2 * n**3 / (ms / 1e3) / 1e12
                     rows.append((n, spv.stem, s, grid * s, tf, peer, err))
-    finally:
-        session.close()
-        poisoned.close()
     print(f"\n{'size':>6} {'variant':>28} {'S':>2} {'groups':>7} {'hlx TF/s':>9} {'cuBLAS TF/s':>11} {'ratio':>6} "
           f"{'rel err':>8}")
     for n, name, s, wg, tf, peer, err in rows:
@@ -139,10 +140,7 @@ def main() -> int:
         n_, name, s, _, tf, peer, _ = max((r for r in rows if r[0] == n), key=lambda r: r[4])
         ratio = f"{tf / peer:.3f}x cuBLAS" if peer else "no cuBLAS peer"
         print(f"best at {n}: {name} S={s} {tf:.2f} TFLOP/s, {ratio}")
-    if failed:
-        print("FAIL: " + "; ".join(failed))
-        return 1
-    return 0
+    return verdict(failed)
 
 
 if __name__ == "__main__":

@@ -1,33 +1,48 @@
-"""Streaming kernels (add, mul, saxpy, relu, reduce_sum, softmax, transpose) against torch's same operation.
+"""Streaming kernels (add, mul, saxpy, relu, reduce_sum, softmax, transpose) and conv2d against torch's same
+operation, beside the candidates for each kept in benchmarks/variants/.
 
 Each library kernel runs on the Vulkan backend as its helper builds it, with resident inputs and device
 hashing at its default (outputs of 1 MiB or more hashed on the device after the kernel, inside the run),
-beside the candidates still kept in benchmarks/variants/: stream_<op>_v4x1 (one uvec4 group per thread per
-step where the library moves 4) and the library's previous softmax and transpose (stream_<op>_prev). Per
-kernel it prints the GPU time of its stages (timestamps, first dispatch to last, every reduce_sum pass
-included; the hash passes come after the last timestamp), the throughput that gives, and the wall time of a
-whole run (the session's execute: submit, wait, outputs hashed and registered), medians of --repeat runs.
-torch's same operation runs on CUDA in the same process, timed with CUDA events over
-back-to-back calls. Throughput is bytes read plus written per second (the minimum traffic: 12n for
-add/mul/saxpy, 8n for relu, softmax and transpose, 4n for reduce_sum). First every kernel and candidate is
-checked on awkward sizes, with outputs poisoned: bit for bit where the kernel is exact (reduce_sum against
-the CPU reference's tree), within the declared bound for saxpy and softmax.
+beside its candidates: stream_<op>_v4x1 (one uvec4 group per thread per step where the library moves 4);
+the library's previous softmax and transpose (stream_<op>_prev); softmax_team32 (a 32-lane team per row,
+8 rows per workgroup) and softmax_team256 (a row per workgroup, warp butterflies), timed on rows of 1024
+and of 8192; the implicit-GEMM conv2d_64x64_k16, conv2d_128x128_k8 and conv2d_64x128_k16 (the library's
+GEMM tilings over W[K, C*R*S] @ im2col(x)), on the conv2d of `hlx bench stream` (x [32, 64, 56, 56],
+w [64, 64, 3, 3], padding 1). Per kernel it prints the GPU time of its stages (timestamps, first dispatch
+to last, every reduce_sum pass included; the hash passes come after the last timestamp), the throughput
+that gives, and the wall time of a whole run (the session's execute: submit, wait, outputs hashed and
+registered), medians of --repeat runs. torch's same operation runs on CUDA in the same process (conv2d:
+torch.nn.functional.conv2d on cuDNN, TF32 off), timed with CUDA events over back-to-back calls.
+Throughput is bytes read plus written per second (the minimum traffic: 12n for add/mul/saxpy, 8n for
+relu, softmax and transpose, 4n for reduce_sum), TFLOP/s (2 N K OH OW C R S) for conv2d. On a GPU,
+3 s of GEMMs run first (as in `hlx bench`), so the first case is not timed on a cold device.
 
-    python3 bench_stream.py [--n 67108864] [--repeat 10] [--ops add reduce_sum ...]
-    python3 bench_stream.py --quick        # n = 2**20 + 3: correctness and a smoke run (any Vulkan device)
+First every kernel and candidate of the chosen ops is checked on awkward sizes, with outputs poisoned:
+bit for bit where the kernel is exact (reduce_sum against the CPU reference's tree), within the declared
+bound for saxpy, softmax and conv2d (odd sizes, stride 2, padding 0/1/2, channels and taps off the
+tiles, N = 1, a grid smaller than the work), and the softmax and conv2d candidates the same bytes on a
+second run.
+
+    python3 bench_stream.py [--n 67108864] [--repeat 10] [--ops add reduce_sum ...] [--statistics]
+    python3 bench_stream.py --ops conv2d softmax   # the conv2d and softmax candidates
+    python3 bench_stream.py --quick        # n = 2**20 + 3, small conv2d: correctness and a smoke run
 """
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
-from _common import cuda_event_ms, cuda_torch
-from _variants import VARIANTS, contract, open_session, output, stage, warm, words
+from _common import cuda_event_ms, cuda_torch, verdict
+from _variants import VARIANTS, contract, output, print_statistics, sessions, stage, warm, words
 
 import hlx
+from hlx_core.bench.harness import GPU_WARM_S, warm_up
+from hlx_core.bench.suites.stream import CONV
 from hlx_core.kernels import references as ref
 from hlx_core.kernels import tolerances as tol
 from hlx_core.kernels.build import MAX_GROUPS, groups
@@ -35,9 +50,29 @@ from hlx_core.plan import OutputRef
 
 CHECK_SIZES = [1, 3, 5, 1021, 8193, 70001, 300007]
 MATRIX_CHECKS = [(1, 1), (3, 5), (33, 65), (7, 300), (2, 8192), (2, 8193)]  # softmax and transpose
+SOFTMAX_CHECKS = [(9, 1024), (5, 1023), (3, 8192), (17, 4097), (3, 20000)]  # softmax too: rows in and out of registers
+# conv2d: x shape, w shape, stride, padding; odd sizes, stride 2, padding 0/1/2, C*R*S off every tap step,
+# K off every channel block (70, 130), N = 1
+CONV_CHECKS = [((1, 3, 7, 5), (5, 3, 3, 3), 1, 1), ((2, 5, 9, 11), (7, 5, 3, 3), 2, 0),
+               ((1, 4, 6, 6), (3, 4, 2, 2), 1, 2), ((3, 17, 13, 9), (70, 17, 3, 3), 1, 1),
+               ((2, 9, 15, 17), (130, 9, 5, 3), 2, 2), ((1, 1, 1, 1), (1, 1, 1, 1), 1, 0)]
 OPS = ("add", "mul", "saxpy", "relu")
+ALL_OPS = (*OPS, "reduce_sum", "softmax", "transpose", "conv2d")
 ALPHA = 1.5
 BYTES = {"copy": 8, "add": 12, "mul": 12, "saxpy": 12, "relu": 8, "reduce_sum": 4, "softmax": 8, "transpose": 8}
+SOFTMAX_COLS = (1024, 8192)  # the row lengths softmax is timed on
+SOFTMAX_TEAMS = {"team32": 8, "team256": 1}  # candidate: rows per workgroup
+CONV_TILES = {"64x64_k16": (64, 64), "128x128_k8": (128, 128), "64x128_k16": (64, 128)}  # channels, pixels
+
+
+class Case(NamedTuple):
+    """One timed kernel: the op's label (the torch peer's key), the kernel's name, its contract, and the
+    work it does (bytes moved, or floating-point operations for conv2d)."""
+
+    label: str
+    name: str
+    contract: dict
+    work: float
 
 
 def library_contract(op: str, handles: list) -> dict:
@@ -61,6 +96,41 @@ def prev_contract(op: str, handle: Any, rows: int, cols: int, dtype: str) -> dic
         grid, shape = [min(groups(cols, 16), MAX_GROUPS), min(groups(rows, 16), MAX_GROUPS), 1], (cols, rows)
     return contract([stage(VARIANTS / f"stream_{op}_prev.spv", grid, [handle], [(dtype, shape)], words(rows, cols))],
                     op)
+
+
+def team_contract(name: str, handle: Any, rows: int, cols: int, grid_x: int | None = None) -> dict:
+    """A softmax_team* candidate: a workgroup per block of rows (``grid_x`` fewer, which then loop)."""
+    grid = [grid_x or min(groups(rows, SOFTMAX_TEAMS[name]), MAX_GROUPS), 1, 1]
+    return contract([stage(VARIANTS / f"softmax_{name}.spv", grid, [handle], [("float32", (rows, cols))],
+                           words(rows, cols))], "softmax")
+
+
+def softmax_contracts(handle: Any, rows: int, cols: int, grid_x: int | None = None) -> list[tuple[str, dict]]:
+    """(name, contract) of the library softmax, its previous shader and the team candidates."""
+    return [("library", hlx.kernels.softmax(handle)), ("prev", prev_contract("softmax", handle, rows, cols, "float32")),
+            *((name, team_contract(name, handle, rows, cols, grid_x)) for name in SOFTMAX_TEAMS)]
+
+
+def conv_out(xs: Sequence[int], ws: Sequence[int], stride: int, padding: int) -> tuple[int, int, int, int]:
+    """conv2d's output shape [N, K, OH, OW]."""
+    (n, _, h, w), (k, _, r, s) = xs, ws
+    return n, k, (h + 2 * padding - r) // stride + 1, (w + 2 * padding - s) // stride + 1
+
+
+def conv_contracts(hx: Any, hw: Any, xs: Sequence[int], ws: Sequence[int], stride: int, padding: int,
+                   grid_x: int | None = None) -> list[tuple[str, dict]]:
+    """(name, contract) of the library conv2d and the implicit-GEMM candidates: the library's bindings and
+    push constants, a workgroup per block of channels and pixels (``grid_x`` fewer pixel blocks, which
+    then loop)."""
+    out = conv_out(xs, ws, stride, padding)
+    n, k, oh, ow = out
+    push = words(*xs, k, *ws[2:], oh, ow, stride, padding)
+    found = [("library", hlx.kernels.conv2d(hx, hw, stride, padding))]
+    for name, (bm, bn) in CONV_TILES.items():
+        grid = [grid_x or min(groups(n * oh * ow, bn), MAX_GROUPS), groups(k, bm), 1]
+        found.append((name, contract([stage(VARIANTS / f"conv2d_{name}.spv", grid, [hx, hw], [("float32", out)],
+                                            push)], "conv2d")))
+    return found
 
 
 def want_of(op: str, arrays: list[np.ndarray]) -> np.ndarray:
@@ -89,13 +159,21 @@ def softmax_ok(x: np.ndarray, got: np.ndarray) -> bool:
     return bool(np.all(np.abs(got - e / e.sum(axis=1, keepdims=True)) <= bound))
 
 
-def check(poisoned: Any, rng: np.random.Generator) -> list[str]:
-    """Every library kernel and candidate on awkward sizes: exact ops bit for bit, saxpy within
-    3u(|αx| + |y|), reduce_sum equal to the reference's tree (float32 and int32), softmax within its
-    declared bound, transpose bit for bit."""
+def conv_ok(x: np.ndarray, w: np.ndarray, stride: int, padding: int, got: np.ndarray) -> bool:
+    """Within conv2d's declared bound of the float64 convolution."""
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    params = {"stride": stride, "padding": padding}
+    (bound,) = tol.conv2d([x64, w64], [np.zeros_like(x64), np.zeros_like(w64)], params,
+                          [OutputRef(np.dtype("float32"), got.shape)])
+    return bool(np.all(np.abs(got - ref.conv2d_f64(x, w, stride, padding)) <= bound))
+
+
+def check_stream(poisoned: Any, rng: np.random.Generator, ops: Sequence[str]) -> list[str]:
+    """The element-wise kernels and reduce_sum on CHECK_SIZES: exact ops bit for bit, saxpy within
+    3u(|αx| + |y|), reduce_sum equal to the reference's tree (float32 and int32)."""
     failed = []
     for n in CHECK_SIZES:
-        for op in OPS:
+        for op in (op for op in OPS if op in ops):
             for dtype in ("float32", "int32") if op in ("add", "mul") else ("float32",):
                 arrays = inputs(op, n, dtype, rng)
                 handles = [hlx.collapse(a) for a in arrays]
@@ -110,23 +188,71 @@ def check(poisoned: Any, rng: np.random.Generator) -> list[str]:
                         ok = got.tobytes() == want.astype(dtype).tobytes()
                     if not ok:
                         failed.append(f"{op} {name} {dtype} n={n}")
-        for dtype in ("float32", "int32"):
+        for dtype in ("float32", "int32") if "reduce_sum" in ops else ():
             (x,) = inputs("reduce_sum", n, dtype, rng)
             if output(poisoned, hlx.kernels.reduce_sum(hlx.collapse(x))).tobytes() != ref.tree_sum(x).tobytes():
                 failed.append(f"reduce_sum {dtype} n={n}")
-    for rows, cols in MATRIX_CHECKS:
+    return failed
+
+
+def check_softmax(poisoned: Any, rng: np.random.Generator) -> list[str]:
+    """The library softmax and its candidates within the declared bound; the candidates the same bytes on a
+    second run, and with a grid of 2 workgroups looping over the row blocks."""
+    failed = []
+    for rows, cols in MATRIX_CHECKS + SOFTMAX_CHECKS:
         x = (rng.standard_normal((rows, cols)) * 4).astype(np.float32)
         h = hlx.collapse(x)
-        for name, c in (("library", hlx.kernels.softmax(h)),
-                        ("prev", prev_contract("softmax", h, rows, cols, "float32"))):
-            if not softmax_ok(x, output(poisoned, c)):
+        looped = [(f"{name} on 2 workgroups", team_contract(name, h, rows, cols, 2)) for name in SOFTMAX_TEAMS]
+        for name, c in softmax_contracts(h, rows, cols) + looped:
+            got = output(poisoned, c)
+            if not softmax_ok(x, got):
                 failed.append(f"softmax {name} {rows}x{cols}")
+            elif name.startswith("team") and output(poisoned, c).tobytes() != got.tobytes():
+                failed.append(f"softmax {name} {rows}x{cols}: not the same bytes twice")
+    return failed
+
+
+def check_transpose(poisoned: Any, rng: np.random.Generator) -> list[str]:
+    """The library transpose and its previous shader, bit for bit."""
+    failed = []
+    for rows, cols in MATRIX_CHECKS:
         t = rng.integers(-2**31, 2**31, (rows, cols), dtype=np.int32)
         h = hlx.collapse(t)
         for name, c in (("library", hlx.kernels.transpose(h)),
                         ("prev", prev_contract("transpose", h, rows, cols, "int32"))):
             if output(poisoned, c).tobytes() != np.ascontiguousarray(t.T).tobytes():
                 failed.append(f"transpose {name} {rows}x{cols}")
+    return failed
+
+
+def check_conv(poisoned: Any, rng: np.random.Generator) -> list[str]:
+    """The library conv2d and its candidates on CONV_CHECKS within the declared bound of float64; the
+    candidates the same bytes on a second run, and with a grid of 2 pixel blocks looping over the rest."""
+    failed = []
+    for xs, ws, stride, padding in CONV_CHECKS:
+        x, w = rng.standard_normal(xs, dtype=np.float32), rng.standard_normal(ws, dtype=np.float32)
+        hx, hw = hlx.collapse(x), hlx.collapse(w)
+        looped = [(f"{name} on 2 pixel blocks", c)
+                  for name, c in conv_contracts(hx, hw, xs, ws, stride, padding, 2)[1:]]
+        for name, c in conv_contracts(hx, hw, xs, ws, stride, padding) + looped:
+            got = output(poisoned, c)
+            where = f"conv2d {name} x{list(xs)} w{list(ws)} stride {stride} padding {padding}"
+            if not conv_ok(x, w, stride, padding, got):
+                failed.append(where)
+            elif name != "library" and output(poisoned, c).tobytes() != got.tobytes():
+                failed.append(f"{where}: not the same bytes twice")
+    return failed
+
+
+def check(poisoned: Any, rng: np.random.Generator, ops: Sequence[str]) -> list[str]:
+    """Every library kernel and candidate of ``ops`` on awkward sizes (see each check)."""
+    failed = check_stream(poisoned, rng, ops)
+    if "softmax" in ops:
+        failed += check_softmax(poisoned, rng)
+    if "transpose" in ops:
+        failed += check_transpose(poisoned, rng)
+    if "conv2d" in ops:
+        failed += check_conv(poisoned, rng)
     return failed
 
 
@@ -142,8 +268,19 @@ def measure(session: Any, c: dict, repeat: int) -> tuple[float, float]:
     return statistics.median(kernel), statistics.median(wall)
 
 
-def torch_peers(n: int, side: int, repeat: int) -> dict[str, float]:
-    """ms per call of torch's same operations on CUDA (CUDA events), and a plain copy; {} without CUDA."""
+def softmax_shape(n: int, cols: int) -> tuple[int, int]:
+    """The rows x cols matrix of about n elements that softmax is timed on."""
+    return max(n // cols, 1), cols
+
+
+def conv_flop(xs: Sequence[int], ws: Sequence[int], stride: int, padding: int) -> float:
+    n, k, oh, ow = conv_out(xs, ws, stride, padding)
+    return 2.0 * n * k * oh * ow * math.prod(ws[1:])
+
+
+def torch_peers(n: int, side: int, conv: tuple, repeat: int) -> dict[str, float]:
+    """ms per call of torch's same operations on CUDA (CUDA events), and a plain copy, keyed by the cases'
+    labels; {} without CUDA."""
     torch = cuda_torch()
     if torch is None:
         return {}
@@ -151,6 +288,10 @@ def torch_peers(n: int, side: int, repeat: int) -> dict[str, float]:
     c = torch.empty(n, device="cuda")
     m = torch.randn(side, side, device="cuda")
     mt = torch.empty(side, side, device="cuda")
+    rows = {cols: torch.randn(*softmax_shape(n, cols), device="cuda") for cols in SOFTMAX_COLS}
+    xs, ws, stride, padding = conv
+    tx, tw = torch.randn(*xs, device="cuda"), torch.randn(*ws, device="cuda")
+    conv2d = torch.nn.functional.conv2d
     calls = {
         "copy": lambda: c.copy_(a),
         "add": lambda: torch.add(a, b, out=c),
@@ -158,66 +299,86 @@ def torch_peers(n: int, side: int, repeat: int) -> dict[str, float]:
         "saxpy": lambda: torch.add(b, a, alpha=ALPHA, out=c),
         "relu": lambda: torch.clamp_min(a, 0.0, out=c),
         "reduce_sum": lambda: torch.sum(a),
-        "softmax": lambda: torch.softmax(m, dim=-1),
+        **{f"softmax {cols}": (lambda x=x: torch.softmax(x, dim=-1)) for cols, x in rows.items()},
         "transpose": lambda: mt.copy_(m.t()),
+        "conv2d": lambda: conv2d(tx, tw, stride=stride, padding=padding),
     }
     return {name: cuda_event_ms(torch, fn, repeat) for name, fn in calls.items()}
 
 
-def cases(op: str, n: int, side: int, rng: np.random.Generator) -> list[tuple[str, dict]]:
-    """(name, contract) of the library kernel and its candidates for one op at the benchmark's size."""
-    if op in ("softmax", "transpose"):
+def cases(op: str, n: int, side: int, conv: tuple, rng: np.random.Generator) -> list[Case]:
+    """The library kernel and its candidates for one op at the benchmark's size."""
+    if op == "softmax":
+        found = []
+        for cols in SOFTMAX_COLS:
+            rows, cols = softmax_shape(n, cols)
+            h = hlx.collapse(rng.standard_normal((rows, cols), dtype=np.float32))
+            found += [Case(f"softmax {cols}", name, c, 8.0 * rows * cols)
+                      for name, c in softmax_contracts(h, rows, cols)]
+        return found
+    if op == "transpose":
         h = hlx.collapse(rng.standard_normal((side, side), dtype=np.float32))
-        return [("library", getattr(hlx.kernels, op)(h)), ("prev", prev_contract(op, h, side, side, "float32"))]
+        return [Case(op, name, c, 8.0 * side * side)
+                for name, c in (("library", hlx.kernels.transpose(h)),
+                                ("prev", prev_contract(op, h, side, side, "float32")))]
+    if op == "conv2d":
+        xs, ws, stride, padding = conv
+        hx, hw = (hlx.collapse(rng.standard_normal(s, dtype=np.float32)) for s in (xs, ws))
+        flop = conv_flop(xs, ws, stride, padding)
+        return [Case(op, name, c, flop) for name, c in conv_contracts(hx, hw, xs, ws, stride, padding)]
     handles = [hlx.collapse(a) for a in inputs(op, n, "float32", rng)]
-    found = [("library", library_contract(op, handles))]
+    found = [Case(op, "library", library_contract(op, handles), float(BYTES[op] * n))]
     if op != "reduce_sum":
-        found.append(("v4x1", v4x1_contract(op, handles, n, "float32")))
+        found.append(Case(op, "v4x1", v4x1_contract(op, handles, n, "float32"), float(BYTES[op] * n)))
     return found
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=64 * 2**20, help="elements (softmax, transpose: sqrt(n) squared)")
+    parser.add_argument("--n", type=int, default=64 * 2**20,
+                        help="elements (softmax: n / cols rows; transpose: sqrt(n) squared)")
     parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--ops", nargs="+", default=[*OPS, "reduce_sum", "softmax", "transpose"],
-                        help="operations to time")
-    parser.add_argument("--quick", action="store_true", help="n = 2**20 + 3, 3 repeats")
+    parser.add_argument("--ops", nargs="+", default=list(ALL_OPS), choices=ALL_OPS, help="operations to time")
+    parser.add_argument("--quick", action="store_true", help="n = 2**20 + 3, the small conv2d, 3 repeats")
     parser.add_argument("--no-check", action="store_true", help="skip the correctness pass")
+    parser.add_argument("--statistics", action="store_true",
+                        help="print the driver's register and memory statistics of each timed kernel")
     args = parser.parse_args()
     if args.quick:
         args.n, args.repeat = 2**20 + 3, 3
     n, side = args.n, int(np.sqrt(args.n))
+    xs, ws, padding = CONV[args.quick]
+    conv = (xs, ws, 1, padding)
 
-    session, poisoned = open_session(False, host_hash=False), open_session(True, host_hash=False)
-    print(f"device: {session.device.name}; n = {n}; softmax and transpose {side}x{side}")
     rng = np.random.default_rng()
-    rows: list[tuple[str, str, float, float]] = []
-    try:
-        failed = [] if args.no_check else check(poisoned, rng)
-        print(f"correctness on n = {CHECK_SIZES} and {MATRIX_CHECKS}:", "skipped" if args.no_check else
+    rows: list[tuple[Case, float, float]] = []
+    with sessions(host_hash=False) as (session, poisoned):
+        print(f"device: {session.device.name}; n = {n}; softmax rows of {SOFTMAX_COLS}; transpose {side}x{side}; "
+              f"conv2d x{list(xs)} w{list(ws)} padding {padding}")
+        failed = [] if args.no_check else check(poisoned, rng, args.ops)
+        print(f"correctness of {' '.join(args.ops)}:", "skipped" if args.no_check else
               "; ".join(failed) or "all kernels and candidates OK")
-        for op in [op for op in (*OPS, "reduce_sum", "softmax", "transpose") if op in args.ops]:
-            for name, c in cases(op, n, side, rng):
-                rows.append((op, name, *measure(session, c, args.repeat)))
-    finally:
-        session.close()
-        poisoned.close()
-    peers = torch_peers(n, side, args.repeat) if rows else {}
-    print(f"\n{'op':>10} {'HLX kernel':>10} {'kernel GPU ms':>13} {'TB/s':>6} {'torch TB/s':>10} {'ratio':>6}"
+        timed = [case for op in ALL_OPS if op in args.ops for case in cases(op, n, side, conv, rng)]
+        if args.statistics:
+            print_statistics(session, [(f"{case.label} {case.name}", case.contract) for case in timed])
+        if session.device.is_gpu and not args.quick:
+            warm_up(session)
+            print(f"warm-up: {GPU_WARM_S} s of 2048^3 GEMMs")
+        for case in timed:
+            rows.append((case, *measure(session, case.contract, args.repeat)))
+    peers = torch_peers(n, side, conv, args.repeat) if rows else {}
+    print(f"\n{'op':>12} {'HLX kernel':>18} {'kernel GPU ms':>13} {'rate':>7} {'unit':>7} {'torch':>7} {'ratio':>6}"
           f" {'run wall ms':>11}")
     if "copy" in peers:
-        print(f"{'copy':>10} {'(torch)':>10} {'':>13} {'':>6} {8 * n / peers['copy'] / 1e9:10.3f}")
-    for op, name, kernel_ms, wall_ms in rows:
-        count = side * side if op in ("softmax", "transpose") else n
-        tbs = BYTES[op] * count / kernel_ms / 1e9
-        peer = BYTES[op] * count / peers[op] / 1e9 if op in peers else None
-        ratio = f"{tbs / peer:6.3f}" if peer else f"{'n/a':>6}"
-        print(f"{op:>10} {name:>10} {kernel_ms:13.4f} {tbs:6.3f} {peer or float('nan'):10.3f} {ratio} {wall_ms:11.3f}")
-    if failed:
-        print("FAIL: " + "; ".join(failed))
-        return 1
-    return 0
+        print(f"{'copy':>12} {'(torch)':>18} {'':>13} {'':>7} {'TB/s':>7} {8 * n / peers['copy'] / 1e9:7.3f}")
+    for case, kernel_ms, wall_ms in rows:
+        unit = "TFLOP/s" if case.label == "conv2d" else "TB/s"
+        rate = case.work / kernel_ms / 1e9
+        peer = case.work / peers[case.label] / 1e9 if case.label in peers else None
+        ratio = f"{rate / peer:6.3f}" if peer else f"{'n/a':>6}"
+        print(f"{case.label:>12} {case.name:>18} {kernel_ms:13.4f} {rate:7.3f} {unit:>7} "
+              f"{peer or float('nan'):7.3f} {ratio} {wall_ms:11.3f}")
+    return verdict(failed)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import os
 import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -111,6 +111,34 @@ class DeviceOutput(ABC):
         except HLXError as exc:  # a device that fails now (lost, timed out) loses the output: say so
             log.warning("spilling %s before freeing its buffer failed: %s", self.handle, exc)
         self.released = True
+
+
+class DeviceOutputs:
+    """A device's resident outputs by the serial of the buffer holding each: what both GPU backends look up
+    when a run's output has the bytes of a buffer already resident (one output per buffer, however many
+    runs produced it), and spill before the residency frees a buffer."""
+
+    def __init__(self) -> None:
+        self._by_serial: dict[int, DeviceOutput] = {}
+
+    def of(self, serial: int, make: Callable[[], DeviceOutput]) -> DeviceOutput:
+        """The output buffer ``serial`` holds, made by ``make`` the first time."""
+        out = self._by_serial.get(serial)
+        if out is None:
+            out = self._by_serial[serial] = make()
+        return out
+
+    def evict(self, serial: int) -> None:
+        """Buffer ``serial`` is about to be freed: spill its output, if it holds one (DeviceOutput.evict)."""
+        out = self._by_serial.pop(serial, None)
+        if out is not None:
+            out.evict()
+
+    def __contains__(self, serial: object) -> bool:
+        return serial in self._by_serial
+
+    def __len__(self) -> int:
+        return len(self._by_serial)
 
 
 def _downloaded(output: DeviceOutput) -> np.ndarray:

@@ -16,8 +16,12 @@ the user did not mean to hand over (a shader can copy any input into an output):
 JSON has no bytes and no tensors, so a few one-key maps stand for them:
 
 - ``{"$bytes": "<base64>"}`` → bytes;  ``{"$file": "shader.spv"}`` → that file's bytes;
-- ``{"$tensor": [[1, 2], [3, 4]], "dtype": "float32"}`` → the array, collapsed into the store; its handle;
-- ``{"$npy": "x.npy"}`` → the array in that .npy file, collapsed into the store; its handle.
+- ``{"$tensor": [[1, 2], [3, 4]], "dtype": "float32"}`` → the array (any LC-B dtype, "bfloat16"
+  included), collapsed into the store; its handle;
+- ``{"$npy": "x.npy"}`` → the array in that .npy file, collapsed into the store; its handle. NumPy has no
+  bfloat16, so ``np.save`` writes an ml_dtypes bfloat16 array as raw 2-byte items (``<V2``), which say
+  nothing of their type: ``{"$npy": "x.npy", "dtype": "bfloat16"}`` reads such a file as bfloat16 (a
+  ``"dtype"`` naming anything else must be the file's own). float16 (``<f2``) needs nothing.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ import numpy as np
 from hlx_core.cas import api as cas
 from hlx_core.codec import decode, max_bytes
 from hlx_core.codec.handle import is_handle
-from hlx_core.codec.tensor import DTYPE_CODES
+from hlx_core.codec.tensor import BFLOAT16, dtype_code
 from hlx_core.errors import CodecError, ContractError, HLXError
 
 # LC-B's integer range (docs/LCB.md) and the most digits a JSON integer in it can have.
@@ -203,7 +207,7 @@ def _from_json(value: Any, folders: Folders, store: Any, path: str) -> Any:
     if "$tensor" in value:
         return cas.collapse(_tensor(value, path), store=store)
     if "$npy" in value:
-        return cas.collapse(load_npy(folders.confine(_name(value, "$npy", path), path), path), store=store)
+        return cas.collapse(_npy(value, folders, path), store=store)
     return {k: _from_json(v, folders, store, f"{path}.{k}" if path else k) for k, v in value.items()}
 
 
@@ -215,17 +219,45 @@ def _name(value: dict, key: str, path: str) -> str:
     return name
 
 
-def _tensor(value: dict, path: str) -> np.ndarray:
-    """A ``$tensor`` spelling as an array of one of LC-B's dtypes (a name numpy reads, such as "float32")."""
+def _dtype(value: dict, spelling: str, path: str) -> np.dtype:
+    """The dtype ``value["dtype"]`` of a ``spelling`` ("$tensor", "$npy") names: a name numpy reads, such as
+    "float32" or "bfloat16", of a dtype LC-B holds."""
     name = value.get("dtype", "float32")
     try:
         dtype = np.dtype(name) if isinstance(name, str) else None
     except (TypeError, ValueError):
         dtype = None
-    if dtype is None or (dtype.kind, dtype.itemsize) not in DTYPE_CODES or dtype.shape or dtype.names:
-        raise ContractError("E_CONTRACT_FIELD_TYPE", f"$tensor dtype {name!r:.60} is not one LC-B holds (bool, "
-                                                     "int8-64, uint8-64, float16-64)", path=path)
+    if dtype is None or dtype_code(dtype) is None:
+        raise ContractError("E_CONTRACT_FIELD_TYPE", f"{spelling} dtype {name!r:.60} is not one LC-B holds (bool, "
+                                                     "int8-64, uint8-64, float16-64, bfloat16)", path=path)
+    return dtype
+
+
+def _tensor(value: dict, path: str) -> np.ndarray:
+    """A ``$tensor`` spelling as an array of one of LC-B's dtypes."""
+    dtype = _dtype(value, "$tensor", path)
     try:
         return np.asarray(value["$tensor"], dtype=dtype)
     except (ValueError, TypeError, OverflowError) as exc:
         raise ContractError("E_CONTRACT_FIELD_TYPE", f"$tensor: {exc}", path=path) from None
+
+
+def _npy(value: dict, folders: Folders, path: str) -> np.ndarray:
+    """A ``$npy`` spelling's array: the file's, raw 2-byte items read as bfloat16 when ``"dtype"`` says so
+    (a view: the file stays mapped, not copied)."""
+    array = load_npy(folders.confine(_name(value, "$npy", path), path), path)
+    raw = array.dtype.kind == "V" and array.dtype.itemsize == 2 and array.dtype.names is None
+    if "dtype" not in value:
+        if raw:
+            raise ContractError("E_CONTRACT_FIELD_TYPE", f"$npy {value['$npy']!r:.60} holds raw 2-byte items "
+                                                         f"({array.dtype.str}), as np.save writes bfloat16: add "
+                                                         '"dtype": "bfloat16" to read them so', path=path)
+        return array
+    dtype = _dtype(value, "$npy", path)
+    if raw and dtype == BFLOAT16:
+        return array.view(BFLOAT16)
+    if dtype_code(dtype) != dtype_code(array.dtype):  # byte order aside (LC-B is little-endian)
+        raise ContractError("E_CONTRACT_FIELD_TYPE", f"$npy {value['$npy']!r:.60} holds {array.dtype}, not "
+                                                     f"{dtype} (only raw 2-byte items are read as another "
+                                                     "dtype: bfloat16)", path=path)
+    return array

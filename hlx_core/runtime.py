@@ -1,4 +1,5 @@
-"""``hlx.run``: plan a contract, pick a backend and device, execute, store the outputs in the CAS.
+"""``hlx.run``: plan a contract, pick a backend and device, execute, store the outputs in the CAS (those a GPU
+backend left on its device registered with the store as resident, downloaded when read or made durable).
 
 Sessions (an open device) are expensive, so the runtime keeps one per (backend, device) for the life of the
 process, serialises the work on each with a lock, and closes them all at interpreter exit. A session its

@@ -14,7 +14,10 @@
 // vec4; one loading B reads and writes whole vec4. When K and N are multiples of 4 the global loads and
 // the stores of C are vec4 (the aligned path); otherwise they are scalar with bounds checks. K advances
 // in steps of BK, double-buffered (the loads of step s+1 are in flight while step s is multiplied; one
-// barrier per step). Loads past the edges read zero; stores past them are skipped.
+// barrier per step). Loads past the edges read zero; stores past them are skipped. The double-buffered
+// main loop has the shape of shaders/gemm_half.glsl's on purpose, kept as a copy: the two tile and load
+// differently (warp tiles of vec4 float against 16x16 threads of 16-bit loads), so a shared include would
+// take more parameters than the loop has lines.
 //
 // Split K: with gl_NumWorkGroups.z = S > 1, workgroup z sums only its slice of K (whole BK steps, slices
 // in order) and writes C's slice z of an [S, M, N] output; sgemm_splitk_reduce adds the slices in the

@@ -34,6 +34,17 @@ WARM_S = 0.5  # seconds of warm-up per measurement at least: an idle GPU's clock
 GPU_WARM_S = 3.0  # seconds of work on a GPU before the first measurement of a run
 
 
+def warm_up(session: Session, store: Any = None, seconds: float = GPU_WARM_S) -> None:
+    """GEMMs for ``seconds`` before the first case: a GPU fresh from idle ran a 1024^3 GEMM at a third of
+    its speed (on the H200) through the first measurement's half second of warm-up."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((2048, 2048), dtype=np.float32) for _ in range(2))
+    p = make_plan(gemm(a, b, store=store), store)
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        session.execute(p)
+
+
 @dataclass(frozen=True)
 class Options:
     """The command line's options, checked. ``sizes``, ``repeat`` and ``warmup`` are None where each suite
@@ -96,18 +107,8 @@ class Bench:
                                 memo=False)
             self._session = registry.backend_entries()[first.backend].backend.open(self.options.device)
             if self._session.device.is_gpu and not self.options.quick:
-                self._warm_up(self._session)
+                warm_up(self._session, self.store)
         return self._session
-
-    def _warm_up(self, session: Session) -> None:
-        """GEMMs for GPU_WARM_S before the first case: a GPU fresh from idle ran a 1024^3 GEMM at a third of
-        its speed (on the H200) through the first measurement's half second of warm-up."""
-        rng = np.random.default_rng(0)
-        a, b = (rng.standard_normal((2048, 2048), dtype=np.float32) for _ in range(2))
-        p = self.plan(gemm(a, b, store=self.store))
-        start = time.perf_counter()
-        while time.perf_counter() - start < GPU_WARM_S:
-            session.execute(p)
 
     @property
     def device(self) -> DeviceInfo:

@@ -27,7 +27,19 @@ from hlx_core.contracts.shader import shader_contract
 from hlx_core.contracts.tensors import resolve_tensor
 from hlx_core.errors import ContractError
 from hlx_core.plan import InputRef, OutputRef, Plan, Shader, Stage, StageRef
+from hlx_core.settings import env_bytes
 from hlx_core.spirv.reflect import reflect_entry
+
+#: The smallest output a GPU backend hashes on the device (and leaves there) unless its variable
+#: (HLX_VULKAN_DEVICE_HASH_BYTES, HLX_WGPU_DEVICE_HASH_BYTES) says otherwise.
+DEFAULT_MIN_BYTES = 1 << 20
+
+
+def min_bytes(env: str) -> int:
+    """The device-hash threshold the variable ``env`` sets (0: every output is hashed on the host and read
+    back); read when a session opens, not per run."""
+    return env_bytes(env, DEFAULT_MIN_BYTES)
+
 
 KERNEL_NAME = "blake3"
 SHADER = "blake3.spv"

@@ -1,7 +1,9 @@
-"""Input buffers kept on the device by the handle of their content, least recently used evicted first.
+"""Buffers kept on the device by the handle of their content, least recently used evicted first: inputs, and
+the outputs a run left there (hlx_core.backend.DeviceOutput, spilled by ``release`` before the buffer goes).
 
-A handle is the BLAKE3 of its tensor, so a buffer filled from a handle holds exactly that data for as long
-as it stays resident: running a plan again with the same inputs uploads nothing. Every GPU backend keeps
+A handle is the BLAKE3 of its tensor, so a buffer filled from a handle (or an output hashed to it) holds
+exactly that data for as long as it stays resident: running a plan again with the same inputs, or on an
+earlier run's outputs, uploads nothing. Every GPU backend keeps
 one ``Residency`` per device; the buffer type is the backend's own (anything with a ``size`` in bytes), and
 ``release`` hands an evicted buffer back to it (a pool, an allocator, and whatever caches refer to it).
 Residency is bounded by bytes and by count: a stream of small new inputs would otherwise keep thousands of

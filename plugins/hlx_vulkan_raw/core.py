@@ -9,7 +9,7 @@ recorded command buffers, query pools) is handed back first, through the callbac
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from hlx_core.device.selection import select_device
 from hlx_core.device.waiting import spin_ns
@@ -29,7 +29,7 @@ from hlx_vulkan_raw.errors import create, usage
 from hlx_vulkan_raw.instance import get_instance, register_for_exit, validation_requested
 from hlx_vulkan_raw.loader import NULL, ffi, lib, new_struct, version_str, vk
 from hlx_vulkan_raw.memory import MemoryAllocator, StagingRing
-from hlx_vulkan_raw.pipelines import PipelineCache, PipelineManager, ShaderCache
+from hlx_vulkan_raw.pipelines import STATISTICS_EXTENSION, PipelineCache, PipelineManager, ShaderCache
 from hlx_vulkan_raw.readback import HostImport
 
 DEVICE_ENV = "HLX_VULKAN_DEVICE"
@@ -165,6 +165,22 @@ class DeviceCore:
     @property
     def zero_copy(self) -> bool:
         return self.allocator.zero_copy
+
+    @property
+    def pipeline_statistics_supported(self) -> bool:
+        """Whether the driver reports what it compiled (VK_KHR_pipeline_executable_properties enabled with its
+        pipelineExecutableInfo feature)."""
+        return STATISTICS_EXTENSION in self.extensions and bool(self.features.get("pipelineExecutableInfo"))
+
+    def pipeline_statistics(self, spirv: bytes, entry_point: str = "main",
+                            workgroup: tuple[int, int, int] | None = None,
+                            spec: Iterable[tuple[int, Any]] = ()) -> dict[str, int | float | bool]:
+        """The driver's statistics of this pipeline (registers, spills, memory: PipelineManager.statistics);
+        E_UNSUPPORTED on a device without VK_KHR_pipeline_executable_properties."""
+        if not self.pipeline_statistics_supported:
+            raise usage("E_UNSUPPORTED", f"{self.phys.name} does not report pipeline statistics "
+                        f"({STATISTICS_EXTENSION} with pipelineExecutableInfo is not offered)")
+        return self.pipelines.statistics(spirv, entry_point, workgroup, spec)
 
     def query_pool(self, count: int) -> QueryPool | None:
         """``count`` timestamp queries, or None when the compute queue has no valid timestamp bits."""

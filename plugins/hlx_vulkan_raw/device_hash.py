@@ -16,7 +16,6 @@ from hlx_core.codec import tensor_prefix
 from hlx_core.codec.handle import Handle
 from hlx_core.device.hash import DIGEST_WORDS, digest_handle, hash_passes, prefix_words, shader
 from hlx_core.plan import OutputRef
-from hlx_core.settings import env_bytes
 
 from hlx_vulkan_raw.commands import COMPUTE, HOST, HOST_READ, SHADER_READ, SHADER_WRITE, Recorder
 from hlx_vulkan_raw.core import DeviceCore
@@ -24,12 +23,6 @@ from hlx_vulkan_raw.memory import DeviceBuffer
 from hlx_vulkan_raw.pipelines import Pipeline
 
 ENV_DEVICE_HASH = "HLX_VULKAN_DEVICE_HASH_BYTES"
-DEFAULT_DEVICE_HASH_BYTES = 1 << 20
-
-
-def device_hash_bytes() -> int:
-    """The smallest output hashed on the device (0: none); call when a session opens, not per run."""
-    return env_bytes(ENV_DEVICE_HASH, DEFAULT_DEVICE_HASH_BYTES)
 
 
 def hash_pipeline(core: DeviceCore) -> Pipeline:

@@ -41,7 +41,7 @@ _KIND_RANK = {"gpu-discrete": 4, "gpu-integrated": 3, "gpu-virtual": 2, "cpu": 1
 # Extensions HLX enables when present (the others below are only reported). Each feature struct below whose
 # extension is enabled is chained into vkCreateDevice with the features the device reports turned on.
 ENABLE_EXTENSIONS = ("VK_EXT_memory_budget", "VK_KHR_cooperative_matrix", "VK_KHR_shader_bfloat16",
-                     "VK_NV_cooperative_matrix2")
+                     "VK_NV_cooperative_matrix2", "VK_KHR_pipeline_executable_properties")
 REPORT_EXTENSIONS = ENABLE_EXTENSIONS + (
     "VK_KHR_shader_integer_dot_product",
     "VK_EXT_subgroup_size_control", "VK_KHR_timeline_semaphore", "VK_KHR_16bit_storage", "VK_KHR_8bit_storage",
@@ -67,6 +67,10 @@ FEATURE_STRUCTS: tuple[tuple[str, int, Any, tuple[str, ...]], ...] = (
      ("cooperativeMatrixWorkgroupScope", "cooperativeMatrixFlexibleDimensions", "cooperativeMatrixReductions",
       "cooperativeMatrixConversions", "cooperativeMatrixPerElementOperations", "cooperativeMatrixTensorAddressing",
       "cooperativeMatrixBlockLoads")),
+    # Enabling it costs nothing: only pipelines created to read their statistics capture them (pipelines.py).
+    ("VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR",
+     vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+     "VK_KHR_pipeline_executable_properties", ("pipelineExecutableInfo",)),
 )
 CORE_FEATURES = ("shaderFloat64", "shaderInt64", "shaderInt16", "robustBufferAccess")
 ENABLE_CORE_FEATURES = ("shaderFloat64", "shaderInt64", "shaderInt16")

@@ -33,8 +33,8 @@ HOST_CACHED = vk.VK_MEMORY_PROPERTY_HOST_CACHED_BIT
 
 
 def residency_budget(device_local_bytes: int) -> int:
-    """Bytes of input buffers kept resident between runs: ``HLX_VULKAN_RESIDENCY_MB``, by default a quarter
-    of the device-local memory and at most 4 GiB."""
+    """Bytes of buffers kept resident between runs (inputs, and outputs left on the device):
+    ``HLX_VULKAN_RESIDENCY_MB``, by default a quarter of the device-local memory and at most 4 GiB."""
     mb = env_number("HLX_VULKAN_RESIDENCY_MB", None)
     if mb is not None:
         return int(mb * MiB)

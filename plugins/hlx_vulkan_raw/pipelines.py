@@ -24,7 +24,7 @@ from hlx_core.spirv.validate import validate_module
 
 from hlx_vulkan_raw.devices import PhysicalDevice
 from hlx_vulkan_raw.errors import VulkanError, check, create, result_name, usage
-from hlx_vulkan_raw.loader import NULL, ffi, lib, make_version, new_struct, vk
+from hlx_vulkan_raw.loader import NULL, cstr, ffi, lib, make_version, new_struct, vk
 
 log = logging.getLogger("hlx.vulkan")
 
@@ -195,6 +195,76 @@ class Pipeline:
     push_size: int
 
 
+STATISTICS_EXTENSION = "VK_KHR_pipeline_executable_properties"
+_STATISTIC_FORMATS = {
+    vk.VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: lambda v: bool(v.b32),
+    vk.VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: lambda v: int(v.i64),
+    vk.VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR: lambda v: int(v.u64),
+    vk.VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_FLOAT64_KHR: lambda v: float(v.f64),
+}
+
+
+def statistic_value(stat: Any) -> int | float | bool:
+    """The value of one VkPipelineExecutableStatisticKHR in the Python type its format names."""
+    read = _STATISTIC_FORMATS.get(int(stat.format))
+    if read is None:
+        raise VulkanError("E_BACKEND_INTERNAL", f"pipeline statistic {cstr(stat.name)!r} has unknown format "
+                          f"{int(stat.format)}")
+    return read(stat.value)
+
+
+def _device_fn(device, name: str) -> Any:
+    fn = lib.vkGetDeviceProcAddr(device, name.encode())
+    if fn == NULL:
+        raise usage("E_UNSUPPORTED", f"the device has no {name} ({STATISTICS_EXTENSION} not enabled)")
+    return ffi.cast(f"PFN_{name}", fn)
+
+
+def _filled(ctype: str, stype: int, count: int) -> Any:
+    arr = ffi.new(f"{ctype}[]", count)
+    for i in range(count):
+        arr[i].sType = stype
+    return arr
+
+
+def executable_statistics(device, pipeline) -> dict[str, int | float | bool]:
+    """Every statistic of every executable of a pipeline created with
+    VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR, by name; prefixed by the executable's name when the
+    pipeline has more than one."""
+    get_props = _device_fn(device, "vkGetPipelineExecutablePropertiesKHR")
+    get_stats = _device_fn(device, "vkGetPipelineExecutableStatisticsKHR")
+    pinfo = new_struct("VkPipelineInfoKHR", vk.VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR, pipeline=pipeline)
+    count = ffi.new("uint32_t*")
+    check(get_props(device, pinfo, count, NULL), "vkGetPipelineExecutablePropertiesKHR")
+    props = _filled("VkPipelineExecutablePropertiesKHR", vk.VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_PROPERTIES_KHR,
+                    count[0])
+    check(get_props(device, pinfo, count, props), "vkGetPipelineExecutablePropertiesKHR")
+    found: dict[str, int | float | bool] = {}
+    for i in range(count[0]):
+        prefix = f"{cstr(props[i].name)}: " if count[0] > 1 else ""
+        einfo = new_struct("VkPipelineExecutableInfoKHR", vk.VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR,
+                           pipeline=pipeline, executableIndex=i)
+        n = ffi.new("uint32_t*")
+        check(get_stats(device, einfo, n, NULL), "vkGetPipelineExecutableStatisticsKHR")
+        stats = _filled("VkPipelineExecutableStatisticKHR", vk.VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR,
+                        n[0])
+        check(get_stats(device, einfo, n, stats), "vkGetPipelineExecutableStatisticsKHR")
+        for j in range(n[0]):
+            found[prefix + cstr(stats[j].name)] = statistic_value(stats[j])
+    return found
+
+
+_HIGHLIGHTS = ("register", "gpr", "spill", "shared", "lds", "local memory", "scratch", "stack")
+
+
+def describe_statistics(stats: dict[str, int | float | bool]) -> str:
+    """The statistics that say most about a kernel's fit (registers, spills, shared and local memory,
+    scratch) on one line, ``name=value``, in the driver's order; all of them when none has such a name."""
+    picked = [f"{name}={value}" for name, value in stats.items()
+              if any(word in name.lower() for word in _HIGHLIGHTS)]
+    return ", ".join(picked or (f"{name}={value}" for name, value in stats.items())) or "none reported"
+
+
 class PipelineCache:
     """The VkPipelineCache, loaded from and saved to ``$HLX_HOME/vulkan/`` keyed by device UUID, driver
     version and pipelineCacheUUID. The header is checked before the driver sees the data."""
@@ -330,6 +400,17 @@ class PipelineManager:
         pipe = self.pipelines.get(key)
         if pipe is not None:
             return pipe
+        handle, layout, types, push_size = self._create(module, info, values, 0)
+        self.cache.dirty = True
+        pipe = self.pipelines[key] = Pipeline(key, info, handle, layout, self._set_layout(types), types, size,
+                                              push_size)
+        return pipe
+
+    def _create(self, module: ShaderModule, info: EntryPoint, values: tuple[tuple[int, Any], ...],
+                flags: int) -> tuple[Any, Any, dict[int, int], int]:
+        """A new compute pipeline (created with ``flags``), its pipeline layout, descriptor types by binding
+        and push-constant size."""
+        entry_point = info.name
         types = {b.binding: DESCRIPTOR_TYPES[b.kind] for b in info.bindings}
         set_layout = self._set_layout(types)
         layouts = ffi.new("VkDescriptorSetLayout[]", [set_layout])
@@ -348,17 +429,35 @@ class PipelineManager:
                            pSpecializationInfo=spec_info.info if values else NULL)
         ci = ffi.new("VkComputePipelineCreateInfo[1]")
         ci[0].sType = vk.VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO
+        ci[0].flags = flags
         ci[0].stage = stage[0]
         ci[0].layout = layout
+        # A pipeline captured for its statistics bypasses the cache, so the driver compiles it in full.
+        cache = NULL if flags & vk.VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR else self.cache.handle
         try:
-            handle = create("VkPipeline*", lib.vkCreateComputePipelines, self.device, self.cache.handle, 1, ci, NULL,
+            handle = create("VkPipeline*", lib.vkCreateComputePipelines, self.device, cache, 1, ci, NULL,
                             what=f"vkCreateComputePipelines for entry point {entry_point!r}")
         except VulkanError:
             lib.vkDestroyPipelineLayout(self.device, layout, NULL)
             raise
-        self.cache.dirty = True
-        pipe = self.pipelines[key] = Pipeline(key, info, handle, layout, set_layout, types, size, push.size)
-        return pipe
+        return handle, layout, types, int(push.size)
+
+    def statistics(self, spirv: bytes, entry_point: str, workgroup: tuple[int, int, int] | None = None,
+                   spec: Iterable[tuple[int, Any]] = ()) -> dict[str, int | float | bool]:
+        """What the driver reports of the code it compiled for this pipeline (VK_KHR_pipeline_executable_
+        properties; the caller checked that the device has it): every statistic of every executable by
+        name (``"executable: statistic"`` when there are several), registers and spills on most drivers.
+        The pipeline is built again with VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR and destroyed: the
+        pipelines runs use are never created with it."""
+        module, info = self.shaders.load(spirv, entry_point)
+        _size, values = resolve_workgroup(info, workgroup, spec)
+        handle, layout, _types, _push = self._create(module, info, values,
+                                                     vk.VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR)
+        try:
+            return executable_statistics(self.device, handle)
+        finally:
+            lib.vkDestroyPipeline(self.device, handle, NULL)
+            lib.vkDestroyPipelineLayout(self.device, layout, NULL)
 
     def allocate_set(self, pipe: Pipeline):
         """A descriptor set for ``pipe``'s layout from a pool with room (pools are created on demand)."""

@@ -5,7 +5,9 @@ buffer, then the host copies it into a fresh array (on the H200's host that copy
 page faults included, against 1.5 ms for the device's own copy at the 44 GB/s measured there). With
 VK_EXT_external_memory_host the device can write into memory the host allocated: here page-aligned
 anonymous mmaps, imported as Vulkan memory once and reused, so their pages are faulted in and pinned once,
-not on every run.
+not on every run. By default outputs this large are hashed on the device and stay there (resident.py), so
+this path serves the runs that read them back all the same: HLX_VULKAN_DEVICE_HASH_BYTES=0, or set above
+their size.
 
 The result array is a view of such a block (``HostBlock.array``), so a block may only be written again once
 nothing refers to it any more: not the caller's array, a view of it, nor a store that borrowed its bytes.

@@ -5,10 +5,11 @@ uploads of inputs not yet resident go into a small per-run command buffer submit
 vkQueueSubmit as the recorded one, which holds every dispatch, the barriers between dependent stages, the
 timestamps, and the copies of the requested outputs to a readback buffer. Intermediates never leave the
 device. On unified-memory devices inputs are written and outputs read through the buffers' mappings.
-Large outputs (readback.py) are instead copied, by a small per-run command buffer in the same submit, into
-reused host memory that becomes the result array: no host copy at all. Outputs hashed on the device
-(device_hash.py) are not read back at all: they stay in the residency under their handles (resident.py),
-detached from the recorded plan, until a run reads them, the host downloads them, or eviction spills them.
+Outputs hashed on the device (device_hash.py; by default every output of 1 MiB or more) are not read back
+at all: they stay in the residency under their handles (resident.py), detached from the recorded plan,
+until a run reads them, the host downloads them, or eviction spills them. Large outputs read back all the
+same (device hashing off or set above their size) are copied, by a small per-run command buffer in the same
+submit, into reused host memory that becomes the result array (readback.py): no host copy at all.
 The recorded command buffer starts by filling with zeros every buffer a stage writes whose kernel may leave
 elements unwritten (hlx_core.device.poison), so each resubmission clears them again: no output carries an
 earlier run's data. With output poisoning on (read once per session) it fills every stage-written buffer
@@ -30,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from hlx_core.backend import Execution, Session
+from hlx_core.backend import DeviceOutput, DeviceOutputs, Execution, Session
 from hlx_core.codec.handle import Handle
+from hlx_core.device.hash import min_bytes
 from hlx_core.device.layout import BufferLayout, align, buffer_layout, host_bytes, native_array, output_view
 from hlx_core.device.limits import check_plan
 from hlx_core.device.lru import LRU
@@ -57,7 +59,7 @@ from hlx_vulkan_raw.commands import (
     Recorder,
 )
 from hlx_vulkan_raw.core import DeviceCore
-from hlx_vulkan_raw.device_hash import OutputHashes, device_hash_bytes, hash_pipeline
+from hlx_vulkan_raw.device_hash import ENV_DEVICE_HASH, OutputHashes, hash_pipeline
 from hlx_vulkan_raw.errors import VulkanError
 from hlx_vulkan_raw.memory import DeviceBuffer, residency_budget
 from hlx_vulkan_raw.pipelines import Pipeline
@@ -133,7 +135,7 @@ class VulkanSession(Session):
             self.residency: Residency[DeviceBuffer] = Residency(residency_budget(core.phys.device_local_bytes),
                                                                 self._discard)
             self.poison = poison_enabled()  # fixed for the session: recorded plans are keyed without it
-            self.hash_min_bytes = device_hash_bytes()  # likewise; 0: every output is hashed on the host
+            self.hash_min_bytes = min_bytes(ENV_DEVICE_HASH)  # likewise; 0: every output hashed on the host, read back
             self._hash_pipe: Pipeline | None = None  # the hash shader's pipeline, made on first use
             self.upload_cb = core.submitter.command_buffer()  # reused by every run that uploads through staging
             # Large outputs of the readback path go straight into reused host memory (readback.py).
@@ -142,7 +144,7 @@ class VulkanSession(Session):
             self.host_output_max = host_output_limit(core)
             self.runs = 0
             self.transfers = Transfers()
-            self._outputs: dict[int, VulkanOutput] = {}  # buffer serial -> the resident output it holds
+            self._outputs = DeviceOutputs()  # the outputs resident buffers hold
             self._download_cb = None  # made on the first download of a resident output
             # A run whose wait failed (E_TIMEOUT, device lost) with its submit still queued, its fresh input
             # buffers and its host blocks: left untouched until a later run has waited for it, or the session
@@ -340,8 +342,7 @@ class VulkanSession(Session):
                                                       for b in pipe.info.bindings})
             rec.queries = core.query_pool(len(plan.stages) + 1)
             rec.cb = core.submitter.command_buffer()
-            hashed = [(outputs[i], spec) if 0 < self.hash_min_bytes <= spec.nbytes else None
-                      for i, spec in prep.outputs]
+            hashed = [(outputs[i], spec) if k in rec.resident else None for k, (i, spec) in enumerate(prep.outputs)]
             if any(hashed):
                 rec.hashes = OutputHashes()
             on_device = any(buf.serial in self._outputs for buf in inputs.values())
@@ -426,7 +427,7 @@ class VulkanSession(Session):
         by the residency under its handle. A handle already resident (the same bytes) is served by that
         buffer; otherwise the buffer is detached from ``rec``, which is then dropped (its next run records
         again with a fresh buffer, so this one is never overwritten)."""
-        by_slot: dict[int, VulkanOutput] = {}
+        by_slot: dict[int, DeviceOutput] = {}
         for k, (slot, spec) in rec.resident.items():
             out = by_slot.get(slot)
             if out is None:
@@ -435,16 +436,14 @@ class VulkanSession(Session):
         if any(slot not in rec.outputs for slot in by_slot):
             self.recorded.discard_where(lambda _key, other: other is rec)
 
-    def _output(self, rec: RecordedPlan, slot: int, handle: Handle, spec: OutputRef) -> VulkanOutput:
-        buf = self.residency.get(handle)
-        if buf is None:
-            buf = rec.outputs.pop(slot)
-            out = self._outputs[buf.serial] = VulkanOutput(self, handle, spec, buf)
+    def _output(self, rec: RecordedPlan, slot: int, handle: Handle, spec: OutputRef) -> DeviceOutput:
+        """The output in ``slot`` as a resident output: the buffer already resident under its handle (an
+        earlier output or an uploaded input with these bytes serves), else its own, detached from ``rec``."""
+        held = self.residency.get(handle)
+        buf = held if held is not None else rec.outputs.pop(slot)
+        out = self._outputs.of(buf.serial, lambda: VulkanOutput(self, handle, spec, buf))
+        if held is None:
             self.residency.put(handle, buf)  # one larger than the whole budget is spilled at once
-            return out
-        out = self._outputs.get(buf.serial)
-        if out is None:  # an uploaded input with these bytes: it serves as the output too
-            out = self._outputs[buf.serial] = VulkanOutput(self, handle, spec, buf)
         return out
 
     def download_cb(self):
@@ -457,9 +456,7 @@ class VulkanSession(Session):
     def _discard(self, buf: DeviceBuffer) -> None:
         """Free a resident buffer (an input, or an output spilled first) and every recorded plan that
         refers to it."""
-        out = self._outputs.pop(buf.serial, None)
-        if out is not None:
-            out.evict()
+        self._outputs.evict(buf.serial)
         self.recorded.discard_where(lambda _key, rec: buf.serial in rec.serials)
         self.core.allocator.free(buf)
 
@@ -484,8 +481,19 @@ class VulkanSession(Session):
     def holds(self, handle: str) -> bool:
         return handle in self.residency
 
+    def pipeline_statistics(self, plan: Plan) -> dict[str, dict[str, int | float | bool]]:
+        """Each stage's statistics from the driver, keyed ``"<index>:<kernel_name>"``, for the shader this
+        device runs (a library kernel's variant included): registers, spills, shared and local memory where
+        the driver reports them (DeviceCore.pipeline_statistics; E_UNSUPPORTED where it reports none). Runs
+        nothing; the pipelines of runs stay as they are."""
+        plan = specialise(plan, self.core.shaders.support)
+        return {f"{i}:{st.kernel_name}": self.core.pipeline_statistics(
+                    st.shader.spirv, st.shader.entry_point, st.workgroup_size, st.specialization_constants)
+                for i, st in enumerate(plan.stages)}
+
     def get_memory_info(self) -> dict[str, Any]:
-        """The core's heaps, blocks and staging, with the residency cache and the number of recorded plans."""
+        """The core's heaps, blocks and staging, with the residency cache, the number of recorded plans, the
+        host transfers and the outputs left on the device."""
         return {**self.core.memory_info(), "residency": self.residency.stats(), "recorded_plans": len(self.recorded),
                 "transfers": self.transfers.stats(), "resident_outputs": len(self._outputs),
                 **({"host_pool": self.host_pool.stats()} if self.host_pool is not None else {})}

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from hlx_core.backend import DeviceInfo, DeviceOutput, Execution, Session
+from hlx_core.backend import DeviceInfo, DeviceOutput, DeviceOutputs, Execution, Session
 from hlx_core.codec.handle import Handle
-from hlx_core.device.hash import HashedPlan, digest_handle, hashed_plan
+from hlx_core.device.hash import HashedPlan, digest_handle, hashed_plan, min_bytes
 from hlx_core.device.layout import BufferLayout, align, buffer_layout, to_array
 from hlx_core.device.limits import check_plan
 from hlx_core.device.lru import LRU
@@ -34,7 +34,7 @@ from hlx_core.device.residency import Residency, Transfers
 from hlx_core.device.waiting import spin_ns, timeout_s
 from hlx_core.errors import HLXError
 from hlx_core.plan import InputRef, OutputRef, Plan, Stage
-from hlx_core.settings import env_bytes, env_number
+from hlx_core.settings import env_number
 
 from hlx_wgpu import adapter as adapters
 from hlx_wgpu.buffers import (
@@ -53,10 +53,9 @@ from hlx_wgpu.shaders import CompiledShader, PushMode, ShaderCache
 from hlx_wgpu.timestamps import Timestamps
 
 ENV_PUSH = "HLX_WGPU_PUSH_CONSTANTS"  # "auto" (immediates when the adapter has them) or "uniform"
-ENV_RESIDENT = "HLX_WGPU_RESIDENT_BYTES"  # device bytes kept for inputs between runs (0: none)
+ENV_RESIDENT = "HLX_WGPU_RESIDENT_BYTES"  # device bytes kept for inputs and outputs between runs (0: none)
 DEFAULT_RESIDENT_BYTES = 512 << 20
 ENV_DEVICE_HASH = "HLX_WGPU_DEVICE_HASH_BYTES"  # outputs at least this large are hashed and kept on the device
-DEFAULT_DEVICE_HASH_BYTES = 1 << 20
 MAX_PREPARED = 256  # plans whose preparation is kept
 
 
@@ -116,9 +115,9 @@ class DeviceCore:
         # Inputs and the outputs left on the device, by handle; an output is spilled before its buffer goes.
         self.resident: Residency[PooledBuffer] = Residency(int(env_number(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES)),
                                                            self._release_resident)
-        self.outputs: dict[int, WgpuOutput] = {}  # buffer serial -> the resident output it holds
+        self.outputs = DeviceOutputs()  # the outputs resident buffers hold
         self.transfers = Transfers()
-        self.hash_min_bytes = env_bytes(ENV_DEVICE_HASH, DEFAULT_DEVICE_HASH_BYTES)
+        self.hash_min_bytes = min_bytes(ENV_DEVICE_HASH)
         self.hashed: LRU[Handle, bool] = LRU(MAX_PREPARED)  # plan key -> whether it has outputs to hash
         self.readback = Readback(self.device, wgpu, spin_ns(ENV_SPIN, adapter.kind == "cpu"),
                                  timeout_s(ENV_TIMEOUT))
@@ -143,9 +142,7 @@ class DeviceCore:
         return prep
 
     def _release_resident(self, buf: PooledBuffer) -> None:
-        out = self.outputs.pop(buf.serial, None)
-        if out is not None:
-            out.evict()
+        self.outputs.evict(buf.serial)
         self.storage.release(buf)
 
     def with_hashes(self, plan: Plan) -> HashedPlan | None:
@@ -262,23 +259,17 @@ class WgpuSession(Session):
 
     @staticmethod
     def _output(core: DeviceCore, hashed: HashedPlan, k: int, buf: PooledBuffer, arrays: list,
-                keep: list[tuple[str, PooledBuffer]]) -> WgpuOutput:
-        """Output ``k`` as a resident ``WgpuOutput``: the buffer already resident under its handle (the same
-        bytes), else this run's buffer, kept (added to ``keep``, so it is not returned to the pool)."""
+                keep: list[tuple[str, PooledBuffer]]) -> DeviceOutput:
+        """Output ``k`` as a resident ``WgpuOutput``: the buffer already resident under its handle (an
+        earlier output or an uploaded input with these bytes serves), else this run's buffer, kept (added to
+        ``keep`` once, however often the plan lists the output, so it is not returned to the pool)."""
         handle = digest_handle(arrays[hashed.digests[k]])
         spec = hashed.plan.output_specs[k]
         held = core.resident.get(handle)
-        if held is None:
-            for _, kept in keep:  # an output listed twice: its buffer is kept once
-                if kept is buf:
-                    return core.outputs[buf.serial]
+        if held is None and all(kept is not buf for _, kept in keep):
             keep.append((handle, buf))
-            out = core.outputs[buf.serial] = WgpuOutput(core, handle, spec, buf)
-            return out
-        out = core.outputs.get(held.serial)
-        if out is None:  # an uploaded input with these bytes serves as the output too
-            out = core.outputs[held.serial] = WgpuOutput(core, handle, spec, held)
-        return out
+        target = buf if held is None else held
+        return core.outputs.of(target.serial, lambda: WgpuOutput(core, handle, spec, target))
 
     @staticmethod
     def _acquire(pool: BufferPool, nbytes: int, held: list[tuple[BufferPool, PooledBuffer]]) -> PooledBuffer:
