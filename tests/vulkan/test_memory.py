@@ -1,5 +1,5 @@
-"""The sub-allocator: buffers share large blocks at aligned offsets, freed ranges are reused, dedicated blocks
-go back to the driver, and memory info reports the heaps."""
+"""The sub-allocator: buffers share large blocks at aligned offsets, freed ranges are reused, freed dedicated
+blocks are kept as bounded spares for the next buffer of their size, and memory info reports the heaps."""
 from __future__ import annotations
 
 import numpy as np
@@ -43,14 +43,70 @@ def _reuse(alloc) -> None:
     alloc.free(d)
 
 
-def test_large_buffers_get_a_dedicated_block_returned_when_freed(ctx):
+def test_large_buffers_get_a_dedicated_block_kept_as_a_spare_and_reused(ctx):
     alloc = ctx.core.allocator
     n = alloc.block_bytes // 2 + 4096
+    alloc.drop_spares()
     before = len(alloc.blocks)
     big = alloc.create_buffer(n)
     assert big.block.dedicated and big.offset == 0 and len(alloc.blocks) == before + 1
+    block = big.block
     alloc.free(big)
-    assert len(alloc.blocks) == before
+    stats = alloc.stats()
+    assert len(alloc.blocks) == before + 1 and stats["spare_blocks"] == 1 and stats["spare_bytes"] == block.size
+    hits = stats["spare_hits"]
+    other = alloc.create_buffer(n + (1 << 20))  # another size: a new block, the spare stays
+    assert other.block is not block and alloc.stats()["spare_blocks"] == 1
+    again = alloc.create_buffer(n)  # the same size: the spare, no vkAllocateMemory
+    assert again.block is block and alloc.stats()["spare_hits"] == hits + 1
+    alloc.free(again)
+    alloc.free(other)
+    alloc.drop_spares()
+    assert len(alloc.blocks) == before and alloc.stats()["spare_bytes"] == 0
+
+
+def test_spares_are_bounded_and_can_be_turned_off(monkeypatch):
+    from hlx_vulkan_raw import VulkanContext
+    monkeypatch.setenv("HLX_VULKAN_BLOCK_MB", "1")  # dedicated blocks from 512 KiB: small tests
+    monkeypatch.setenv("HLX_VULKAN_SPARE_MB", "2")
+    with VulkanContext() as c:
+        alloc = c.core.allocator
+        bufs = [alloc.create_buffer((768 + 16 * i) << 10) for i in range(4)]  # 3.2 MiB in all
+        before = len(alloc.blocks)
+        for b in bufs:
+            alloc.free(b)
+        stats = alloc.stats()
+        assert 0 < stats["spare_bytes"] <= 2 << 20 and len(alloc.blocks) == before - 4 + stats["spare_blocks"]
+        kept = {b.block for b in bufs} & set(alloc.blocks)
+        assert {b.block for b in bufs[-stats["spare_blocks"]:]} == kept  # the most recently freed stay
+    monkeypatch.setenv("HLX_VULKAN_SPARE_MB", "0")
+    with VulkanContext() as c:
+        alloc = c.core.allocator
+        before = len(alloc.blocks)
+        alloc.free(alloc.create_buffer(768 << 10))
+        assert len(alloc.blocks) == before and alloc.stats()["spare_blocks"] == 0
+
+
+def test_spares_are_returned_when_the_device_runs_out_of_memory(ctx, monkeypatch):
+    from hlx_core.errors import HLXError
+
+    from hlx_vulkan_raw import memory
+    alloc = ctx.core.allocator
+    n = alloc.block_bytes // 2 + 4096
+    alloc.free(alloc.create_buffer(n))
+    assert alloc.stats()["spare_blocks"] >= 1
+    real, calls = memory.create, []
+
+    def out_of_memory_once(kind, fn, *args, **kwargs):
+        if kind == "VkDeviceMemory*" and not calls:
+            calls.append(kind)
+            raise HLXError("E_DEVICE_OOM", "vkAllocateMemory: VK_ERROR_OUT_OF_DEVICE_MEMORY")
+        return real(kind, fn, *args, **kwargs)
+
+    monkeypatch.setattr(memory, "create", out_of_memory_once)
+    buf = alloc.create_buffer(n + 8192)  # no spare of this size: the driver is asked, fails, spares go, retry
+    assert calls and alloc.stats()["spare_blocks"] == 0
+    alloc.free(buf)
 
 
 def test_data_written_through_a_buffer_round_trips(ctx, rng):
