@@ -12,9 +12,9 @@ import numpy as np
 
 from hlx_core.bench import plots, report
 from hlx_core.bench.harness import Bench, Options, driver_of
-from hlx_core.bench.progress import each
 from hlx_core.bench.suites import SUITES
 from hlx_core.errors import HLXError
+from hlx_core.progress import each
 from hlx_core.version import package_version
 
 ALL = "all"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, as_completed
 from typing import Any
 
 from hlx_core.cas.store import Store
 from hlx_core.errors import HLXError
 from hlx_core.memo.policy import Memo
+from hlx_core.progress import progress as show_progress
 from hlx_core.runtime import AUTO, Result
 
 
@@ -36,9 +37,15 @@ class Executor(ABC):
         return self._submit(contract, backend, memo, memo_salt)
 
     def run_many(self, contracts: Iterable[Any], backend: str = AUTO, *, memo: Memo = None,
-                 memo_salt: str = "") -> list[Result]:
-        """Every contract's Result, in input order (all are submitted before the first is awaited)."""
+                 memo_salt: str = "", progress: bool = False) -> list[Result]:
+        """Every contract's Result, in input order (all are submitted before the first is awaited);
+        ``progress`` shows on stderr how many have finished."""
         futures = [self.submit(c, backend, memo=memo, memo_salt=memo_salt) for c in contracts]
+        if progress:
+            order = {f: k for k, f in enumerate(futures)}
+            with show_progress(len(futures), counts="finished") as step:
+                for f in as_completed(futures):
+                    step(f"contract {order[f]} done")
         return [f.result() for f in futures]
 
     def close(self) -> None:

@@ -63,13 +63,15 @@ def _dask() -> Any:
 
 
 def run_many(contracts: Iterable[Any], backend: str = AUTO, executor: Executor | Any = None, *,
-             memo: Memo = None, memo_salt: str = "", store: Store | str | None = None) -> list[Result]:
+             memo: Memo = None, memo_salt: str = "", store: Store | str | None = None,
+             progress: bool = False) -> list[Result]:
     """Every contract's Result in input order, run where ``executor`` says: an Executor (left open), or a
-    spec for one made and closed here (None: ``HLX_CLUSTER``, else local)."""
+    spec for one made and closed here (None: ``HLX_CLUSTER``, else local). ``progress`` shows on stderr
+    how many contracts have finished (a bar on a terminal, a line each otherwise)."""
     if isinstance(executor, Executor):
-        return executor.run_many(contracts, backend, memo=memo, memo_salt=memo_salt)
+        return executor.run_many(contracts, backend, memo=memo, memo_salt=memo_salt, progress=progress)
     with _make(executor, store) as made:
-        return made.run_many(contracts, backend, memo=memo, memo_salt=memo_salt)
+        return made.run_many(contracts, backend, memo=memo, memo_salt=memo_salt, progress=progress)
 
 
 def _make(spec: Any, store: Store | str | None) -> Executor:

@@ -1,5 +1,6 @@
-"""The progress of a benchmark run on stderr: rich's bar on a terminal (rich is a dependency of HLX),
-one plain line per case otherwise (a log file or CI keeps a readable record, no control codes)."""
+"""Progress of long work on stderr (a benchmark's cases, ``hlx.run_many``'s contracts): rich's bar on a
+terminal (rich is a dependency of HLX), one plain line per step otherwise (a log file or CI keeps a
+readable record, no control codes)."""
 from __future__ import annotations
 
 import sys
@@ -11,8 +12,9 @@ T = TypeVar("T")
 
 
 @contextmanager
-def progress(total: int) -> Iterator[Callable[[str], None]]:
-    """A context giving ``step(label)``, called as each of ``total`` steps starts."""
+def progress(total: int, counts: str = "started") -> Iterator[Callable[[str], None]]:
+    """A context giving ``step(label)``, called as each of ``total`` steps starts (``counts="started"``:
+    the bar counts the steps before it) or as each finishes (``counts="finished"``: it counts this one)."""
     if sys.stderr.isatty():
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,7 +24,7 @@ def progress(total: int) -> Iterator[Callable[[str], None]]:
         started = [False]
 
         def step(label: str) -> None:
-            if started[0]:
+            if started[0] or counts == "finished":
                 bar.advance(task)
             started[0] = True
             bar.update(task, description=label)
