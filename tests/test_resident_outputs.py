@@ -148,6 +148,34 @@ def test_resolve_after_eviction_and_runs_that_do_not_fit(monkeypatch, rng, name)
         runtime.close_sessions()
 
 
+@pytest.mark.parametrize("poison", ["1", "0"], ids=["poison", "no-poison"])
+def test_evicted_output_blocks_are_reused_by_later_outputs(monkeypatch, rng, poison):
+    """Vulkan, outputs in dedicated blocks (1 MiB blocks: from 512 KiB on) and a residency of 2 MiB: a chain
+    evicts earlier outputs (spilled first), their freed blocks come back as spares for the next outputs,
+    and every result, read from the device or from the store, is what float64 says."""
+    if "vulkan" not in GPU:
+        pytest.skip("no Vulkan device")
+    _sessions_with(monkeypatch, HLX_VULKAN_BLOCK_MB="1", HLX_VULKAN_RESIDENCY_MB="2", HLX_POISON_OUTPUTS=poison)
+    try:
+        n = 140_000  # 547 KiB per tensor
+        x, y = rng.standard_normal((2, n)).astype(np.float32)
+        h = hlx.run(K.add(x, y), backend="vulkan", memo=False).outputs[0]
+        chain, want = [h], x.astype(np.float64) + y
+        wanted = [want.copy()]
+        for _ in range(5):
+            h = hlx.run(K.add(h, y), backend="vulkan", memo=False).outputs[0]
+            want += y
+            chain.append(h)
+            wanted.append(want.copy())
+        memory = _session("vulkan").get_memory_info()
+        assert memory["spare_hits"] > 0, memory
+        assert sum(_on_device(h) for h in chain) < len(chain)  # earlier ones were evicted
+        for h, expected in zip(chain, wanted):
+            np.testing.assert_allclose(hlx.resolve(h), expected, rtol=1e-5, atol=1e-5)
+    finally:
+        runtime.close_sessions()
+
+
 def test_persist_writes_through(backend, rng):
     a, b = rng.standard_normal((2, 1000)).astype(np.float32)
     result = hlx.run(K.add(a, b), backend=backend, persist=True)
