@@ -149,6 +149,23 @@ def test_a_corrupt_object_in_the_shared_store_is_an_integrity_error(cluster, rng
     assert not path.exists()  # removed, so the next writer restores it
 
 
+def test_an_object_removed_from_the_shared_store_is_published_again(cluster, rng, tmp_path):
+    """The client published an input, another process removed it from the shared side: the worker does not
+    find it, the client publishes the contract's objects again and the task runs once more."""
+    from hlx_core.scale.shared_store import SharedStore
+
+    store = SharedStore((tmp_path / "shared").as_uri(), local=hlx.DiskStore(tmp_path / "client"))
+    x = rng.standard_normal(40).astype(np.float32)
+    contract = hlx.kernels.relu(x, store=store)
+    handle = contract["901"]["bindings"][0]
+    path = tmp_path / "shared" / "objects" / handle.hex[:2] / f"{handle.hex[2:]}.{handle.tag}"
+    path.unlink()  # a collection elsewhere
+    with hlx.executor(cluster.client, store=store) as ex:
+        result = ex.submit(contract, "cpu", memo=False).result()
+    np.testing.assert_array_equal(result.arrays()[0], np.maximum(x, 0))
+    assert path.exists()
+
+
 def test_a_backend_no_worker_runs_and_a_bad_contract(ex, rng):
     with pytest.raises(hlx.HLXError) as err:
         ex.submit(_pair(rng), "no-such-backend").result()

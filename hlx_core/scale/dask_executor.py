@@ -11,6 +11,7 @@ the key being a content address, the handles are the same.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import shutil
@@ -68,6 +69,23 @@ class _Bundle:
         self.future = future
         self.handles = handles
         self.users = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Launch:
+    """One submission of a contract's task: what the worker gets, under which key and restrictions, the
+    objects it needs (``shipped``: those sent with it, none with a shared store), and what its answer is
+    checked and recorded against; ``retried`` once its objects were published again."""
+
+    task: Task
+    key: str
+    restrictions: dict[str, Any]
+    objects: list[Handle]
+    shipped: list[Handle]
+    memoized: MemoizedRun | None
+    contract: Handle
+    started: float
+    retried: bool = False
 
 
 class _Target:
@@ -191,13 +209,34 @@ class DaskExecutor(Executor):
             shipped: list[Handle] = []
         else:
             shipped = objects
-        bundles = self._ship(shipped)
         task = Task(str(handle), target.backend, memo, salt, self._shared)
-        future = self.client.submit(execute, task, *(b.future for b in bundles), key=task_key, pure=False,
-                                    **target.restrictions)
+        launch = _Launch(task, task_key, target.restrictions, objects, shipped, memoized, planned.key, started)
+        self._launch(out, launch)
+
+    def _launch(self, out: Future, launch: _Launch) -> None:
+        bundles = self._ship(launch.shipped)
+        future = self.client.submit(execute, launch.task, *(b.future for b in bundles), key=launch.key, pure=False,
+                                    **launch.restrictions)
         with self._lock:  # a Dask future nobody references is released, and its task forgotten
             self._running.add(future)
-        future.add_done_callback(lambda f: self._finish(f, out, memoized, planned.key, started, bundles))
+        future.add_done_callback(lambda f: self._finish(f, out, launch, bundles))
+
+    def _republish(self, out: Future, launch: _Launch, exc: HLXError) -> bool:
+        """Run ``launch`` once more after publishing its objects again when its worker did not find one in
+        the shared store (another process removed it after this client had published it); True when it
+        is on its way."""
+        if launch.retried or self._shared is None or exc.code != "E_HANDLE_NOT_FOUND":
+            return False
+        store = self.store
+        assert isinstance(store, SharedStore)
+        store.forget_published(launch.objects)
+        for h in launch.objects:
+            store.publish(h)
+        log.info("republished the objects of %s after %s", launch.contract, exc)
+        again = dataclasses.replace(launch, key=f"{launch.key}-again-{self._prefix}-{next(self._count)}",
+                                    retried=True)
+        self._launch(out, again)
+        return True
 
     def _ship(self, handles: list[Handle]) -> list[_Bundle]:
         """The bundles carrying ``handles``' bytes: those already in flight, and one new bundle for the rest."""
@@ -227,14 +266,19 @@ class DaskExecutor(Executor):
                         if self._bundles.get(h) is bundle:
                             del self._bundles[h]
 
-    def _finish(self, future: Any, out: Future, memoized: MemoizedRun | None, contract: Handle, started: float,
-                bundles: list[_Bundle]) -> None:
+    def _finish(self, future: Any, out: Future, launch: _Launch, bundles: list[_Bundle]) -> None:
         """The task's answer as the Result (outputs verified into the store) or as an HLXError."""
         try:
             with self._lock:
                 self._running.discard(future)
             self._release(bundles)
-            out.set_result(self._result(future, memoized, contract, started))
+            out.set_result(self._result(future, launch.memoized, launch.contract, launch.started))
+        except HLXError as exc:
+            try:
+                if not self._republish(out, launch, exc):
+                    out.set_exception(exc)
+            except BaseException as again:
+                out.set_exception(again)
         except BaseException as exc:  # the Future carries it to whoever waits
             out.set_exception(exc)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -73,6 +73,12 @@ class SharedStore(Store):
         if handle not in self._published:
             self._write_remote(Handle(handle), [self.local.get(handle)] if self.local.contains(handle) else None)
             self._published.add(Handle(handle))
+
+    def forget_published(self, handles: Iterable[Handle]) -> None:
+        """Publish ``handles`` again when next asked: the shared side lost them (another process removed
+        them after this one published them)."""
+        for h in handles:
+            self._published.discard(Handle(h))
 
     def _write_remote(self, handle: Handle, chunks: Sequence[Buffer] | None) -> bool:
         """Write the object under a temporary name and move it into place unless it is there already;
