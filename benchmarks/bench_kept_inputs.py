@@ -13,21 +13,14 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
 
 import numpy as np
+from _common import rss_bytes
 
 import hlx
 from hlx.kernels import add
 from hlx_core import planner
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def rss_mib() -> float:
-    with open("/proc/self/statm", encoding="ascii") as f:
-        return int(f.read().split()[1]) * PAGE / 2**20
 
 
 def main() -> int:
@@ -39,17 +32,17 @@ def main() -> int:
     rng = np.random.default_rng(0)
     store = hlx.MemoryStore()
     n = args.mib << 18  # float32 elements in --mib MiB
-    start = rss_mib()
+    start = rss_bytes() / 2**20
     for _ in range(args.plans):
         a, b = (rng.standard_normal(n, dtype=np.float32) for _ in range(2))
         hlx.run(add(a, b, store=store), backend="cpu", store=store)
         del a, b
     gc.collect()
-    ran = rss_mib()
+    ran = rss_bytes() / 2**20
     held = planner._plans.held_bytes / 2**20
     store.clear()
     gc.collect()
-    cleared = rss_mib()
+    cleared = rss_bytes() / 2**20
     print(f"resident memory: {start:.0f} MiB at start, {ran:.0f} MiB after {args.plans} runs of 2 x {args.mib} MiB "
           f"inputs (plan cache holding {held:.0f} MiB of inputs, bound {planner.PLAN_CACHE_BYTES >> 20} MiB), "
           f"{cleared:.0f} MiB after store.clear()")

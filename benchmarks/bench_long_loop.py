@@ -13,35 +13,14 @@ first block is measured.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
+import itertools
 import sys
-import time
 
 import numpy as np
-from _common import verdict
+from _common import median_run_s, rss_bytes, verdict
 
 import hlx
 from hlx.kernels import add
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def rss_bytes() -> int:
-    """Resident set size of this process: the second field of /proc/self/statm, in pages."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
-
-
-def block(contract: dict, backend: str, device: str | None, runs: int, handles: set[str]) -> float:
-    """Median seconds of one run over ``runs`` runs; every output handle goes into ``handles``."""
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = hlx.run(contract, backend=backend, device=device, memo=False)
-        times.append(time.perf_counter() - t0)
-        handles.add(result.outputs[0])
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -62,11 +41,17 @@ def main() -> int:
     handles: set[str] = set()
     first = hlx.run(contract, backend=args.backend, device=args.device, memo=False)
     print(f"{first.backend} on {first.device}: {blocks} blocks of {args.block} warm runs of a tiny add")
-    block(contract, first.backend, args.device, args.block, handles)  # warm-up, not measured
+
+    def block() -> float:
+        """Median seconds of one run over a block; every output handle goes into ``handles``."""
+        return median_run_s(itertools.repeat(contract, args.block), first.backend, args.device,
+                            lambda result: handles.add(result.outputs[0]))
+
+    block()  # warm-up, not measured
     print(f"{'block':>5s} {'runs':>7s} {'median µs':>10s} {'RSS MiB':>9s}")
     medians, rss = [], []
     for i in range(blocks):
-        medians.append(block(contract, first.backend, args.device, args.block, handles))
+        medians.append(block())
         rss.append(rss_bytes())
         print(f"{i + 1:5d} {(i + 1) * args.block:7d} {medians[-1] * 1e6:10.1f} {rss[-1] / 2**20:9.2f}", flush=True)
 

@@ -14,12 +14,10 @@ figures are the backend's alone.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 
 import numpy as np
-from _common import verdict
+from _common import median_run_s, verdict
 
 import hlx
 from hlx.kernels import add
@@ -36,19 +34,6 @@ def session_stats(backend: str, device: str | None) -> dict[str, int]:
     else:
         stats, residency = {}, session.core.resident.stats()
     return {"resident": residency["entries"], "bound": residency.get("max_entries", 0), **stats}
-
-
-def block(backend: str, device: str | None, runs: int, nbytes: int, rng: np.random.Generator,
-          fixed: np.ndarray) -> float:
-    """Median seconds of one run over ``runs`` runs, each with a new input."""
-    times = []
-    n = max(nbytes // 4, 1)
-    for _ in range(runs):
-        contract = add(rng.random(n, dtype=np.float32), fixed)
-        t0 = time.perf_counter()
-        hlx.run(contract, backend=backend, device=device, memo=False)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -70,12 +55,18 @@ def main() -> int:
     first = hlx.run(add(rng.random(n, dtype=np.float32), fixed), backend=args.backend, device=args.device, memo=False)
     print(f"{first.backend} on {first.device}: {blocks} blocks of {args.block} runs, each with a new "
           f"{4 * n}-byte input")
-    block(first.backend, args.device, args.block, args.bytes, rng, fixed)  # warm-up, not measured
+
+    def block() -> float:
+        """Median seconds of one run over a block, each run with a new input (made before its clock starts)."""
+        return median_run_s((add(rng.random(n, dtype=np.float32), fixed) for _ in range(args.block)),
+                            first.backend, args.device)
+
+    block()  # warm-up, not measured
     extra = [k for k in ("free_ranges", "blocks") if k in session_stats(first.backend, args.device)]
     print(f"{'block':>5s} {'runs':>7s} {'median µs':>10s} {'resident':>9s}" + "".join(f" {k:>11s}" for k in extra))
     medians, stats = [], {}
     for i in range(blocks):
-        medians.append(block(first.backend, args.device, args.block, args.bytes, rng, fixed))
+        medians.append(block())
         stats = session_stats(first.backend, args.device)
         print(f"{i + 1:5d} {(i + 1) * args.block:7d} {medians[-1] * 1e6:10.1f} {stats['resident']:9d}"
               + "".join(f" {stats[k]:11d}" for k in extra), flush=True)

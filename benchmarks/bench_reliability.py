@@ -39,20 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import rss_bytes
 
 import hlx
 from hlx.kernels import add
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
 CHECKS = ("fuzz", "kill", "threads", "processes", "drift")
 DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
           "float32", "float64")
-
-
-def rss_bytes() -> int:
-    """Resident set size of this process: the second field of /proc/self/statm, in pages."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
 
 
 # -- fuzz ----------------------------------------------------------------------------------------------
@@ -218,11 +212,14 @@ def run_adds(runs: int, seed: int, store: Any = None) -> tuple[int, int, dict[st
     return right, wrong, dict(errors)
 
 
-def _tally(results: list[tuple[int, int, dict[str, int]]]) -> tuple[int, int, Counter[str]]:
+def _outcome(check: str, runs: int, results: list[tuple[int, int, dict[str, int]]]) -> tuple[str, list[str]]:
+    """The summary of the workers' (right, wrong, errors) tallies, and what failed (not every run right)."""
     errors: Counter[str] = Counter()
     for _, _, e in results:
         errors.update(e)
-    return sum(r[0] for r in results), sum(r[1] for r in results), errors
+    right, wrong = sum(r[0] for r in results), sum(r[1] for r in results)
+    summary = f"{right} right, {wrong} wrong, {sum(errors.values())} errors {dict(errors)}"
+    return summary, [] if right == runs else [f"{check}: {wrong} wrong results, errors {dict(errors)}"]
 
 
 def check_threads(threads: int, runs: int, seed: int) -> list[str]:
@@ -235,11 +232,10 @@ def check_threads(threads: int, runs: int, seed: int) -> list[str]:
         w.start()
     for w in workers:
         w.join()
-    right, wrong, errors = _tally(results)
+    summary, failed = _outcome("threads", runs, results)
     print(f"threads: {threads} threads, {runs} adds with new inputs (cpu backend) in "
-          f"{time.perf_counter() - t0:.1f} s: {right} right, {wrong} wrong, "
-          f"{sum(errors.values())} errors {dict(errors)}")
-    return [] if right == runs else [f"threads: {wrong} wrong results, errors {dict(errors)}"]
+          f"{time.perf_counter() - t0:.1f} s: {summary}")
+    return failed
 
 
 def check_processes(processes: int, runs: int, home: Path, seed: int) -> list[str]:
@@ -263,11 +259,10 @@ def check_processes(processes: int, runs: int, home: Path, seed: int) -> list[st
     finally:
         stop.set()
         gc.join()
-    right, wrong, errors = _tally(results)
+    summary, failed = _outcome("processes", runs, results)
     print(f"processes: {processes} spawned processes, {runs} adds with new inputs (cpu backend, one DiskStore) "
-          f"beside {passes[0]} gc(max_bytes=0) passes in {time.perf_counter() - t0:.1f} s: {right} right, "
-          f"{wrong} wrong, {sum(errors.values())} errors {dict(errors)}")
-    return [] if right == runs else [f"processes: {wrong} wrong results, errors {dict(errors)}"]
+          f"beside {passes[0]} gc(max_bytes=0) passes in {time.perf_counter() - t0:.1f} s: {summary}")
+    return failed
 
 
 # -- drift ----------------------------------------------------------------------------------------------

@@ -99,6 +99,13 @@ class DeviceOutput(ABC):
             return array
         return self.host
 
+    def deliver(self) -> np.ndarray | None:
+        """The output as a host array for a caller that takes it now (``download``), marked delivered: an
+        eviction later spills it only into the stores still waiting for it."""
+        array = self.download()
+        self.delivered = True
+        return array
+
     def evict(self) -> None:
         """The backend is about to free the buffer: spill the bytes where they are still wanted."""
         if self.released:
@@ -139,14 +146,6 @@ class DeviceOutputs:
 
     def __len__(self) -> int:
         return len(self._by_serial)
-
-
-def _downloaded(output: DeviceOutput) -> np.ndarray:
-    """A device output's array for a caller that takes arrays only; its buffer stays resident, wanted by
-    no store."""
-    array = output.download()
-    output.delivered = True
-    return array
 
 
 @dataclass
@@ -195,7 +194,7 @@ class Session(ABC):
             raise self._refusal()
         execution = self._execute(plan)
         if not self.on_device and any(isinstance(a, DeviceOutput) for a in execution.arrays):
-            execution.arrays = [_downloaded(a) if isinstance(a, DeviceOutput) else a for a in execution.arrays]
+            execution.arrays = [a.deliver() if isinstance(a, DeviceOutput) else a for a in execution.arrays]
         return execution
 
     def _refusal(self) -> BackendError:

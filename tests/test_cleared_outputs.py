@@ -9,12 +9,11 @@ reductions, pipelines).
 """
 from __future__ import annotations
 
-import shutil
 import struct
-import subprocess
 
 import numpy as np
 import pytest
+from _shaders import prefix_copy as prefix_copy_spirv
 
 import hlx
 from hlx_core import registry
@@ -26,14 +25,6 @@ from hlx_core.planner import plan
 
 GPU_BACKENDS = ("vulkan", "wgpu")
 WRITTEN = 100
-# Copies x[i] to o[i] for i < count only: the rest of o is never written.
-PREFIX_COPY = """#version 450
-layout(local_size_x = 64) in;
-layout(std430, set = 0, binding = 0) readonly buffer In { uint x[]; };
-layout(std430, set = 0, binding = 1) writeonly buffer Out { uint o[]; };
-layout(push_constant) uniform Push { uint count; } p;
-void main() { uint i = gl_GlobalInvocationID.x; if (i < p.count) o[i] = x[i]; }
-"""
 # Inputs never stay resident, so each run's buffers go back to the pool or allocator and the next run's
 # come out of them (the shortest route from one run's data to another's memory).
 NOT_RESIDENT = {"HLX_VULKAN_RESIDENCY_MB": "0", "HLX_WGPU_RESIDENT_BYTES": "0"}
@@ -63,15 +54,9 @@ def sessions():
 
 
 @pytest.fixture(scope="module")
-def prefix_copy(tmp_path_factory) -> bytes:
-    exe = shutil.which("glslangValidator")
-    if exe is None:
-        pytest.skip("glslangValidator not installed (glslang-tools)")
-    folder = tmp_path_factory.mktemp("prefix_copy")
-    (folder / "prefix.comp").write_text(PREFIX_COPY)
-    subprocess.run([exe, "-V", "--target-env", "vulkan1.1", "-o", str(folder / "prefix.spv"),
-                    str(folder / "prefix.comp")], check=True, capture_output=True)
-    return (folder / "prefix.spv").read_bytes()
+def prefix_copy() -> bytes:
+    """Copies x[i] to o[i] for i below its push constant only: the rest of o is never written."""
+    return prefix_copy_spirv("uint")
 
 
 def _copy(spirv: bytes, source, n: int, count: int) -> dict:

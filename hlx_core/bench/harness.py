@@ -23,7 +23,7 @@ from hlx_core.backend import DeviceInfo, DeviceOutput, Session
 from hlx_core.bench.peers import Peer
 from hlx_core.bench.peers import available as available_peers
 from hlx_core.bench.report import Row
-from hlx_core.bench.timing import Stats, measure
+from hlx_core.bench.timing import Stats, measure, wall
 from hlx_core.cas.store import MemoryStore
 from hlx_core.errors import HLXError
 from hlx_core.kernels.helpers import add, gemm, reduce_sum
@@ -145,12 +145,7 @@ class Bench:
         first = session.execute(plan).timings
         if all(k in first for k in keys):
             return (lambda: sum(session.execute(plan).timings[k] for k in keys) / 1e3), "gpu-timestamps"
-
-        def wall() -> float:
-            t0 = time.perf_counter()
-            session.execute(plan)
-            return time.perf_counter() - t0
-        return wall, "wall"
+        return wall(lambda: session.execute(plan)), "wall"
 
     def hlx_row(self, suite: str, case: str, stats: Stats, unit: str, clock: str, impl: str | None = None) -> Row:
         return Row(suite, case, impl or self.impl, clock, self.device.name, driver_of(self.device), stats, unit,

@@ -91,7 +91,11 @@ def resolve(handle: Handle | str, store: Store | None = None) -> Any:
     E_INTEGRITY when the stored bytes do not match, or are a value of another kind than the handle's tag:
     the tag is not hashed, so only reading the value can tell)."""
     h = Handle(handle)
-    value = codec.decode(_resolve_store(store).get(h))
+    target = _resolve_store(store)
+    array = target.resident_array(h)  # still only on a device: the downloaded array itself
+    if array is not None:
+        return array
+    value = codec.decode(target.get(h))
     if tag_of(value) != h.tag:
         raise HandleError("E_INTEGRITY", f"{h} names a {h.tag}, but its bytes are a {tag_of(value)}")
     return value

@@ -18,9 +18,10 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence, Union
+from typing import Any, Callable, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -177,7 +178,8 @@ class Store(ABC):
 
     def put_resident(self, source: DeviceSource) -> None:
         """Count ``source.handle`` as stored while its bytes are still on a device: it is downloaded and
-        written on its first read, on ``flush``, or when its device spills it (``settle_array``)."""
+        written on its first read, on ``flush``, or when its device spills it (``settle_array``). A no-op
+        for an object stored already, or resident already (its first source stays)."""
         if not self._contains(source.handle):
             self.resident.add(source)
             register(self)
@@ -187,6 +189,14 @@ class Store(ABC):
         found = self.__dict__.get("_resident_set")
         source = None if found is None else found.get(handle)
         return None if source is None else (np.dtype(source.dtype), tuple(source.shape))
+
+    def resident_array(self, handle: Handle) -> np.ndarray | None:
+        """A tensor that is only on a device, downloaded and handed to the store: what ``resolve`` returns
+        for it, without copying back (and hashing again) the bytes just handed over; None for any other
+        object (read it with ``get``)."""
+        if self.resident_spec(handle) is None or self._contains(handle):
+            return None
+        return self.materialize(handle)
 
     def materialize(self, handle: Handle) -> np.ndarray | None:
         """Download a resident object, hand it to the store (written behind) and return its array; None when

@@ -65,6 +65,8 @@ def is_handle(text: Any) -> bool:
 
 def tag_of(value: Any) -> str:
     """The handle tag for a value: a map with one all-digit key is a contract."""
+    if type(value) is np.ndarray:  # every output a run collapses: ahead of the scalar checks
+        return "tensor"
     if value is None:
         return "null"
     if isinstance(value, (bool, np.bool_)):

@@ -105,10 +105,7 @@ class Kernel:
         """Run the kernel once: ``hlx.run`` of ``contract(...)``."""
         from hlx_core.runtime import run  # the runtime imports the kernel library: import it when used
 
-        contract = self.contract(*bindings, grid=grid, workgroups=workgroups, store=store, **scalars)
-        if isinstance(contract, Deferred):
-            raise ContractError("E_CONTRACT_STRUCTURE", f"{self.name}: stage() bindings only mean something "
-                                "inside hlx.kernels.pipeline([...]); call k.contract(...) there")
+        contract = self._direct(bindings, grid, workgroups, store, scalars)
         return run(contract, backend=backend, device=device, store=store)
 
     def submit(self, *bindings: Any, grid: int | Sequence[int] | None = None,
@@ -118,10 +115,7 @@ class Kernel:
         Arguments are checked and packed now, so a bad one raises here."""
         from hlx_core.submit import submit
 
-        contract = self.contract(*bindings, grid=grid, workgroups=workgroups, store=store, **scalars)
-        if isinstance(contract, Deferred):
-            raise ContractError("E_CONTRACT_STRUCTURE", f"{self.name}: stage() bindings only mean something "
-                                "inside hlx.kernels.pipeline([...])")
+        contract = self._direct(bindings, grid, workgroups, store, scalars)
         return submit(contract, backend=backend, device=device, store=store)
 
     def contract(self, *bindings: Any, grid: int | Sequence[int] | None = None,
@@ -142,6 +136,15 @@ class Kernel:
         return {COMPUTE_KERNEL: build(0, *args)[0]}
 
     # ------------------------------------------------------------------------------------------- helpers
+
+    def _direct(self, bindings: tuple[Any, ...], grid: Any, workgroups: Any, store: Any,
+                scalars: dict[str, Any]) -> dict:
+        """The 901 of a call run now (``__call__``, ``submit``): stage() bindings have nothing to bind."""
+        contract = self.contract(*bindings, grid=grid, workgroups=workgroups, store=store, **scalars)
+        if isinstance(contract, Deferred):
+            raise ContractError("E_CONTRACT_STRUCTURE", f"{self.name}: stage() bindings only mean something "
+                                "inside hlx.kernels.pipeline([...]); call k.contract(...) there")
+        return contract
 
     def _names(self) -> str:
         return ", ".join(b.name or str(b.binding) for b in self.bindings)

@@ -40,7 +40,7 @@ from hlx_core.runtime import Result
 from hlx_core.scale.base import Executor
 from hlx_core.scale.objects import carry, needed, payload, receive
 from hlx_core.scale.shared_store import SharedStore
-from hlx_core.scale.worker import Task, describe, execute
+from hlx_core.scale.worker import Task, describe, execute, safe_name
 
 log = get_logger("hlx.scale")
 
@@ -58,8 +58,7 @@ class OwnHome(distributed.WorkerPlugin):
         self.base = base
 
     def setup(self, worker: Any) -> None:
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(worker.name))
-        os.environ["HLX_HOME"] = os.path.join(self.base, safe)
+        os.environ["HLX_HOME"] = os.path.join(self.base, safe_name(str(worker.name)))
 
 
 class _Bundle:

@@ -70,6 +70,11 @@ def worker_store(url: str | None) -> Store:
         return found
 
 
+def safe_name(text: str) -> str:
+    """``text`` as a folder or worker name: letters, digits, ``-`` and ``_`` kept, anything else ``_``."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
 def class_tag(device_platform: dict[str, Any]) -> str:
     """A short name for a device class (hlx_core.memo.key.platform): the Dask resource ``hlx-class-<tag>``
     that keeps a task on workers whose results share its execution key."""
@@ -81,8 +86,7 @@ def describe(backend: str) -> dict[str, Any]:
     the byte-changing settings as this process has them, the kernels it declares deterministic."""
     name, session = runtime.session(backend)
     entry = registry.backend_entries()[name]
-    version = entry.availability().version or entry.distribution_version
-    device_platform = platform(name, version, session.device)
+    device_platform = platform(name, entry.version, session.device)
     return {"backend": name, "platform": device_platform, "class": class_tag(device_platform),
             "settings": settings(tuple(entry.backend.byte_settings)), "device": session.device.name,
             "uuid": session.device.uuid, "pid": os.getpid()}
@@ -145,19 +149,18 @@ def plan_workers(backend: str, devices: str, home: Path, store: str | None) -> l
     if not chosen:
         raise HLXError("E_EXECUTOR", f"--devices {devices!r} names none of {name}'s devices: "
                                      + ", ".join(f"{d.index} {ident}" for ident, d in zip(idents, listed)))
-    version = entry.availability().version or entry.distribution_version
     unique = {d.uuid for d in listed if d.uuid and sum(o.uuid == d.uuid for o in listed) == 1}
     variable = pin_variable(name)
     specs = []
     for i, device in chosen:
         ident = idents[i]
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in ident)
+        safe = safe_name(ident)
         env = {"HLX_HOME": str(home / safe)}
         if store:
             env[ENV_STORE] = store
         if variable is not None:
             env[variable] = device.uuid if device.uuid in unique else str(device.index)
-        tag = class_tag(platform(name, version, device))
+        tag = class_tag(platform(name, entry.version, device))
         specs.append(WorkerSpec(f"hlx-{name}-{safe}", env, {f"hlx-{name}": 1, f"hlx-class-{tag}": 1}))
     return specs
 

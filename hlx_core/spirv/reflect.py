@@ -258,17 +258,6 @@ def _expr(mod: _Module, const_id: int, depth: int = 0) -> Expr:
     return node
 
 
-def _count(mod: _Module, const_id: int, what: str) -> int:
-    """An array length (at least 1, as SPIR-V requires) at the specialization defaults."""
-    node = _expr(mod, const_id)
-    value = evaluate(node)
-    if node.kind not in INT_KINDS or isinstance(value, tuple):
-        raise _invalid(f"{what} %{const_id} is not an integer scalar constant")
-    if value < 1:  # type: ignore[operator]
-        raise _invalid(f"{what} %{const_id} is {value}; SPIR-V array lengths are at least 1")
-    return int(value)  # type: ignore[arg-type]
-
-
 def _integer(mod: _Module, const_id: int, what: str) -> int:
     """An integer scalar constant at the specialization defaults."""
     node = _expr(mod, const_id)
@@ -276,6 +265,14 @@ def _integer(mod: _Module, const_id: int, what: str) -> int:
     if node.kind not in INT_KINDS or isinstance(value, tuple):
         raise _invalid(f"{what} %{const_id} is not an integer scalar constant")
     return int(value)  # type: ignore[arg-type]
+
+
+def _count(mod: _Module, const_id: int, what: str) -> int:
+    """An array length (at least 1, as SPIR-V requires) at the specialization defaults."""
+    value = _integer(mod, const_id, what)
+    if value < 1:
+        raise _invalid(f"{what} %{const_id} is {value}; SPIR-V array lengths are at least 1")
+    return value
 
 
 def _spec_constants(mod: _Module) -> tuple[SpecConstant, ...]:

@@ -27,7 +27,7 @@ from hlx_vulkan_raw.devices import (
 )
 from hlx_vulkan_raw.errors import create, usage
 from hlx_vulkan_raw.instance import get_instance, register_for_exit, validation_requested
-from hlx_vulkan_raw.loader import NULL, ffi, lib, new_struct, version_str, vk
+from hlx_vulkan_raw.loader import NULL, ffi, lib, new_struct, vk
 from hlx_vulkan_raw.memory import MemoryAllocator, StagingRing
 from hlx_vulkan_raw.pipelines import STATISTICS_EXTENSION, PipelineCache, PipelineManager, ShaderCache
 from hlx_vulkan_raw.readback import HostImport
@@ -160,7 +160,7 @@ class DeviceCore:
     @property
     def api_version(self) -> str:
         """The device's Vulkan version, "major.minor.patch"."""
-        return version_str(self.phys.api_version)
+        return self.phys.api_version_str
 
     @property
     def zero_copy(self) -> bool:

@@ -13,7 +13,7 @@ import numpy as np
 
 from hlx_core.backend import DeviceOutput
 from hlx_core.codec.handle import Handle
-from hlx_core.device.layout import native_array, output_view
+from hlx_core.device.layout import to_array
 from hlx_core.plan import OutputRef
 
 from hlx_vulkan_raw.commands import (
@@ -43,7 +43,7 @@ class VulkanOutput(DeviceOutput):
         nbytes = spec.nbytes
         session.transfers.downloaded(nbytes)
         if buf.host_visible:  # unified memory: the buffer is mapped
-            return native_array(output_view(buf.view(nbytes), spec))
+            return to_array(buf.view(nbytes), spec)
         core = session.core
         staging = core.allocator.create_buffer(max(nbytes, 16), host=True, readback=True)
         try:
@@ -52,6 +52,6 @@ class VulkanOutput(DeviceOutput):
             r.copy(buf.handle, 0, staging.handle, 0, nbytes)
             r.barrier(TRANSFER, TRANSFER_WRITE, HOST, HOST_READ)
             core.submitter.wait(core.submitter.submit([r.end()]))
-            return native_array(output_view(staging.view(nbytes), spec))
+            return to_array(staging.view(nbytes), spec)
         finally:
             core.allocator.free(staging)

@@ -34,7 +34,7 @@ from hlx_core.device.residency import Residency, Transfers
 from hlx_core.device.waiting import spin_ns, timeout_s
 from hlx_core.errors import HLXError
 from hlx_core.plan import InputRef, OutputRef, Plan, Stage
-from hlx_core.settings import env_number
+from hlx_core.settings import env_bytes
 
 from hlx_wgpu import adapter as adapters
 from hlx_wgpu.buffers import (
@@ -113,7 +113,7 @@ class DeviceCore:
         self.uniforms = BufferPool(self.device, usage.UNIFORM | usage.COPY_DST, "hlx-push-constants",
                                    max_free_bytes=1 << 20, on_destroy=self.pipelines.forget_buffer)
         # Inputs and the outputs left on the device, by handle; an output is spilled before its buffer goes.
-        self.resident: Residency[PooledBuffer] = Residency(int(env_number(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES)),
+        self.resident: Residency[PooledBuffer] = Residency(env_bytes(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES),
                                                            self._release_resident)
         self.outputs = DeviceOutputs()  # the outputs resident buffers hold
         self.transfers = Transfers()
