@@ -22,8 +22,11 @@ from 64 KiB on the device, so the quick GEMM's result stays there too).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -67,10 +70,17 @@ def chain(args: argparse.Namespace, rng: np.random.Generator) -> dict[str, float
     hy = hlx.collapse(y, store)
     figures: dict[str, list[float]] = {"wall": [], "gpu": [], "wall_download": []}
     split: dict[str, list[float]] = {key: [] for key in SPLIT}
+    profiler = cProfile.Profile() if args.profile else None
     for r in range(args.repeat + 1):  # the first chain warms pipelines and uploads y
         for download in (False, True):
-            wall, gpu, last, handles = hlx_chain(args.backend, args.device, store, hy, x + np.float32(r + download),
-                                                 download, split if r and not download else None)
+            start = x + np.float32(r + download)
+            timed = bool(r) and not download
+            if profiler is not None and timed:
+                profiler.enable()
+            wall, gpu, last, handles = hlx_chain(args.backend, args.device, store, hy, start, download,
+                                                 split if timed else None)
+            if profiler is not None and timed:
+                profiler.disable()
             if r == args.repeat and download:  # check the last chain against float64
                 want = (x.astype(np.float64) + (r + 1)) + (STEPS + 1) * y.astype(np.float64)
                 err = float(np.max(np.abs(hlx.resolve(last, store) - want)))
@@ -89,6 +99,9 @@ def chain(args: argparse.Namespace, rng: np.random.Generator) -> dict[str, float
     medians = {key: statistics.median(v) for key, v in split.items()}
     print(f"  one run (medians)  hlx.run {medians['total_ms']:.3f} ms = execute {medians['host_ms']:.3f} ms "
           f"(GPU {medians['gpu_ms']:.3f} ms) + {medians['total_ms'] - medians['host_ms']:.3f} ms around it")
+    if profiler is not None:
+        print(f"  where the chains' time goes (cProfile, {args.repeat} chains of {STEPS + 1} runs, by own time):")
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(args.profile)
     torch = cuda_torch()
     if torch is None:
         print("  torch on CUDA: not available here, peer skipped")
@@ -163,6 +176,8 @@ def main() -> None:
     parser.add_argument("--backend", default="vulkan")
     parser.add_argument("--device", default=None)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the N functions the timed chains spend most time in (cProfile)")
     args = parser.parse_args()
     if args.quick:  # the quick GEMM's 256 KiB result is under the default 1 MiB: leave it on the device too
         for name in ("HLX_VULKAN_DEVICE_HASH_BYTES", "HLX_WGPU_DEVICE_HASH_BYTES"):
