@@ -138,13 +138,14 @@ def gemm(args: argparse.Namespace, rng: np.random.Generator) -> dict[str, float]
     ha, hb = hlx.collapse(a, store), hlx.collapse(b, store)
     contract = K.gemm(ha, hb, store=store)
     hlx.run(contract, backend=args.backend, device=args.device, store=store, memo=False)  # warm-up
-    walls, gpus = [], []
+    walls, gpus, executes = [], [], []
     for _ in range(args.repeat * 2):
         t0 = time.perf_counter()
         result = hlx.run(contract, backend=args.backend, device=args.device, store=store, memo=False)
         walls.append((time.perf_counter() - t0) * 1e3)
         gpus.append(result.timings.get("gpu_ms", float("nan")))
-    wall, gpu = statistics.median(walls), statistics.median(gpus)
+        executes.append(result.timings.get("host_ms", float("nan")))
+    wall, gpu, execute = statistics.median(walls), statistics.median(gpus), statistics.median(executes)
     on_device = store.resident_spec(result.outputs[0]) is not None
     rows = rng.choice(n, 4, replace=False)
     want = a[rows].astype(np.float64) @ b.astype(np.float64)
@@ -156,7 +157,8 @@ def gemm(args: argparse.Namespace, rng: np.random.Generator) -> dict[str, float]
                           200) / 1e3
     out = {"wall": wall, "gpu": gpu, "tiny": tiny_ms}
     print(f"gemm {n}^3 float32, {args.backend}, result {'left on the device' if on_device else 'on the host'}:")
-    print(f"  hlx.run            {wall:9.3f} ms wall, {gpu:8.3f} ms GPU; tiny run {tiny_ms * 1e3:.1f} us")
+    print(f"  hlx.run            {wall:9.3f} ms wall (execute {execute:.3f} ms), {gpu:8.3f} ms GPU; "
+          f"tiny run {tiny_ms * 1e3:.1f} us")
     torch = cuda_torch()
     if torch is None:
         print("  cuBLAS (torch on CUDA): not available here, peer skipped")

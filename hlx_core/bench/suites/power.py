@@ -44,10 +44,11 @@ def cases(bench: Bench) -> list[Case]:
             for n in bench.sizes((4096,), (1024,))]
 
 
-def energy(handle: Any, chain: Callable[[], int], seconds: float, samples: int) -> tuple[Stats, Stats]:
-    """(J per GEMM, average W) over ``samples`` loops of ``chain`` (which returns the GEMMs it finished)
-    lasting at least ``seconds`` each, after one such loop unrecorded."""
-    per_gemm, watts = [], []
+def energy(handle: Any, chain: Callable[[], int], seconds: float, samples: int) -> tuple[Stats, Stats, Stats]:
+    """(J per GEMM, average W, wall ms per GEMM) over ``samples`` loops of ``chain`` (which returns the GEMMs
+    it finished) lasting at least ``seconds`` each, after one such loop unrecorded. The time per GEMM says
+    whether a difference in energy comes from the power drawn or from how long the work takes."""
+    per_gemm, watts, ms = [], [], []
     for i in range(samples + 1):
         e0, t0, done = nvml.energy_joules(handle), time.perf_counter(), 0
         while True:
@@ -58,7 +59,8 @@ def energy(handle: Any, chain: Callable[[], int], seconds: float, samples: int) 
         if i:
             per_gemm.append(joules / done)
             watts.append(joules / elapsed)
-    return Stats.of(per_gemm), Stats.of(watts)
+            ms.append(elapsed * 1e3 / done)
+    return Stats.of(per_gemm), Stats.of(watts), Stats.of(ms)
 
 
 def measure(bench: Bench, n: int, handle: Any) -> list[Row]:
@@ -80,9 +82,10 @@ def measure(bench: Bench, n: int, handle: Any) -> list[Row]:
         return STAGES
 
     case = f"gemm {n}^3"
-    j, w = energy(handle, hlx_chain, seconds, samples)
+    j, w, t = energy(handle, hlx_chain, seconds, samples)
     rows = [bench.hlx_row(SUITE, f"{case}, J per GEMM", j, "J", "nvml-energy"),
-            bench.hlx_row(SUITE, f"{case}, average W", w, "W", "nvml-energy")]
+            bench.hlx_row(SUITE, f"{case}, average W", w, "W", "nvml-energy"),
+            bench.hlx_row(SUITE, f"{case}, wall ms per GEMM", t, "ms", "wall")]
     torch = bench.peer("torch")
     if torch is None:
         bench.note("power: no cuBLAS peer without torch on CUDA")
@@ -97,8 +100,8 @@ def measure(bench: Bench, n: int, handle: Any) -> list[Row]:
         t.cuda.synchronize()
         return STAGES
 
-    j, w = energy(handle, torch_chain, seconds, samples)
-    return rows + [bench.peer_row(SUITE, f"{case}, J per GEMM", torch, j, "J", impl=f"{torch.impl} (cuBLAS)",
-                                  clock="nvml-energy"),
-                   bench.peer_row(SUITE, f"{case}, average W", torch, w, "W", impl=f"{torch.impl} (cuBLAS)",
-                                  clock="nvml-energy")]
+    j, w, t = energy(handle, torch_chain, seconds, samples)
+    cublas = f"{torch.impl} (cuBLAS)"
+    return rows + [bench.peer_row(SUITE, f"{case}, J per GEMM", torch, j, "J", impl=cublas, clock="nvml-energy"),
+                   bench.peer_row(SUITE, f"{case}, average W", torch, w, "W", impl=cublas, clock="nvml-energy"),
+                   bench.peer_row(SUITE, f"{case}, wall ms per GEMM", torch, t, "ms", impl=cublas, clock="wall")]
