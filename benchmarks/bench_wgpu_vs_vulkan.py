@@ -27,8 +27,9 @@ from typing import Any
 
 import blake3
 import numpy as np
-from bench_gemm_variants import variant_contract
+from bench_gemm_variants import gemm_contract
 
+import hlx
 from hlx import kernels as K
 from hlx_core import registry
 from hlx_core.codec.handle import Handle
@@ -47,7 +48,7 @@ def cases(small: bool, tiles: list[int] | None, rng: np.random.Generator) -> Ite
         a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
         for tile in tiles or [None]:
             contract = K.gemm(a, b) if tile is None else \
-                variant_contract((SHADERS / GEMM_TILES[tile]).read_bytes(), str(tile), a, b)
+                gemm_contract(SHADERS / GEMM_TILES[tile], (tile, tile), hlx.collapse(a), hlx.collapse(b), (n, n, n), 1)
             p = make_plan(contract)
             label = f"gemm {n}^3" + (f" t{tile}" if tile else "")
             yield label, lambda i, p=p: p, 2.0 * n ** 3, 3.0 * 4 * n * n
