@@ -16,4 +16,7 @@ for cmd in "$@"; do
   i=$((i + 1))
   echo "== $cmd" | tee "$out/run$i.log"
   (cd benchmarks && eval "$cmd") 2>&1 | tee -a "$out/run$i.log"
+  # Clocks and throttling after each command: a slow run on a throttled or shared GPU says so.
+  nvidia-smi --query-gpu=clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
+    --format=csv,noheader 2>/dev/null | sed 's/^/gpu after: /' | tee -a "$out/run$i.log"
 done
