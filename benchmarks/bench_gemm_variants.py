@@ -1,14 +1,15 @@
-"""fp32 GEMM candidates (benchmarks/variants/sgemm_*.spv and the library's gemm/gemm128) against cuBLAS.
+"""fp32 GEMM candidates (variants/sgemm_*.spv, sgemm128_*.spv, the library's gemm/gemm128) against cuBLAS.
 
-Every candidate has the library gemm's interface (bindings A, B, C; push constants M, N, K) and covers a
-BM x BN block of C per workgroup (read from its file name, sgemm_<BM>x<BN>_...). First each one, plain and
-split-K, is checked against NumPy float64 on random non-square sizes that are multiples of no tile (the
+Every candidate has the library gemm's interface (bindings A, B, C; push constants M, N, K) and covers a BM x
+BN block of C per workgroup (read from its file name: sgemm_<BM>x<BN>_..., and 128x128 for sgemm128_*, gemm128
+with one change each, unless named ..._block<BM>x<BN>). First each one, plain and split-K (the sgemm_* and
+*_splitk ones), is checked against NumPy float64 on random non-square sizes that are multiples of no tile (the
 declared gemm bound), and split-K runs twice for equal bits. Then each is timed at every size with GPU
 timestamps (median of --repeat runs, inputs resident); split-K (S slices of K, an [S, M, N] partial and the
 fixed-order sgemm_splitk_reduce pass, both stages timed) where the plain grid has fewer than --fill
-workgroups. cuBLAS (torch.matmul, TF32 off) is timed in the same process with CUDA events over
-back-to-back products. Prints TFLOP/s, the ratio to cuBLAS and the best candidate per size, and first each
-candidate's registers, spills and shared memory where the driver reports them.
+workgroups. cuBLAS (torch.matmul, TF32 off) is timed in the same process with CUDA events over back-to-back
+products. Prints TFLOP/s, the ratio to cuBLAS and the best candidate per size, and first each candidate's
+registers, spills and shared memory where the driver reports them.
 
     python3 bench_gemm_variants.py [--sizes 1024 2048 4096 8192] [--splitk 2 4] [FILE.spv[:BMxBN] ...]
     python3 bench_gemm_variants.py --quick        # correctness and small sizes (any Vulkan device)
@@ -29,8 +30,9 @@ import hlx
 REDUCE = VARIANTS / "sgemm_splitk_reduce.spv"
 LIBRARY_TILES = {"gemm": (64, 64), "gemm128": (128, 128)}
 # (M, K, N): no dimension a multiple of 4 in the first, all but M in the second (the vec4 path), then the
-# degenerate ones; split K is checked with 2 and 3 slices and with more slices than K steps.
-CHECK_SHAPES = [(157, 93, 211), (130, 260, 68), (1, 1, 1), (67, 9, 5), (33, 0, 20)]
+# degenerate ones, then one a row and a column past whole 128-blocks with many K steps and an odd tail;
+# split K is checked with 2 and 3 slices and with more slices than K steps.
+CHECK_SHAPES = [(157, 93, 211), (130, 260, 68), (1, 1, 1), (67, 9, 5), (33, 0, 20), (129, 257, 1031)]
 CHECK_SPLITS = [1, 2, 3, 5]
 
 
@@ -41,10 +43,18 @@ def tile_of(path: Path, given: str) -> tuple[int, int]:
         return int(bm), int(bn or bm)
     if path.stem in LIBRARY_TILES:
         return LIBRARY_TILES[path.stem]
+    if path.stem.startswith("sgemm128_"):
+        m = re.search(r"_block(\d+)x(\d+)", path.stem)
+        return (int(m.group(1)), int(m.group(2))) if m else (128, 128)
     m = re.match(r"sgemm_(\d+)x(\d+)_", path.stem)
     if not m:
         raise SystemExit(f"{path}: give the tile as {path}:BMxBN")
     return int(m.group(1)), int(m.group(2))
+
+
+def splits_k(path: Path) -> bool:
+    """Whether the candidate sums slices of K over gl_NumWorkGroups.z (the others ignore it)."""
+    return path.stem.startswith("sgemm_") or path.stem.endswith("_splitk")
 
 
 def gemm_contract(spv: Path, tile: tuple[int, int], a, b, shape: tuple[int, int, int], slices: int) -> dict:
@@ -75,7 +85,7 @@ def check(poisoned, variants: list[tuple[Path, tuple[int, int]]], rng: np.random
         want = a.astype(np.float64) @ b.astype(np.float64)
         tol = bound(a, b)
         for spv, tile in variants:
-            for s in CHECK_SPLITS if spv.stem.startswith("sgemm_") else [1]:
+            for s in CHECK_SPLITS if splits_k(spv) else [1]:
                 c = gemm_contract(spv, tile, ha, hb, (m, k, n), s)
                 got, again = output(poisoned, c), output(poisoned, c)
                 label = f"{spv.stem} S={s} {m}x{k}x{n}"
@@ -89,7 +99,7 @@ def check(poisoned, variants: list[tuple[Path, tuple[int, int]]], rng: np.random
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", nargs="*", help="FILE.spv or FILE.spv:BMxBN (default: the library and all "
-                                                    "sgemm_* candidates)")
+                                                    "sgemm_* and sgemm128_* candidates)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
     parser.add_argument("--splitk", type=int, nargs="*", default=[2, 4], help="K slices tried on small grids")
     parser.add_argument("--fill", type=int, default=264, help="split K below this many workgroups (2 x 132 SMs)")
@@ -102,7 +112,7 @@ def main() -> int:
     if args.variants:
         variants = [(Path(p), tile_of(Path(p), t)) for p, _, t in (v.partition(":") for v in args.variants)]
     else:
-        found = sorted(p for p in VARIANTS.glob("sgemm_*.spv") if p != REDUCE)
+        found = sorted(p for p in [*VARIANTS.glob("sgemm_*.spv"), *VARIANTS.glob("sgemm128_*.spv")] if p != REDUCE)
         variants = [(p, tile_of(p, "")) for p in [SHADERS / "gemm.spv", SHADERS / "gemm128.spv", *found]]
 
     rng = np.random.default_rng()
@@ -124,7 +134,7 @@ def main() -> int:
             peer = cublas_tflops(n, args.repeat)
             for spv, tile in variants:
                 grid = -(-n // tile[0]) * -(-n // tile[1])
-                splits = [1] + [s for s in args.splitk if spv.stem.startswith("sgemm_") and grid < args.fill]
+                splits = [1] + [s for s in args.splitk if splits_k(spv) and grid < args.fill]
                 for s in splits:
                     got, ms = timed(session, gemm_contract(spv, tile, ha, hb, (n, n, n), s), args.repeat)
                     err = float(np.max(np.abs(got[sample] - want)) / np.max(np.abs(want)))

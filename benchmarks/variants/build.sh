@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compile the sgemm_*, stream_*, conv2d_* and softmax_* candidates here (*.comp, which include *.glsl) into
+# Compile the sgemm_*, sgemm128_*, stream_*, conv2d_* and softmax_* candidates here (*.comp, which include *.glsl) into
 # their committed .spv and validate them.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -6,8 +6,13 @@
 * ``hgemm_<BM>x<BN>_k<BK>_w<WM>x<WN>_s<STAGES>_next_{f16,bf16}.spv``: variants/gemm_half_coopmat_next.glsl
   (the C staging reusing the tile buffers, conflict-free stores of the A tile), the next round's candidates
   (NEXT: what each tries);
+* ``hgemm_<BM>x<BN>_k<BK>_w<WM>x<WN>_probe_<what>_{f16,bf16}.spv``: one hypothesis each about what limits
+  the library shader (PROBES), mostly from variants/gemm_half_coopmat_probe.glsl, whose ``ctrl`` build sets
+  no switch and must time like the library or the rewrite is what changed;
 * ``coopmat_ceiling_{f16,bf16}_<M>x<N>x<K>_a<NACC>.spv``: the register-only multiply-add loop per tile shape,
-  with NACC independent accumulators.
+  with NACC independent accumulators;
+* ``coopmat_inner[_bt|_bar2]_{f16,bf16}.spv``: the library GEMM's inner loop alone (INNER), fragments from
+  shared tiles (B K x N, or N x K read column-major), no global loads, no barriers or the library's two.
 
     python3 variants/build_coopmat_variants.py     (from benchmarks/)
 """
@@ -44,6 +49,30 @@ NEXT = {
     # so expect spills in the statistics.
     (128, 256, 16, 64, 128, 2): "4 subgroups of 64 x 128",
 }
+PROBE_SOURCE = HERE / "gemm_half_coopmat_probe.glsl"
+LIBRARY_TILING = {"BM": "128u", "BN": "256u", "BK": "32u", "WM": "64u", "WN": "64u"}
+# name -> (source, defines): each changes one thing against the library shader (128x256_k32_w64x64, one stage).
+PROBES = {
+    # The probe file with no switch: its module-scope accumulators and split functions are the only change.
+    "128x256_k32_w64x64_probe_ctrl": (PROBE_SOURCE, LIBRARY_TILING),
+    # Occupancy: the library shader itself on a 128 x 128 block of 4 subgroups (128 invocations, 23 KiB of
+    # shared memory), so two workgroups share a multiprocessor and one's barriers overlap the other's math.
+    "128x128_k32_w64x64_probe_occ": (B.SOURCE, {**LIBRARY_TILING, "BN": "128u", "STAGES": "1u"}),
+    # B staged N x K and loaded column-major: both operands read as K-contiguous 16-byte rows.
+    "128x256_k32_w64x64_probe_bt": (PROBE_SOURCE, {**LIBRARY_TILING, "TRANSPOSE_B": "1"}),
+    # Three buffers, one barrier per K step (stash t + 1, fetch t + 2, barrier, multiply t); 42.8 KiB only
+    # at K step 16.
+    "128x256_k16_w64x64_probe_ring": (PROBE_SOURCE, {**LIBRARY_TILING, "BK": "16u", "RING": "1"}),
+    # Workgroups in groups of 8 block-rows, column by column, for L2 reuse of the A and B panels.
+    "128x256_k32_w64x64_probe_swz8": (PROBE_SOURCE, {**LIBRARY_TILING, "SWIZZLE": "8"}),
+    # 16 x 8 x 16 fragments: 4 x 8 accumulators of 16 x 8 per subgroup.
+    "128x256_k32_w64x64_probe_n8": (PROBE_SOURCE, {**LIBRARY_TILING, "FRAG_N": "8u"}),
+    # Interior workgroups run the K loop without the edge tests and gather path of the global loads.
+    "128x256_k32_w64x64_probe_interior": (PROBE_SOURCE, {**LIBRARY_TILING, "INTERIOR": "1"}),
+}
+# The library's inner loop alone (coopmat_inner.glsl): as it is, with B N x K read column-major, with the
+# library's two barriers per K step.
+INNER = {"coopmat_inner": {}, "coopmat_inner_bt": {"TRANSPOSE_B": "1"}, "coopmat_inner_bar2": {"BARRIERS": "2u"}}
 # Tiles NVIDIA drivers list for 16-bit inputs and float32 accumulators.
 CEILING_SHAPES = [(16, 16, 16), (16, 8, 16), (16, 8, 8)]
 CEILING_ACCUMULATORS = (4, 8, 16)  # independent accumulators per subgroup: the best is the ceiling
@@ -73,6 +102,14 @@ def main() -> None:
                                             "WN": f"{wn}u", "STAGES": f"{stages}u"})
         for kind, data in (("f16", code), ("bf16", B.as_bfloat16(code))):
             (HERE / f"hgemm_{bm}x{bn}_k{bk}_w{wm}x{wn}_s{stages}_next_{kind}.spv").write_bytes(data)
+    for name, (source, defines) in PROBES.items():
+        code = B.compile_glsl(source, defines)
+        for kind, data in (("f16", code), ("bf16", B.as_bfloat16(code))):
+            (HERE / f"hgemm_{name}_{kind}.spv").write_bytes(data)
+    for stem, defines in INNER.items():
+        code = B.compile_glsl(HERE / "coopmat_inner.glsl", defines)
+        for kind, data in (("f16", code), ("bf16", B.as_bfloat16(code))):
+            (HERE / f"{stem}_{kind}.spv").write_bytes(data)
     for m, n, k in CEILING_SHAPES:
         for acc in CEILING_ACCUMULATORS:
             code = B.compile_glsl(HERE / "coopmat_ceiling.glsl", {"TM": f"{m}u", "TN": f"{n}u", "TK": f"{k}u",

@@ -1,6 +1,7 @@
 """Pipeline statistics (VK_KHR_pipeline_executable_properties): the driver's register, spill and memory
 counts of a plan's pipelines where the device reports them, a coded refusal where it does not, and the
-next round's cooperative-matrix GEMM candidates (benchmarks/variants/*_next_*.spv) valid and reflected."""
+next round's cooperative-matrix GEMM candidates (benchmarks/variants/*_next_*.spv, *_probe_*.spv) valid and
+reflected."""
 from __future__ import annotations
 
 import re
@@ -17,7 +18,7 @@ from hlx_core.spirv.reflect import reflect_entry
 from hlx_core.spirv.validate import validate_module
 
 VARIANTS = Path(__file__).resolve().parents[2] / "benchmarks" / "variants"
-CANDIDATES = sorted(VARIANTS.glob("hgemm_*_next_*.spv"))
+CANDIDATES = sorted([*VARIANTS.glob("hgemm_*_next_*.spv"), *VARIANTS.glob("hgemm_*_probe_*.spv")])
 
 
 def _gemm_plan(rng):
@@ -106,4 +107,18 @@ def test_next_candidates_validate_and_reflect(spv):
     assert info.local_size == ((bm // wm) * (bn // wn) * 32, 1, 1)
     assert [b.binding for b in info.bindings] == [0, 1, 2] and info.push_constant_size == 12
     want = "bfloat16" if spv.stem.endswith("_bf16") else "float16"
+    assert {m.component for m in info.cooperative_matrices} == {want, "float32"}
+
+
+@pytest.mark.parametrize("spv", sorted([*VARIANTS.glob("coopmat_ceiling_*.spv"), *VARIANTS.glob("coopmat_inner*.spv")]),
+                         ids=lambda p: p.stem)
+def test_multiply_add_loops_validate_and_reflect(spv):
+    """bench_gemm_half.py's ceiling and inner-loop shaders: 8 subgroups, source and output, iters."""
+    data = spv.read_bytes()
+    validate_module(data)
+    info = reflect_entry(data, "main")
+    hlx.shader_contract(data)
+    assert info.local_size == (256, 1, 1) and [b.binding for b in info.bindings] == [0, 1]
+    assert info.push_constant_size == 4
+    want = "bfloat16" if "_bf16" in spv.stem else "float16"
     assert {m.component for m in info.cooperative_matrices} == {want, "float32"}
