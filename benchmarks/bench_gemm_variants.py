@@ -1,12 +1,12 @@
 """fp32 GEMM candidates (variants/sgemm_*.spv, sgemm128_*.spv, the library's gemm/gemm128) against cuBLAS.
 
-Every candidate has the library gemm's interface (bindings A, B, C; push constants M, N, K) and covers a BM x
-BN block of C per workgroup (read from its file name: sgemm_<BM>x<BN>_..., and 128x128 for sgemm128_*, gemm128
-with one change each, unless named ..._block<BM>x<BN>). First each one, plain and split-K (the sgemm_* and
-*_splitk ones), is checked against NumPy float64 on random non-square sizes that are multiples of no tile (the
-declared gemm bound), and split-K runs twice for equal bits. Then each is timed at every size with GPU
-timestamps (median of --repeat runs, inputs resident); split-K (S slices of K, an [S, M, N] partial and the
-fixed-order sgemm_splitk_reduce pass, both stages timed) where the plain grid has fewer than --fill
+Every candidate has the library gemm's interface (bindings A, B, C; push constants M, N, K) and covers a BM x BN
+block of C per workgroup (read from its file name: sgemm_<BM>x<BN>_..., and 128x128 for sgemm128_*, gemm128 with
+one or two changes each, variants/sgemm128_body.glsl, unless named ..._block<BM>x<BN>). First each one, plain and
+split-K (the sgemm_* and *_splitk ones), is checked against NumPy float64 on random non-square sizes that are
+multiples of no tile (the declared gemm bound), and split-K runs twice for equal bits. Then each is timed at every
+size with GPU timestamps (median of --repeat runs, inputs resident); split-K (S slices of K, an [S, M, N] partial
+and the fixed-order sgemm_splitk_reduce pass, both stages timed) where the plain grid has fewer than --fill
 workgroups. cuBLAS (torch.matmul, TF32 off) is timed in the same process with CUDA events over back-to-back
 products. Prints TFLOP/s, the ratio to cuBLAS and the best candidate per size, and first each candidate's
 registers, spills and shared memory where the driver reports them.

@@ -5,9 +5,14 @@ Each library kernel runs on the Vulkan backend as its helper builds it, with res
 hashing at its default (outputs of 1 MiB or more hashed on the device after the kernel, inside the run),
 beside its candidates: stream_<op>_v4x1 (one uvec4 group per thread per step where the library moves 4);
 the library's previous softmax and transpose (stream_<op>_prev); softmax_team32 (a 32-lane team per row,
-8 rows per workgroup) and softmax_team256 (a row per workgroup, warp butterflies), timed on rows of 1024
-and of 8192; the implicit-GEMM conv2d_64x64_k16, conv2d_128x128_k8 and conv2d_64x128_k16 (the library's
-GEMM tilings over W[K, C*R*S] @ im2col(x)), on the conv2d of `hlx bench stream` (x [32, 64, 56, 56],
+8 rows per workgroup) and softmax_team256 (a row per workgroup, warp butterflies), and softmax_fit256x8,
+fit512x4 and fit256x16 (a team per row fitted to its length, every load of a row in flight at once) and
+softmax_next (fit256x8 as the library shader it would become), timed on rows of 1024 and of 8192;
+the library's implicit-GEMM conv2d (W[K, C*R*S] @ im2col(x), 64x128 blocks, 8x8 outputs per thread,
+taps in (r, s, c) order, 8 channels a step) beside conv2d_rsc4x8_k16 and rsc4x8_k8 (256 threads, 4x8 each,
+16 or 8 channels a step), rsc8x8_k16 (16 channels a step) and rsc8x8_k8_256px (64x256 blocks, 256 threads),
+and the previous library shader conv2d_prev (taps in (c, r, s) order, 16 a step) and conv2d_prev_w4 (its
+filter loaded as whole vec4), on the conv2d of `hlx bench stream` (x [32, 64, 56, 56],
 w [64, 64, 3, 3], padding 1). Per kernel it prints the GPU time of its stages (timestamps, first dispatch
 to last, every reduce_sum pass included; the hash passes come after the last timestamp), the throughput
 that gives, and the wall time of a whole run (the session's execute: submit, wait, outputs hashed and
@@ -50,19 +55,25 @@ from hlx_core.plan import OutputRef
 
 CHECK_SIZES = [1, 3, 5, 1021, 8193, 70001, 300007]
 MATRIX_CHECKS = [(1, 1), (3, 5), (33, 65), (7, 300), (2, 8192), (2, 8193)]  # softmax and transpose
-SOFTMAX_CHECKS = [(9, 1024), (5, 1023), (3, 8192), (17, 4097), (3, 20000)]  # softmax too: rows in and out of registers
+SOFTMAX_CHECKS = [(9, 1024), (5, 1023), (3, 8192), (17, 4097), (3, 20000),  # softmax too: rows in and out of
+                  (300, 1), (100, 3), (257, 5), (300, 31), (33, 32), (65, 33), (7, 1000),  # registers, teams
+                  (2, 1025), (3, 4096), (1, 8193)]  # of every size, blocks of rows cut by the last row
 # conv2d: x shape, w shape, stride, padding; odd sizes, stride 2, padding 0/1/2, C*R*S off every tap step,
 # K off every channel block (70, 130), N = 1
 CONV_CHECKS = [((1, 3, 7, 5), (5, 3, 3, 3), 1, 1), ((2, 5, 9, 11), (7, 5, 3, 3), 2, 0),
                ((1, 4, 6, 6), (3, 4, 2, 2), 1, 2), ((3, 17, 13, 9), (70, 17, 3, 3), 1, 1),
-               ((2, 9, 15, 17), (130, 9, 5, 3), 2, 2), ((1, 1, 1, 1), (1, 1, 1, 1), 1, 0)]
+               ((2, 9, 15, 17), (130, 9, 5, 3), 2, 2), ((1, 1, 1, 1), (1, 1, 1, 1), 1, 0),
+               ((2, 12, 10, 7), (9, 12, 3, 3), 1, 1)]  # C*R*S = 108: whole vec4 of w, the last step partial
 OPS = ("add", "mul", "saxpy", "relu")
 ALL_OPS = (*OPS, "reduce_sum", "softmax", "transpose", "conv2d")
 ALPHA = 1.5
 BYTES = {"copy": 8, "add": 12, "mul": 12, "saxpy": 12, "relu": 8, "reduce_sum": 4, "softmax": 8, "transpose": 8}
 SOFTMAX_COLS = (1024, 8192)  # the row lengths softmax is timed on
 SOFTMAX_TEAMS = {"team32": 8, "team256": 1}  # candidate: rows per workgroup
-CONV_TILES = {"64x64_k16": (64, 64), "128x128_k8": (128, 128), "64x128_k16": (64, 128)}  # channels, pixels
+# candidate: invocations, vec4 per lane; next: fit256x8 written as the library shader it would become
+SOFTMAX_FITS = {"fit256x8": (256, 8), "fit512x4": (512, 4), "fit256x16": (256, 16), "next": (256, 8)}
+CONV_TILES = {"rsc4x8_k16": (64, 128), "rsc4x8_k8": (64, 128), "rsc8x8_k16": (64, 128),  # channels, pixels
+              "rsc8x8_k8_256px": (64, 256), "prev": (64, 128), "prev_w4": (64, 128)}
 
 
 class Case(NamedTuple):
@@ -98,17 +109,28 @@ def prev_contract(op: str, handle: Any, rows: int, cols: int, dtype: str) -> dic
                     op)
 
 
+def fit_rows(cols: int, invocations: int, registers: int) -> int:
+    """Rows per workgroup of a softmax_fit* candidate: its invocations over the team of a row, the smallest
+    power of two up to them whose lanes hold the row's vec4 in ``registers`` each (the shader's fit_team)."""
+    team = 1
+    while team < invocations and team * registers < groups(cols, 4):
+        team *= 2
+    return invocations // team
+
+
 def team_contract(name: str, handle: Any, rows: int, cols: int, grid_x: int | None = None) -> dict:
-    """A softmax_team* candidate: a workgroup per block of rows (``grid_x`` fewer, which then loop)."""
-    grid = [grid_x or min(groups(rows, SOFTMAX_TEAMS[name]), MAX_GROUPS), 1, 1]
+    """A softmax_team* or softmax_fit* candidate: a workgroup per block of rows (``grid_x`` fewer, which
+    then loop)."""
+    per_group = SOFTMAX_TEAMS[name] if name in SOFTMAX_TEAMS else fit_rows(cols, *SOFTMAX_FITS[name])
+    grid = [grid_x or min(groups(rows, per_group), MAX_GROUPS), 1, 1]
     return contract([stage(VARIANTS / f"softmax_{name}.spv", grid, [handle], [("float32", (rows, cols))],
                            words(rows, cols))], "softmax")
 
 
 def softmax_contracts(handle: Any, rows: int, cols: int, grid_x: int | None = None) -> list[tuple[str, dict]]:
-    """(name, contract) of the library softmax, its previous shader and the team candidates."""
+    """(name, contract) of the library softmax, its previous shader and the team and fit candidates."""
     return [("library", hlx.kernels.softmax(handle)), ("prev", prev_contract("softmax", handle, rows, cols, "float32")),
-            *((name, team_contract(name, handle, rows, cols, grid_x)) for name in SOFTMAX_TEAMS)]
+            *((name, team_contract(name, handle, rows, cols, grid_x)) for name in (*SOFTMAX_TEAMS, *SOFTMAX_FITS))]
 
 
 def conv_out(xs: Sequence[int], ws: Sequence[int], stride: int, padding: int) -> tuple[int, int, int, int]:
@@ -202,12 +224,13 @@ def check_softmax(poisoned: Any, rng: np.random.Generator) -> list[str]:
     for rows, cols in MATRIX_CHECKS + SOFTMAX_CHECKS:
         x = (rng.standard_normal((rows, cols)) * 4).astype(np.float32)
         h = hlx.collapse(x)
-        looped = [(f"{name} on 2 workgroups", team_contract(name, h, rows, cols, 2)) for name in SOFTMAX_TEAMS]
+        looped = [(f"{name} on 2 workgroups", team_contract(name, h, rows, cols, 2))
+                  for name in (*SOFTMAX_TEAMS, *SOFTMAX_FITS)]
         for name, c in softmax_contracts(h, rows, cols) + looped:
             got = output(poisoned, c)
             if not softmax_ok(x, got):
                 failed.append(f"softmax {name} {rows}x{cols}")
-            elif name.startswith("team") and output(poisoned, c).tobytes() != got.tobytes():
+            elif name not in ("library", "prev") and output(poisoned, c).tobytes() != got.tobytes():
                 failed.append(f"softmax {name} {rows}x{cols}: not the same bytes twice")
     return failed
 
@@ -352,7 +375,7 @@ def main() -> int:
 
     rng = np.random.default_rng()
     rows: list[tuple[Case, float, float]] = []
-    with sessions(host_hash=False) as (session, poisoned):
+    with sessions() as (session, poisoned):
         print(f"device: {session.device.name}; n = {n}; softmax rows of {SOFTMAX_COLS}; transpose {side}x{side}; "
               f"conv2d x{list(xs)} w{list(ws)} padding {padding}")
         failed = [] if args.no_check else check(poisoned, rng, args.ops)

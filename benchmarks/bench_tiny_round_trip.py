@@ -6,15 +6,21 @@ A tiny add (256 float32) with its inputs resident, timed per call (median of bat
 - Vulkan's floor: an empty command buffer submitted and its fence polled, and what a warm execute spends
   reading its timestamps (one vkGetQueryPoolResults and the conversion).
 Goals of the run path: Vulkan's ``Session.execute`` within 2x the polled floor; wgpu's round trip within 2x
-Vulkan's. ``--profile`` prints where a warm wgpu execute spends its time (cProfile, by own time).
+Vulkan's. ``--profile`` prints where a warm wgpu execute spends its time (cProfile, by own time). ``--split``
+prints, per backend, where a warm ``hlx.run`` spends its time: the run with memo off, with the memo's hit,
+with new inputs (the contract built outside the clock), ``Session.execute``, the runtime's steps timed
+alone (the default store, a plan-cache hit, hashing and storing the output) and the Python function calls
+each makes (cProfile's count: the same on every host).
 
-    .venv/bin/python benchmarks/bench_tiny_round_trip.py [--repeat 2000] [--profile]
+    .venv/bin/python benchmarks/bench_tiny_round_trip.py [--repeat 2000] [--profile] [--split]
 """
 from __future__ import annotations
 
 import argparse
 import cProfile
 import pstats
+import statistics
+import time
 from typing import Any
 
 import numpy as np
@@ -62,6 +68,48 @@ def copied_outputs_us(entry: Any, p: Any, repeat: int) -> float:
         session.close()
 
 
+def calls_per_call(fn: Any, repeat: int = 200) -> float:
+    """Python function calls per call of ``fn`` (cProfile's count, after one warm call)."""
+    fn()
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(repeat):
+        fn()
+    prof.disable()
+    return pstats.Stats(prof).total_calls / repeat
+
+
+def new_inputs_us(name: str, n: int, repeat: int, rng: np.random.Generator) -> float:
+    """Median µs of ``hlx.run`` (memo off) of an add of two new arrays, each contract built outside the clock."""
+    times = []
+    for _ in range(max(repeat // 4, 20)):
+        contract = add(rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32))
+        start = time.perf_counter()
+        hlx.run(contract, backend=name, memo=False)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[len(times) // 10:]) * 1e6
+
+
+def split(name: str, tiny: Any, p: Any, session: Any, repeat: int, rng: np.random.Generator) -> None:
+    """Where a warm tiny ``hlx.run`` on ``name`` spends its time, step by step, with Python calls per step."""
+    from hlx_core.cas import api as cas
+
+    store = cas.get_default_store()
+    output = np.asarray(hlx.run(tiny, backend=name, memo=False))
+    steps = {
+        "hlx.run, memo=False": lambda: hlx.run(tiny, backend=name, memo=False),
+        "hlx.run, memo on (a hit)": lambda: hlx.run(tiny, backend=name),
+        "Session.execute": lambda: session.execute(p),
+        "  runtime: the default store": cas.get_default_store,
+        "  runtime: plan-cache hit": lambda: make_plan(tiny, store, behind=True),
+        "  runtime: hash + store the output": lambda: cas.collapse(output, store=store, behind=True),
+    }
+    print(f"\n{name}: where a warm tiny hlx.run goes {'µs':>12s} {'calls':>7s}")
+    for label, fn in steps.items():
+        print(f"  {label:44s} {per_call_us(fn, repeat):9.1f} {calls_per_call(fn):7.0f}")
+    print(f"  {'hlx.run, memo=False, new inputs':44s} {new_inputs_us(name, output.size, repeat, rng):9.1f}")
+
+
 def ratio(ours: float, peer: float | None) -> str:
     return f"{ours / peer:6.2f}x" if peer else "   n/a"
 
@@ -71,6 +119,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2000)
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--profile", action="store_true", help="cProfile a warm wgpu Session.execute")
+    parser.add_argument("--split", action="store_true", help="time a warm hlx.run's steps on each backend")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -95,6 +144,8 @@ def main() -> None:
             if name == "vulkan":
                 floor, stamps = vulkan_floor(session, args.repeat)
                 copied_us = copied_outputs_us(entry, p, args.repeat)
+            if args.split:
+                split(name, tiny, p, session, args.repeat, rng)
             if name == "wgpu" and args.profile:
                 prof = cProfile.Profile()
                 prof.enable()

@@ -168,6 +168,13 @@ class Plan:
         ``array`` only for an input they do not hold."""
         return {b.handle: b for st in self.stages for b in st.bindings if isinstance(b, InputRef)}
 
+    @cached_property
+    def derived(self) -> dict[Any, Any]:
+        """What users of this plan work out from it alone and keep with it, under keys of their own (the
+        runtime's memo default per backend, a backend's specialised plan): the planner hands warm runs the
+        same Plan object, so they find it here, and it goes when the plan does."""
+        return {}
+
     @property
     def input_arrays(self) -> dict[str, np.ndarray]:
         """The input tensors by handle (each loaded, downloaded if resident elsewhere)."""

@@ -121,6 +121,7 @@ class _Registry:
 
 
 _state = _Registry()
+_generation = 0  # bumped by every change to the registered backends (see ``generation``)
 # Process-wide and kept across ``reset``: a reset re-registers backends but must not add kernels twice.
 _kernels = KernelRegistry()
 
@@ -234,6 +235,18 @@ def ensure_loaded() -> None:
         if not _state.loaded:
             _load_entry_points()
             _state.loaded = True
+            _changed()
+
+
+def generation() -> int:
+    """A number that changes whenever the registered backends do (loading, registering, unregistering,
+    ``reset``): what the runtime caches per backend name holds while it is the same."""
+    return _generation
+
+
+def _changed() -> None:
+    global _generation
+    _generation += 1
 
 
 def register_plugin(obj: Any, name: str | None = None, distribution: str = "") -> list[str]:
@@ -256,6 +269,7 @@ def register_plugin(obj: Any, name: str | None = None, distribution: str = "") -
             del _state.failures[n_failures:]
             raise BackendError("E_PLUGIN", f"plugin {name!r} refused at {failure.stage if failure else '?'}: "
                                            f"{failure.error if failure else 'unknown error'}")
+        _changed()
         return sorted(set(_state.backends) - before)
 
 
@@ -268,6 +282,7 @@ def unregister_plugin(name: str) -> None:
             _state.pm.unregister(plugin)
         for backend_name in [b for b, e in _state.backends.items() if e.plugin == name]:
             del _state.backends[backend_name]
+        _changed()
 
 
 def reset() -> None:
@@ -276,6 +291,7 @@ def reset() -> None:
     global _state
     with _state.lock:
         _state = _Registry()
+        _changed()
 
 
 def backend_entries() -> dict[str, BackendEntry]:

@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from logging import DEBUG
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,16 @@ class Result:
     memo_hit: bool = False
     exec_key: str | None = None
     _store: Any = field(default=None, compare=False)
+
+    @classmethod
+    def made(cls, outputs: list[Handle], backend: str, device: str, timings: dict[str, float], contract: Handle,
+             arrays: list[np.ndarray | None] | None, memo_hit: bool, exec_key: str | None, store: Any) -> "Result":
+        """The Result of a run, every field given: set in one step (the frozen dataclass's ``__init__`` sets
+        them one ``object.__setattr__`` at a time, a measurable share of a warm run)."""
+        result = object.__new__(cls)
+        result.__dict__.update(outputs=outputs, backend=backend, device=device, timings=timings, contract=contract,
+                               _arrays=arrays, memo_hit=memo_hit, exec_key=exec_key, _store=store)
+        return result
 
     def arrays(self) -> list[np.ndarray]:
         """The outputs as (read-only) NumPy arrays: those the backend returned, downloaded on first use for
@@ -445,10 +456,10 @@ def _execute(slot: _SessionSlot, plan: Plan, name: str, store: Any, through: boo
             raise BackendError("E_PLUGIN", f"backend {name!r} failed executing {plan.key}: "
                                            f"{type(exc).__name__}: {exc}") from exc
         host_ms = (time.perf_counter() - start) * 1e3
-        _check_execution(execution, plan, name)
-        for k, output in enumerate(execution.arrays):
-            if isinstance(output, DeviceOutput):
-                execution.arrays[k] = _take(output, slot, store, through)
+        if _on_device(execution, plan, name):
+            for k, output in enumerate(execution.arrays):
+                if isinstance(output, DeviceOutput):
+                    execution.arrays[k] = _take(output, slot, store, through)
     execution.timings.setdefault("host_ms", host_ms)
     return execution
 
@@ -461,6 +472,19 @@ def _take(output: DeviceOutput, slot: _SessionSlot, store: Any, through: bool) -
         output.delivered = True
         return output
     return output.deliver()
+
+
+def _on_device(execution: Any, plan: Plan, name: str) -> bool:
+    """Whether some output of a checked execution is still on the device. The common case, host arrays of
+    the planned dtypes and shapes, is settled by exact type and equality checks alone."""
+    if type(execution) is Execution and execution.handles is None and len(execution.arrays) == len(plan.outputs):
+        for spec, array in zip(plan.output_specs, execution.arrays):
+            if type(array) is not np.ndarray or array.dtype != spec.dtype or array.shape != spec.shape:
+                break
+        else:
+            return False
+    _check_execution(execution, plan, name)
+    return any(isinstance(array, DeviceOutput) for array in execution.arrays)
 
 
 def _check_execution(execution: Any, plan: Plan, name: str) -> None:
@@ -482,14 +506,71 @@ def _check_execution(execution: Any, plan: Plan, name: str) -> None:
                                            "its handle in Execution.handles")
 
 
-def _memoized(memo: Memo, name: str, slot: _SessionSlot, plan: Plan, store: Any, salt: str) -> MemoizedRun | None:
+def _memoized(memo: Memo, route: _Route, plan: Plan, store: Any, salt: str) -> MemoizedRun | None:
     """The memo side of this run, or None when memo is off for it (hlx_core/memo)."""
-    entry = registry.backend_entries()[name]
-    if not enabled(memo, entry.backend, plan):
+    if memo is False:
         return None
-    key, fields = execution_key(plan.key, name, entry.version, slot.session.device,
-                                tuple(entry.backend.byte_settings), salt)
-    return MemoizedRun(memo, name, store, plan, key, fields)
+    entry = route.entry
+    backend = entry.backend
+    if memo is None:
+        # The backend's declaration decides: worked out once per plan (its stages never change).
+        declared = backend.deterministic_kernels
+        found = plan.derived.get(("memo", route.name))
+        if found is None or found[0] is not backend or found[1] is not declared:
+            found = plan.derived[("memo", route.name)] = (backend, declared, enabled(None, backend, plan))
+        if not found[2]:
+            return None
+    key, fields = execution_key(plan.key, route.name, entry.version, route.slot.session.device,
+                                tuple(backend.byte_settings), salt)
+    return MemoizedRun(memo, route.name, store, plan, key, fields)
+
+
+class _Route:
+    """Where runs with one (backend, device) pair of arguments go: the backend's name and entry and its
+    session slot, so a warm run neither chooses the backend nor looks the session up again. Valid while the
+    registry is unchanged (``registry.generation``) and the slot is still the cached, unbroken one (closing,
+    retiring and fork() all take it out of ``_sessions``)."""
+
+    __slots__ = ("generation", "name", "entry", "key", "slot")
+
+    def __init__(self, generation: int, name: str, entry: registry.BackendEntry, key: tuple[str, Any],
+                 slot: _SessionSlot) -> None:
+        self.generation, self.name, self.entry, self.key, self.slot = generation, name, entry, key, slot
+
+    def valid(self) -> bool:
+        return (self.generation == registry.generation() and _sessions.get(self.key) is self.slot
+                and not self.slot.session.broken)
+
+
+_routes: dict[tuple[str, Any], _Route] = {}
+MAX_ROUTES = 64
+
+
+def _route_key(backend: Any, device: Any) -> tuple[str, Any] | None:
+    """The key a route is kept under: only for a str backend and a None, int or str device, by exact type
+    (``device=False`` must not find the route of ``device=0``, which equals it)."""
+    if type(backend) is str and (device is None or type(device) is int or type(device) is str):
+        return backend, device
+    return None
+
+
+def _known_route(backend: Any, device: Any) -> _Route | None:
+    """The route kept for these arguments, when it is still valid."""
+    key = _route_key(backend, device)
+    route = _routes.get(key) if key is not None else None
+    return route if route is not None and route.valid() else None
+
+
+def _new_route(backend: Any, device: Any, generation: int, name: str, device_arg: Any,
+               slot: _SessionSlot) -> _Route:
+    """The route to ``slot``, kept for the next run with these arguments."""
+    route = _Route(generation, name, registry.backend_entries()[name], (name, device_arg), slot)
+    key = _route_key(backend, device)
+    if key is not None:
+        if len(_routes) >= MAX_ROUTES:
+            _routes.clear()
+        _routes[key] = route
+    return route
 
 
 def run(contract: Any, backend: str = AUTO, device: int | str | None = None, store: Any = None, *,
@@ -518,12 +599,20 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
     if not isinstance(memo_salt, str):
         raise HLXError("E_CONFIG", f"memo_salt must be a str, got {type(memo_salt).__name__}")
     store = store if store is not None else cas.get_default_store()
-    name, device_arg = _choose(backend, device)
-    plan = make_plan(as_contract(contract, store), store, behind=not persist)
-    slot = _session(name, device_arg)
-    log.debug("%s runs on backend %s, device %s (%s)", plan.key, name, slot.session.device.name,
-              "the best ranked available" if backend == AUTO else "as asked")
-    memoized = _memoized(memo, name, slot, plan, store, memo_salt)
+    route = _known_route(backend, device)
+    if route is not None:  # a warm run: the backend and session as the last run with these arguments had them
+        plan = make_plan(as_contract(contract, store), store, behind=not persist)
+    else:
+        generation = registry.generation()
+        name, device_arg = _choose(backend, device)
+        plan = make_plan(as_contract(contract, store), store, behind=not persist)
+        route = _new_route(backend, device, generation, name, device_arg, _session(name, device_arg))
+    name, slot = route.name, route.slot
+    device_name = slot.session.device.name
+    if log.isEnabledFor(DEBUG):
+        log.debug("%s runs on backend %s, device %s (%s)", plan.key, name, device_name,
+                  "the best ranked available" if backend == AUTO else "as asked")
+    memoized = _memoized(memo, route, plan, store, memo_salt)
     if memoized is not None:
         looked = time.perf_counter()
         hit = memoized.lookup()
@@ -533,8 +622,7 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
                 store.flush()
             now = time.perf_counter()
             timings = {"memo_ms": (now - looked) * 1e3, "total_ms": (now - start) * 1e3}
-            return Result(hit.outputs, name, slot.session.device.name, timings, plan.key, None,
-                          memo_hit=True, exec_key=memoized.key, _store=store)
+            return Result.made(hit.outputs, name, device_name, timings, plan.key, None, True, memoized.key, store)
     for ref in plan.input_refs.values():
         if ref.loaded is None and not slot.session.holds(ref.handle):
             ref.array  # on another device: downloaded now, outside this session's lock  # noqa: B018
@@ -542,19 +630,20 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
     handles = execution.handles or [None] * len(execution.arrays)
     arrays: list[np.ndarray | None] = []
     outputs = []
+    behind = not persist
     for array, handle in zip(execution.arrays, handles):
-        if isinstance(array, DeviceOutput):  # on the device, known to the store: nothing crosses to the host
-            arrays.append(None)
+        if type(array) is not np.ndarray and isinstance(array, DeviceOutput):
+            arrays.append(None)  # on the device, known to the store: nothing crosses to the host
             outputs.append(array.handle)
             continue
         if not array.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into shape (1,))
             array = array.copy(order="C")
         array.flags.writeable = False
         arrays.append(array)
-        outputs.append(cas.collapse(array, store=store, behind=not persist, handle=handle))
+        outputs.append(cas.collapse(array, store=store, behind=behind, handle=handle))
     timings = {k: float(v) for k, v in execution.timings.items()}
     if memoized is not None:
-        memoized.finish(outputs, slot.session.device, timings, behind=not persist)
+        memoized.finish(outputs, slot.session.device, timings, behind=behind)
     timings["total_ms"] = (time.perf_counter() - start) * 1e3
-    return Result(outputs, name, slot.session.device.name, timings, plan.key, arrays,
-                  exec_key=memoized.key if memoized is not None else None, _store=store)
+    return Result.made(outputs, name, device_name, timings, plan.key, arrays, False,
+                       memoized.key if memoized is not None else None, store)

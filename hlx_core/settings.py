@@ -76,13 +76,23 @@ def hlx_home() -> Path:
     """Where HLX keeps its files (store objects, pipeline caches): ``$HLX_HOME``, else the user cache folder
     of the platform (``platformdirs``: ``$XDG_CACHE_HOME/hlx``, by default ``~/.cache/hlx``, on Linux).
     Read from the environment each call so tests and users can redirect it."""
-    return _home_for(*home_env())
-
-
-def home_env() -> tuple[str | None, str | None, str | None]:
-    """The variables ``hlx_home`` depends on: a cache of anything made for one home keys on these."""
     environ = os.environ
-    return environ.get("HLX_HOME"), environ.get("HOME"), environ.get("XDG_CACHE_HOME")
+    return _home_for(environ.get("HLX_HOME"), environ.get("HOME"), environ.get("XDG_CACHE_HOME"))
+
+
+_HOME_VARIABLES = (b"HLX_HOME", b"HOME", b"XDG_CACHE_HOME")
+
+
+def home_env() -> tuple[object, ...]:
+    """The variables ``hlx_home`` depends on, as a key to compare (a cache of anything made for one home
+    keys on these; never parsed). Every ``hlx.run`` asks, and ``os.environ.get`` encodes and decodes each
+    name and value, so on POSIX the encoded mapping ``os.environ`` keeps (and updates on every change) is
+    read directly."""
+    raw = getattr(os.environ, "_data", None)
+    if type(raw) is dict and os.name == "posix":
+        return raw.get(b"HLX_HOME"), raw.get(b"HOME"), raw.get(b"XDG_CACHE_HOME")
+    environ = os.environ
+    return tuple(environ.get(name.decode()) for name in _HOME_VARIABLES)
 
 
 @lru_cache(maxsize=16)

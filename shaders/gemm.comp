@@ -4,14 +4,15 @@
 // A 16x16 workgroup computes a 64x64 block of C; each thread a 4x4 register tile (rows ty*4 + 0..3,
 // columns tx*4 + 0..3). The shared tiles are typed vec4: per k the inner loop reads two 128-bit values for
 // 16 FMAs, and each thread fills them with whole vec4 stores (4 rows of A at one k, stored transposed as
-// As[k][m/4] with one vec4 of padding per row against bank conflicts; 4 adjacent columns of B). K advances
-// in steps of 16, double-buffered: the global loads of step s+1 are in flight while step s is multiplied,
-// one barrier per step. Loads past the matrix edges read zero; stores past them are skipped.
+// As[k][m/4] with one vec4 of padding per row against bank conflicts; 4 adjacent columns of B, read from
+// global memory as one vec4 when N is a multiple of 4, as in gemm128). K advances in steps of 16,
+// double-buffered: the global loads of step s+1 are in flight while step s is multiplied, one barrier per
+// step. Loads past the matrix edges read zero; stores past them are skipped.
 // Dispatch: [ceil(N/64), ceil(M/64), 1]. Large products use gemm128.comp instead.
 layout(local_size_x = 16, local_size_y = 16) in;
 
 layout(std430, set = 0, binding = 0) readonly buffer InA { float a[]; };
-layout(std430, set = 0, binding = 1) readonly buffer InB { float b[]; };
+layout(std430, set = 0, binding = 1) readonly buffer InB { vec4 b4[]; };  // B[i] is b4[i / 4][i % 4]
 layout(std430, set = 0, binding = 2) writeonly buffer OutC { float c[]; };
 layout(push_constant) uniform Params { uint M; uint N; uint K; } p;
 
@@ -35,8 +36,13 @@ void fetch(uint k0, uint tid, uint row0, uint col0) {
     uint kb = k0 + tid / 16u;
     uint n = col0 + (tid % 16u) * 4u;
     bool kbin = kb < p.K;
+    if ((p.N & 3u) == 0u) {     // rows of B start on whole vec4: n..n+3 are all in or all out
+        rb = (kbin && n < p.N) ? b4[(kb * p.N + n) >> 2u] : vec4(0.0);
+        return;
+    }
     [[unroll]] for (uint q = 0u; q < 4u; ++q) {
-        rb[q] = (kbin && n + q < p.N) ? b[kb * p.N + n + q] : 0.0;
+        uint i = kb * p.N + n + q;
+        rb[q] = (kbin && n + q < p.N) ? b4[i >> 2u][i & 3u] : 0.0;
     }
 }
 

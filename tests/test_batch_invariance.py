@@ -3,8 +3,8 @@
 Every library kernel whose KernelSpec declares ``batch_invariant`` is checked on every available backend
 (cpu, Vulkan and wgpu on lavapipe here): the full 128-row result against batches of other sizes taken
 from its start and its end. gemm is not declared (its CPU reference rounds a float64 BLAS product whose
-order depends on the number of rows), but its shaders keep the order, the switch between its two tile
-shapes included: the GPU backends are held to that too.
+order depends on the number of rows), but its shaders keep the order, the switches between its block
+shapes included (batches of up to 64 rows run on gemm_skinny): the GPU backends are held to that too.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// sgemm128_base: gemm128 from sgemm128_body.glsl with no change, the control: its registers and times
-// should match shaders/gemm128's, or the other sgemm128_* differ from gemm128 in more than their one change.
+// sgemm128_base: sgemm128_body.glsl with no change, round 1's control: gemm128 as it was before VEC4_B was
+// promoted into it (sgemm128_vec4b is round 2's control).
 #include "sgemm128_body.glsl"

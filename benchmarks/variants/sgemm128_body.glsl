@@ -1,6 +1,8 @@
-// The body of the sgemm128_* candidates: shaders/gemm128.comp (the library's large-matrix fp32 GEMM, read
-// its header first) with each of the changes under test behind a switch, so that every candidate differs
-// from gemm128 in one thing only and sgemm128_base (no switch) is the control that should time as gemm128.
+// The body of the sgemm128_* candidates: shaders/gemm128.comp as it was before VEC4_B was promoted into it
+// (read its header first), with each of the changes under test behind a switch. Round 1 (sgemm128_<change>)
+// differs from that gemm128 in one thing each, sgemm128_base (no switch) being the control; round 2
+// (sgemm128_vec4b_<change>) adds one change to VEC4_B, so sgemm128_vec4b is now the control that should time
+// as shaders/gemm128.
 // Interface of gemm128: bindings 0 A, 1 B, 2 C; push constants M, N, K; 16x16 invocations; the same grid.
 //
 // The including file may define (the default is gemm128's):
@@ -11,6 +13,9 @@
 //                 4 distinct vec4 of A and 8 consecutive of B from shared memory (4 wavefronts, not 6)
 //   VEC4_STORE    C written as whole vec4 when N is a multiple of 4 (scalar with bounds checks otherwise)
 //   VEC4_B        B read as whole vec4 (one load, not 4) when N is a multiple of 4 (scalar otherwise)
+//   VEC4_A        A read as whole vec4 along k (4 consecutive k of one row, one load, not 4 rows' scalars)
+//                 when K is a multiple of 4, stored into As a word at a time (conflict-free: the 32 lanes
+//                 of a subgroup cover 16 rows at 2 k-quads, 32 distinct banks); scalar otherwise
 //   MID_FETCH     the next step's global loads issued halfway through the current step's k loop
 //   STAGED        (with BK 16) the next step's loads in two halves, the second issued halfway through the k
 //                 loop once the first is stashed, so that BK 16 holds as many registers in flight as BK 8
@@ -48,7 +53,13 @@
 
 layout(local_size_x = 16, local_size_y = 16) in;
 
+#ifdef VEC4_A
+layout(std430, set = 0, binding = 0) readonly buffer InA { vec4 a4[]; };
+#define A_AT(i) a4[(i) >> 2u][(i) & 3u]
+#else
 layout(std430, set = 0, binding = 0) readonly buffer InA { float a[]; };
+#define A_AT(i) a[i]
+#endif
 #ifdef VEC4_B
 layout(std430, set = 0, binding = 1) readonly buffer InB { vec4 b4[]; };
 #define B_AT(i) b4[(i) >> 2u][(i) & 3u]
@@ -74,12 +85,20 @@ vec4 rb[B_LOADS];
 // Part `part` of the PARTS into which a step's loads are cut, into ra and rb.
 void fetch(uint part, uint k0, uint kend, uint tid, uint row0, uint col0) {
     [[unroll]] for (uint r = 0u; r < A_LOADS; ++r) {
-        uint e = tid + (part * A_LOADS + r) * NT;  // A: invocation reads rows 4*(e/BK)..+3 at k e%BK
-        uint m = row0 + (e / BK) * 4u;
+        uint e = tid + (part * A_LOADS + r) * NT;
+#ifdef VEC4_A
+        if ((p.K & 3u) == 0u) {  // A: invocation reads k 4*(e%(BK/4))..+3 of row e/(BK/4), all in or all out
+            uint m = row0 + e / (BK / 4);
+            uint gk = k0 + (e % (BK / 4)) * 4u;
+            ra[r] = (gk < kend && m < p.M) ? a4[(m * p.K + gk) >> 2u] : vec4(0.0);
+            continue;
+        }
+#endif
+        uint m = row0 + (e / BK) * 4u;  // A: invocation reads rows 4*(e/BK)..+3 at k e%BK
         uint gk = k0 + e % BK;
         bool kin = gk < kend;
         [[unroll]] for (uint q = 0u; q < 4u; ++q) {
-            ra[r][q] = (kin && m + q < p.M) ? a[(m + q) * p.K + gk] : 0.0;
+            ra[r][q] = (kin && m + q < p.M) ? A_AT((m + q) * p.K + gk) : 0.0;
         }
     }
     [[unroll]] for (uint r = 0u; r < B_LOADS; ++r) {
@@ -102,6 +121,16 @@ void fetch(uint part, uint k0, uint kend, uint tid, uint row0, uint col0) {
 void stash(uint part, uint buf, uint tid) {
     [[unroll]] for (uint r = 0u; r < A_LOADS; ++r) {
         uint e = tid + (part * A_LOADS + r) * NT;
+#ifdef VEC4_A
+        if ((p.K & 3u) == 0u) {
+            uint m = e / (BK / 4);
+            uint k = (e % (BK / 4)) * 4u;
+            [[unroll]] for (uint q = 0u; q < 4u; ++q) {
+                As[buf][k + q][m / 4u][m % 4u] = ra[r][q];
+            }
+            continue;
+        }
+#endif
         As[buf][e % BK][e / BK] = ra[r];
     }
     [[unroll]] for (uint r = 0u; r < B_LOADS; ++r) {

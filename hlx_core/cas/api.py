@@ -30,7 +30,7 @@ from hlx_core.settings import hlx_home, home_env
 _lock = threading.Lock()
 _explicit: Store | None = None
 _from_env: DiskStore | None = None
-_from_env_key: tuple[str | None, ...] | None = None  # the variables (home_env) _from_env was made for
+_from_env_key: tuple[object, ...] | None = None  # the variables (home_env) _from_env was made for
 
 
 def get_default_store() -> Store:

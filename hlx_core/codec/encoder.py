@@ -272,12 +272,12 @@ def _tensor_chunks(arr: np.ndarray) -> list[bytes | memoryview] | None:
     if dt.kind == "b" or dt.byteorder == ">" or not arr.flags.c_contiguous:
         return None
     prefix = tensor_prefix(dt, arr.shape)
-    data = memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else memoryview(b"")  # bfloat16 too
-    if len(prefix) + data.nbytes > max_bytes():
+    nbytes = arr.nbytes
+    if len(prefix) + nbytes > max_bytes():
         raise Fail("E_SIZE_EXCEEDED", f"encoding exceeds the {max_bytes()}-byte limit (set_limits)")
-    if data.nbytes < _VIEW_THRESHOLD:
-        return [prefix + data.tobytes()]
-    return [prefix, data]
+    if nbytes < _VIEW_THRESHOLD:
+        return [prefix + arr.tobytes()]  # (C order, as the array is C-contiguous)
+    return [prefix, memoryview(arr.reshape(-1).view(np.uint8))]  # bfloat16 too
 
 
 def encode(value: Any) -> bytes:

@@ -193,11 +193,19 @@ CASES: dict[str, Callable[[np.random.Generator], Case]] = {
     "gemm-70x16x130": _gemm(70, 16, 130),
     "gemm-8x0x5": _gemm(8, 0, 5),
     "gemm128-1801x7x1799": _gemm(1801, 7, 1799),  # 15x15 tiles of 128: the large-matrix shader
+    # up to 64 rows: the few-rows shader (the cases above of 64 rows or fewer run on it too); K over several
+    # 256-deep chunks and off its 16-step, M and N off the 16x16 blocks
+    "gemm_skinny-17x1031x257": _gemm(17, 1031, 257),
     "gemm_f16-67x37x131": _gemm(67, 37, 131, "float16"),  # odd K and N: halves straddle the words
     "gemm_bf16-130x19x65": _gemm(130, 19, 65, "bfloat16"),
     "conv2d-3x3": _conv2d((2, 3, 9, 11), (4, 3, 3, 2), 1, 0),
     "conv2d-stride2-pad1": _conv2d((1, 2, 8, 7), (3, 2, 3, 3), 2, 1),
     "conv2d-1x1": _conv2d((1, 1, 1, 1), (1, 1, 1, 1), 1, 0),
+    # the 64-channel x 128-pixel blocks of shaders/conv2d.comp, 8 channels a step: K and N*OH*OW off the
+    # blocks (2 x 6 of them), C off the steps, odd sizes, stride 2, padding 2, N = 1, K = 1
+    "conv2d-k70-646px": _conv2d((2, 3, 17, 19), (70, 3, 3, 3), 1, 1),
+    "conv2d-stride2-pad2-n1": _conv2d((1, 5, 13, 9), (7, 5, 5, 3), 2, 2),
+    "conv2d-k1-c17": _conv2d((3, 17, 7, 5), (1, 17, 2, 3), 1, 0),
     "pipeline-mlp": _mlp,
     "pipeline-int-chain": _int_chain,
     "pipeline-two-outputs": _two_outputs,

@@ -12,6 +12,7 @@ back to the canonical encoding.
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -34,10 +35,16 @@ def _pack_handle(value: Any) -> msgpack.ExtType:
     raise TypeError(type(value).__name__)
 
 
+_local = threading.local()  # each thread's Packer (``packb`` makes one per call; a Packer is not thread-safe)
+
+
 def raw_key(contract: Any) -> bytes | None:
     """The exact-type msgpack bytes of ``contract``, or None when it holds a value they cannot carry."""
+    packer = getattr(_local, "packer", None)
+    if packer is None:
+        packer = _local.packer = msgpack.Packer(default=_pack_handle, strict_types=True)
     try:
-        return msgpack.packb(contract, default=_pack_handle, strict_types=True)
+        return packer.pack(contract)  # (a failed pack leaves the packer empty for the next)
     except (TypeError, ValueError, OverflowError):
         return None
 

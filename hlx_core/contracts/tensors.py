@@ -18,12 +18,14 @@ import numpy as np
 
 from hlx_core.cas import api as cas
 from hlx_core.cas.store import Store
+from hlx_core.codec.encoder import tensor_prefix
 from hlx_core.codec.handle import Handle
 from hlx_core.contracts.store_cache import StoreCache, held_bytes
 
 MAX_ENTRIES = 256  # a DiskStore's tensors are memory maps, each holding a file descriptor
 MAX_BYTES = 256 << 20
 MAX_TENSOR_BYTES = 64 << 20
+KEEP_COPY_MAX_BYTES = 1 << 20  # arrays a kernel helper just collapsed, kept as copies (``keep``)
 
 _kept: StoreCache[np.ndarray] = StoreCache(MAX_ENTRIES, MAX_BYTES, MAX_TENSOR_BYTES,
                                            lambda array: {id(array): held_bytes(array)})
@@ -41,6 +43,22 @@ def resolve_tensor(handle: Handle, store: Any) -> Any:
     if isinstance(value, np.ndarray) and not value.flags.writeable:
         _kept.put(store, handle, value, generation)
     return value
+
+
+def keep(handle: Handle, array: np.ndarray, store: Any, generation: int) -> None:
+    """Keep a read-only copy of ``array``, just collapsed into ``store`` as ``handle`` (``generation`` read
+    before), as the tensor ``resolve_tensor`` gives: the planner then binds it without reading the object
+    back and hashing it again, what a contract of new inputs would otherwise cost each run. Only small
+    arrays (objects under ``KEEP_COPY_MAX_BYTES``), where that read costs more than the copy, and none a
+    DiskStore would give back as a file mapping (from its ``mmap_min_bytes`` on), which holds no memory
+    of the process."""
+    if not isinstance(store, Store):
+        return
+    limit = min(KEEP_COPY_MAX_BYTES, getattr(store, "mmap_min_bytes", KEEP_COPY_MAX_BYTES))
+    if len(tensor_prefix(array.dtype, array.shape)) + array.nbytes < limit:
+        copy = array.copy()
+        copy.flags.writeable = False
+        _kept.put(store, handle, copy, generation)
 
 
 def tensor_spec(handle: Handle, store: Any) -> tuple[np.dtype, tuple[int, ...]] | None:

@@ -24,7 +24,7 @@ from hlx_core.cas.store import Store
 from hlx_core.codec.handle import Handle, is_handle
 from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG
 from hlx_core.contracts.schemas import is_output
-from hlx_core.contracts.tensors import resolve_tensor, tensor_spec
+from hlx_core.contracts.tensors import keep, resolve_tensor, tensor_spec
 from hlx_core.errors import ContractError
 from hlx_core.kernels.build import Operand
 from hlx_core.kernels.built import built_as_given, record
@@ -131,7 +131,11 @@ def _operand(value: Any, kernel: str, name: str, store: Any) -> Argument:
     array = np.asarray(as_host_array(value, f"{kernel}: {name}"), order="C")  # (ascontiguousarray: 0-d -> 1-d)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
-    return Operand(collapse(array, store), array.dtype, tuple(array.shape))
+    target = _store(store)
+    generation = getattr(target, "generation", 0)
+    handle = collapse(array, store)
+    keep(handle, array, target, generation)  # the planner binds it without reading it back
+    return Operand(handle, array.dtype, tuple(array.shape))
 
 
 def _call(spec: KernelSpec, tensors: dict[str, Any], scalars: dict[str, Any], store: Any
@@ -195,7 +199,7 @@ def transpose(x: Any, *, store: Any = None) -> Union[dict, Deferred]:
 
 def gemm(a: Any, b: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """a @ b for float32 a [M, K] and b [K, N], any sizes (64x64 tiles on the GPU, 128x128 tiles as kernel
-    "gemm128" when M and N are large)."""
+    "gemm128" when M and N are large, 16x16 blocks as kernel "gemm_skinny" up to 64 rows)."""
     return _call(BY_NAME["gemm"], {"a": a, "b": b}, {}, store)
 
 

@@ -36,8 +36,11 @@ if TYPE_CHECKING:
 
 WORD_DTYPES = ("float32", "int32", "uint32")  # the 4-byte dtypes: shaders on raw 32-bit words carry them
 GEMM128_MIN_GROUPS = 192  # 128x128 tiles of C at which gemm switches to the gemm128 shader
+SKINNY_MAX_ROWS = 64  # products of at most this many rows run the gemm_skinny shader
+SKINNY_BLOCK = 16  # the square block of C a gemm_skinny workgroup computes (shaders/gemm_skinny.comp)
 STREAM_PER = 4  # uvec4 groups a thread of the element-wise shaders moves per step (shaders/stream.glsl)
 TRANSPOSE_TILE = 32  # the square tile a transpose workgroup moves through shared memory
+CONV_CHANNELS, CONV_PIXELS = 64, 128  # the block of conv2d's output a workgroup computes (shaders/conv2d.comp)
 
 
 def _word_kind(op: Operand) -> int:
@@ -92,13 +95,26 @@ def _build_reduce_sum(base: int, x: Operand) -> list[dict]:
         n = chunks
 
 
+SOFTMAX_INVOCATIONS = 256  # shaders/softmax.comp's workgroup
+SOFTMAX_REGISTERS = 8  # vec4 each lane of a row's team holds
+
+
+def _softmax_team(cols: int) -> int:
+    """Invocations per row, as the shader's fit_team computes them: the smallest power of two up to the
+    workgroup whose lanes hold the row's 4-element groups in their registers."""
+    team = 1
+    while team < SOFTMAX_INVOCATIONS and team * SOFTMAX_REGISTERS < groups(cols, 4):
+        team *= 2
+    return team
+
+
 def _build_softmax(base: int, x: Operand) -> list[dict]:
     check_dtype("softmax", "x", x, ("float32",))
     check_ndim("softmax", "x", x, 2)
     rows, cols = x.shape
     u32("softmax", "size", x.size)
-    return [body(BY_NAME["softmax"], [min(max(rows, 1), MAX_GROUPS), 1, 1], [x], [(x.dtype, x.shape)],
-                 {"rows": rows, "cols": cols})]
+    grid = [min(groups(rows, SOFTMAX_INVOCATIONS // _softmax_team(cols)), MAX_GROUPS), 1, 1]
+    return [body(BY_NAME["softmax"], grid, [x], [(x.dtype, x.shape)], {"rows": rows, "cols": cols})]
 
 
 def _build_transpose(base: int, x: Operand) -> list[dict]:
@@ -122,10 +138,14 @@ def _build_gemm(base: int, a: Operand, b: Operand) -> list[dict]:
     for what, count in (("M*K", m * k), ("K*N", k * n), ("M*N", m * n)):
         u32("gemm", what, count)
     # The 128x128 tile runs ~1.4x faster on a large GPU once its grid fills the chip; below that the
-    # 64x64 tile's 4x more workgroups win (docs/BENCHMARKS.md). The choice depends on shapes only, so
+    # 64x64 tile's 4x more workgroups win (docs/BENCHMARKS.md). A product of few rows fills a row of 64x64
+    # tiles at most, N/64 workgroups: gemm_skinny's 16x16 blocks give 4 to 16 times more, with the same
+    # summation order (batch invariance holds across the switch). The choice depends on shapes only, so
     # the same product always gives the same contract.
     kernel, tile = "gemm", 64
-    if groups(m, 128) * groups(n, 128) >= GEMM128_MIN_GROUPS:
+    if m <= SKINNY_MAX_ROWS and groups(n, SKINNY_BLOCK) <= MAX_GROUPS:
+        kernel, tile = "gemm_skinny", SKINNY_BLOCK
+    elif groups(m, 128) * groups(n, 128) >= GEMM128_MIN_GROUPS:
         kernel, tile = "gemm128", 128
     grid = [tiles(kernel, "N", n, tile), tiles(kernel, "M", m, tile), 1]
     return [body(BY_NAME[kernel], grid, [a, b], [(a.dtype, (m, n))], {"M": m, "N": n, "K": k})]
@@ -183,12 +203,15 @@ def _build_conv2d(base: int, x: Operand, w: Operand, *, stride: int, padding: in
         raise ContractError("E_SHAPE", f"conv2d: the {r}x{s} filter is larger than the padded {h}x{wd} input "
                             f"(padding {padding})")
     oh, ow = (h + 2 * padding - r) // stride + 1, (wd + 2 * padding - s) // stride + 1
-    total = u32("conv2d", "output size", n * k * oh * ow)
+    u32("conv2d", "output size", n * k * oh * ow)
     for what, count in (("x size", x.size), ("w size", w.size)):
         u32("conv2d", what, count)
     params = {"N": n, "C": c, "H": h, "W": wd, "K": k, "R": r, "S": s, "OH": oh, "OW": ow,
               "stride": stride, "padding": padding}
-    return [body(BY_NAME["conv2d"], grid_stride(total), [x, w], [(x.dtype, (n, k, oh, ow))], params)]
+    # A workgroup per block of CONV_CHANNELS output channels by CONV_PIXELS output pixels, grid-stride over
+    # the pixel blocks past 65535 (shaders/conv2d.glsl).
+    grid = [min(groups(n * oh * ow, CONV_PIXELS), MAX_GROUPS), tiles("conv2d", "K", k, CONV_CHANNELS), 1]
+    return [body(BY_NAME["conv2d"], grid, [x, w], [(x.dtype, (n, k, oh, ow))], params)]
 
 
 # Every library shader writes each element of each output when run as its builder makes it: grid-stride
@@ -221,11 +244,16 @@ LIBRARY: tuple[KernelSpec, ...] = (
     KernelSpec(name="transpose", reference=ref.transpose, tolerance=tol.transpose, exact=True, dtypes=WORD_DTYPES,
                shader="transpose", push_constants=(("rows", "uint"), ("cols", "uint")),
                build=_build_transpose, tensors=1, writes_all_outputs=True),
-    # gemm and gemm128 are not declared batch invariant. Their shaders keep it (one accumulator per element of C,
-    # k ascending, in both tile shapes, so the switch between them keeps the order; the GPU backends are tested
-    # for it), but the CPU reference rounds a float64 BLAS product whose summation order depends on the number
-    # of rows (a matrix-vector product for one), so its float32 result may differ in a rare rounding.
+    # gemm, gemm128 and gemm_skinny are not declared batch invariant. Their shaders keep it (one accumulator per
+    # element of C, k ascending, in every block shape, so the switches between them keep the order; the GPU
+    # backends are tested for it), but the CPU reference rounds a float64 BLAS product whose summation order
+    # depends on the number of rows (a matrix-vector product for one), so its float32 result may differ in a
+    # rare rounding.
     KernelSpec(name="gemm", reference=ref.gemm, tolerance=tol.gemm, shader="gemm",
+               push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
+               build=_build_gemm, tensors=2, writes_all_outputs=True),
+    # What gemm() builds for products of at most SKINNY_MAX_ROWS rows (N/16 workgroups fitting a dispatch).
+    KernelSpec(name="gemm_skinny", reference=ref.gemm, tolerance=tol.gemm, shader="gemm_skinny",
                push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
                build=_build_gemm, tensors=2, writes_all_outputs=True),
     # What gemm() builds for products whose 128x128 tile grid has at least GEMM128_MIN_GROUPS workgroups.

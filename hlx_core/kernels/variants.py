@@ -69,7 +69,18 @@ def choose(handle: Handle, support: ShaderSupport) -> Variant | None:
 
 def specialise(plan: Plan, support: ShaderSupport) -> Plan:
     """``plan`` with each stage of a kernel that has variants running the one this device takes (the same
-    plan object when none applies)."""
+    plan object when none applies). Worked out once per plan and device support, and kept with the plan
+    (None standing for the plan itself, so the plan never refers to itself)."""
+    key = ("variants", support)
+    kept = plan.derived.get(key, plan)
+    if kept is not plan:
+        return plan if kept is None else kept
+    specialised = _specialised(plan, support)
+    plan.derived[key] = None if specialised is plan else specialised
+    return specialised
+
+
+def _specialised(plan: Plan, support: ShaderSupport) -> Plan:
     table = _by_handle()
     if not any(st.shader.handle in table for st in plan.stages):
         return plan

@@ -47,6 +47,7 @@ from hlx_wgpu.buffers import (
     Readback,
     Upload,
 )
+from hlx_wgpu.commands import Commands
 from hlx_wgpu.errors import DeviceLost, Timeout, wgpu_call
 from hlx_wgpu.pipelines import UNIFORM_LAYOUT, Pipeline, PipelineCache
 from hlx_wgpu.shaders import CompiledShader, PushMode, ShaderCache
@@ -122,6 +123,7 @@ class DeviceCore:
         self.readback = Readback(self.device, wgpu, spin_ns(ENV_SPIN, adapter.kind == "cpu"),
                                  timeout_s(ENV_TIMEOUT))
         self.upload = Upload(self.device, wgpu)
+        self.commands = Commands(self.device)  # each run's commands, straight to wgpu-native
         self.timestamps = Timestamps(self.device, wgpu) if "timestamp-query" in self.features else None
         self.poison = PoisonSource(self.device, wgpu) if poison_enabled() else None
         self.prepared: LRU[Handle, PreparedPlan] = LRU(MAX_PREPARED)
@@ -296,45 +298,43 @@ class WgpuSession(Session):
         spans = core.upload.write([array for _, array in uploads])
         cleared = [buffers[slot] for slot in cleared_slots(plan, layout, core.poison is not None)]
         poison = core.poison.reserve(max(buf.size for buf in cleared)) if core.poison and cleared else None
+        query_set = core.timestamps.query_set if core.timestamps is not None else None
+        commands = core.commands
         with wgpu_call(f"recording plan {plan.key}"):
-            encoder = core.device.create_command_encoder(label="hlx")
-            for (buf, _), (src, size) in zip(uploads, spans):
-                encoder.copy_buffer_to_buffer(core.upload.buffer, src, buf.buffer, 0, size)
-            for buf in cleared:
-                if poison is None:
-                    encoder.clear_buffer(buf.buffer, 0, buf.size)
-                else:
-                    encoder.copy_buffer_to_buffer(poison, 0, buf.buffer, 0, buf.size)
-            for s, stage in enumerate(plan.stages):
-                shader, pipe = prep.compiled[s]
-                bound = [(i, buffers[slot], layout.slots[slot].alloc_bytes)
-                         for i, slot in enumerate(layout.bindings[s])]
-                group = core.pipelines.bind_group(pipe.storage_layout, pipe.storage_key, bound)
-                push = prep.pushes[s]
-                uniform_group = None
-                if shader.push_mode == "uniform":
-                    # A few bytes: queue.write_buffer costs far less than mapping the upload buffer.
-                    ubuf = self._acquire(core.uniforms, len(push), held)
-                    core.device.queue.write_buffer(ubuf.buffer, 0, push)
-                    uniform_group = core.pipelines.bind_group(pipe.uniform_layout, UNIFORM_LAYOUT,
-                                                            [(0, ubuf, align(len(push), 16))])
-                kwargs = {"timestamp_writes": core.timestamps.writes(s)} if core.timestamps is not None else {}
-                cpass = encoder.begin_compute_pass(label=stage.kernel_name, **kwargs)
-                cpass.set_pipeline(pipe.pipeline)
-                cpass.set_bind_group(0, group)
-                if uniform_group is not None:
-                    cpass.set_bind_group(1, uniform_group)
-                elif shader.push_mode == "immediates":
-                    cpass.set_immediates(0, push, 0, len(push))
-                cpass.dispatch_workgroups(*stage.dispatch)
-                cpass.end()
-            for (dst, size), slot_index in zip(out_ranges, layout.outputs):
-                if size:
-                    encoder.copy_buffer_to_buffer(buffers[slot_index].buffer, 0, staging, dst, size)
-            ranges = list(out_ranges)
-            if core.timestamps is not None:
-                ranges.append((ts_offset, core.timestamps.resolve(encoder, stages, staging, ts_offset)))
-            core.device.queue.submit([encoder.finish()])
+            commands.begin()
+            try:
+                for (buf, _), (src, size) in zip(uploads, spans):
+                    commands.copy(core.upload.buffer, src, buf.buffer, 0, size)
+                for buf in cleared:
+                    if poison is None:
+                        commands.clear(buf.buffer, buf.size)
+                    else:
+                        commands.copy(poison, 0, buf.buffer, 0, buf.size)
+                for s, stage in enumerate(plan.stages):
+                    shader, pipe = prep.compiled[s]
+                    bound = [(i, buffers[slot], layout.slots[slot].alloc_bytes)
+                             for i, slot in enumerate(layout.bindings[s])]
+                    groups: tuple[Any, ...] = (core.pipelines.bind_group(pipe.storage_layout, pipe.storage_key,
+                                                                         bound),)
+                    push = prep.pushes[s]
+                    if shader.push_mode == "uniform":
+                        # A few bytes: queue.write_buffer costs far less than mapping the upload buffer.
+                        ubuf = self._acquire(core.uniforms, len(push), held)
+                        core.device.queue.write_buffer(ubuf.buffer, 0, push)
+                        groups += (core.pipelines.bind_group(pipe.uniform_layout, UNIFORM_LAYOUT,
+                                                             [(0, ubuf, align(len(push), 16))]),)
+                    commands.dispatch(stage.kernel_name, pipe.pipeline, groups,
+                                      push if shader.push_mode == "immediates" else None, stage.dispatch,
+                                      query_set, s)
+                for (dst, size), slot_index in zip(out_ranges, layout.outputs):
+                    if size:
+                        commands.copy(buffers[slot_index].buffer, 0, staging, dst, size)
+                ranges = list(out_ranges)
+                if core.timestamps is not None:
+                    ranges.append((ts_offset, core.timestamps.resolve(commands, stages, staging, ts_offset)))
+                commands.submit()
+            finally:
+                commands.end()
         with core.readback.mapped(ranges) as data:
             arrays: list[np.ndarray | None] = []
             for k, slot_index in enumerate(layout.outputs):

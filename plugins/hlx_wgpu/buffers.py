@@ -179,9 +179,13 @@ class Readback(HostBuffer):
             if self._state[1] != api.lib.WGPUMapAsyncStatus_Success:
                 raise RuntimeError(f"could not map the readback buffer (WGPUMapAsyncStatus {self._state[1]})")
         views: list[memoryview] = []
+        lib = api.lib  # raw, from here on: the buffer is mapped, so neither call can fail but by a NULL range
         try:
             with wgpu_call("reading the readback buffer"):
-                mapped = memoryview(ffi.buffer(libf.wgpuBufferGetConstMappedRange(internal, 0, total), total))
+                address = lib.wgpuBufferGetConstMappedRange(internal, 0, total)
+                if address == ffi.NULL:
+                    raise RuntimeError("the mapped readback buffer has no mapped range")
+                mapped = memoryview(ffi.buffer(address, total))
                 views = [mapped[offset:offset + size].toreadonly() for offset, size in ranges]
             yield views
         finally:
@@ -190,8 +194,7 @@ class Readback(HostBuffer):
                     view.release()
                 except BufferError:  # still exported by an array the caller kept: its own responsibility
                     pass
-            with wgpu_call("unmapping the readback buffer"):
-                libf.wgpuBufferUnmap(internal)
+            lib.wgpuBufferUnmap(internal)
 
     def _wait(self) -> None:
         """Poll the device until the map callback ran: without blocking for ``spin_ns``, then parked until

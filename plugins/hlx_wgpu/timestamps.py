@@ -12,6 +12,7 @@ import numpy as np
 
 from hlx_core.device.layout import align
 
+from hlx_wgpu.commands import Commands
 from hlx_wgpu.errors import wgpu_call
 from hlx_wgpu.native import timestamp_period_ns
 
@@ -38,16 +39,16 @@ class Timestamps:
                                                        label="hlx-timestamps")
         self._count = count
 
-    def writes(self, stage: int) -> dict[str, Any]:
-        """The ``timestamp_writes`` of the compute pass of ``stage``."""
-        return {"query_set": self._query_set, "beginning_of_pass_write_index": 2 * stage,
-                "end_of_pass_write_index": 2 * stage + 1}
+    @property
+    def query_set(self) -> Any:
+        """The query set the compute pass of stage i writes at 2i (beginning) and 2i + 1 (end)."""
+        return self._query_set
 
-    def resolve(self, encoder: Any, stages: int, staging: Any, offset: int) -> int:
+    def resolve(self, commands: Commands, stages: int, staging: Any, offset: int) -> int:
         """Record the resolve and the copy into ``staging`` at ``offset``; return the bytes copied."""
         nbytes = 16 * stages
-        encoder.resolve_query_set(self._query_set, 0, 2 * stages, self._resolve, 0)
-        encoder.copy_buffer_to_buffer(self._resolve, 0, staging, offset, nbytes)
+        commands.resolve(self._query_set, 2 * stages, self._resolve, 0)
+        commands.copy(self._resolve, 0, staging, offset, nbytes)
         return nbytes
 
     def timings(self, raw: bytes | memoryview, stages: int) -> dict[str, float]:

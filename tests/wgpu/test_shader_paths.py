@@ -18,7 +18,7 @@ from hlx_core.planner import plan
 EXPECTED_PATHS = {
     "add": "spirv", "mul": "spirv", "saxpy": "spirv", "relu": "spirv", "reduce_sum": "spirv",
     "softmax": "spirv", "transpose": "spirv", "gemm": "spirv", "gemm128": "spirv", "conv2d": "spirv",
-    "gemm_f16": "spirv", "gemm_bf16": "spirv",
+    "gemm_skinny": "spirv", "gemm_f16": "spirv", "gemm_bf16": "spirv",
 }
 DOC = Path(__file__).resolve().parents[2] / "docs" / "WGPU.md"
 _DOC_ROW = re.compile(r"^\|\s*`?(\w+)`?\s*\|\s*(SPIR-V via naga|WGSL)\s*\|", re.MULTILINE)
@@ -29,8 +29,8 @@ def _contracts(rng: np.random.Generator) -> dict[str, dict]:
     return {
         "add": K.add(f(1000), f(1000)), "mul": K.mul(f(1000), f(1000)), "saxpy": K.saxpy(1.5, f(1000), f(1000)),
         "relu": K.relu(f(1000)), "reduce_sum": K.reduce_sum(f(3000)), "softmax": K.softmax(f(7, 33)),
-        "transpose": K.transpose(f(19, 37)), "gemm": K.gemm(f(33, 17), f(17, 45)),
-        "gemm128": K.gemm(f(1800, 3), f(3, 1800)),
+        "transpose": K.transpose(f(19, 37)), "gemm": K.gemm(f(65, 17), f(17, 45)),
+        "gemm128": K.gemm(f(1800, 3), f(3, 1800)), "gemm_skinny": K.gemm(f(33, 17), f(17, 45)),
         "gemm_f16": K.gemm(f(33, 17).astype(np.float16), f(17, 45).astype(np.float16)),
         "gemm_bf16": K.gemm(f(33, 17).astype(ml_dtypes.bfloat16), f(17, 45).astype(ml_dtypes.bfloat16)),
         "conv2d": K.conv2d(f(1, 3, 9, 9), f(4, 3, 3, 3), stride=1, padding=1),

@@ -1,20 +1,17 @@
-// The body of the implicit-GEMM conv2d candidates: y[n,k,oh,ow] = sum over c, r, s of
-// x[n, c, oh*stride + r - padding, ow*stride + s - padding] * w[k, c, r, s] (x read as 0 outside the image),
-// float32, NCHW, with the bindings (0 x, 1 w, 2 y) and push constants of the library conv2d.
+// The body of conv2d_prev and conv2d_prev_w4: the library's previous implicit-GEMM conv2d (taps in the
+// order q = (c*R + r)*S + s, BK of them a step), the product Y[K, N*OH*OW] = W[K, C*R*S] @ im2col(x) tiled
+// as shaders/gemm.comp tiles C = A @ B: a 16x16 workgroup computes BM = 16 TM output channels by BN = 16 TN
+// output pixels, each thread TM x TN in 4x4 sub-tiles. Filling Bs, each thread gathers 4 consecutive
+// pixels' input at tap q (0 outside the image, past C*R*S and past the last pixel); As[q][k/4] holds
+// W[k..k+3][q] (transposed, one vec4 of padding per row). Double-buffered, one barrier per step; each
+// output one fma chain over q ascending. Dispatch: [ceil(N*OH*OW / BN) (at most 65535, the workgroups
+// loop), ceil(K / BM), 1].
 //
-// The convolution is the product Y[K, N*OH*OW] = W[K, C*R*S] @ B[C*R*S, N*OH*OW], B = im2col(x), tiled as
-// shaders/gemm.comp and gemm128.comp tile C = A @ B: a 16x16 workgroup computes a BM x BN block of Y
-// (BM output channels by BN output pixels); each thread a TM x TN register tile of 4x4 sub-tiles (rows
-// ty*4 + 64*i + 0..3, columns tx*4 + 64*j + 0..3). Shared tiles are vec4: As[q][k/4] holds W[k..k+3][q]
-// (transposed, one vec4 of padding per row against bank conflicts), Bs[q][j/4] holds B[q][j..j+3]. B is
-// never built: filling Bs, each thread gathers its 4 pixels' input at tap q = (c, r, s), with 0 outside
-// the image, past C*R*S and past the last pixel, so any stride and padding works. The taps advance in
-// steps of BK, double-buffered (the loads of step s+1 are in flight while step s is multiplied, one
-// barrier per step). Every output is one fma chain over q = 0, 1, ..., C*R*S - 1 in that order, so a
-// device gives the same bits on every run. Dispatch: [ceil(N*OH*OW / BN) (at most 65535: the workgroups
-// loop over the pixel blocks the grid misses), ceil(K / BM), 1].
+// With W4 defined, each thread loads the filter as whole vec4, W[k][q..q+3] (w is contiguous over q for
+// each k), where C*R*S is a multiple of 4 (so every such vec4 is aligned), and writes them transposed
+// into As; otherwise, and in the last partial vec4, as scalars.
 //
-// The including file defines TM, TN (multiples of 4: BM = 16 TM, BN = 16 TN) and BK.
+// The including file defines TM, TN (multiples of 4: BM = 16 TM, BN = 16 TN) and BK (a multiple of 4).
 #extension GL_EXT_control_flow_attributes : enable
 
 #define BM (16u * TM)
@@ -31,7 +28,14 @@
 layout(local_size_x = 16, local_size_y = 16) in;
 
 layout(std430, set = 0, binding = 0) readonly buffer InX { float x[]; };
+#ifdef W4
+// w as vec4 (a binding holds one variable): a scalar read addresses a component
+layout(std430, set = 0, binding = 1) readonly buffer InW { vec4 w4[]; };
+#define W_AT(i) w4[(i) / 4u][(i) % 4u]
+#else
 layout(std430, set = 0, binding = 1) readonly buffer InW { float w[]; };
+#define W_AT(i) w[i]
+#endif
 layout(std430, set = 0, binding = 2) writeonly buffer Out { float y[]; };
 layout(push_constant) uniform Params {
     uint N; uint C; uint H; uint W;
@@ -67,11 +71,24 @@ void fetch(uint q0, uint tid, uint row0, uint crs) {
     [[unroll]] for (uint it = 0u; it < A_ITERS; ++it) {
         uint e = tid + NT * it;
         if (e < A_VECS) {
+#ifdef W4
+            // W[k][q..q+3]: 4 taps of one output channel
+            uint q = q0 + 4u * (e % (BK / 4u));
+            uint k = row0 + e / (BK / 4u);
+            if (crs % 4u == 0u && q < crs && k < p.K) {
+                ra[it] = w4[(k * crs + q) / 4u];
+            } else {
+                [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+                    ra[it][i] = (q + i < crs && k < p.K) ? W_AT(k * crs + q + i) : 0.0;
+                }
+            }
+#else
             uint q = q0 + e % BK;
             uint k = row0 + (e / BK) * 4u;
             [[unroll]] for (uint i = 0u; i < 4u; ++i) {
-                ra[it][i] = (q < crs && k + i < p.K) ? w[(k + i) * crs + q] : 0.0;
+                ra[it][i] = (q < crs && k + i < p.K) ? W_AT((k + i) * crs + q) : 0.0;
             }
+#endif
         }
     }
     uint rs = p.R * p.S;
@@ -97,7 +114,15 @@ void stash(uint buf, uint tid) {
     [[unroll]] for (uint it = 0u; it < A_ITERS; ++it) {
         uint e = tid + NT * it;
         if (e < A_VECS) {
+#ifdef W4
+            uint q = 4u * (e % (BK / 4u));
+            uint k = e / (BK / 4u);
+            [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+                As[buf][q + i][k / 4u][k % 4u] = ra[it][i];
+            }
+#else
             As[buf][e % BK][e / BK] = ra[it];
+#endif
         }
     }
     [[unroll]] for (uint it = 0u; it < B_ITERS; ++it) {

@@ -1,0 +1,8 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+// sgemm128_vec4b_splitk: gemm128 (which reads B as whole vec4: VEC4_B) with deterministic split K over
+// gl_NumWorkGroups.z (sgemm128_splitk: an [S, M, N] partial that sgemm_splitk_reduce sums in a fixed order),
+// for grids short of 2x the SM count (1024^3, 2048^3).
+#define VEC4_B
+#define SPLIT_K
+#include "sgemm128_body.glsl"
