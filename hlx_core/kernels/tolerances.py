@@ -102,7 +102,8 @@ def reduce_sum(inputs: list[np.ndarray], errors: list[np.ndarray], params: dict[
 def softmax(inputs: list[np.ndarray], errors: list[np.ndarray], params: dict[str, Any],
             outputs: list[OutputRef]) -> list[np.ndarray]:
     """Vulkan allows exp (3 + 2|d|) ulp of error at d = x - rowmax; the row sum adds ``cols`` rounded
-    terms; the division rounds once; an input error e moves each p by at most p * 2e (the row's largest e)."""
+    terms; the shader scales by the sum's reciprocal, which Vulkan allows 2.5 ulp (5u), and the multiply
+    rounds once more (u); an input error e moves each p by at most p * 2e (the row's largest e)."""
     (x,), (ex,), dtype = inputs, errors, outputs[0].dtype
     if x.size == 0:
         return [np.zeros(x.shape)]
@@ -113,7 +114,7 @@ def softmax(inputs: list[np.ndarray], errors: list[np.ndarray], params: dict[str
     rel_exp = (3 + 2 * d) * 2 * u + d * u
     rel_sum = rel_exp.max(axis=1, keepdims=True) + x.shape[1] * u
     rel_in = 2 * np.max(ex, axis=1, keepdims=True)
-    return [p * (rel_exp + rel_sum + rel_in + 4 * u) + 2 * _floor(dtype)]
+    return [p * (rel_exp + rel_sum + rel_in + 6 * u) + 2 * _floor(dtype)]
 
 
 def gemm(inputs: list[np.ndarray], errors: list[np.ndarray], params: dict[str, Any],
