@@ -4,10 +4,12 @@ operation, beside the candidates for each kept in benchmarks/variants/.
 Each library kernel runs on the Vulkan backend as its helper builds it, with resident inputs and device
 hashing at its default (outputs of 1 MiB or more hashed on the device after the kernel, inside the run),
 beside its candidates: stream_<op>_v4x1 (one uvec4 group per thread per step where the library moves 4);
-the library's previous softmax and transpose (stream_<op>_prev); softmax_team32 (a 32-lane team per row,
-8 rows per workgroup) and softmax_team256 (a row per workgroup, warp butterflies), and softmax_fit256x8,
-fit512x4 and fit256x16 (a team per row fitted to its length, every load of a row in flight at once) and
-softmax_next (fit256x8 as the library shader it would become), timed on rows of 1024 and of 8192;
+the library's previous softmax and transpose (stream_<op>_prev: softmax a 256-thread workgroup per row);
+softmax_team32 (a 32-lane team per row, 8 rows per workgroup) and softmax_team256 (a row per workgroup, warp
+butterflies); softmax_fit512x4 and fit256x16 (the library's team fitted to the row, every load of a row in
+flight at once, at 512 lanes x 4 vec4 and 256 x 16); and softmax_pipe512x4 and pipe256x8 (fit512x4 and
+the library's 256 x 8 with the next block of rows loaded before the current one is reduced, on a quarter of
+the workgroups), timed on rows of 1024 and of 8192;
 the library's implicit-GEMM conv2d (W[K, C*R*S] @ im2col(x), 64x128 blocks, 8x8 outputs per thread,
 taps in (r, s, c) order, 8 channels a step) beside conv2d_rsc4x8_k16 and rsc4x8_k8 (256 threads, 4x8 each,
 16 or 8 channels a step), rsc8x8_k16 (16 channels a step) and rsc8x8_k8_256px (64x256 blocks, 256 threads),
@@ -70,8 +72,9 @@ ALPHA = 1.5
 BYTES = {"copy": 8, "add": 12, "mul": 12, "saxpy": 12, "relu": 8, "reduce_sum": 4, "softmax": 8, "transpose": 8}
 SOFTMAX_COLS = (1024, 8192)  # the row lengths softmax is timed on
 SOFTMAX_TEAMS = {"team32": 8, "team256": 1}  # candidate: rows per workgroup
-# candidate: invocations, vec4 per lane; next: fit256x8 written as the library shader it would become
-SOFTMAX_FITS = {"fit256x8": (256, 8), "fit512x4": (512, 4), "fit256x16": (256, 16), "next": (256, 8)}
+# candidate: invocations, vec4 per lane (the library: 256, 8)
+SOFTMAX_FITS = {"fit512x4": (512, 4), "fit256x16": (256, 16), "pipe512x4": (512, 4), "pipe256x8": (256, 8)}
+PIPE_BLOCKS = 4  # blocks of rows per workgroup of a softmax_pipe* candidate: each has a next block to load
 CONV_TILES = {"rsc4x8_k16": (64, 128), "rsc4x8_k8": (64, 128), "rsc8x8_k16": (64, 128),  # channels, pixels
               "rsc8x8_k8_256px": (64, 256), "prev": (64, 128), "prev_w4": (64, 128)}
 
@@ -119,16 +122,17 @@ def fit_rows(cols: int, invocations: int, registers: int) -> int:
 
 
 def team_contract(name: str, handle: Any, rows: int, cols: int, grid_x: int | None = None) -> dict:
-    """A softmax_team* or softmax_fit* candidate: a workgroup per block of rows (``grid_x`` fewer, which
-    then loop)."""
+    """A softmax_team*, softmax_fit* or softmax_pipe* candidate: a workgroup per block of rows, per
+    PIPE_BLOCKS blocks for pipe* (``grid_x`` workgroups, which then loop, where given)."""
     per_group = SOFTMAX_TEAMS[name] if name in SOFTMAX_TEAMS else fit_rows(cols, *SOFTMAX_FITS[name])
-    grid = [grid_x or min(groups(rows, per_group), MAX_GROUPS), 1, 1]
+    blocks = groups(rows, per_group)
+    grid = [grid_x or min(groups(blocks, PIPE_BLOCKS) if name.startswith("pipe") else blocks, MAX_GROUPS), 1, 1]
     return contract([stage(VARIANTS / f"softmax_{name}.spv", grid, [handle], [("float32", (rows, cols))],
                            words(rows, cols))], "softmax")
 
 
 def softmax_contracts(handle: Any, rows: int, cols: int, grid_x: int | None = None) -> list[tuple[str, dict]]:
-    """(name, contract) of the library softmax, its previous shader and the team and fit candidates."""
+    """(name, contract) of the library softmax, its previous shader and the team, fit and pipe candidates."""
     return [("library", hlx.kernels.softmax(handle)), ("prev", prev_contract("softmax", handle, rows, cols, "float32")),
             *((name, team_contract(name, handle, rows, cols, grid_x)) for name in (*SOFTMAX_TEAMS, *SOFTMAX_FITS))]
 

@@ -9,6 +9,8 @@
 * ``hgemm_<BM>x<BN>_k<BK>_w<WM>x<WN>_probe_<what>_{f16,bf16}.spv``: one hypothesis each about what limits
   the library shader (PROBES), mostly from variants/gemm_half_coopmat_probe.glsl, whose ``ctrl`` build sets
   no switch and must time like the library or the rewrite is what changed;
+* ``hgemm_<BM>x<BN>_k<BK>_w<WM>x<WN>_r2_<what>_{f16,bf16}.spv``: round 2, candidates on top of the probes'
+  winner (INTERIOR, now the library's): one barrier per K step, K step 64, no padding (R2);
 * ``coopmat_ceiling_{f16,bf16}_<M>x<N>x<K>_a<NACC>.spv``: the register-only multiply-add loop per tile shape,
   with NACC independent accumulators;
 * ``coopmat_inner[_bt|_bar2]_{f16,bf16}.spv``: the library GEMM's inner loop alone (INNER), fragments from
@@ -70,6 +72,24 @@ PROBES = {
     # Interior workgroups run the K loop without the edge tests and gather path of the global loads.
     "128x256_k32_w64x64_probe_interior": (PROBE_SOURCE, {**LIBRARY_TILING, "INTERIOR": "1"}),
 }
+# Round 2: name -> probe defines on top of the library tiling with INTERIOR; each within 48 KiB of shared
+# memory (r2_shared_bytes), the edge path's C staging in the A tiles where Cs does not fit beside them.
+R2 = {
+    # Padding off (the library scheme otherwise): what the conflict-free rows are worth, since the
+    # one-barrier and K 64 candidates below fit 48 KiB only without them.
+    "128x256_k32_w64x64_r2_nopad": {"PAD_A": "0u", "PAD_B": "0u"},
+    # B unpadded, A padded: which of the two paddings matters.
+    "128x256_k32_w64x64_r2_nopadb": {"PAD_B": "0u"},
+    # (a) two buffers at K 32, one barrier per step; loads of t + 1 held in registers across the multiply
+    # of t, stored to the other buffer after it. Unpadded: exactly 48 KiB.
+    "128x256_k32_w64x64_r2_db": {"BUFFERS": "2", "PAD_A": "0u", "PAD_B": "0u"},
+    # (a) as written: the loads of t + 1 stored to the other buffer at once, before the multiply of t.
+    "128x256_k32_w64x64_r2_dbdirect": {"BUFFERS": "2", "PAD_A": "0u", "PAD_B": "0u", "DIRECT": "1"},
+    # (b) register-staged prefetch with one barrier per step where two padded buffers fit: K step 16.
+    "128x256_k16_w64x64_r2_db16": {"BK": "16u", "BUFFERS": "2"},
+    # (c) K step 64, one buffer: half the barriers per FLOP of the library. Unpadded: exactly 48 KiB.
+    "128x256_k64_w64x64_r2_k64": {"BK": "64u", "PAD_A": "0u", "PAD_B": "0u"},
+}
 # The library's inner loop alone (coopmat_inner.glsl): as it is, with B N x K read column-major, with the
 # library's two barriers per K step.
 INNER = {"coopmat_inner": {}, "coopmat_inner_bt": {"TRANSPOSE_B": "1"}, "coopmat_inner_bar2": {"BARRIERS": "2u"}}
@@ -90,6 +110,24 @@ def next_shared_bytes(bm: int, bn: int, bk: int, wm: int, wn: int, stages: int) 
     return size
 
 
+def r2_defines(defines: dict[str, str]) -> dict[str, str]:
+    """The full probe defines of an R2 candidate (library tiling, INTERIOR, C_IN_TILES where Cs does not
+    fit); SystemExit when its tiles exceed 48 KiB."""
+    full = {**LIBRARY_TILING, "INTERIOR": "1", **defines}
+    bm, bn, bk, wm, wn = (int(full[k].rstrip("u")) for k in ("BM", "BN", "BK", "WM", "WN"))
+    buffers = int(full.get("BUFFERS", "1u").rstrip("u"))
+    pad_a, pad_b = (int(full.get(k, "1u").rstrip("u")) for k in ("PAD_A", "PAD_B"))
+    tiles = 16 * buffers * (bm * (bk // 8 + pad_a) + bk * (bn // 8 + pad_b))
+    staging = (bm // wm) * (bn // wn) * 256 * 4
+    if tiles > 48 * 1024:
+        raise SystemExit(f"{full}: the tiles need {tiles} bytes of shared memory")
+    if tiles + staging > 48 * 1024:
+        if 16 * bm * (bk // 8 + pad_a) < staging:
+            raise SystemExit(f"{full}: the C staging fits neither beside the tiles nor in one A tile")
+        full["C_IN_TILES"] = "1"
+    return full
+
+
 def main() -> None:
     for bm, bn, bk, wm, wn, stages in TILINGS:
         code = B.compile_glsl(B.SOURCE, {"BM": f"{bm}u", "BN": f"{bn}u", "BK": f"{bk}u", "WM": f"{wm}u",
@@ -104,6 +142,10 @@ def main() -> None:
             (HERE / f"hgemm_{bm}x{bn}_k{bk}_w{wm}x{wn}_s{stages}_next_{kind}.spv").write_bytes(data)
     for name, (source, defines) in PROBES.items():
         code = B.compile_glsl(source, defines)
+        for kind, data in (("f16", code), ("bf16", B.as_bfloat16(code))):
+            (HERE / f"hgemm_{name}_{kind}.spv").write_bytes(data)
+    for name, defines in R2.items():
+        code = B.compile_glsl(PROBE_SOURCE, r2_defines(defines))
         for kind, data in (("f16", code), ("bf16", B.as_bfloat16(code))):
             (HERE / f"hgemm_{name}_{kind}.spv").write_bytes(data)
     for stem, defines in INNER.items():

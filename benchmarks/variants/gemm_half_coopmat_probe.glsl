@@ -23,6 +23,13 @@
 // * INTERIOR = 1: a workgroup whose block and K steps lie wholly inside the matrices (and K, N multiples of
 //   8) runs a copy of the K loop whose global loads are plain uvec4 reads, without the edge tests and the
 //   gather path; the others run the library's loop.
+// Round 2 (candidates on top of INTERIOR, names hgemm_*_r2_*):
+// * BUFFERS = 2: two tile buffers and one barrier per K step: the global loads of step s + 1 go to
+//   registers, step s is multiplied, the registers are stored to the other buffer, then the barrier.
+//   DIRECT = 1 stores each load to the other buffer at once instead, before the multiply.
+// * PAD_A = 0, PAD_B = 0: no uvec4 of padding per row of the A (B) tile. The library block's two buffers at
+//   K step 32, or one at K step 64, are then exactly 48 KiB.
+// * C_IN_TILES = 1: the edge path stages its C fragments in the (dead) A tiles, where Cs does not fit.
 // Dispatch: [ceil(N/BN), ceil(M/BM), 1]; needs a subgroup size of 32.
 #ifndef BM
 #define BM 128u
@@ -46,7 +53,22 @@
 #ifndef INTERIOR
 #define INTERIOR 0
 #endif
-const uint STAGES = RING != 0 ? 3u : 1u;
+#ifndef BUFFERS
+#define BUFFERS 0  // tile buffers, a plain integer; 0: 3 with RING, else 1
+#endif
+#ifndef DIRECT
+#define DIRECT 0
+#endif
+#ifndef PAD_A
+#define PAD_A 1u
+#endif
+#ifndef PAD_B
+#define PAD_B 1u
+#endif
+#ifndef C_IN_TILES
+#define C_IN_TILES RING
+#endif
+const uint STAGES = BUFFERS != 0 ? uint(BUFFERS) : (RING != 0 ? 3u : 1u);
 const uint SUBGROUPS = (BM / WM) * (BN / WN);
 const uint THREADS = SUBGROUPS * 32u;
 layout(local_size_x = THREADS) in;
@@ -56,7 +78,7 @@ layout(std430, set = 0, binding = 1) readonly buffer InB { uvec4 b4[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer OutC { float c[]; };
 layout(push_constant) uniform Params { uint M; uint N; uint K; } p;
 
-const uint AS = BK / 8u + 1u;   // uvec4 per row of the A tile (BK halves + padding)
+const uint AS = BK / 8u + PAD_A;  // uvec4 per row of the A tile (BK halves + padding)
 const uint A_TILE = BM * AS;
 const uint FM = WM / 16u;       // a subgroup's fragments
 const uint FN = WN / FRAG_N;
@@ -74,11 +96,11 @@ const uint BTS = BK / 2u + 4u;  // uint (2 halves) per row of the N x K tile: BK
 const uint B_TILE = BN * BTS;
 shared uint Bs[STAGES * B_TILE];
 #else
-const uint BS = BN / 8u + 1u;   // uvec4 per row of the K x N tile
+const uint BS = BN / 8u + PAD_B;  // uvec4 per row of the K x N tile
 const uint B_TILE = BK * BS;
 shared uvec4 Bs[STAGES * B_TILE];
 #endif
-#if RING
+#if C_IN_TILES
 // The edge path stages one fragment per subgroup in the (dead) A tiles after the last step.
 #define C_STORE(m) coopMatStore(m, As, sg * (C_FRAG / 4u), FRAG_N / 4u, gl_CooperativeMatrixLayoutRowMajor)
 #define C_AT(e) uintBitsToFloat(As[sg * (C_FRAG / 4u) + (e) / 4u][(e) % 4u])
@@ -223,6 +245,21 @@ void k_loop(uint tid, uint row0, uint col0, uint wr, uint wc, bool inside) {
     barrier();  // every subgroup is done with the tiles before the C staging reuses them
 #else
     barrier();
+#if BUFFERS == 2
+    // buffer s & 1 is read in step s and rewritten in step s + 1, after the barrier that ends step s
+    for (uint s = 0u; s < steps; ++s) {
+        bool more = s + 1u < steps;
+        if (more) fetch((s + 1u) * BK, tid, row0, col0, inside);
+#if DIRECT
+        if (more) stash((s + 1u) & 1u, tid);
+#endif
+        multiply(s & 1u, wr, wc);
+#if !DIRECT
+        if (more) stash((s + 1u) & 1u, tid);
+#endif
+        barrier();
+    }
+#else
     for (uint s = 0u; s < steps; ++s) {
         bool more = s + 1u < steps;
         if (more) fetch((s + 1u) * BK, tid, row0, col0, inside);
@@ -231,6 +268,7 @@ void k_loop(uint tid, uint row0, uint col0, uint wr, uint wc, bool inside) {
         if (more) stash(0u, tid);
         barrier();
     }
+#endif
 #endif
 }
 

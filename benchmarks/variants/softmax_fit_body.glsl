@@ -21,7 +21,8 @@
 // The row's sum is applied as one reciprocal and a multiply per element.
 //
 // The including file defines WG (workgroup size, a power of two from 32 to 1024) and G (vec4 registers
-// per lane).
+// per lane), and PREFETCH to load a workgroup's next block of rows before reducing the current one (the
+// builder then gives it fewer workgroups than blocks, so each has a next block).
 #extension GL_EXT_control_flow_attributes : enable
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
@@ -156,6 +157,55 @@ float combine(float v, uint team, bool is_max) {
     return v;
 }
 
+// The row of block b this invocation's team works on: its first element, and whether it is a row of x
+// (a team past the last row works on the last one too, for the barriers, unstored).
+uint row_base(uint b, uint shift, uint per_block, out bool live) {
+    uint row = b * per_block + (place >> shift);
+    live = row < p.rows;
+    return min(row, p.rows - 1u) * p.cols;
+}
+
+// softmax of a row held in registers (groups <= team * G), stored where live.
+void finish(inout vec4 v[G], uint base, bool live, uint l, uint team, uint groups) {
+    float rowmax = combine(fold_max(LOWEST, v), team, true);
+    exps(v, rowmax, l, team);
+    float scale = 1.0 / combine(fold_sum(0.0, v), team, false);
+    [[unroll]] for (uint k = 0u; k < G; ++k) {
+        v[k] *= scale;
+    }
+    if (live) {
+        store_chunk(base, l, team, groups, v);
+    }
+}
+
+// softmax of a longer row, streamed in chunks three times (max, sum, store).
+void streamed(uint base, bool live, uint l, uint team, uint groups) {
+    vec4 v[G];
+    float m = LOWEST;
+    for (uint q0 = l; q0 < groups; q0 += team * G) {
+        load_chunk(base, q0, team, groups, v);
+        m = fold_max(m, v);
+    }
+    float rowmax = combine(m, team, true);
+    float s = 0.0;
+    for (uint q0 = l; q0 < groups; q0 += team * G) {
+        load_chunk(base, q0, team, groups, v);
+        exps(v, rowmax, q0, team);
+        s = fold_sum(s, v);
+    }
+    float scale = 1.0 / combine(s, team, false);
+    for (uint q0 = l; q0 < groups; q0 += team * G) {
+        load_chunk(base, q0, team, groups, v);
+        exps(v, rowmax, q0, team);
+        [[unroll]] for (uint k = 0u; k < G; ++k) {
+            v[k] *= scale;
+        }
+        if (live) {
+            store_chunk(base, q0, team, groups, v);
+        }
+    }
+}
+
 void main() {
     if (p.cols == 0u) {
         return;
@@ -167,46 +217,36 @@ void main() {
     uint per_block = WG >> shift;  // rows per workgroup
     uint l = place & (team - 1u);
     uint blocks = (p.rows + per_block - 1u) >> findLSB(per_block);
-    for (uint b = gl_WorkGroupID.x; b < blocks; b += gl_NumWorkGroups.x) {
-        uint row = b * per_block + (place >> shift);
-        bool live = row < p.rows;  // a team past the last row works on it too, for the barriers, unstored
-        uint base = min(row, p.rows - 1u) * p.cols;
+    bool live;
+#ifdef PREFETCH
+    // Rows in registers: the next block's loads are issued before this block's reductions, so they are in
+    // flight through its barriers and shuffles (the last block is loaded again at the end, unused).
+    if (groups <= team * G) {
+        uint b = gl_WorkGroupID.x;
+        if (b >= blocks) {
+            return;
+        }
         vec4 v[G];
+        load_chunk(row_base(b, shift, per_block, live), l, team, groups, v);
+        for (; b < blocks; b += gl_NumWorkGroups.x) {
+            bool next_live;
+            uint next_base = row_base(min(b + gl_NumWorkGroups.x, blocks - 1u), shift, per_block, next_live);
+            vec4 next[G];
+            load_chunk(next_base, l, team, groups, next);
+            finish(v, row_base(b, shift, per_block, live), live, l, team, groups);
+            v = next;
+        }
+        return;
+    }
+#endif
+    for (uint b = gl_WorkGroupID.x; b < blocks; b += gl_NumWorkGroups.x) {
+        uint base = row_base(b, shift, per_block, live);
         if (groups <= team * G) {
+            vec4 v[G];
             load_chunk(base, l, team, groups, v);
-            float rowmax = combine(fold_max(LOWEST, v), team, true);
-            exps(v, rowmax, l, team);
-            float scale = 1.0 / combine(fold_sum(0.0, v), team, false);
-            [[unroll]] for (uint k = 0u; k < G; ++k) {
-                v[k] *= scale;
-            }
-            if (live) {
-                store_chunk(base, l, team, groups, v);
-            }
+            finish(v, base, live, l, team, groups);
         } else {
-            float m = LOWEST;
-            for (uint q0 = l; q0 < groups; q0 += team * G) {
-                load_chunk(base, q0, team, groups, v);
-                m = fold_max(m, v);
-            }
-            float rowmax = combine(m, team, true);
-            float s = 0.0;
-            for (uint q0 = l; q0 < groups; q0 += team * G) {
-                load_chunk(base, q0, team, groups, v);
-                exps(v, rowmax, q0, team);
-                s = fold_sum(s, v);
-            }
-            float scale = 1.0 / combine(s, team, false);
-            for (uint q0 = l; q0 < groups; q0 += team * G) {
-                load_chunk(base, q0, team, groups, v);
-                exps(v, rowmax, q0, team);
-                [[unroll]] for (uint k = 0u; k < G; ++k) {
-                    v[k] *= scale;
-                }
-                if (live) {
-                    store_chunk(base, q0, team, groups, v);
-                }
-            }
+            streamed(base, live, l, team, groups);
         }
     }
 }

@@ -180,6 +180,10 @@ class ShaderCache:
         if readable is not spirv:
             spirv = readable
             patches.append("buffer-block-readable")
+        full = spirv_patch.drop_relaxed_precision(spirv)
+        if full is not spirv:
+            spirv = full
+            patches.append("full-precision")
         marked = spirv_patch.mark_readonly_variables(spirv, skip=frozenset((0, b) for b in shared))
         if marked is not spirv:
             spirv = marked

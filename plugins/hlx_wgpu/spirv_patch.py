@@ -1,7 +1,7 @@
 """Word-level SPIR-V rewrites that let naga take modules it would otherwise refuse, that need a feature
 the adapter lacks, or whose read-only buffers naga would not see as read-only.
 
-Three rewrites, all semantics-preserving for the values HLX passes:
+Five rewrites, all semantics-preserving for the values HLX passes:
 
 * ``fix_workgroup_size``: naga refuses a WorkgroupSize built from specialization constants
   (``layout(local_size_x_id = N)``: "Initializer must be a const-expression"). The plan already knows the
@@ -18,6 +18,9 @@ Three rewrites, all semantics-preserving for the values HLX passes:
   ``glslangValidator -V``) is a ``BufferBlock`` struct with NonReadable members, which naga refuses
   ("Storage address space doesn't support write-only access"). NonReadable only promises the shader never
   reads, so dropping it changes nothing the shader does; the buffer binds read-write, as in WebGPU it must.
+* ``drop_relaxed_precision``: glslang decorates built-ins such as ``gl_SubgroupSize`` RelaxedPrecision
+  (the softmax shader reads them); naga ignores the decoration but logs a warning for each one. It only
+  allows lower precision, so dropping it keeps full precision, which the shader was valid with anyway.
 """
 from __future__ import annotations
 
@@ -167,6 +170,20 @@ def drop_buffer_block_non_readable(spirv: bytes) -> bytes:
     for at, opcode, count in _instructions(words):
         if opcode == E.OP_MEMBER_DECORATE and count >= 4 and words[at + 3] == E.DEC_NON_READABLE \
                 and words[at + 1] in blocks:
+            dropped = True
+            continue
+        out.extend(words[at:at + count])
+    return _bytes(out) if dropped else spirv
+
+
+def drop_relaxed_precision(spirv: bytes) -> bytes:
+    """``spirv`` without its RelaxedPrecision decorations; ``spirv`` itself when it has none."""
+    words = _words(spirv)
+    out: list[int] = words[:HEADER_WORDS]
+    dropped = False
+    for at, opcode, count in _instructions(words):
+        if (opcode == E.OP_DECORATE and count >= 3 and words[at + 2] == E.DEC_RELAXED_PRECISION) or \
+                (opcode == E.OP_MEMBER_DECORATE and count >= 4 and words[at + 3] == E.DEC_RELAXED_PRECISION):
             dropped = True
             continue
         out.extend(words[at:at + count])

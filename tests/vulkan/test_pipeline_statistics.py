@@ -1,7 +1,7 @@
 """Pipeline statistics (VK_KHR_pipeline_executable_properties): the driver's register, spill and memory
 counts of a plan's pipelines where the device reports them, a coded refusal where it does not, and the
-next round's cooperative-matrix GEMM candidates (benchmarks/variants/*_next_*.spv, *_probe_*.spv) valid and
-reflected."""
+next round's cooperative-matrix GEMM candidates (benchmarks/variants/*_next_*.spv, *_probe_*.spv,
+*_r2_*.spv) valid and reflected."""
 from __future__ import annotations
 
 import re
@@ -18,7 +18,8 @@ from hlx_core.spirv.reflect import reflect_entry
 from hlx_core.spirv.validate import validate_module
 
 VARIANTS = Path(__file__).resolve().parents[2] / "benchmarks" / "variants"
-CANDIDATES = sorted([*VARIANTS.glob("hgemm_*_next_*.spv"), *VARIANTS.glob("hgemm_*_probe_*.spv")])
+CANDIDATES = sorted([*VARIANTS.glob("hgemm_*_next_*.spv"), *VARIANTS.glob("hgemm_*_probe_*.spv"),
+                     *VARIANTS.glob("hgemm_*_r2_*.spv")])
 
 
 def _gemm_plan(rng):

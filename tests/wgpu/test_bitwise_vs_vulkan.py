@@ -1,6 +1,7 @@
 """wgpu and the raw Vulkan backend run the same library SPIR-V on the same device; for exact kernels
 (integer and float32 elementwise add/mul, transpose, fixed-order reduce_sum) their results are equal bit for
-bit, and equal to NumPy where NumPy computes the same thing."""
+bit, and equal to NumPy where NumPy computes the same thing; so are softmax's, whose order of operations is
+fixed too."""
 from __future__ import annotations
 
 import numpy as np
@@ -37,6 +38,9 @@ CASES = {
     # fixed-order trees: no NumPy equivalent, but both backends must agree
     "reduce_sum-float32": lambda rng: (K.reduce_sum(_f32(rng, 100_003)), None),
     "reduce_sum-int32": lambda rng: (K.reduce_sum(rng.integers(-1000, 1000, 5000, dtype=np.int32)), None),
+    # softmax: a fixed butterfly per row whatever the subgroup size; 2-lane, 32-lane and streamed rows
+    **{f"softmax-{r}x{c}": (lambda rng, r=r, c=c: (K.softmax(_f32(rng, r, c) / 25), None))
+       for r, c in ((300, 33), (9, 1024), (3, 8193))},
 }
 
 

@@ -6,13 +6,22 @@ import struct
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from hlx import kernels as K
+from hlx_core.planner import plan
 from hlx_core.spirv import enums as E
 from hlx_core.spirv.header import HEADER_WORDS
 from hlx_core.spirv.reflect import reflect_entry
 
-from hlx_wgpu.spirv_patch import UNIFORM_GROUP, fix_workgroup_size, mark_readonly_variables, push_constants_to_uniform
+from hlx_wgpu.spirv_patch import (
+    UNIFORM_GROUP,
+    drop_relaxed_precision,
+    fix_workgroup_size,
+    mark_readonly_variables,
+    push_constants_to_uniform,
+)
 
 SHADERS = Path(__file__).resolve().parents[2] / "shaders"  # the kernel library's SPIR-V
 
@@ -79,3 +88,32 @@ def test_mark_readonly_variables_leaves_written_buffers(spirv, tmp_path):
     patched = mark_readonly_variables(push_constants_to_uniform(spirv["axpby"]))
     _spirv_val(tmp_path, patched)
     assert _decorated(patched, E.DEC_NON_WRITABLE) == {(0, 0), (0, 1)}  # not C, not the push-constant uniform
+
+
+def _relaxed(module: bytes) -> int:
+    """How many RelaxedPrecision decorations ``module`` has."""
+    words = struct.unpack(f"<{len(module) // 4}I", module)
+    found, i = 0, HEADER_WORDS
+    while i < len(words):
+        count, opcode = words[i] >> 16, words[i] & 0xFFFF
+        found += opcode == E.OP_DECORATE and words[i + 2] == E.DEC_RELAXED_PRECISION
+        found += opcode == E.OP_MEMBER_DECORATE and words[i + 3] == E.DEC_RELAXED_PRECISION
+        i += count
+    return found
+
+
+def test_drop_relaxed_precision_library_softmax(tmp_path):
+    softmax = (SHADERS / "softmax.spv").read_bytes()
+    assert _relaxed(softmax) > 0  # glslang decorates the subgroup built-ins
+    patched = drop_relaxed_precision(softmax)
+    _spirv_val(tmp_path, patched)
+    assert _relaxed(patched) == 0 and len(patched) == len(softmax) - 12 * _relaxed(softmax)  # 3 words each
+    assert reflect_entry(patched).bindings == reflect_entry(softmax).bindings
+    assert drop_relaxed_precision(patched) is patched  # nothing left to drop
+
+
+def test_softmax_runs_on_wgpu_without_relaxed_precision(session):
+    """naga logs a warning for every RelaxedPrecision decoration it meets: the library softmax gets the patch."""
+    x = np.random.default_rng(3).standard_normal((9, 1024)).astype(np.float32)
+    session.execute(plan(K.softmax(x)))
+    assert "full-precision" in session.shader_paths["softmax"].patches
