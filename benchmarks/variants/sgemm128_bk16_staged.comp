@@ -4,4 +4,4 @@
 // halfway through the k loop once the first is stashed: half the barriers of gemm128, its registers in flight.
 #define BK 16
 #define STAGED
-#include "sgemm128_body.glsl"
+#include "../../shaders/gemm128.glsl"

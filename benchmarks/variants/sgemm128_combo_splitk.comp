@@ -6,4 +6,4 @@
 #define VEC4_STORE
 #define VEC4_B
 #define SPLIT_K
-#include "sgemm128_body.glsl"
+#include "../../shaders/gemm128.glsl"

@@ -4,4 +4,4 @@
 // issued halfway through the k loop (sgemm128_midfetch), now that they are 1 vec4 of B, not 4 scalars.
 #define VEC4_B
 #define MID_FETCH
-#include "sgemm128_body.glsl"
+#include "../../shaders/gemm128.glsl"

@@ -5,4 +5,4 @@
 // for grids short of 2x the SM count (1024^3, 2048^3).
 #define VEC4_B
 #define SPLIT_K
-#include "sgemm128_body.glsl"
+#include "../../shaders/gemm128.glsl"

@@ -5,4 +5,4 @@
 // of a step is one 128-bit load.
 #define VEC4_B
 #define VEC4_A
-#include "sgemm128_body.glsl"
+#include "../../shaders/gemm128.glsl"

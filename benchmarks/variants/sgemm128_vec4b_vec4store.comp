@@ -4,4 +4,4 @@
 // is a multiple of 4 (sgemm128_vec4store).
 #define VEC4_B
 #define VEC4_STORE
-#include "sgemm128_body.glsl"
+#include "../../shaders/gemm128.glsl"

@@ -5,4 +5,4 @@
 // nothing alone while B's loads were scalar.
 #define VEC4_B
 #define WARP_TILES
-#include "sgemm128_body.glsl"
+#include "../../shaders/gemm128.glsl"

@@ -4,4 +4,4 @@
 // 8x8 each): per k a subgroup reads 4 distinct vec4 of A (broadcast) and 8 consecutive of B, 4 shared
 // wavefronts instead of 6; registers, loads and shared tiles unchanged.
 #define WARP_TILES
-#include "sgemm128_body.glsl"
+#include "../../shaders/gemm128.glsl"

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 
 WORD_DTYPES = ("float32", "int32", "uint32")  # the 4-byte dtypes: shaders on raw 32-bit words carry them
 GEMM128_MIN_GROUPS = 192  # 128x128 tiles of C at which gemm switches to the gemm128 shader
-SKINNY_MAX_ROWS = 64  # products of at most this many rows run the gemm_skinny shader
+SKINNY_MAX_ROWS = 64  # products of more rows never run the gemm_skinny shader
+SKINNY_ALWAYS_ROWS = 32  # ... and of at most this many always do
+SKINNY_GEMM_GROUPS = 16  # between the two, gemm_skinny runs where gemm's 64x64 grid has fewer workgroups
 SKINNY_BLOCK = 16  # the square block of C a gemm_skinny workgroup computes (shaders/gemm_skinny.comp)
 STREAM_PER = 4  # uvec4 groups a thread of the element-wise shaders moves per step (shaders/stream.glsl)
 TRANSPOSE_TILE = 32  # the square tile a transpose workgroup moves through shared memory
@@ -142,8 +144,11 @@ def _build_gemm(base: int, a: Operand, b: Operand) -> list[dict]:
     # tiles at most, N/64 workgroups: gemm_skinny's 16x16 blocks give 4 to 16 times more, with the same
     # summation order (batch invariance holds across the switch). The choice depends on shapes only, so
     # the same product always gives the same contract.
+    # On the H200 (docs/BENCHMARKS.md) gemm_skinny took 0.28-0.66x gemm's time up to 32 rows, and at 64 rows
+    # 0.40x where N = 256 (gemm: 4 workgroups) but 1.18x where N = 1024 (gemm: 16).
     kernel, tile = "gemm", 64
-    if m <= SKINNY_MAX_ROWS and groups(n, SKINNY_BLOCK) <= MAX_GROUPS:
+    few_groups = groups(m, 64) * groups(n, 64) < SKINNY_GEMM_GROUPS
+    if (m <= SKINNY_ALWAYS_ROWS or (m <= SKINNY_MAX_ROWS and few_groups)) and groups(n, SKINNY_BLOCK) <= MAX_GROUPS:
         kernel, tile = "gemm_skinny", SKINNY_BLOCK
     elif groups(m, 128) * groups(n, 128) >= GEMM128_MIN_GROUPS:
         kernel, tile = "gemm128", 128
@@ -252,7 +257,7 @@ LIBRARY: tuple[KernelSpec, ...] = (
     KernelSpec(name="gemm", reference=ref.gemm, tolerance=tol.gemm, shader="gemm",
                push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
                build=_build_gemm, tensors=2, writes_all_outputs=True),
-    # What gemm() builds for products of at most SKINNY_MAX_ROWS rows (N/16 workgroups fitting a dispatch).
+    # What gemm() builds for products of few rows (see _build_gemm; N/16 workgroups fitting a dispatch).
     KernelSpec(name="gemm_skinny", reference=ref.gemm, tolerance=tol.gemm, shader="gemm_skinny",
                push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
                build=_build_gemm, tensors=2, writes_all_outputs=True),

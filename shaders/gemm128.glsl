@@ -1,8 +1,9 @@
-// The body of the sgemm128_* candidates: shaders/gemm128.comp as it was before VEC4_B was promoted into it
-// (read its header first), with each of the changes under test behind a switch. Round 1 (sgemm128_<change>)
-// differs from that gemm128 in one thing each, sgemm128_base (no switch) being the control; round 2
-// (sgemm128_vec4b_<change>) adds one change to VEC4_B, so sgemm128_vec4b is now the control that should time
-// as shaders/gemm128.
+// The body of gemm128 (shaders/gemm128.comp, whose header says how it works: read it first) and of the
+// sgemm128_* candidates in benchmarks/variants/, each change under test behind a switch. With no switch it is
+// gemm128 as it was before VEC4_B was promoted (sgemm128_base, round 1's control; round 1's
+// sgemm128_<change> differ from it in one thing each); round 2 (sgemm128_vec4b_<change>) adds one change to
+// VEC4_B (sgemm128_vec4b, round 2's control). The library builds VEC4_B + SPLIT_K, dispatched with one slice:
+// the same SPIR-V as sgemm128_vec4b_splitk.
 // Interface of gemm128: bindings 0 A, 1 B, 2 C; push constants M, N, K; 16x16 invocations; the same grid.
 //
 // The including file may define (the default is gemm128's):
@@ -20,7 +21,7 @@
 //   STAGED        (with BK 16) the next step's loads in two halves, the second issued halfway through the k
 //                 loop once the first is stashed, so that BK 16 holds as many registers in flight as BK 8
 //   SPLIT_K       gl_NumWorkGroups.z = S slices of K (whole BK steps, in order), slice z written to C's
-//                 part z of an [S, M, N] output, summed in a fixed order by sgemm_splitk_reduce (as the
+//                 part z of an [S, M, N] output, summed in a fixed order by benchmarks/variants/sgemm_splitk_reduce (as the
 //                 sgemm_* candidates); S = 1 is the plain product
 #extension GL_EXT_control_flow_attributes : enable
 
