@@ -2,7 +2,7 @@
 
 Every candidate has the library gemm's interface (bindings A, B, C; push constants M, N, K) and covers a BM x BN
 block of C per workgroup (read from its file name: sgemm_<BM>x<BN>_..., and 128x128 for sgemm128_*, gemm128 with
-one or two changes each, variants/sgemm128_body.glsl, unless named ..._block<BM>x<BN>). First each one, plain and
+one or two changes each, ../shaders/gemm128.glsl, unless named ..._block<BM>x<BN>). First each one, plain and
 split-K (the sgemm_* and *_splitk ones), is checked against NumPy float64 on random non-square sizes that are
 multiples of no tile (the declared gemm bound), and split-K runs twice for equal bits. Then each is timed at every
 size with GPU timestamps (median of --repeat runs, inputs resident); split-K (S slices of K, an [S, M, N] partial
@@ -26,6 +26,7 @@ from _variants import SHADERS, VARIANTS, contract, output, print_statistics, ses
 from bench_gemm import cublas_tflops
 
 import hlx
+from hlx_core.kernels.as_built import library_kernel
 
 REDUCE = VARIANTS / "sgemm_splitk_reduce.spv"
 LIBRARY_TILES = {"gemm": (64, 64), "gemm128": (128, 128)}
@@ -53,7 +54,10 @@ def tile_of(path: Path, given: str) -> tuple[int, int]:
 
 
 def splits_k(path: Path) -> bool:
-    """Whether the candidate sums slices of K over gl_NumWorkGroups.z (the others ignore it)."""
+    """Whether the candidate sums slices of K over gl_NumWorkGroups.z (the others ignore it). One whose
+    SPIR-V is a library shader's (sgemm128_vec4b_splitk is gemm128's) runs as that shader, one slice only."""
+    if library_kernel(path.read_bytes()) is not None:
+        return False
     return path.stem.startswith("sgemm_") or path.stem.endswith("_splitk")
 
 

@@ -24,6 +24,7 @@ from _common import cuda_torch, per_call_us
 
 import hlx
 from hlx.kernels import add, pipeline, stage
+from hlx_core.device.waiting import SpinBudget
 from hlx_core.planner import plan as make_plan
 
 from hlx_vulkan_raw.commands import Recorder
@@ -96,9 +97,9 @@ def main() -> None:
         submits, runs = session.core.submitter.submits, session.runs
         submitter = session.core.submitter
         floor_us = per_call_us(empty_submit(session.core), args.repeat)
-        spin, submitter.spin_ns = submitter.spin_ns, 0
+        spin, submitter.spin = submitter.spin, SpinBudget(0, 0)
         blocking_us = per_call_us(empty_submit(session.core), args.repeat)
-        submitter.spin_ns = spin
+        submitter.spin = spin
     finally:
         session.close()
 

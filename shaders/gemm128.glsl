@@ -21,8 +21,9 @@
 //   STAGED        (with BK 16) the next step's loads in two halves, the second issued halfway through the k
 //                 loop once the first is stashed, so that BK 16 holds as many registers in flight as BK 8
 //   SPLIT_K       gl_NumWorkGroups.z = S slices of K (whole BK steps, in order), slice z written to C's
-//                 part z of an [S, M, N] output, summed in a fixed order by benchmarks/variants/sgemm_splitk_reduce (as the
-//                 sgemm_* candidates); S = 1 is the plain product
+//                 part z of an [S, M, N] output, summed in a fixed order by the sgemm_splitk_reduce candidate
+//                 (as the sgemm_* ones); S = 1 is the plain product: slice 0 is every step, k from 0 to K,
+//                 and C's part 0 is C, so the sum per element is the whole-K loop's, in its order
 #extension GL_EXT_control_flow_attributes : enable
 
 #ifndef BK

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from hlx_core.backend import timeout_message
-from hlx_core.device.waiting import timeout_s
+from hlx_core.device.waiting import SpinBudget, timeout_s
 
 from hlx_vulkan_raw.errors import VulkanError, check, create, result_error
 from hlx_vulkan_raw.loader import NULL, ffi, lib, new_struct, vk
@@ -30,6 +30,7 @@ TIMEOUT = vk.VK_TIMEOUT
 
 
 SPIN_SETTING = "HLX_VULKAN_SPIN_US"
+SPIN_MAX_SETTING = "HLX_VULKAN_SPIN_MAX_US"
 TIMEOUT_SETTING = "HLX_VULKAN_TIMEOUT_S"
 
 
@@ -84,17 +85,18 @@ class Pending:
     """A submitted batch: its fence and what must stay alive until it completes (a plain slotted class:
     one is made per run)."""
 
-    __slots__ = ("fence", "recycle")
+    __slots__ = ("fence", "recycle", "submitted_ns")
 
-    def __init__(self, fence: Any, recycle: list | tuple = ()) -> None:
+    def __init__(self, fence: Any, recycle: list | tuple = (), submitted_ns: int = 0) -> None:
         self.fence = fence
         self.recycle = recycle  # one-time command buffers to free afterwards
+        self.submitted_ns = submitted_ns  # perf_counter_ns at the submit: how long the wait took
 
 
 class Submitter:
     """The command pool, a fence pool and the compute queue of one device."""
 
-    def __init__(self, device, queue, family: int, spin: int = 0) -> None:
+    def __init__(self, device, queue, family: int, spin: SpinBudget | None = None) -> None:
         self.device = device
         self.queue = queue
         ci = new_struct("VkCommandPoolCreateInfo", vk.VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
@@ -107,7 +109,7 @@ class Submitter:
         self._submit = new_struct("VkSubmitInfo", vk.VK_STRUCTURE_TYPE_SUBMIT_INFO)
         self._waited = ffi.new("VkFence[1]")  # reused by every wait: nothing per call but the fence handle
         self.timeout_ns = int(timeout_s(TIMEOUT_SETTING) * 1e9)  # read once: the wait is on the hot path
-        self.spin_ns = spin  # poll the fence this long before blocking (hlx_core.device.waiting)
+        self.spin = spin or SpinBudget(0, 0)  # how long a wait polls before it blocks (hlx_core.device.waiting)
 
     def command_buffer(self):
         """A command buffer ready to record (recycled when possible)."""
@@ -147,7 +149,7 @@ class Submitter:
             self.free_fences.append(fence)
             raise result_error(result, "vkQueueSubmit")
         self.submits += 1
-        p = Pending(fence, recycle or ())
+        p = Pending(fence, recycle or (), time.perf_counter_ns())
         self.pending.append(p)
         return p
 
@@ -155,9 +157,11 @@ class Submitter:
         """Wait for one batch, then recycle its fence and one-time command buffers."""
         fences = self._waited
         fences[0] = p.fence
-        result = self._poll(p.fence) if self.spin_ns else NOT_READY
+        budget = self.spin.budget_ns()
+        result = self._poll(p.fence, budget) if budget else NOT_READY
         if result == NOT_READY:
             result = lib.vkWaitForFences(self.device, 1, fences, 1, self.timeout_ns)
+        self.spin.observe(time.perf_counter_ns() - p.submitted_ns)
         if result == TIMEOUT:
             raise VulkanError("E_TIMEOUT", timeout_message(self.timeout_ns / 1e9, TIMEOUT_SETTING,
                                                            "vkWaitForFences: VK_TIMEOUT"), result=result)
@@ -165,12 +169,12 @@ class Submitter:
             raise result_error(result, "vkWaitForFences")
         self._retire(p, fences)
 
-    def _poll(self, fence) -> int:
-        """vkGetFenceStatus until the fence signals, fails, or ``spin_ns`` has passed (then NOT_READY). The
+    def _poll(self, fence, budget_ns: int) -> int:
+        """vkGetFenceStatus until the fence signals, fails, or ``budget_ns`` has passed (then NOT_READY). The
         raw cffi function: the ``vulkan`` package's wrapper raises an exception for every VK_NOT_READY."""
         status = lib.vkGetFenceStatus
         device = self.device
-        deadline = time.perf_counter_ns() + self.spin_ns
+        deadline = time.perf_counter_ns() + budget_ns
         while True:
             result = status(device, fence)
             if result != NOT_READY or time.perf_counter_ns() > deadline:

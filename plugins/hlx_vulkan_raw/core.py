@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from hlx_core.device.selection import select_device
-from hlx_core.device.waiting import spin_ns
+from hlx_core.device.waiting import spin_budget
 from hlx_core.errors import HLXError
 from hlx_core.settings import env_flag
 
-from hlx_vulkan_raw.commands import SPIN_SETTING, QueryPool, Submitter
+from hlx_vulkan_raw.commands import SPIN_MAX_SETTING, SPIN_SETTING, QueryPool, Submitter
 from hlx_vulkan_raw.devices import (
     ENABLE_CORE_FEATURES,
     ENABLE_EXTENSIONS,
@@ -87,7 +87,7 @@ class DeviceCore:
             self.shaders = self._own(ShaderCache(self.device, self.phys, self.features), "destroy")
             self.pipeline_cache = self._own(PipelineCache(self.device, self.phys), "destroy")
             self.pipelines = self._own(PipelineManager(self.device, self.shaders, self.pipeline_cache), "destroy")
-            spin = spin_ns(SPIN_SETTING, self.phys.kind == "cpu")
+            spin = spin_budget(SPIN_SETTING, SPIN_MAX_SETTING, self.phys.kind == "cpu")
             self.submitter = self._own(Submitter(self.device, self.queue, self.queue_family, spin), "destroy")
         except BaseException:
             self._destroy()

@@ -305,11 +305,12 @@ def test_completion_by_polling_then_blocking(monkeypatch, spirv, rng, spin_us, p
     monkeypatch.setenv("HLX_VULKAN_SPIN_US", spin_us)
     polls = []
     real = commands.Submitter._poll
-    monkeypatch.setattr(commands.Submitter, "_poll", lambda self, fence: polls.append(1) or real(self, fence))
+    monkeypatch.setattr(commands.Submitter, "_poll",
+                        lambda self, fence, budget: polls.append(budget) or real(self, fence, budget))
     a = rng.integers(0, 2**32, 1000, dtype=np.uint32)
     b = rng.integers(0, 2**32, 1000, dtype=np.uint32)
     with open_session() as s:
-        assert s.core.submitter.spin_ns == round(float(spin_us) * 1e3)
+        assert s.core.submitter.spin.floor_ns == round(float(spin_us) * 1e3)
         for _ in range(3):
             st = stage("add", spirv["add_u32"], [inp(a), inp(b), out(np.uint32, a.shape)], dispatch=(16, 1, 1),
                        push=struct.pack("<I", a.size))
@@ -321,4 +322,5 @@ def test_completion_by_polling_then_blocking(monkeypatch, spirv, rng, spin_us, p
 def test_lavapipe_does_not_poll_by_default(monkeypatch):
     monkeypatch.delenv("HLX_VULKAN_SPIN_US", raising=False)
     with open_session() as s:
-        assert s.core.phys.kind == "cpu" and s.core.submitter.spin_ns == 0
+        spin = s.core.submitter.spin
+        assert s.core.phys.kind == "cpu" and spin.floor_ns == 0 and spin.cap_ns == 0 and spin.budget_ns() == 0
