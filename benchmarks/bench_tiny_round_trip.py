@@ -6,7 +6,8 @@ A tiny add (256 float32) with its inputs resident, timed per call (median of bat
 - Vulkan's floor: an empty command buffer submitted and its fence polled, and what a warm execute spends
   reading its timestamps (one vkGetQueryPoolResults and the conversion).
 Goals of the run path: Vulkan's ``Session.execute`` within 2x the polled floor; wgpu's round trip within 2x
-Vulkan's. ``--profile`` prints where a warm wgpu execute spends its time (cProfile, by own time). ``--split``
+Vulkan's. ``--profile`` prints where a warm execute spends its time on each GPU backend (cProfile, by own
+time). ``--split``
 prints, per backend, where a warm ``hlx.run`` spends its time: the run with memo off, with the memo's hit,
 with new inputs (the contract built outside the clock), ``Session.execute``, the runtime's steps timed
 alone (the default store, a plan-cache hit, hashing and storing the output) and the Python function calls
@@ -118,7 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2000)
     parser.add_argument("--n", type=int, default=256)
-    parser.add_argument("--profile", action="store_true", help="cProfile a warm wgpu Session.execute")
+    parser.add_argument("--profile", action="store_true", help="cProfile a warm Session.execute on each GPU backend")
     parser.add_argument("--split", action="store_true", help="time a warm hlx.run's steps on each backend")
     args = parser.parse_args()
 
@@ -146,7 +147,7 @@ def main() -> None:
                 copied_us = copied_outputs_us(entry, p, args.repeat)
             if args.split:
                 split(name, tiny, p, session, args.repeat, rng)
-            if name == "wgpu" and args.profile:
+            if name != "cpu" and args.profile:
                 prof = cProfile.Profile()
                 prof.enable()
                 for _ in range(args.repeat):

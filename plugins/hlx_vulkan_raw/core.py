@@ -95,7 +95,8 @@ class DeviceCore:
         self.host_import = self._host_import() if HOST_IMPORT_EXTENSION in self.extensions else None
         family = self.phys.queue_families[self.queue_family]
         self.timestamp_bits: int = family["timestamp_valid_bits"]
-        self.timestamps = self.timestamp_bits > 0
+        # HLX_VULKAN_TIMESTAMPS=0: runs record no timestamps (no gpu_ms timings), which tells what they cost.
+        self.timestamps = self.timestamp_bits > 0 and env_flag("HLX_VULKAN_TIMESTAMPS", True)
         self.closed = False
         register_for_exit(self)
 

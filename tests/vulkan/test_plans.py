@@ -40,6 +40,20 @@ def test_exact_uint_add_and_timestamps(session, spirv, rng):
     assert res.timings["gpu_ms"] >= 0 and "stage0_gpu_ms" in res.timings
 
 
+def test_runs_without_timestamps(spirv, rng, monkeypatch):
+    monkeypatch.setenv("HLX_VULKAN_TIMESTAMPS", "0")
+    a = rng.integers(0, 2**32, 777, dtype=np.uint32)
+    b = rng.integers(0, 2**32, 777, dtype=np.uint32)
+    st = stage("add", spirv["add_u32"], [inp(a), inp(b), out(np.uint32, a.shape)], dispatch=(13, 1, 1),
+               push=struct.pack("<I", a.size))
+    with open_session() as s:
+        assert not s.core.timestamps
+        for _ in range(2):  # the recorded run and a warm one
+            res = s.execute(plan(st))
+            np.testing.assert_array_equal(res.arrays[0], a + b)
+            assert "gpu_ms" not in res.timings and "host_ms" in res.timings
+
+
 def test_pipeline_intermediates_barriers_and_reuse(session, spirv, rng):
     n = 4096
     a, b, c = (rng.integers(0, 2**32, n, dtype=np.uint32) for _ in range(3))
