@@ -100,6 +100,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print(line, flush=True)
         title = f"{bench.device.name}, {bench.date}"
         cases = [case for suite in opts.suites for case in SUITES[suite].cases(bench)]
+        bench.warm_up()
         rows: list[report.Row] = []
         for case in each(cases, lambda c: f"{c.suite}: {c.name}"):
             rows.extend(case.run())
