@@ -12,10 +12,10 @@ from typing import Callable
 
 import numpy as np
 import pytest
+from _backends import backend_or_skip, f32
 
 import hlx
 from hlx.kernels import add, conv2d, gemm, mul, relu, saxpy, softmax
-from hlx_core import registry
 from hlx_core.kernels.library import BY_NAME, GEMM128_MIN_GROUPS, LIBRARY
 
 ROWS = 128
@@ -26,24 +26,13 @@ BACKENDS = ("cpu", "vulkan", "wgpu")
 Case = tuple[Callable[[np.random.Generator], list[np.ndarray]], Callable[..., dict]]
 _W = np.random.default_rng(7).standard_normal((4, 3, 3, 3)).astype(np.float32)  # conv2d's filters: shared
 CASES: dict[str, Case] = {
-    "add": (lambda rng: [_f32(rng, ROWS, 37), _f32(rng, ROWS, 37)], add),
-    "mul": (lambda rng: [_f32(rng, ROWS, 37), _f32(rng, ROWS, 37)], mul),
-    "saxpy": (lambda rng: [_f32(rng, ROWS, 37), _f32(rng, ROWS, 37)], lambda x, y: saxpy(1.7, x, y)),
-    "relu": (lambda rng: [_f32(rng, ROWS, 37)], relu),
-    "softmax": (lambda rng: [_f32(rng, ROWS, 300) * 4], softmax),
-    "conv2d": (lambda rng: [_f32(rng, ROWS, 3, 7, 7)], lambda x: conv2d(x, _W, stride=1, padding=1)),
+    "add": (lambda rng: [f32(rng, ROWS, 37), f32(rng, ROWS, 37)], add),
+    "mul": (lambda rng: [f32(rng, ROWS, 37), f32(rng, ROWS, 37)], mul),
+    "saxpy": (lambda rng: [f32(rng, ROWS, 37), f32(rng, ROWS, 37)], lambda x, y: saxpy(1.7, x, y)),
+    "relu": (lambda rng: [f32(rng, ROWS, 37)], relu),
+    "softmax": (lambda rng: [f32(rng, ROWS, 300) * 4], softmax),
+    "conv2d": (lambda rng: [f32(rng, ROWS, 3, 7, 7)], lambda x: conv2d(x, _W, stride=1, padding=1)),
 }
-
-
-def _f32(rng: np.random.Generator, *shape: int) -> np.ndarray:
-    return rng.standard_normal(shape).astype(np.float32)
-
-
-def _backend(name: str) -> str:
-    entry = registry.backend_entries().get(name)
-    if entry is None or not entry.availability().available:
-        pytest.skip(f"{name} unavailable")
-    return name
 
 
 def _run(contract: dict, backend: str) -> np.ndarray:
@@ -66,7 +55,7 @@ def test_every_declaration_has_a_case():
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kernel", sorted(CASES))
 def test_a_row_does_not_depend_on_its_batch(kernel, backend, rng):
-    backend = _backend(backend)
+    backend = backend_or_skip(backend)
     make_inputs, build = CASES[kernel]
     inputs = make_inputs(rng)
     full = _run(build(*inputs), backend)
@@ -78,15 +67,15 @@ def test_a_row_does_not_depend_on_its_batch(kernel, backend, rng):
 
 @pytest.mark.parametrize("backend", ("vulkan", "wgpu"))
 def test_gemm_shaders_keep_the_order_across_batches_and_tile_shapes(backend, rng):
-    backend = _backend(backend)
-    a, b = _f32(rng, ROWS, 37), _f32(rng, 37, 70)  # K a multiple of neither tile's K step
+    backend = backend_or_skip(backend)
+    a, b = f32(rng, ROWS, 37), f32(rng, 37, 70)  # K a multiple of neither tile's K step
     full = _run(gemm(a, b), backend)
     for m in BATCHES:
         for start in (0, ROWS - m):
             part = _run(gemm(np.ascontiguousarray(a[start:start + m]), b), backend)
             assert _same_rows(part, full[start:start + m]) == 0, (m, start)
     # 12 x 16 tiles of 128x128 make the helper switch to the gemm128 shader; 128 rows of it run on gemm's.
-    big_a, big_b = _f32(rng, 12 * 128, 8), _f32(rng, 8, 16 * 128)
+    big_a, big_b = f32(rng, 12 * 128, 8), f32(rng, 8, 16 * 128)
     assert 12 * 16 >= GEMM128_MIN_GROUPS
     assert gemm(big_a, big_b)["901"]["kernel_name"] == "gemm128"
     rows = np.ascontiguousarray(big_a[640:768])

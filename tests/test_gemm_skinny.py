@@ -13,6 +13,7 @@ import itertools
 
 import numpy as np
 import pytest
+from _backends import backend_or_skip, f32
 
 import hlx
 from hlx import kernels as K
@@ -35,17 +36,6 @@ SHAPES = sorted({(m, k, n) for m in (1, SKINNY_MAX_ROWS) for k, n in itertools.p
                 | {(m, *kn) for m, kn in zip(ROWS, itertools.cycle(itertools.product(KS, NS)))})
 
 
-def _f32(rng: np.random.Generator, *shape: int) -> np.ndarray:
-    return rng.standard_normal(shape).astype(np.float32)
-
-
-def _backend(name: str) -> str:
-    entry = registry.backend_entries().get(name)
-    if entry is None or not entry.availability().available:
-        pytest.skip(f"{name} unavailable")
-    return name
-
-
 def _within_bound(a: np.ndarray, b: np.ndarray, got: np.ndarray) -> bool:
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     (bound,) = tol.gemm([a64, b64], [np.zeros_like(a64), np.zeros_like(b64)], {},
@@ -66,22 +56,22 @@ def _hand_written(a: np.ndarray, b: np.ndarray, dispatch: list[int]) -> dict:
 
 def test_the_row_count_alone_picks_the_shader(rng):
     for m, n in ((1, 1), (SKINNY_MAX_ROWS, 257), (SKINNY_MAX_ROWS + 1, 1), (130, 257)):
-        body = K.gemm(_f32(rng, m, 3), _f32(rng, 3, n))["901"]
+        body = K.gemm(f32(rng, m, 3), f32(rng, 3, n))["901"]
         skinny = m <= SKINNY_MAX_ROWS
         assert body["kernel_name"] == ("gemm_skinny" if skinny else "gemm")
         if skinny:
             assert body["dispatch"] == [-(-n // SKINNY_BLOCK), max(1, -(-m // SKINNY_BLOCK)), 1]
     # N past 65535 blocks of 16 columns: the tiles of 128 columns still fit one dispatch dimension
-    wide = K.gemm(_f32(rng, 1, 1), _f32(rng, 1, SKINNY_BLOCK * 65535 + 1))["901"]
+    wide = K.gemm(f32(rng, 1, 1), f32(rng, 1, SKINNY_BLOCK * 65535 + 1))["901"]
     assert wide["kernel_name"] == "gemm128" and wide["dispatch"] == [8192, 1, 1]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_within_the_bound_of_float64(backend, shape, rng):
-    backend = _backend(backend)
+    backend = backend_or_skip(backend)
     m, k, n = shape
-    a, b = _f32(rng, m, k), _f32(rng, k, n)
+    a, b = f32(rng, m, k), f32(rng, k, n)
     got = _run(K.gemm(a, b), backend)
     assert _within_bound(a, b, got), (backend, shape)
 
@@ -108,18 +98,18 @@ def unpoisoned():
 
 @pytest.mark.parametrize("backend", GPU)
 def test_without_poisoning_after_other_work(backend, unpoisoned, rng):
-    session = unpoisoned(_backend(backend))
+    session = unpoisoned(backend_or_skip(backend))
     for m, k, n in ((1, 1031, 257), (17, 3, 5), (64, 1000, 257)):
-        stale = _f32(rng, m, 2) * 1000
-        session.execute(plan(K.gemm(stale, _f32(rng, 2, n))))  # an output of the same size, far off
-        a, b = _f32(rng, m, k), _f32(rng, k, n)
+        stale = f32(rng, m, 2) * 1000
+        session.execute(plan(K.gemm(stale, f32(rng, 2, n))))  # an output of the same size, far off
+        a, b = f32(rng, m, k), f32(rng, k, n)
         assert _within_bound(a, b, session.execute(plan(K.gemm(a, b))).arrays[0]), (backend, m, k, n)
 
 
 def test_same_bytes_every_run_and_on_both_gpu_backends(rng):
-    a, b = _f32(rng, 33, 1031), _f32(rng, 1031, 257)
+    a, b = f32(rng, 33, 1031), f32(rng, 1031, 257)
     contract = K.gemm(a, b)
-    runs = [_run(contract, _backend(backend)).tobytes() for backend in GPU for _ in range(2)]
+    runs = [_run(contract, backend_or_skip(backend)).tobytes() for backend in GPU for _ in range(2)]
     assert len(set(runs)) == 1
 
 
@@ -127,9 +117,9 @@ def test_same_bytes_every_run_and_on_both_gpu_backends(rng):
 def test_a_row_has_the_bits_of_the_64x64_tiles(backend, rng):
     """Rows of a 128-row product (gemm.comp) against the same rows computed alone (gemm_skinny.comp), with
     K over several chunks and off the 16-step, and K a multiple of it (no zero products past K)."""
-    backend = _backend(backend)
+    backend = backend_or_skip(backend)
     for k in (1031, 512):
-        a, b = _f32(rng, 128, k), _f32(rng, k, 257)
+        a, b = f32(rng, 128, k), f32(rng, k, 257)
         assert K.gemm(a, b)["901"]["kernel_name"] == "gemm"
         full = _run(K.gemm(a, b), backend)
         for start, m in ((0, 1), (5, 17), (64, 64), (127, 1)):
@@ -141,14 +131,14 @@ def test_a_row_has_the_bits_of_the_64x64_tiles(backend, rng):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_shader_takes_more_rows_when_named_by_hand(backend, rng):
     """Past the bound gemm() builds gemm's tiles, but the shader itself covers any M with its grid."""
-    backend = _backend(backend)
-    a, b = _f32(rng, 100, 37), _f32(rng, 37, 40)
+    backend = backend_or_skip(backend)
+    a, b = f32(rng, 100, 37), f32(rng, 37, 40)
     got = _run(_hand_written(a, b, [3, 7, 1]), backend)
     assert _within_bound(a, b, got)
 
 
 def test_a_dispatch_other_than_the_builders_is_refused(rng):
-    a, b = _f32(rng, 3, 40), _f32(rng, 40, 50)
+    a, b = f32(rng, 3, 40), f32(rng, 40, 50)
     with pytest.raises(ContractError) as exc:
         hlx.run(_hand_written(a, b, [1, 1, 1]), backend="cpu")
     assert exc.value.code == "E_CONTRACT_STRUCTURE" and "[4, 1, 1]" in exc.value.message
@@ -156,11 +146,11 @@ def test_a_dispatch_other_than_the_builders_is_refused(rng):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_batch_benchmarks_mlp(backend, rng):
-    backend = _backend(backend)
+    backend = backend_or_skip(backend)
     w1, w2 = weights((256, 256, 64))
     h1, h2 = hlx.collapse(w1), hlx.collapse(w2)
     for batch in (1, 64, 65):
-        x = _f32(rng, batch, 256)
+        x = f32(rng, batch, 256)
         contract = mlp(x, h1, h2)
         names = [s["901"]["kernel_name"] for s in contract["902"]["stages"]]
         assert names == (["gemm_skinny", "relu", "gemm_skinny"] if batch <= 64 else ["gemm", "relu", "gemm"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _backends import backend_or_skip, f32
 
 import hlx
 from hlx import kernels as K
@@ -22,17 +23,6 @@ TILES = {"gemm": 64, "gemm128": 128}
 # (M, K, N): N a multiple of 4 (the vec4 path) with K off the K step; N odd with K * N odd (B's last vec4
 # partial); N not a multiple of 4 with K * N one; N = 4; a row and a column past whole blocks, many K steps
 SHAPES = [(70, 37, 132), (65, 19, 133), (33, 8, 135), (3, 5, 4), (129, 261, 260)]
-
-
-def _f32(rng: np.random.Generator, *shape: int) -> np.ndarray:
-    return rng.standard_normal(shape).astype(np.float32)
-
-
-def _backend(name: str) -> str:
-    entry = registry.backend_entries().get(name)
-    if entry is None or not entry.availability().available:
-        pytest.skip(f"{name} unavailable")
-    return name
 
 
 def _contract(kernel: str, a: np.ndarray, b: np.ndarray) -> dict:
@@ -55,10 +45,10 @@ def _within_bound(a: np.ndarray, b: np.ndarray, got: np.ndarray) -> bool:
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_both_b_paths_within_the_bound_and_alike_on_both_backends(kernel, shape, rng):
     m, k, n = shape
-    a, b = _f32(rng, m, k), _f32(rng, k, n)
+    a, b = f32(rng, m, k), f32(rng, k, n)
     got = {}
     for backend in GPU:
-        got[backend] = hlx.run(_contract(kernel, a, b), backend=_backend(backend), memo=False).arrays()[0]
+        got[backend] = hlx.run(_contract(kernel, a, b), backend=backend_or_skip(backend), memo=False).arrays()[0]
         assert _within_bound(a, b, got[backend]), (kernel, backend, shape)
     assert got["vulkan"].tobytes() == got["wgpu"].tobytes()
 
@@ -68,13 +58,13 @@ def test_without_poisoning_after_other_work(backend, rng, monkeypatch):
     monkeypatch.setenv(ENV_POISON, "0")
     monkeypatch.setenv("HLX_VULKAN_RESIDENCY_MB", "0")
     monkeypatch.setenv("HLX_WGPU_RESIDENT_BYTES", "0")
-    session = registry.backend_entries()[_backend(backend)].backend.open()
+    session = registry.backend_entries()[backend_or_skip(backend)].backend.open()
     try:
         for kernel in sorted(TILES):
             for m, k, n in SHAPES:
-                stale = _f32(rng, m, 2) * 1000
-                session.execute(plan(_contract(kernel, stale, _f32(rng, 2, n))))  # same-size output, far off
-                a, b = _f32(rng, m, k), _f32(rng, k, n)
+                stale = f32(rng, m, 2) * 1000
+                session.execute(plan(_contract(kernel, stale, f32(rng, 2, n))))  # same-size output, far off
+                a, b = f32(rng, m, k), f32(rng, k, n)
                 got = session.execute(plan(_contract(kernel, a, b))).arrays[0]
                 assert _within_bound(a, b, got), (kernel, backend, m, k, n)
     finally:

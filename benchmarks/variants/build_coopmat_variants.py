@@ -3,9 +3,6 @@
 
 * ``hgemm_<BM>x<BN>_k<BK>_w<WM>x<WN>_s<STAGES>_{f16,bf16}.spv``: shaders/gemm_half_coopmat.glsl with another
   tiling (the library's is 128x256_k32_w64x64_s1);
-* ``hgemm_<BM>x<BN>_k<BK>_w<WM>x<WN>_s<STAGES>_next_{f16,bf16}.spv``: variants/gemm_half_coopmat_next.glsl
-  (the C staging reusing the tile buffers, conflict-free stores of the A tile), the next round's candidates
-  (NEXT: what each tries);
 * ``hgemm_<BM>x<BN>_k<BK>_w<WM>x<WN>_probe_<what>_{f16,bf16}.spv``: one hypothesis each about what limits
   the library shader (PROBES), mostly from variants/gemm_half_coopmat_probe.glsl, whose ``ctrl`` build sets
   no switch and must time like the library or the rewrite is what changed;
@@ -30,27 +27,6 @@ import build_coopmat as B  # noqa: E402
 # (BM, BN, BK, WM, WN, STAGES): (BM / WM) * (BN / WN) subgroups, within 48 KiB of shared memory.
 TILINGS = [(128, 128, 32, 64, 32, 2), (128, 256, 16, 64, 64, 2), (256, 128, 16, 64, 64, 2),
            (128, 256, 32, 64, 64, 1), (256, 128, 32, 64, 64, 1), (128, 128, 64, 64, 32, 1)]
-NEXT_SOURCE = HERE / "gemm_half_coopmat_next.glsl"
-# (BM, BN, BK, WM, WN, STAGES) -> what the candidate tries; shared bytes are 16 * STAGES * (BM * (BK / 8 + 1)
-# + BK * (BN / 8 + 1)), all within 48 KiB.
-NEXT = {
-    # Register-staged prefetch of K-tile t + 1, one barrier per tile, on the library's block: two stages of
-    # it fit 48 KiB only at K 16 (28.5 KiB; K 32 would take 53 KiB).
-    (128, 256, 16, 64, 64, 2): "prefetch, one barrier per K-tile, library block",
-    # The same on a 128 x 128 block of 4 subgroups of 64 x 64 (37 KiB, 128 invocations): about half the
-    # registers and shared memory of the library's workgroup, so two can share a multiprocessor and one's
-    # loads and barriers overlap the other's multiply-adds.
-    (128, 128, 32, 64, 64, 2): "prefetch, one barrier per K-tile, two workgroups per SM",
-    # K step 64 with 2 stages: within 48 KiB only on a 64 x 64 block (36 KiB; 64 x 128 would take 52 KiB);
-    # half the barriers per K of the others, 4 subgroups of 32 x 32, several workgroups per SM.
-    (64, 64, 64, 32, 32, 2): "K step 64, 2 stages",
-    # The library's tiling and scheme with only the conflict-free A stores and the C staging reuse.
-    (128, 256, 32, 64, 64, 1): "library tiling, conflict-free A stores",
-    # 4 subgroups of 64 x 128: twice the accumulators per subgroup (32 fragments) and twice the reuse of
-    # each A fragment; its float32 accumulators alone are 256 registers per invocation (the limit is 255),
-    # so expect spills in the statistics.
-    (128, 256, 16, 64, 128, 2): "4 subgroups of 64 x 128",
-}
 PROBE_SOURCE = HERE / "gemm_half_coopmat_probe.glsl"
 LIBRARY_TILING = {"BM": "128u", "BN": "256u", "BK": "32u", "WM": "64u", "WN": "64u"}
 # name -> (source, defines): each changes one thing against the library shader (128x256_k32_w64x64, one stage).
@@ -98,18 +74,6 @@ CEILING_SHAPES = [(16, 16, 16), (16, 8, 16), (16, 8, 8)]
 CEILING_ACCUMULATORS = (4, 8, 16)  # independent accumulators per subgroup: the best is the ceiling
 
 
-def next_shared_bytes(bm: int, bn: int, bk: int, wm: int, wn: int, stages: int) -> int:
-    """Shared memory of a gemm_half_coopmat_next tiling; SystemExit when its loads do not split evenly over
-    its invocations or it exceeds 48 KiB."""
-    threads = (bm // wm) * (bn // wn) * 32
-    if (bm * bk // 8) % threads or (bk * bn // 8) % threads or bm % 8 or bk % 16:
-        raise SystemExit(f"tiling {bm}x{bn} K {bk}: the tile loads do not split over {threads} invocations")
-    size = 16 * max(stages * (bm * (bk // 8 + 1) + bk * (bn // 8 + 1)), (threads // 32) * 64)
-    if size > 48 * 1024:
-        raise SystemExit(f"tiling {bm}x{bn} K {bk} x {stages} stages needs {size} bytes of shared memory")
-    return size
-
-
 def r2_defines(defines: dict[str, str]) -> dict[str, str]:
     """The full probe defines of an R2 candidate (library tiling, INTERIOR, C_IN_TILES where Cs does not
     fit); SystemExit when its tiles exceed 48 KiB."""
@@ -134,12 +98,6 @@ def main() -> None:
                                          "WN": f"{wn}u", "STAGES": f"{stages}u"})
         for kind, data in (("f16", code), ("bf16", B.as_bfloat16(code))):
             (HERE / f"hgemm_{bm}x{bn}_k{bk}_w{wm}x{wn}_s{stages}_{kind}.spv").write_bytes(data)
-    for (bm, bn, bk, wm, wn, stages), _why in NEXT.items():
-        next_shared_bytes(bm, bn, bk, wm, wn, stages)
-        code = B.compile_glsl(NEXT_SOURCE, {"BM": f"{bm}u", "BN": f"{bn}u", "BK": f"{bk}u", "WM": f"{wm}u",
-                                            "WN": f"{wn}u", "STAGES": f"{stages}u"})
-        for kind, data in (("f16", code), ("bf16", B.as_bfloat16(code))):
-            (HERE / f"hgemm_{bm}x{bn}_k{bk}_w{wm}x{wn}_s{stages}_next_{kind}.spv").write_bytes(data)
     for name, (source, defines) in PROBES.items():
         code = B.compile_glsl(source, defines)
         for kind, data in (("f16", code), ("bf16", B.as_bfloat16(code))):

@@ -1,7 +1,6 @@
 """Pipeline statistics (VK_KHR_pipeline_executable_properties): the driver's register, spill and memory
 counts of a plan's pipelines where the device reports them, a coded refusal where it does not, and the
-next round's cooperative-matrix GEMM candidates (benchmarks/variants/*_next_*.spv, *_probe_*.spv,
-*_r2_*.spv) valid and reflected."""
+cooperative-matrix GEMM candidates (benchmarks/variants/*_probe_*.spv, *_r2_*.spv) valid and reflected."""
 from __future__ import annotations
 
 import re
@@ -18,8 +17,7 @@ from hlx_core.spirv.reflect import reflect_entry
 from hlx_core.spirv.validate import validate_module
 
 VARIANTS = Path(__file__).resolve().parents[2] / "benchmarks" / "variants"
-CANDIDATES = sorted([*VARIANTS.glob("hgemm_*_next_*.spv"), *VARIANTS.glob("hgemm_*_probe_*.spv"),
-                     *VARIANTS.glob("hgemm_*_r2_*.spv")])
+CANDIDATES = sorted([*VARIANTS.glob("hgemm_*_probe_*.spv"), *VARIANTS.glob("hgemm_*_r2_*.spv")])
 
 
 def _gemm_plan(rng):
@@ -93,13 +91,13 @@ def test_description_picks_registers_spills_and_memory():
     assert describe_statistics({}) == "none reported"
 
 
-def test_next_candidates_are_built():
+def test_coopmat_candidates_are_built():
     stems = {p.stem for p in CANDIDATES}
     assert len(stems) >= 8 and all(s.replace("_f16", "_bf16") in stems for s in stems if s.endswith("_f16"))
 
 
 @pytest.mark.parametrize("spv", CANDIDATES, ids=lambda p: p.stem)
-def test_next_candidates_validate_and_reflect(spv):
+def test_coopmat_candidates_validate_and_reflect(spv):
     data = spv.read_bytes()
     validate_module(data)
     info = reflect_entry(data, "main")
