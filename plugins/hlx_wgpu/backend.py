@@ -31,7 +31,7 @@ from hlx_core.device.limits import check_plan
 from hlx_core.device.lru import LRU
 from hlx_core.device.poison import cleared_slots, poison_enabled
 from hlx_core.device.residency import Residency, Transfers
-from hlx_core.device.waiting import spin_ns, timeout_s
+from hlx_core.device.waiting import spin_budget, timeout_s
 from hlx_core.errors import HLXError
 from hlx_core.plan import InputRef, OutputRef, Plan, Stage
 from hlx_core.settings import env_bytes
@@ -40,6 +40,7 @@ from hlx_wgpu import adapter as adapters
 from hlx_wgpu.buffers import (
     BUFFER_ALIGN,
     ENV_SPIN,
+    ENV_SPIN_MAX,
     ENV_TIMEOUT,
     BufferPool,
     PoisonSource,
@@ -120,7 +121,7 @@ class DeviceCore:
         self.transfers = Transfers()
         self.hash_min_bytes = min_bytes(ENV_DEVICE_HASH)
         self.hashed: LRU[Handle, bool] = LRU(MAX_PREPARED)  # plan key -> whether it has outputs to hash
-        self.readback = Readback(self.device, wgpu, spin_ns(ENV_SPIN, adapter.kind == "cpu"),
+        self.readback = Readback(self.device, wgpu, spin_budget(ENV_SPIN, ENV_SPIN_MAX, adapter.kind == "cpu"),
                                  timeout_s(ENV_TIMEOUT))
         self.upload = Upload(self.device, wgpu)
         self.commands = Commands(self.device)  # each run's commands, straight to wgpu-native

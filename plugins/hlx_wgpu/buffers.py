@@ -29,10 +29,12 @@ import numpy as np
 from hlx_core.backend import timeout_message
 from hlx_core.device.layout import align, host_bytes
 from hlx_core.device.poison import poison_bytes
+from hlx_core.device.waiting import SpinBudget
 
 from hlx_wgpu.errors import Timeout, wgpu_call
 
 ENV_SPIN = "HLX_WGPU_SPIN_US"
+ENV_SPIN_MAX = "HLX_WGPU_SPIN_MAX_US"
 ENV_TIMEOUT = "HLX_WGPU_TIMEOUT_S"
 BUFFER_ALIGN = 256  # pool size classes; also the offset alignment of copies into the staging buffer
 DEFAULT_MAX_FREE_BYTES = 1 << 30
@@ -134,17 +136,18 @@ class Readback(HostBuffer):
     It is mapped through wgpu-native's own entry points on the calling thread: ``map_sync`` would first
     submit an empty command buffer (wgpu-py's guard for a buffer no submit wrote yet; this one was just
     written by the run's copies) and then wait for wgpu-py's poll thread to see the map done and wake this
-    one. Here the device is polled without blocking for up to ``spin_ns`` (a wake-up from a blocking poll
-    costs more than a short run takes on a GPU). A longer run is waited for by the device's poll thread (a
+    one. Here the device is polled without blocking for as long as ``spin`` allows (1.5x the last wait,
+    within a floor and a cap: hlx_core.device.waiting; a wake-up from a blocking poll costs more than a short
+    run takes on a GPU). A longer run is waited for by the device's poll thread (a
     blocking poll has no time limit), for at most ``timeout_s``: then E_TIMEOUT, with the run still on the
     device."""
 
-    def __init__(self, device: Any, wgpu: Any, spin_ns: int = 0, timeout_s: float = 120.0) -> None:
+    def __init__(self, device: Any, wgpu: Any, spin: SpinBudget | None = None, timeout_s: float = 120.0) -> None:
         super().__init__(device, wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, "hlx-readback")
         from wgpu.backends.wgpu_native import _api
 
         self._api = _api
-        self.spin_ns = spin_ns
+        self.spin = spin or SpinBudget(0, 0)
         self.timeout_s = timeout_s
         self._state = [False, 0, False]  # callback ran, its status, a wait is parked on ``_done``
         self._done = threading.Event()
@@ -197,16 +200,18 @@ class Readback(HostBuffer):
             lib.wgpuBufferUnmap(internal)
 
     def _wait(self) -> None:
-        """Poll the device until the map callback ran: without blocking for ``spin_ns``, then parked until
-        the poll thread sees it run, for at most ``timeout_s``."""
+        """Poll the device until the map callback ran: without blocking for ``spin``'s budget, then parked
+        until the poll thread sees it run, for at most ``timeout_s``."""
         api = self._api
         device = self._device._internal
         state = self._state
         poll = api.lib.wgpuDevicePoll  # raw: the spin calls it many times, and it reports no errors
-        deadline = time.perf_counter_ns() + self.spin_ns
+        start = time.perf_counter_ns()
+        deadline = start + self.spin.budget_ns()
         while not state[0] and time.perf_counter_ns() < deadline:
             poll(device, False, api.ffi.NULL)
         if state[0]:
+            self.spin.observe(time.perf_counter_ns() - start)
             return
         self._done.clear()
         state[2] = True  # before state[0] is read again: the callback sets the event from now on
@@ -214,6 +219,7 @@ class Readback(HostBuffer):
         try:
             if not state[0] and not self._done.wait(self.timeout_s):
                 raise Timeout("E_TIMEOUT", timeout_message(self.timeout_s, ENV_TIMEOUT))
+            self.spin.observe(time.perf_counter_ns() - start)
         finally:
             state[2] = False
             token.set_done()
