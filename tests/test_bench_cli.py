@@ -109,6 +109,31 @@ def test_power_says_why_it_skips_without_nvml(capsys, tmp_path, monkeypatch):
     assert _rows(path) == []
 
 
+def test_the_device_warms_up_after_the_header_and_right_before_the_first_case(monkeypatch):
+    """The warm-up runs once, after the header (and the peers it starts) and before any case: warmed when the
+    session opened, a GPU idled through the header and its first case ran at half speed."""
+    import dataclasses
+
+    from hlx_core.bench import command, harness
+
+    events: list[str] = []
+    real_header, real_cases = command.header, gemm_suite.cases
+
+    def header(bench):
+        lines = real_header(bench)
+        events.append("header")
+        return lines
+
+    def cases(bench):
+        return [dataclasses.replace(c, run=lambda run=c.run: events.append("case") or run()) for c in real_cases(bench)]
+
+    monkeypatch.setattr(command, "header", header)
+    monkeypatch.setattr(gemm_suite, "cases", cases)
+    monkeypatch.setattr(harness.Bench, "warm_up", lambda self: events.append("warm-up"))
+    assert main(["bench", "gemm", "--quick", "--sizes", "8,16"]) == 0
+    assert events[:2] == ["header", "warm-up"] and len(events) > 3 and set(events[2:]) == {"case"}
+
+
 def test_a_wrong_result_is_refused_not_timed(capsys, monkeypatch):
     """The gemm suite checks HLX's product against float64 before timing it: a contract for b @ a fails."""
     real = gemm_suite.gemm
