@@ -40,7 +40,7 @@ import numpy as np
 from hlx_core.cas import api as cas
 from hlx_core.codec import decode, max_bytes
 from hlx_core.codec.handle import is_handle
-from hlx_core.codec.tensor import BFLOAT16, dtype_code
+from hlx_core.codec.tensor import bfloat16, dtype_code, tensor_dtype
 from hlx_core.errors import CodecError, ContractError, HLXError
 
 # LC-B's integer range (docs/LCB.md) and the most digits a JSON integer in it can have.
@@ -224,7 +224,7 @@ def _dtype(value: dict, spelling: str, path: str) -> np.dtype:
     "float32" or "bfloat16", of a dtype LC-B holds."""
     name = value.get("dtype", "float32")
     try:
-        dtype = np.dtype(name) if isinstance(name, str) else None
+        dtype = tensor_dtype(name) if isinstance(name, str) else None
     except (TypeError, ValueError):
         dtype = None
     if dtype is None or dtype_code(dtype) is None:
@@ -254,8 +254,8 @@ def _npy(value: dict, folders: Folders, path: str) -> np.ndarray:
                                                          '"dtype": "bfloat16" to read them so', path=path)
         return array
     dtype = _dtype(value, "$npy", path)
-    if raw and dtype == BFLOAT16:
-        return array.view(BFLOAT16)
+    if raw and dtype_code(dtype) == dtype_code(bfloat16()):
+        return array.view(dtype)
     if dtype_code(dtype) != dtype_code(array.dtype):  # byte order aside (LC-B is little-endian)
         raise ContractError("E_CONTRACT_FIELD_TYPE", f"$npy {value['$npy']!r:.60} holds {array.dtype}, not "
                                                      f"{dtype} (only raw 2-byte items are read as another "

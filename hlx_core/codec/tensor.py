@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 
-import ml_dtypes
 import numpy as np
 
 from hlx_core.codec.profile import MAX_LEN32, Fail
@@ -29,15 +29,32 @@ CODE_DTYPES: dict[int, np.dtype] = {
 }
 #: NumPy has no bfloat16; ml_dtypes' (the one JAX uses) is a 2-byte dtype of kind "V", so it is matched by
 #: identity, never by (kind, size): a raw "V2" is not a tensor dtype.
-BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 BFLOAT16_CODE = 0x41
-CODE_DTYPES[BFLOAT16_CODE] = BFLOAT16
+_bfloat16: list[np.dtype] = []  # ml_dtypes' bfloat16, once imported
+
+
+def bfloat16() -> np.dtype:
+    """ml_dtypes' bfloat16, imported on first use: loading ml_dtypes' extension takes 0.1-0.7 s, more than
+    the rest of ``import hlx``, and most processes never meet a bfloat16 (a bfloat16 array can only exist
+    once ml_dtypes is imported, so nothing is missed by waiting). Also registers the name "bfloat16" with
+    NumPy, so ``np.dtype("bfloat16")`` works from then on."""
+    if not _bfloat16:
+        import ml_dtypes
+
+        _bfloat16.append(np.dtype(ml_dtypes.bfloat16))
+        CODE_DTYPES[BFLOAT16_CODE] = _bfloat16[0]
+    return _bfloat16[0]
+
+
+def tensor_dtype(name: str) -> np.dtype:
+    """The NumPy dtype a contract's dtype name stands for ("bfloat16" imports ml_dtypes first)."""
+    return bfloat16() if name == "bfloat16" else np.dtype(name)
 
 
 def dtype_code(dtype: np.dtype) -> int | None:
     """The LC-B code of a tensor dtype, else None."""
     if dtype.kind == "V":
-        return BFLOAT16_CODE if dtype == BFLOAT16 else None
+        return BFLOAT16_CODE if "ml_dtypes" in sys.modules and dtype == bfloat16() else None
     return DTYPE_CODES.get((dtype.kind, dtype.itemsize))
 
 #: NumPy 1.x's dimension limit; fixed by the profile so every supported NumPy can decode every tensor.
@@ -96,7 +113,9 @@ def _tensor_view(buf: memoryview, pos: int, n: int) -> np.ndarray:
     code, ndim = _HEADER.unpack_from(buf, pos)
     dtype = CODE_DTYPES.get(code)
     if dtype is None:
-        raise Fail("E_LC_PARSE", f"unknown tensor dtype code 0x{code:02x}")
+        if code != BFLOAT16_CODE:
+            raise Fail("E_LC_PARSE", f"unknown tensor dtype code 0x{code:02x}")
+        dtype = bfloat16()
     if ndim > MAX_NDIM:
         raise Fail("E_LC_PARSE", f"tensor ndim {ndim} exceeds {MAX_NDIM}")
     data_pos = pos + 2 + 8 * ndim

@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from hlx_core.codec.tensor import tensor_dtype
 from hlx_core.compare import Reference, reference
 from hlx_core.kernels import helpers as K
 
@@ -119,7 +120,7 @@ def _transpose(dtype: str, rows: int, cols: int) -> Callable[[np.random.Generato
 def _gemm(m: int, k: int, n: int, dtype: str = "float32") -> Callable[[np.random.Generator], Case]:
     """A product of float32, float16 or bfloat16 inputs (the 16-bit kernels return float32)."""
     def make(rng: np.random.Generator) -> Case:
-        a, b = (x.astype(np.dtype(dtype)) for x in (_f32(rng, m, k), _f32(rng, k, n)))
+        a, b = (x.astype(tensor_dtype(dtype)) for x in (_f32(rng, m, k), _f32(rng, k, n)))
         a64, b64 = _f64(a, b)
         return Case(K.gemm(a, b), [a64 @ b64])
     return make

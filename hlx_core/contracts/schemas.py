@@ -9,11 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from hlx_core.codec import max_bytes
 from hlx_core.codec.profile import MAX_LEN32
-from hlx_core.codec.tensor import MAX_NDIM
+from hlx_core.codec.tensor import MAX_NDIM, tensor_dtype
 from hlx_core.contracts.fields import (
     STRUCTURE,
     TYPE,
@@ -130,7 +128,7 @@ def _check_output_size(dtype: str, shape: list[int], path: str) -> None:
     error instead of failing inside a backend."""
     if len(shape) > MAX_NDIM:
         raise fail(SHAPE, path, f"{len(shape)} dimensions; an LC-B tensor has at most {MAX_NDIM}")
-    nbytes = np.dtype(dtype).itemsize * math.prod(max(d, 1) for d in shape)
+    nbytes = tensor_dtype(dtype).itemsize * math.prod(max(d, 1) for d in shape)
     payload = 2 + 8 * len(shape) + nbytes  # the tensor header, then the elements
     limit = min(MAX_LEN32, max_bytes() - 6)  # (6: the largest ext header)
     if payload > limit:

@@ -19,6 +19,7 @@ import numpy as np
 
 from hlx_core.codec import encode_chunks
 from hlx_core.codec.handle import Handle, blake3_digest, tag_of
+from hlx_core.codec.tensor import tensor_dtype
 from hlx_core.compile import compile_glsl, spirv_from_file
 from hlx_core.contracts.ids import COMPUTE_KERNEL
 from hlx_core.contracts.shader import shader_contract
@@ -43,7 +44,7 @@ class OutputSpec:
 def out(dtype: Any, shape: int | Sequence[int]) -> OutputSpec:
     """An output of ``dtype`` and ``shape`` for a ``Kernel`` call."""
     try:
-        kind = np.dtype(dtype)
+        kind = tensor_dtype(dtype) if isinstance(dtype, str) else np.dtype(dtype)
     except TypeError:
         raise ContractError("E_DTYPE", f"hlx.out: {dtype!r} is not a dtype") from None
     dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
