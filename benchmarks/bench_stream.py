@@ -5,8 +5,7 @@ Each library kernel runs on the Vulkan backend as its helper builds it, with res
 hashing at its default (outputs of 1 MiB or more hashed on the device after the kernel, inside the run),
 beside its candidates: stream_<op>_v4x1 (one uvec4 group per thread per step where the library moves 4);
 the library's previous softmax and transpose (stream_<op>_prev: softmax a 256-thread workgroup per row);
-softmax_team32 (a 32-lane team per row, 8 rows per workgroup) and softmax_team256 (a row per workgroup, warp
-butterflies); softmax_fit512x4 and fit256x16 (the library's team fitted to the row, every load of a row in
+softmax_fit512x4 and fit256x16 (the library's team fitted to the row, every load of a row in
 flight at once, at 512 lanes x 4 vec4 and 256 x 16); and softmax_pipe512x4 and pipe256x8 (fit512x4 and
 the library's 256 x 8 with the next block of rows loaded before the current one is reduced, on a quarter of
 the workgroups), timed on rows of 1024 and of 8192;
@@ -71,7 +70,6 @@ ALL_OPS = (*OPS, "reduce_sum", "softmax", "transpose", "conv2d")
 ALPHA = 1.5
 BYTES = {"copy": 8, "add": 12, "mul": 12, "saxpy": 12, "relu": 8, "reduce_sum": 4, "softmax": 8, "transpose": 8}
 SOFTMAX_COLS = (1024, 8192)  # the row lengths softmax is timed on
-SOFTMAX_TEAMS = {"team32": 8, "team256": 1}  # candidate: rows per workgroup
 # candidate: invocations, vec4 per lane (the library: 256, 8)
 SOFTMAX_FITS = {"fit512x4": (512, 4), "fit256x16": (256, 16), "pipe512x4": (512, 4), "pipe256x8": (256, 8)}
 PIPE_BLOCKS = 4  # blocks of rows per workgroup of a softmax_pipe* candidate: each has a next block to load
@@ -122,9 +120,9 @@ def fit_rows(cols: int, invocations: int, registers: int) -> int:
 
 
 def team_contract(name: str, handle: Any, rows: int, cols: int, grid_x: int | None = None) -> dict:
-    """A softmax_team*, softmax_fit* or softmax_pipe* candidate: a workgroup per block of rows, per
+    """A softmax_fit* or softmax_pipe* candidate: a workgroup per block of rows, per
     PIPE_BLOCKS blocks for pipe* (``grid_x`` workgroups, which then loop, where given)."""
-    per_group = SOFTMAX_TEAMS[name] if name in SOFTMAX_TEAMS else fit_rows(cols, *SOFTMAX_FITS[name])
+    per_group = fit_rows(cols, *SOFTMAX_FITS[name])
     blocks = groups(rows, per_group)
     grid = [grid_x or min(groups(blocks, PIPE_BLOCKS) if name.startswith("pipe") else blocks, MAX_GROUPS), 1, 1]
     return contract([stage(VARIANTS / f"softmax_{name}.spv", grid, [handle], [("float32", (rows, cols))],
@@ -132,9 +130,9 @@ def team_contract(name: str, handle: Any, rows: int, cols: int, grid_x: int | No
 
 
 def softmax_contracts(handle: Any, rows: int, cols: int, grid_x: int | None = None) -> list[tuple[str, dict]]:
-    """(name, contract) of the library softmax, its previous shader and the team, fit and pipe candidates."""
+    """(name, contract) of the library softmax, its previous shader and the fit and pipe candidates."""
     return [("library", hlx.kernels.softmax(handle)), ("prev", prev_contract("softmax", handle, rows, cols, "float32")),
-            *((name, team_contract(name, handle, rows, cols, grid_x)) for name in (*SOFTMAX_TEAMS, *SOFTMAX_FITS))]
+            *((name, team_contract(name, handle, rows, cols, grid_x)) for name in SOFTMAX_FITS)]
 
 
 def conv_out(xs: Sequence[int], ws: Sequence[int], stride: int, padding: int) -> tuple[int, int, int, int]:
@@ -229,7 +227,7 @@ def check_softmax(poisoned: Any, rng: np.random.Generator) -> list[str]:
         x = (rng.standard_normal((rows, cols)) * 4).astype(np.float32)
         h = hlx.collapse(x)
         looped = [(f"{name} on 2 workgroups", team_contract(name, h, rows, cols, 2))
-                  for name in (*SOFTMAX_TEAMS, *SOFTMAX_FITS)]
+                  for name in SOFTMAX_FITS]
         for name, c in softmax_contracts(h, rows, cols) + looped:
             got = output(poisoned, c)
             if not softmax_ok(x, got):
