@@ -1,8 +1,8 @@
 """power: energy per GEMM from NVML's total-energy counter, HLX against cuBLAS, data kept on the device.
 
 HLX runs a 902 of STAGES chained GEMMs (x <- x @ b, each stage reading the last one's output on the
-device; one submit, the final product read back); cuBLAS runs the same chain through torch with one
-synchronize per chain. b is scaled by 1/sqrt(n) so values neither grow nor vanish (energy depends on the
+device; one submit, the final product left on the device as the bench session leaves large outputs);
+cuBLAS runs the same chain through torch with one synchronize per chain. b is scaled by 1/sqrt(n) so values neither grow nor vanish (energy depends on the
 bits that toggle). Each sample runs chains for at least SECONDS (the counter ticks coarsely) and divides
 the joules the counter gained by the GEMMs done; average watts are given beside. Needs pynvml
 (``pip install 'hlx[bench]'``) and an NVIDIA GPU that HLX runs on; otherwise skipped with a note.
