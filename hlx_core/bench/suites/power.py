@@ -2,9 +2,10 @@
 
 HLX runs a 902 of STAGES chained GEMMs (x <- x @ b, each stage reading the last one's output on the
 device; one submit, the final product left on the device as the bench session leaves large outputs);
-cuBLAS runs the same chain through torch with one synchronize per chain. b is scaled by 1/sqrt(n) so values neither grow nor vanish (energy depends on the
-bits that toggle). Each sample runs chains for at least SECONDS (the counter ticks coarsely) and divides
-the joules the counter gained by the GEMMs done; average watts are given beside. Needs pynvml
+cuBLAS runs the same chain through torch with one synchronize per chain. b is scaled by 1/sqrt(n) so
+values neither grow nor vanish (energy depends on the bits that toggle). Each sample runs chains for at
+least SECONDS (the counter ticks coarsely) and divides the joules the counter gained by the GEMMs done;
+average watts and wall time per GEMM are given beside. Needs pynvml
 (``pip install 'hlx[bench]'``) and an NVIDIA GPU that HLX runs on; otherwise skipped with a note.
 """
 from __future__ import annotations
