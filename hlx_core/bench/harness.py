@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from hlx_core import registry, runtime
+from hlx_core import runtime
 from hlx_core.backend import DeviceInfo, DeviceOutput, Session
 from hlx_core.bench.peers import Peer
 from hlx_core.bench.peers import available as available_peers
@@ -26,7 +26,7 @@ from hlx_core.bench.report import Row
 from hlx_core.bench.timing import Stats, measure, wall
 from hlx_core.cas.store import MemoryStore
 from hlx_core.errors import HLXError
-from hlx_core.kernels.helpers import add, gemm, reduce_sum
+from hlx_core.kernels.helpers import gemm, reduce_sum
 from hlx_core.plan import Plan
 from hlx_core.planner import plan as make_plan
 
@@ -105,16 +105,12 @@ class Bench:
 
     @property
     def session(self) -> Session:
-        """The session every suite's kernels run in, opened on first use on the backend ``--backend``
-        names ("auto": the one hlx.run picks), with ``--device``."""
+        """The session every suite's kernels run in: the one ``hlx.run`` uses for ``--backend`` ("auto": the
+        one it picks) and ``--device`` (one device opened, not a second beside it). Like every session of
+        ``hlx.run`` it leaves large outputs on the device, as the CUDA peers' results stay: a timed repeat
+        never waits on a download (``first_output`` downloads what it checks)."""
         if self._session is None:
-            probe = add(np.ones(4, np.float32), np.ones(4, np.float32), store=self.store)
-            first = runtime.run(probe, backend=self.options.backend, device=self.options.device, store=self.store,
-                                memo=False)
-            self._session = registry.backend_entries()[first.backend].backend.open(self.options.device)
-            # Large outputs stay on the device, as hlx.run leaves them and as the CUDA peers' results stay:
-            # a timed repeat never waits on a download (first_output downloads what it checks).
-            self._session.on_device = True
+            _, self._session = runtime.session(self.options.backend, self.options.device)
         return self._session
 
     def warm_up(self) -> None:
@@ -161,9 +157,8 @@ class Bench:
                    date=self.date)
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        """Let go of the session (``hlx.run``'s: it stays open for later runs and closes at exit)."""
+        self._session = None
 
     # -- peers --------------------------------------------------------------------------------------------
 
