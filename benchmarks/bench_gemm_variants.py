@@ -1,9 +1,9 @@
-"""fp32 GEMM candidates (variants/sgemm_*.spv, sgemm128_*.spv, the library's gemm/gemm128) against cuBLAS.
+"""fp32 GEMM candidates (variants/sgemm128_*.spv, the library's gemm/gemm128) against cuBLAS.
 
 Every candidate has the library gemm's interface (bindings A, B, C; push constants M, N, K) and covers a BM x BN
-block of C per workgroup (read from its file name: sgemm_<BM>x<BN>_..., and 128x128 for sgemm128_*, gemm128 with
-one or two changes each, ../shaders/gemm128.glsl, unless named ..._block<BM>x<BN>). First each one, plain and
-split-K (the sgemm_* and *_splitk ones), is checked against NumPy float64 on random non-square sizes that are
+block of C per workgroup (128x128 for sgemm128_*, gemm128 with one or two changes each, ../shaders/gemm128.glsl,
+unless named ..._block<BM>x<BN>; any other file takes FILE.spv:BMxBN). First each one, plain and split-K (the
+*_splitk ones), is checked against NumPy float64 on random non-square sizes that are
 multiples of no tile (the declared gemm bound), and split-K runs twice for equal bits. Then each is timed at every
 size with GPU timestamps (median of --repeat runs, inputs resident); split-K (S slices of K, an [S, M, N] partial
 and the fixed-order sgemm_splitk_reduce pass, both stages timed) where the plain grid has fewer than --fill
@@ -47,10 +47,7 @@ def tile_of(path: Path, given: str) -> tuple[int, int]:
     if path.stem.startswith("sgemm128_"):
         m = re.search(r"_block(\d+)x(\d+)", path.stem)
         return (int(m.group(1)), int(m.group(2))) if m else (128, 128)
-    m = re.match(r"sgemm_(\d+)x(\d+)_", path.stem)
-    if not m:
-        raise SystemExit(f"{path}: give the tile as {path}:BMxBN")
-    return int(m.group(1)), int(m.group(2))
+    raise SystemExit(f"{path}: give the tile as {path}:BMxBN")
 
 
 def splits_k(path: Path) -> bool:
@@ -58,7 +55,7 @@ def splits_k(path: Path) -> bool:
     SPIR-V is a library shader's (sgemm128_vec4b_splitk is gemm128's) runs as that shader, one slice only."""
     if library_kernel(path.read_bytes()) is not None:
         return False
-    return path.stem.startswith("sgemm_") or path.stem.endswith("_splitk")
+    return path.stem.endswith("_splitk")
 
 
 def gemm_contract(spv: Path, tile: tuple[int, int], a, b, shape: tuple[int, int, int], slices: int) -> dict:
@@ -103,7 +100,7 @@ def check(poisoned, variants: list[tuple[Path, tuple[int, int]]], rng: np.random
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", nargs="*", help="FILE.spv or FILE.spv:BMxBN (default: the library and all "
-                                                    "sgemm_* and sgemm128_* candidates)")
+                                                    "sgemm128_* candidates)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
     parser.add_argument("--splitk", type=int, nargs="*", default=[2, 4], help="K slices tried on small grids")
     parser.add_argument("--fill", type=int, default=264, help="split K below this many workgroups (2 x 132 SMs)")
@@ -116,7 +113,7 @@ def main() -> int:
     if args.variants:
         variants = [(Path(p), tile_of(Path(p), t)) for p, _, t in (v.partition(":") for v in args.variants)]
     else:
-        found = sorted(p for p in [*VARIANTS.glob("sgemm_*.spv"), *VARIANTS.glob("sgemm128_*.spv")] if p != REDUCE)
+        found = sorted(VARIANTS.glob("sgemm128_*.spv"))
         variants = [(p, tile_of(p, "")) for p in [SHADERS / "gemm.spv", SHADERS / "gemm128.spv", *found]]
 
     rng = np.random.default_rng()

@@ -12,8 +12,7 @@ the workgroups), timed on rows of 1024 and of 8192;
 the library's implicit-GEMM conv2d (W[K, C*R*S] @ im2col(x), 64x128 blocks, 8x8 outputs per thread,
 taps in (r, s, c) order, 8 channels a step) beside conv2d_rsc4x8_k16 and rsc4x8_k8 (256 threads, 4x8 each,
 16 or 8 channels a step), rsc8x8_k16 (16 channels a step) and rsc8x8_k8_256px (64x256 blocks, 256 threads),
-and the previous library shader conv2d_prev (taps in (c, r, s) order, 16 a step) and conv2d_prev_w4 (its
-filter loaded as whole vec4), on the conv2d of `hlx bench stream` (x [32, 64, 56, 56],
+on the conv2d of `hlx bench stream` (x [32, 64, 56, 56],
 w [64, 64, 3, 3], padding 1). Per kernel it prints the GPU time of its stages (timestamps, first dispatch
 to last, every reduce_sum pass included; the hash passes come after the last timestamp), the throughput
 that gives, and the wall time of a whole run (the session's execute: submit, wait, outputs hashed and
@@ -74,7 +73,7 @@ SOFTMAX_COLS = (1024, 8192)  # the row lengths softmax is timed on
 SOFTMAX_FITS = {"fit512x4": (512, 4), "fit256x16": (256, 16), "pipe512x4": (512, 4), "pipe256x8": (256, 8)}
 PIPE_BLOCKS = 4  # blocks of rows per workgroup of a softmax_pipe* candidate: each has a next block to load
 CONV_TILES = {"rsc4x8_k16": (64, 128), "rsc4x8_k8": (64, 128), "rsc8x8_k16": (64, 128),  # channels, pixels
-              "rsc8x8_k8_256px": (64, 256), "prev": (64, 128), "prev_w4": (64, 128)}
+              "rsc8x8_k8_256px": (64, 256)}
 
 
 class Case(NamedTuple):

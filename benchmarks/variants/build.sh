@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Compile the sgemm_*, sgemm128_*, stream_*, conv2d_* and softmax_* candidates here (*.comp, which include *.glsl
-# from here or from ../../shaders/) into their committed .spv and validate them.
+# Compile the sgemm128_*, sgemm_splitk_reduce, stream_*, conv2d_* and softmax_* candidates here (*.comp,
+# which include *.glsl from here or from ../../shaders/) into their committed .spv and validate them.
 set -euo pipefail
 cd "$(dirname "$0")"
 for src in *.comp; do

@@ -11,10 +11,9 @@
 // (coopmat_ceiling.glsl) it prices the shared-memory fragment loads at the library's occupancy; against
 // the library it prices everything else (global loads, stores to shared memory, barriers). The K slice
 // read alternates with the iteration so the loads cannot be hoisted out of the loop.
-// TRANSPOSE_B = 1 reads B from an N x K tile (uint words, 16 bytes of padding per row) column-major, as
-// gemm_half_coopmat_probe.glsl's TRANSPOSE_B does; BARRIERS = 2 adds the library's two workgroup barriers
-// per K step of 32 (with nothing stored between them: their synchronisation cost alone). Built for float16 and, by build_coopmat_variants.py,
-// bfloat16. Bindings: 0 the tiles' source (64 uvec4, zeros do), 1 the float32 output (8 * 256 per
+// TRANSPOSE_B = 1 reads B from an N x K tile (uint words, 16 bytes of padding per row) column-major;
+// BARRIERS = 2 adds the library's two workgroup barriers per K step of 32 (with nothing stored between
+// them: their synchronisation cost alone). Built for float16 and, by build_coopmat_variants.py, bfloat16. Bindings: 0 the tiles' source (64 uvec4, zeros do), 1 the float32 output (8 * 256 per
 // workgroup). Push constant: iters.
 #ifndef TRANSPOSE_B
 #define TRANSPOSE_B 0
