@@ -254,7 +254,7 @@ def _npy(value: dict, folders: Folders, path: str) -> np.ndarray:
                                                          '"dtype": "bfloat16" to read them so', path=path)
         return array
     dtype = _dtype(value, "$npy", path)
-    if raw and dtype_code(dtype) == dtype_code(bfloat16()):
+    if raw and dtype == bfloat16():
         return array.view(dtype)
     if dtype_code(dtype) != dtype_code(array.dtype):  # byte order aside (LC-B is little-endian)
         raise ContractError("E_CONTRACT_FIELD_TYPE", f"$npy {value['$npy']!r:.60} holds {array.dtype}, not "

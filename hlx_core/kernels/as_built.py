@@ -20,9 +20,6 @@ from hlx_core.kernels.library import BY_NAME, LIBRARY
 from hlx_core.kernels.spec import KernelSpec
 
 TensorSpec = tuple[np.dtype, tuple[int, ...], bool]  # dtype, shape, is an output
-# Library shaders that take gl_NumWorkGroups.z as slices of K, slice z written z outputs' worth past C's start:
-# built for one slice (shaders/gemm128.comp), they would write past their output with any other z.
-ONE_SLICE_SHADERS = frozenset({"gemm128"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -98,9 +95,9 @@ def conform(spec: KernelSpec, kernel_name: str, bindings: Sequence[TensorSpec], 
                                 f"output {dtype.name}{list(shape)}: the {spec.shader} shader writes "
                                 f"{want_dtype.name}{list(want_shape)} for these inputs",
                                 path=f"{path}.bindings[{i}].output")
-    if spec.shader in ONE_SLICE_SHADERS and dispatch[2] != 1:
+    if spec.grid_z is not None and dispatch[2] != spec.grid_z:
         raise ContractError("E_CONTRACT_STRUCTURE", f"dispatch {list(dispatch)}: the {spec.shader} shader takes "
-                            "one workgroup along z (it reads z as slices of K)", path=f"{path}.dispatch")
+                            f"{spec.grid_z} workgroup(s) along z (KernelSpec.grid_z)", path=f"{path}.dispatch")
     # gemm() picks gemm or gemm128 by size; the other tile's dispatch rule is not gemm()'s to give.
     as_built = built["kernel_name"] == spec.name
     if as_built and list(dispatch) != built["dispatch"]:

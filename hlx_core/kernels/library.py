@@ -264,7 +264,7 @@ LIBRARY: tuple[KernelSpec, ...] = (
     # What gemm() builds for products whose 128x128 tile grid has at least GEMM128_MIN_GROUPS workgroups.
     KernelSpec(name="gemm128", reference=ref.gemm, tolerance=tol.gemm, shader="gemm128",
                push_constants=(("M", "uint"), ("N", "uint"), ("K", "uint")),
-               build=_build_gemm, tensors=2, writes_all_outputs=True),
+               build=_build_gemm, tensors=2, writes_all_outputs=True, grid_z=1),
     # What gemm() builds for float16 / bfloat16 inputs; GPU backends run the coopmat variant where they can.
     _half_gemm("gemm_f16", "float16", "gemm_f16_coopmat"),
     _half_gemm("gemm_bf16", "bfloat16", "gemm_bf16_coopmat"),

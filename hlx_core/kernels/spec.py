@@ -66,6 +66,9 @@ class KernelSpec:
     reduction order depends on the number of rows (tests/test_batch_invariance.py checks each declaration).
     ``variants`` are faster shaders of the same computation that a GPU backend runs instead where its
     device supports them (hlx_core/kernels/variants.py); the reference models them too.
+    ``grid_z``: the only number of workgroups along z the shader takes (None: whatever its builder gives);
+    a hand-written contract dispatching another is refused (gemm128 reads z as slices of K and would write
+    past its output).
     """
 
     name: str
@@ -82,6 +85,7 @@ class KernelSpec:
     tolerance: Tolerance | None = None
     batch_invariant: bool = False
     variants: tuple[Variant, ...] = ()
+    grid_z: int | None = None
 
     def run(self, inputs: list[np.ndarray], stage: Stage, where: str) -> list[np.ndarray]:
         """The reference's results for ``stage`` on ``inputs``, each a fresh C-ordered array of exactly the
