@@ -16,7 +16,11 @@ Prints TFLOP/s, the ratio to the 16x16x16 ceiling and to cuBLAS, and the largest
 16 sampled rows as a fraction of the bound (HLX) or absolute (cuBLAS, whose output is rounded to 16 bits).
 First it prints the registers, spills and shared memory of the library's shader and of each candidate where
 the driver reports them (VK_KHR_pipeline_executable_properties).
-VK_NV_cooperative_matrix2 is not measured: glslang 13.1.1 cannot compile GL_NV_cooperative_matrix2.
+(d) VK_NV_cooperative_matrix2's workgroup scope: variants/coopmat2_ceiling_<dtype>_<BM>x<BN>x<BK>_wg<WG>.spv,
+    the register-only loop on workgroup-scope matrices, and the ``hgemm_*_aligned_*`` candidates (workgroup-
+    scope operands loaded straight from the buffers), which take only shapes that are multiples of their
+    tile and are checked on such shapes. glslang 13.1.1 compiles them as GL_KHR_cooperative_matrix with
+    ``gl_ScopeWorkgroup``; the build adds the extension's declaration.
 
     python3 bench_gemm_half.py [--sizes 2048 4096 8192] [--variants FILE.spv ...]
     python3 bench_gemm_half.py --quick      # correctness and small sizes (any Vulkan device, lavapipe too)
@@ -142,21 +146,44 @@ def variant_contract(spv: Path, a, b, m: int, k: int, n: int) -> dict:
     return contract([stage(spv, grid, [a, b], [("float32", (m, n))], words(m, n, k))], spv.stem)
 
 
+def check_shapes(spv: Path) -> list[tuple[int, int, int]]:
+    """(M, K, N) to check a candidate on: any for the edge-handling ones, multiples of the tile (and of
+    K 64) for the aligned ones."""
+    if "_aligned" not in spv.stem:
+        return CHECK_SHAPES
+    bm, bn = tile_of(spv)
+    return [(bm, 128, bn), (2 * bm, 256, 3 * bn)]
+
+
+def coopmat2_ceiling(session, quick: bool) -> None:
+    """TFLOP/s of each workgroup-scope register-only loop the device takes (VK_NV_cooperative_matrix2)."""
+    groups, iters = (2, 8) if quick else (132 * 4, 4096)
+    for spv in sorted(VARIANTS.glob("coopmat2_ceiling_*.spv")):
+        kind, bm, bn, bk = re.match(r"coopmat2_ceiling_(\w+?)_(\d+)x(\d+)x(\d+)_wg", spv.stem).groups()
+        bm, bn, bk = int(bm), int(bn), int(bk)
+        src = hlx.collapse(np.full(256, 0x3C00, dtype=np.uint32))
+        c = contract([stage(spv, [groups, 1, 1], [src], [("float32", (groups * bm * bn,))], words(iters))], spv.stem)
+        try:
+            _, ms = warm_timed(session, c, 5)
+        except HLXError as exc:  # refused, or the driver fails to build it (VK_ERROR_UNKNOWN): said, skipped
+            print(f"{spv.name}: skipped, {exc}")
+            continue
+        print(f"ceiling2 {spv.stem:44} {groups * iters * 2 * bm * bn * bk / 1e9 / ms:8.1f} TFLOP/s")
+
+
 def check_variants(session, paths: list[Path], rng: np.random.Generator) -> list[str]:
     """Each candidate against float64 on the check shapes; a candidate the device refuses (E_UNSUPPORTED:
     a fragment shape it does not list) is said so and taken out of ``paths``."""
     failed = []
     for spv in list(paths):
         kind = kind_of(spv)
-        for m, k, n in CHECK_SHAPES:
+        for m, k, n in check_shapes(spv):
             a = rng.standard_normal((m, k)).astype(DTYPES[kind])
             b = rng.standard_normal((k, n)).astype(DTYPES[kind])
             c = variant_contract(spv, hlx.collapse(a), hlx.collapse(b), m, k, n)
             try:
                 out, _ = timed(session, c, 1)
-            except HLXError as exc:
-                if exc.code != "E_UNSUPPORTED":
-                    raise
+            except HLXError as exc:  # refused, or the driver fails to build it: said, and taken out
                 print(f"{spv.name}: skipped, {exc}")
                 paths.remove(spv)
                 break
@@ -204,6 +231,8 @@ def main() -> int:
         paths = []
     print_statistics(session, statistics_cases(paths, rng))
     roofs = ceiling(session, args.quick, args.sms) if coopmat else {}
+    if coopmat:
+        coopmat2_ceiling(session, args.quick)
     torch = cuda_torch()
     print(f"{'dtype':5} {'size':>5} {'impl':34} {'TFLOP/s':>8} {'/ceil':>6} {'/cuBLAS':>7} {'err':>10}")
     for kind, dtype in DTYPES.items():

@@ -86,6 +86,23 @@ def as_bfloat16(spirv: bytes) -> bytes:
     return struct.pack(f"<{len(out)}I", *out)
 
 
+def with_extension(spirv: bytes, name: str) -> bytes:
+    """The module with ``OpExtension name`` added after its last OpExtension: glslang 13.1.1 compiles
+    workgroup-scope cooperative matrices (``gl_ScopeWorkgroup``) but, predating SPV_NV_cooperative_matrix2,
+    does not declare the extension that allows them."""
+    words = list(struct.unpack(f"<{len(spirv) // 4}I", spirv))
+    i, last_ext = 5, None
+    while i < len(words):
+        count, opcode = words[i] >> 16, words[i] & 0xFFFF
+        i += count
+        if opcode == _OP_EXTENSION:
+            last_ext = i
+    if last_ext is None:
+        raise ValueError("the module has no OpExtension to add to")
+    words[last_ext:last_ext] = _instruction(_OP_EXTENSION, _string_words(name))
+    return struct.pack(f"<{len(words)}I", *words)
+
+
 def compile_glsl(source: Path, defines: dict[str, str] | None = None) -> bytes:
     """SPIR-V 1.6 of a compute shader compiled by glslang 13.1.1 with ``-DNAME=VALUE`` for each define;
     RuntimeError when the compiler is missing or refuses the source."""

@@ -83,6 +83,22 @@ def test_refusals_name_what_is_missing():
     assert any("bfloat16" in r for r in only_f16.refusals(bf16))
 
 
+def test_flexible_workgroup_tiles_take_multiples_in_their_workgroup_size():
+    """VK_NV_cooperative_matrix2's flexible entries: any multiple of the granularity up to the largest
+    dimension, in scope, and for workgroup scope only in a workgroup of the entry's size."""
+    spv = ROOT / "benchmarks" / "variants" / "hgemm_128x128_k32_wg128_aligned_f16.spv"
+    info = reflect_entry(spv.read_bytes())
+    flexible = {"m": 32, "n": 16, "k": 16, "a": "float16", "b": "float16", "c": "float32", "result": "float32",
+                "scope": "workgroup", "flexible": True, "max_dimension": 1024, "workgroup_invocations": 128}
+    assert _support(NV_TILES).refusals(info)  # fixed 16x16x16 subgroup tiles take none of its matrices
+    assert _support([flexible]).refusals(info) == []
+    assert len(_support([{**flexible, "workgroup_invocations": 256}]).refusals(info)) == 3
+    assert len(_support([{**flexible, "max_dimension": 64}]).refusals(info)) == 3  # 128 rows or columns each
+    assert len(_support([{**flexible, "k": 64}]).refusals(info)) == 2  # K 32 is no multiple of 64: a and b
+    assert len(_support([{**flexible, "m": 256}]).refusals(info)) == 2  # 128 rows: a and the accumulator
+    assert len(_support([{**flexible, "scope": "subgroup", "workgroup_invocations": 0}]).refusals(info)) == 3
+
+
 @pytest.mark.parametrize("dtype", list(DTYPES))
 def test_specialise_picks_coopmat_only_where_the_device_takes_it(rng, dtype):
     a, b = _inputs(rng, 300, 70, 130, DTYPES[dtype])

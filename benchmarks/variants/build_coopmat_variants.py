@@ -6,7 +6,10 @@
 * ``coopmat_ceiling_{f16,bf16}_<M>x<N>x<K>_a<NACC>.spv``: the register-only multiply-add loop per tile shape,
   with NACC independent accumulators;
 * ``coopmat_inner[_bt|_bar2]_{f16,bf16}.spv``: the library GEMM's inner loop alone (INNER), fragments from
-  shared tiles (B K x N, or N x K read column-major), no global loads, no barriers or the library's two.
+  shared tiles (B K x N, or N x K read column-major), no global loads, no barriers or the library's two;
+* ``hgemm_<BM>x<BN>_k<BK>_wg<WG>_aligned_{f16,bf16}.spv``: variants/gemm_half_coopmat2.glsl, workgroup-
+  scope matrices (VK_NV_cooperative_matrix2) loaded straight from the buffers, aligned shapes only;
+* ``coopmat2_ceiling_{f16,bf16}_<BM>x<BN>x<BK>_wg<WG>.spv``: the workgroup-scope register-only loop.
 
     python3 variants/build_coopmat_variants.py     (from benchmarks/)
 """
@@ -26,6 +29,17 @@ INNER = {"coopmat_inner": {}, "coopmat_inner_bt": {"TRANSPOSE_B": "1"}, "coopmat
 # Tiles NVIDIA drivers list for 16-bit inputs and float32 accumulators.
 CEILING_SHAPES = [(16, 16, 16), (16, 8, 16), (16, 8, 8)]
 CEILING_ACCUMULATORS = (4, 8, 16)  # independent accumulators per subgroup: the best is the ceiling
+# Workgroup-scope tilings (BM, BN, BK, WG), multiples of the H200's granularity for WG invocations
+# (128: 32 x 16 x 16). The one kept timed best of nine (docs/BENCHMARKS.md): 61 TFLOP/s at 4096^3, against
+# 240 for the library's subgroup-scope shader, so workgroup scope is measured here, not used.
+COOPMAT2 = [(128, 128, 32, 128)]
+COOPMAT2_CEILING = [(128, 128, 32, 256), (128, 256, 32, 256), (64, 64, 16, 128)]
+COOPMAT2_EXTENSION = "SPV_NV_cooperative_matrix2"
+
+
+def both(code: bytes) -> tuple[tuple[str, bytes], tuple[str, bytes]]:
+    """The float16 module and its bfloat16 derivation."""
+    return ("f16", code), ("bf16", B.as_bfloat16(code))
 
 
 def main() -> None:
@@ -44,6 +58,16 @@ def main() -> None:
                                                                   "NACC": f"{acc}u"})
             for kind, data in (("f16", code), ("bf16", B.as_bfloat16(code))):
                 (HERE / f"coopmat_ceiling_{kind}_{m}x{n}x{k}_a{acc}.spv").write_bytes(data)
+    for bm, bn, bk, wg in COOPMAT2:
+        code = B.compile_glsl(HERE / "gemm_half_coopmat2.glsl", {"BM": str(bm), "BN": str(bn), "BK": str(bk),
+                                                                "WG": str(wg)})
+        for kind, data in both(B.with_extension(code, COOPMAT2_EXTENSION)):
+            (HERE / f"hgemm_{bm}x{bn}_k{bk}_wg{wg}_aligned_{kind}.spv").write_bytes(data)
+    for bm, bn, bk, wg in COOPMAT2_CEILING:
+        code = B.compile_glsl(HERE / "coopmat2_ceiling.glsl", {"BM": str(bm), "BN": str(bn), "BK": str(bk),
+                                                              "WG": str(wg)})
+        for kind, data in both(B.with_extension(code, COOPMAT2_EXTENSION)):
+            (HERE / f"coopmat2_ceiling_{kind}_{bm}x{bn}x{bk}_wg{wg}.spv").write_bytes(data)
 
 
 if __name__ == "__main__":

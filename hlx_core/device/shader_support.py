@@ -18,7 +18,9 @@ from hlx_core.spirv.types import CooperativeMatrixType, EntryPoint
 @dataclass(frozen=True)
 class CooperativeMatrixShape:
     """One tile a device offers (VkCooperativeMatrixPropertiesKHR): an (m x k) * (k x n) + (m x n)
-    multiply-add with component types ``a``, ``b``, ``c`` and ``result`` in ``scope``."""
+    multiply-add with component types ``a``, ``b``, ``c`` and ``result`` in ``scope``. A ``flexible`` one
+    (VK_NV_cooperative_matrix2) takes every multiple of its m, n, k up to ``max_dimension``; one of
+    workgroup scope only in a workgroup of ``workgroup_invocations``."""
 
     m: int
     n: int
@@ -28,21 +30,34 @@ class CooperativeMatrixShape:
     c: str
     result: str
     scope: str = "subgroup"
+    flexible: bool = False
+    max_dimension: int = 0
+    workgroup_invocations: int = 0
 
     @classmethod
     def from_dict(cls, d: Mapping) -> CooperativeMatrixShape:
         return cls(int(d["m"]), int(d["n"]), int(d["k"]), str(d["a"]), str(d["b"]), str(d["c"]),
-                   str(d["result"]), str(d.get("scope", "subgroup")))
+                   str(d["result"]), str(d.get("scope", "subgroup")), bool(d.get("flexible", False)),
+                   int(d.get("max_dimension", 0)), int(d.get("workgroup_invocations", 0)))
 
-    def fits(self, t: CooperativeMatrixType) -> bool:
-        """Whether a module's matrix type is an operand of this tile."""
+    def _sizes(self, rows: int, cols: int, want_rows: int, want_cols: int) -> bool:
+        if not self.flexible:
+            return (rows, cols) == (want_rows, want_cols)
+        return (rows % want_rows == 0 and cols % want_cols == 0 and 0 < rows <= self.max_dimension
+                and 0 < cols <= self.max_dimension)
+
+    def fits(self, t: CooperativeMatrixType, invocations: int = 0) -> bool:
+        """Whether a module's matrix type is an operand of this tile (``invocations``: the module's
+        workgroup size, which a workgroup-scope flexible tile must match)."""
         if t.scope != self.scope:
             return False
+        if self.workgroup_invocations and invocations != self.workgroup_invocations:
+            return False
         if t.use == "a":
-            return (t.rows, t.cols, t.component) == (self.m, self.k, self.a)
+            return self._sizes(t.rows, t.cols, self.m, self.k) and t.component == self.a
         if t.use == "b":
-            return (t.rows, t.cols, t.component) == (self.k, self.n, self.b)
-        return (t.rows, t.cols) == (self.m, self.n) and t.component in (self.c, self.result)
+            return self._sizes(t.rows, t.cols, self.k, self.n) and t.component == self.b
+        return self._sizes(t.rows, t.cols, self.m, self.n) and t.component in (self.c, self.result)
 
 
 @dataclass(frozen=True)
@@ -69,8 +84,9 @@ class ShaderSupport:
         refused = dict(self.refused)
         out = [f"{cap} ({refused[cap]})" for cap in dict.fromkeys(info.capabilities) if cap in refused]
         if "CooperativeMatrixKHR" not in refused:
+            invocations = info.local_size[0] * info.local_size[1] * info.local_size[2]
             for t in info.cooperative_matrices:
-                if t.khr and not any(shape.fits(t) for shape in self.cooperative_matrix):
+                if t.khr and not any(shape.fits(t, invocations) for shape in self.cooperative_matrix):
                     out.append(f"a {t.scope}-scope {t.rows}x{t.cols} {t.component} cooperative matrix used as "
                                f"{t.use}, which no tile the device lists takes")
         return out

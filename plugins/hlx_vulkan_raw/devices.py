@@ -6,6 +6,7 @@ is the device HLX would choose; hlx_core.device.selection picks one by index, na
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from hlx_vulkan_raw.errors import check
 from hlx_vulkan_raw.instance import Instance, get_instance, validation_requested
 from hlx_vulkan_raw.loader import (
     EXT_STRUCT_TYPES,
+    EXT_STRUCTS,
     NULL,
     chain,
     cstr,
@@ -219,12 +221,13 @@ def _query_features(handle, api_version: int, extensions: frozenset[str]) -> dic
     return features
 
 
-def describe_cooperative_matrix(p) -> dict[str, Any]:
+def describe_cooperative_matrix(p, m: int | None = None, n: int | None = None, k: int | None = None) -> dict[str, Any]:
     """One VkCooperativeMatrixPropertiesKHR as a plain dict: an (M x K) * (K x N) + (M x N) tile with its
-    component types."""
+    component types (``m``, ``n``, ``k`` given for a flexible entry, whose sizes are granularities)."""
     def ctype(v: int) -> str:
         return COMPONENT_TYPES.get(int(v), f"component{int(v)}")
-    return {"m": int(p.MSize), "n": int(p.NSize), "k": int(p.KSize), "a": ctype(p.AType), "b": ctype(p.BType),
+    m, n, k = (int(p.MSize), int(p.NSize), int(p.KSize)) if m is None else (int(m), int(n), int(k))
+    return {"m": m, "n": n, "k": k, "a": ctype(p.AType), "b": ctype(p.BType),
             "c": ctype(p.CType), "result": ctype(p.ResultType), "saturating": bool(p.saturatingAccumulation),
             "scope": SCOPES.get(int(p.scope), f"scope{int(p.scope)}")}
 
@@ -243,6 +246,35 @@ def _cooperative_matrix_shapes(instance: Instance, handle, extensions: frozenset
         props[i].sType = vk.VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR
     check(fn(handle, count, props), "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR")
     return tuple(describe_cooperative_matrix(props[i]) for i in range(count[0]))
+
+
+def _flexible_shapes(instance: Instance, handle, extensions: frozenset[str],
+                     max_dimension: int) -> tuple[dict[str, Any], ...]:
+    """VK_NV_cooperative_matrix2's flexible tiles: each entry takes any (m, n, k) that are multiples of its
+    granularity up to ``max_dimension``; a workgroup-scope entry only in a workgroup of exactly
+    ``workgroup_invocations``. The binding predates the call, so it goes through ctypes."""
+    if "VK_NV_cooperative_matrix2" not in extensions:
+        return ()
+    name = "vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV"
+    raw = lib.vkGetInstanceProcAddr(instance.handle, name.encode())
+    if raw == NULL:
+        return ()
+    fn = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32), ctypes.c_void_p)(
+        int(ffi.cast("uintptr_t", raw)))
+    device = int(ffi.cast("uintptr_t", handle))
+    count = ctypes.c_uint32(0)
+    check(fn(device, ctypes.byref(count), None), name)
+    entry = EXT_STRUCTS["VkCooperativeMatrixFlexibleDimensionsPropertiesNV"]
+    props = (entry * count.value)()
+    for p in props:
+        p.sType = EXT_STRUCT_TYPES["VkCooperativeMatrixFlexibleDimensionsPropertiesNV"]
+    check(fn(device, ctypes.byref(count), ctypes.addressof(props)), name)
+    out = []
+    for p in props[:count.value]:
+        shape = describe_cooperative_matrix(p, p.MGranularity, p.NGranularity, p.KGranularity)
+        out.append({**shape, "flexible": True, "max_dimension": max_dimension,
+                    "workgroup_invocations": int(p.workgroupInvocations)})
+    return tuple(out)
 
 
 def _uuid(raw) -> str:
@@ -271,6 +303,11 @@ def _describe(instance: Instance, handle, enum_index: int) -> PhysicalDevice:
         sizes = new_struct("VkPhysicalDeviceSubgroupSizeControlProperties",
                            vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES)
         links.append(sizes)
+    coop2 = None
+    if "VK_NV_cooperative_matrix2" in extensions:
+        coop2 = new_struct("VkPhysicalDeviceCooperativeMatrix2PropertiesNV",
+                           EXT_STRUCT_TYPES["VkPhysicalDeviceCooperativeMatrix2PropertiesNV"])
+        links.append(coop2)
     chain(*links)
     lib.vkGetPhysicalDeviceProperties2(handle, props2)
     p = props2.properties
@@ -309,7 +346,9 @@ def _describe(instance: Instance, handle, enum_index: int) -> PhysicalDevice:
         subgroup_size_range=(int(sizes.minSubgroupSize), int(sizes.maxSubgroupSize)) if sizes is not None else (sg, sg),
         memory_heaps=heaps, memory_types=types, queue_families=families, extensions=extensions,
         features=_query_features(handle, api, extensions),
-        cooperative_matrix=_cooperative_matrix_shapes(instance, handle, extensions))
+        cooperative_matrix=_cooperative_matrix_shapes(instance, handle, extensions) + _flexible_shapes(
+            instance, handle, extensions,
+            int(coop2.cooperativeMatrixFlexibleDimensionsMaxDimension) if coop2 is not None else 0))
 
 
 def enumerate_devices(instance: Instance) -> list[PhysicalDevice]:

@@ -44,7 +44,24 @@ EXT_STRUCTS: dict[str, type[ctypes.Structure]] = {
         "cooperativeMatrixConversions", "cooperativeMatrixPerElementOperations",
         "cooperativeMatrixTensorAddressing", "cooperativeMatrixBlockLoads"),
 }
+# VK_NV_cooperative_matrix2's properties: the largest flexible dimension, and one entry per type combination
+# and scope that takes any multiple of its (M, N, K) granularity (with the workgroup size a workgroup-scope
+# entry requires).
+EXT_STRUCTS["VkPhysicalDeviceCooperativeMatrix2PropertiesNV"] = type(
+    "VkPhysicalDeviceCooperativeMatrix2PropertiesNV", (ctypes.Structure,),
+    {"_fields_": [("sType", ctypes.c_uint32), ("pNext", ctypes.c_void_p),
+                  *((f, ctypes.c_uint32) for f in ("cooperativeMatrixWorkgroupScopeMaxWorkgroupSize",
+                                                   "cooperativeMatrixFlexibleDimensionsMaxDimension",
+                                                   "cooperativeMatrixWorkgroupScopeReservedSharedMemory"))]})
+EXT_STRUCTS["VkCooperativeMatrixFlexibleDimensionsPropertiesNV"] = type(
+    "VkCooperativeMatrixFlexibleDimensionsPropertiesNV", (ctypes.Structure,),
+    {"_fields_": [("sType", ctypes.c_uint32), ("pNext", ctypes.c_void_p),
+                  *((f, ctypes.c_uint32) for f in ("MGranularity", "NGranularity", "KGranularity", "AType",
+                                                   "BType", "CType", "ResultType", "saturatingAccumulation",
+                                                   "scope", "workgroupInvocations"))]})
 EXT_STRUCT_TYPES = {
+    "VkCooperativeMatrixFlexibleDimensionsPropertiesNV": 1000593001,
+    "VkPhysicalDeviceCooperativeMatrix2PropertiesNV": 1000593002,
     "VkPhysicalDeviceShaderBfloat16FeaturesKHR": 1000141000,     # ..._SHADER_BFLOAT16_FEATURES_KHR
     "VkPhysicalDeviceCooperativeMatrix2FeaturesNV": 1000593000,  # ..._COOPERATIVE_MATRIX_2_FEATURES_NV
 }

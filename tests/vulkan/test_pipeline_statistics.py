@@ -103,11 +103,31 @@ def test_coopmat_candidates_validate_and_reflect(spv):
     validate_module(data)
     info = reflect_entry(data, "main")
     hlx.shader_contract(data)  # the 900 a benchmark stage binds
-    bm, bn, _bk, wm, wn = (int(x) for x in re.match(r"hgemm_(\d+)x(\d+)_k(\d+)_w(\d+)x(\d+)_", spv.stem).groups())
-    assert info.local_size == ((bm // wm) * (bn // wn) * 32, 1, 1)
+    workgroup = re.match(r"hgemm_(\d+)x(\d+)_k(\d+)_wg(\d+)_", spv.stem)
+    if workgroup:  # workgroup-scope matrices (VK_NV_cooperative_matrix2): the tile is the accumulator
+        bm, bn, bk, wg = (int(x) for x in workgroup.groups())
+        assert info.local_size == (wg, 1, 1)
+        assert {(m.scope, m.use, m.rows, m.cols) for m in info.cooperative_matrices} >= {
+            ("workgroup", "a", bm, bk), ("workgroup", "b", bk, bn), ("workgroup", "accumulator", bm, bn)}
+    else:
+        bm, bn, _bk, wm, wn = (int(x) for x in re.match(r"hgemm_(\d+)x(\d+)_k(\d+)_w(\d+)x(\d+)_",
+                                                        spv.stem).groups())
+        assert info.local_size == ((bm // wm) * (bn // wn) * 32, 1, 1)
     assert [b.binding for b in info.bindings] == [0, 1, 2] and info.push_constant_size == 12
     want = "bfloat16" if spv.stem.endswith("_bf16") else "float16"
     assert {m.component for m in info.cooperative_matrices} == {want, "float32"}
+
+
+@pytest.mark.parametrize("spv", sorted(VARIANTS.glob("coopmat2_ceiling_*.spv")), ids=lambda p: p.stem)
+def test_workgroup_scope_loops_validate_and_reflect(spv):
+    """bench_gemm_half.py's workgroup-scope ceiling loops: WG invocations, source and output, iters."""
+    data = spv.read_bytes()
+    validate_module(data)
+    info = reflect_entry(data, "main")
+    hlx.shader_contract(data)
+    wg = int(re.search(r"_wg(\d+)$", spv.stem).group(1))
+    assert info.local_size == (wg, 1, 1) and [b.binding for b in info.bindings] == [0, 1]
+    assert {m.scope for m in info.cooperative_matrices} == {"workgroup"}
 
 
 @pytest.mark.parametrize("spv", sorted([*VARIANTS.glob("coopmat_ceiling_*.spv"), *VARIANTS.glob("coopmat_inner*.spv")]),
