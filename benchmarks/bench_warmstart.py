@@ -38,6 +38,8 @@ from typing import Any, Callable
 
 from hlx_core.bench.suites.warmstart import CUPY, HLX_PLAIN, PRELUDE, spawn
 
+SHADERS = Path(__file__).resolve().parents[1] / "shaders"
+
 # -- the children ---------------------------------------------------------------------------------------
 # PRELUDE, HLX_PLAIN (just the call), CUPY and spawn are the `hlx bench warmstart` suite's.
 
@@ -92,7 +94,7 @@ if name == "vulkan":  # the pipeline creations of the first run: what the pipeli
         try:
             return make(*args, **kwargs)
         finally:
-            pipeline_ms.append((time.perf_counter() - t) * 1e3)
+            pipeline_ms.append((len(args[0]), (time.perf_counter() - t) * 1e3))
 
     manager.get = timed
 result = hlx.run(contract, backend=BACKEND, memo=False)
@@ -100,7 +102,8 @@ out = result.arrays()[0]
 mark("result")
 extra = {}
 if name == "vulkan":
-    extra = {"pipeline_ms": sum(pipeline_ms), "cache_loaded_bytes": slot.session.core.pipeline_cache.loaded_bytes}
+    extra = {"pipeline_ms": sum(ms for _, ms in pipeline_ms), "pipelines": pipeline_ms,
+             "cache_loaded_bytes": slot.session.core.pipeline_cache.loaded_bytes}
 report(out, a, b, device=result.device, **extra)
 '''
 
@@ -204,14 +207,17 @@ def main() -> None:
     else:
         print(f"CuPy rows skipped: {missing}")
 
+    # the library shaders by SPIR-V size, to name each pipeline of the first run (the first process's)
+    shader_names = {len(p.read_bytes()): p.stem for p in sorted(SHADERS.glob("*.spv"))}
     heads = ["start", *HLX_STEP_NAMES[:-1], "1st run", "at exit", "finalize"]
     print("\nbreakdown, median ms".ljust(27) + "".join(f"{h[:8]:>9s}" for h in heads))
     for label in ("hlx warm", "hlx warm, HLX_HOME only", "hlx cold"):
         runs = results[label]
         line = "".join(f"{v:9.1f}" for v in step_ms(runs, HLX_STEP_NAMES))
         if "pipeline_ms" in runs[0]:
-            line += (f"   pipelines {statistics.median(r['pipeline_ms'] for r in runs):.1f} ms, cache loaded "
-                     f"{runs[0]['cache_loaded_bytes']} B")
+            each = ", ".join(f"{shader_names.get(size, f'{size} B')} {ms:.1f}" for size, ms in runs[0]["pipelines"])
+            line += (f"   pipelines {statistics.median(r['pipeline_ms'] for r in runs):.1f} ms ({each}), cache "
+                     f"loaded {runs[0]['cache_loaded_bytes']} B")
         print(f"{label:26s}{line}")
     if missing is None:
         heads = ["start", *CUPY_STEP_NAMES[:-1], "run", "at exit", "finalize"]

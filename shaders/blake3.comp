@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 // blake3: the BLAKE3-256 of message = prefix ‖ payload, bit for bit what the reference implementation gives
 // for the same bytes. For a tensor the prefix is its LC-B ext marker and tensor header (binding 0, words,
 // little-endian) and the payload its raw bytes as the device holds them (binding 1, read as uvec4: whole
@@ -27,6 +28,10 @@
 // chunks per invocation (their parents made in registers) gave 1142 and 1168 GB/s, and without the
 // prefetch 1115. The chunk pass is bound by the integer pipes (about 11 operations per byte), so what
 // counts is no barriers or shared-memory traffic per block and enough invocations in flight (64 registers).
+// The code is kept small for the driver's compiler, which builds this pipeline on a cold start of any run
+// with a large output: one compression and one block fetch in the chunk loop, the slow path's 16 words in a
+// loop, the rounds in a loop (blake3_compress.glsl). The driver built the fully unrolled form in 378 ms, this
+// one in 98 ms, at 0.99x its speed (1206 GB/s; H200, empty caches: benchmarks/bench_compile.py).
 layout(local_size_x = 128) in;
 
 layout(std430, set = 0, binding = 0) readonly buffer Prefix { uint prefix[]; };
@@ -165,13 +170,14 @@ void fetch_block(uint B, uint nb, out uvec4 q0, out uvec4 q1, out uvec4 q2, out 
     } else {
         uint c = B >> 4u;
         uint w = (B & 15u) << 4u;
-        q0 = uvec4(message_word(c, w), message_word(c, w + 1u), message_word(c, w + 2u), message_word(c, w + 3u));
-        q1 = uvec4(message_word(c, w + 4u), message_word(c, w + 5u), message_word(c, w + 6u),
-                   message_word(c, w + 7u));
-        q2 = uvec4(message_word(c, w + 8u), message_word(c, w + 9u), message_word(c, w + 10u),
-                   message_word(c, w + 11u));
-        q3 = uvec4(message_word(c, w + 12u), message_word(c, w + 13u), message_word(c, w + 14u),
-                   message_word(c, w + 15u));
+        uint q[16];
+        [[dont_unroll]] for (uint j = 0u; j < 16u; ++j) {
+            q[j] = message_word(c, w + j);
+        }
+        q0 = uvec4(q[0], q[1], q[2], q[3]);
+        q1 = uvec4(q[4], q[5], q[6], q[7]);
+        q2 = uvec4(q[8], q[9], q[10], q[11]);
+        q3 = uvec4(q[12], q[13], q[14], q[15]);
     }
 }
 
@@ -181,20 +187,20 @@ void chunk(uint c, out uvec4 h0, out uvec4 h1) {
     uint nb = message_blocks();
     uint B0 = c * 16u;
     uint B1 = min(B0 + 16u, nb);
-    uvec4 q0, q1, q2, q3;
-    fetch_block(B0, nb, q0, q1, q2, q3);
+    uvec4 q0 = uvec4(0u), q1 = uvec4(0u), q2 = uvec4(0u), q3 = uvec4(0u);
     h0 = uvec4(IV_0, IV_1, IV_2, IV_3);
     h1 = uvec4(IV_4, IV_5, IV_6, IV_7);
-    for (uint B = B0; B < B1; ++B) {
+    for (uint B = B0; B <= B1; ++B) {  // load block B, compress block B - 1
         uvec4 m0 = q0, m1 = q1, m2 = q2, m3 = q3;
-        if (B + 1u < B1) {
-            fetch_block(B + 1u, nb, q0, q1, q2, q3);
+        if (B < B1) {
+            fetch_block(B, nb, q0, q1, q2, q3);
         }
-        uint b = B & 15u;
-        bool end = B + 1u == B1;
-        uint root = p.root != 0u && p.count == 1u ? ROOT : 0u;  // a message of one chunk
-        uint flags = (b == 0u ? CHUNK_START : 0u) | (end ? CHUNK_END | root : 0u);
-        COMPRESS(h0, h1, m0, m1, m2, m3, c, B + 1u == nb ? chunk_len(c) - (b << 6u) : 64u, flags);
+        if (B > B0) {
+            uint b = (B - 1u) & 15u;
+            uint root = p.root != 0u && p.count == 1u ? ROOT : 0u;  // a message of one chunk
+            uint flags = (b == 0u ? CHUNK_START : 0u) | (B == B1 ? CHUNK_END | root : 0u);
+            COMPRESS(h0, h1, m0, m1, m2, m3, c, B == nb ? chunk_len(c) - (b << 6u) : 64u, flags);
+        }
     }
 }
 
