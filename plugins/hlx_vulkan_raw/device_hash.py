@@ -25,10 +25,15 @@ from hlx_vulkan_raw.pipelines import Pipeline
 ENV_DEVICE_HASH = "HLX_VULKAN_DEVICE_HASH_BYTES"
 
 
+def hash_request() -> tuple[bytes, str, None, tuple]:
+    """The committed hash shader as a ``PipelineManager.get_many`` request (default workgroup, no spec)."""
+    contract = next(iter(shader().values()))
+    return contract["spirv_binary"], contract["entry_point"], None, ()
+
+
 def hash_pipeline(core: DeviceCore) -> Pipeline:
     """The pipeline of the committed hash shader, through the core's pipeline cache like a plan's shaders."""
-    contract = next(iter(shader().values()))
-    return core.pipelines.get(contract["spirv_binary"], contract["entry_point"])
+    return core.pipelines.get(*hash_request())
 
 
 class OutputHashes:

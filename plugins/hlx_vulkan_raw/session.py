@@ -59,7 +59,7 @@ from hlx_vulkan_raw.commands import (
     Recorder,
 )
 from hlx_vulkan_raw.core import DeviceCore
-from hlx_vulkan_raw.device_hash import ENV_DEVICE_HASH, OutputHashes, hash_pipeline
+from hlx_vulkan_raw.device_hash import ENV_DEVICE_HASH, OutputHashes, hash_pipeline, hash_request
 from hlx_vulkan_raw.errors import VulkanError
 from hlx_vulkan_raw.memory import DeviceBuffer, residency_budget
 from hlx_vulkan_raw.pipelines import Pipeline
@@ -239,12 +239,19 @@ class VulkanSession(Session):
         live; made on the first run of its key."""
         layout = buffer_layout(plan)
         check_plan(plan, layout, self.core.limits, self.core.name)
-        pipes = tuple(self.core.pipelines.get(st.shader.spirv, st.shader.entry_point, st.workgroup_size,
-                                              st.specialization_constants) for st in plan.stages)
+        requests = [(st.shader.spirv, st.shader.entry_point, st.workgroup_size, st.specialization_constants)
+                    for st in plan.stages]
+        outputs = tuple((k, layout.slots[k].source) for k in layout.outputs)
+        hashed = self._hash_pipe is None and any(0 < self.hash_min_bytes <= spec.nbytes for _, spec in outputs)
+        if hashed:  # the device hash's pipeline is built beside the stages' (its first use is this plan's run)
+            requests.append(hash_request())
+        pipes = tuple(self.core.pipelines.get_many(requests))
+        if hashed:
+            self._hash_pipe, pipes = pipes[-1], pipes[:-1]
         prep = PreparedPlan(
             pipes,
             tuple((s.index, s.source.handle, s.alloc_bytes, s.index in layout.written) for s in layout.inputs),
-            tuple((k, layout.slots[k].source) for k in layout.outputs))
+            outputs)
         self.prepared.put(plan.key, prep)
         return prep
 
