@@ -18,7 +18,8 @@ configuration runs ``--repeat`` fresh processes:
 Goals: hlx warm at most 0.75x CuPy warm, hlx cold at most 1.0x CuPy cold. The breakdown gives medians in
 ms: the interpreter's start, import numpy, import hlx, loading the plugins, the probe of the one backend
 asked for, making the inputs, the contract (inputs hashed and stored), the plan, opening the device, the
-first run (its pipeline builds shown apart on Vulkan, each by shader: they run at the same time, so their sum can exceed the run) and what follows the result (teardown at exit).
+first run (its pipeline builds shown apart on Vulkan, each by shader: they run at the same time, so their
+sum can exceed the run) and what follows the result (teardown at exit).
 The CuPy rows are skipped where CuPy or a CUDA device is missing.
 
     .venv/bin/python benchmarks/bench_warmstart.py [--size 1024] [--repeat 5] [--backend vulkan] [--small]
