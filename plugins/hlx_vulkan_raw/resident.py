@@ -4,8 +4,9 @@ An output hashed on the device (device_hash.py) is not read back: its buffer is 
 plan (which is recorded again on its next run, with a fresh buffer, so the next run cannot overwrite it)
 and kept in the session's residency under the output's handle, where a later run taking that handle finds
 it as it finds an uploaded input. ``VulkanOutput`` is the ``hlx_core.backend.DeviceOutput`` the run
-returns: ``_read`` copies the buffer to the host (in place where it is mapped, else through a one-off
-readback buffer and copy), and the session calls ``evict`` before it frees the buffer.
+returns: ``_read`` copies the buffer to the host (in place where it is mapped; a large one into the
+session's pool of imported host memory, the array a view of it; else through a one-off readback buffer and
+a host copy), and the session calls ``evict`` before it frees the buffer.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from hlx_vulkan_raw.commands import (
     Recorder,
 )
 from hlx_vulkan_raw.memory import DeviceBuffer
+from hlx_vulkan_raw.readback import POOL_MIN_BYTES
 
 
 class VulkanOutput(DeviceOutput):
@@ -45,6 +47,19 @@ class VulkanOutput(DeviceOutput):
         if buf.host_visible:  # unified memory: the buffer is mapped
             return to_array(buf.view(nbytes), spec)
         core = session.core
+        pool = session.host_pool
+        if pool is not None and nbytes >= POOL_MIN_BYTES and pool.usable():
+            # Into imported host memory the session reuses, as a run's large outputs are read back: the array
+            # is a view of the block, so no host copy into fresh pages (19 ms for 64 MB on the H200's host).
+            block = pool.acquire([nbytes])[0]
+            r = Recorder(session.download_cb(), one_time=True)
+            r.barrier(COMPUTE, SHADER_WRITE, TRANSFER, TRANSFER_READ)
+            r.copy(buf.handle, 0, block.buffer, 0, nbytes)
+            r.barrier(TRANSFER, TRANSFER_WRITE, HOST, HOST_READ)
+            core.submitter.wait(core.submitter.submit([r.end()]))
+            array = block.array(spec)
+            pool.trim()  # nothing in flight uses a block now
+            return array
         staging = core.allocator.create_buffer(max(nbytes, 16), host=True, readback=True)
         try:
             r = Recorder(session.download_cb(), one_time=True)

@@ -219,3 +219,27 @@ def test_a_driver_refusing_the_import_leaves_outputs_to_the_copy(staged, spirv, 
         np.testing.assert_array_equal(res, a + b)
         assert res.flags.owndata
     assert not staged.host_pool.usable() and staged.host_pool.created == 0
+
+
+def test_a_resident_output_downloads_into_a_pooled_block(staged, spirv, rng, monkeypatch):
+    """An output left on the device (hashed there) is read, when asked for, into a block of the pool: the
+    array is a view of it (no host copy), a second download while the first is held takes another block,
+    and both hold the output's values; a small one still comes through a one-off copy."""
+    monkeypatch.setattr(staged, "hash_min_bytes", 1)
+    monkeypatch.setattr(staged, "on_device", True)  # as hlx.run's sessions: hashed outputs stay there
+    a, b = _pair(rng)
+    got = staged.execute(plan(_add(spirv, a, b))).arrays[0]
+    assert got.__class__.__name__ == "VulkanOutput"
+    first = got.download()
+    np.testing.assert_array_equal(first, a + b)
+    assert not first.flags.owndata and not first.flags.writeable and staged.host_pool.created == 1
+    second = got.download()
+    np.testing.assert_array_equal(second, a + b)
+    assert staged.host_pool.created == 2  # the first block is still referred to
+    del first, second
+    np.testing.assert_array_equal(got.download(), a + b)
+    assert staged.host_pool.created == 2  # an idle block was written again
+    x, y = _pair(rng, 1000)
+    small = staged.execute(plan(_add(spirv, x, y))).arrays[0].download()
+    np.testing.assert_array_equal(small, x + y)
+    assert small.flags.owndata and staged.host_pool.created == 2
