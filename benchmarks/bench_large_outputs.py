@@ -1,15 +1,15 @@
 """Large outputs brought to the host: ``hlx.run`` and ``Result.arrays()`` of a GEMM and of a streaming add
 against the device's own readback bandwidth, measured in the same run.
 
-An output of at least the device-hash threshold (HLX_VULKAN_DEVICE_HASH_BYTES, default 1 MiB) is hashed on
-the device and, by default, left there: ``hlx.run`` returns its handle and nothing crosses to the host until
-it is read: the timed call is the run and ``Result.arrays()``, whose output reaches the host every time;
-the default run alone (output left on the device) and ``persist=True`` (downloaded and written through to
-the store within the call) are timed beside it. For each case (a 4096^3 float32 GEMM, 64 MB out; an add
-of 64M float32, 256 MB out; ``--small``: 512^3 and 1M) and each store (``hlx.MemoryStore()`` and the
-default disk store under a temporary HLX_HOME), the contract runs once (inputs become resident, the output
-is stored and checked), then ``--repeat`` more times each way; the median wall time of the run and its ``arrays()`` is set against the budget of goal 2 of the
-run path:
+An output of at least the device-hash threshold (HLX_VULKAN_DEVICE_HASH_BYTES, default 1 MiB) is hashed on the
+device and, by default, left there: ``hlx.run`` returns its handle and nothing crosses to the host until it is
+read: the timed call is the run and ``Result.arrays()``, whose output reaches the host every time; the default
+run alone (output left on the device) and ``persist=True`` (downloaded and written through to the store within
+the call) are timed beside it. For each case (a 4096^3 float32 GEMM, 64 MB out; an add of 64M float32, 256 MB
+out; ``--small``: 512^3 and 1M) and each store (``hlx.MemoryStore()`` and the default disk store under a
+temporary HLX_HOME), the contract runs once (inputs become resident, the output is stored and checked), then
+``--repeat`` more times each way; the median wall time of the run and its ``arrays()`` is set against the
+budget of goal 2 of the run path:
 
     GPU time (timestamps) + output bytes / device-to-host bandwidth + 2 ms
 
