@@ -1,16 +1,16 @@
 """Large outputs brought to the host: ``hlx.run(..., persist=True)`` of a GEMM and of a streaming add against
 the device's own readback bandwidth, measured in the same run.
 
-An output of at least the device-hash threshold (HLX_VULKAN_DEVICE_HASH_BYTES, default 1 MiB) is hashed on
-the device and, by default, left there: ``hlx.run`` returns its handle and nothing crosses to the host until
-it is read. ``persist=True`` downloads it within the call (and writes it through: a no-op here, since the
-store holds that output from the first run), so the timed call is a run whose output reaches the host every
-time (``Result.arrays()`` of a default run would not show it: the bytes come from the store's cache); the default run, output left on the device, is timed beside
-it. For each case (a 4096^3 float32 GEMM, 64 MB out; an add of 64M float32, 256 MB out; ``--small``: 512^3
-and 1M) and each store (``hlx.MemoryStore()`` and the default disk store under a temporary HLX_HOME), the
-contract runs once (inputs become resident, the output is stored and checked), then ``--repeat`` more times
-each way; the median wall time of the whole ``hlx.run(..., persist=True)`` call is set against the budget
-of goal 2 of the run path:
+An output of at least the device-hash threshold (HLX_VULKAN_DEVICE_HASH_BYTES, default 1 MiB) is hashed on the
+device and, by default, left there: ``hlx.run`` returns its handle and nothing crosses to the host until it is
+read. ``persist=True`` downloads it within the call (and writes it through: a no-op here, since the store
+holds that output from the first run), so the timed call is a run whose output reaches the host every time
+(``Result.arrays()`` of a default run would not show it: the bytes come from the store's cache); the default
+run, output left on the device, is timed beside it. For each case (a 4096^3 float32 GEMM, 64 MB out; an add of
+64M float32, 256 MB out; ``--small``: 512^3 and 1M) and each store (``hlx.MemoryStore()`` and the default disk
+store under a temporary HLX_HOME), the contract runs once (inputs become resident, the output is stored and
+checked), then ``--repeat`` more times each way; the median wall time of the whole ``hlx.run(...,
+persist=True)`` call is set against the budget of goal 2 of the run path:
 
     GPU time (timestamps) + output bytes / device-to-host bandwidth + 2 ms
 
