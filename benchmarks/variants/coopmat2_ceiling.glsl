@@ -3,19 +3,13 @@
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 // The workgroup-scope ceiling (VK_NV_cooperative_matrix2): a register-only loop of BM x BN += (BM x BK) *
-// (BK x BN) products on matrices filled once, iters (push constant) times; one float32 per invocation
-// written so the loop is kept. Dispatch: [groups, 1, 1] of WG invocations.
-#ifndef BM
-#define BM 128
-#define BN 128
-#define BK 32
-#define WG 256
-#endif
+// (BK x BN) products on matrices filled once, iters (push constant) times; each workgroup's accumulator
+// stored, so the loop is kept. BM, BN, BK and WG come from variants/build_coopmat_variants.py.
+// Dispatch: [groups, 1, 1] of WG invocations.
 layout(local_size_x = WG) in;
 layout(std430, set = 0, binding = 0) readonly buffer In { uint seed[]; };
 layout(std430, set = 0, binding = 1) writeonly buffer Out { float o[]; };
 layout(push_constant) uniform Params { uint iters; } p;
-shared float tile[32 * 32];
 
 void main() {
     coopmat<float16_t, gl_ScopeWorkgroup, BM, BK, gl_MatrixUseA> fa =

@@ -10,13 +10,8 @@
 // On the H200 this lost to the library's subgroup-scope shader by 4x or more in every tiling tried
 // (prefetching the next step's operands, 128 or 256 invocations, tiles 128..256 wide, K 32 or 64:
 // docs/BENCHMARKS.md); the one kept is the best of them.
-// Dispatch: [N / BN, M / BM, 1], WG invocations (the driver's flexible-dimension entry for that size).
-#ifndef BM
-#define BM 128
-#define BN 128
-#define BK 32
-#define WG 256
-#endif
+// BM, BN, BK and WG come from variants/build_coopmat_variants.py. Dispatch: [N / BN, M / BM, 1], WG
+// invocations (the driver's flexible-dimension entry for that size).
 layout(local_size_x = WG) in;
 
 layout(std430, set = 0, binding = 0) readonly buffer InA { float16_t a[]; };
