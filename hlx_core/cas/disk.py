@@ -41,6 +41,7 @@ STALE_TEMP_SECONDS = 3600.0
 # An object this process stored or touched this recently is not touched again.
 TOUCH_SECONDS = 1.0
 _TOUCHED_MAX = 1 << 13
+_PATHS_MAX = 1 << 12  # object paths kept per store (a few hundred KiB at most)
 # The automatic cap (HLX_STORE_MAX_BYTES; 0 turns it off): past it, least recently used objects are evicted
 # down to CAP_TARGET of it, sparing objects used within CAP_GRACE_SECONDS (another process's fresh outputs).
 DEFAULT_MAX_STORE_BYTES = 10 << 30
@@ -69,6 +70,7 @@ class DiskStore(Store):
         self._written = 0  # bytes written since the cap was last checked
         self._writer: BackgroundWriter | None = None
         self._touched: dict[Handle, float] = {}  # handle -> time.monotonic() of this process's last put
+        self._paths: dict[Handle, str] = {}  # handle -> its object's path: a warm run asks for a few each time
 
     def __repr__(self) -> str:
         return f"DiskStore({str(self.path)!r})"
@@ -87,9 +89,16 @@ class DiskStore(Store):
 
     def _file(self, handle: Handle) -> str:
         # A plain string costs a fraction of pathlib's joins, and storing what is already there is the
-        # common case (every warm hlx.run stores its outputs again).
-        hexdigest = handle.hex
-        return os.path.join(self._objects_dir, hexdigest[:2], f"{hexdigest[2:]}.{handle.tag}")
+        # common case (every warm hlx.run stores its outputs again); a memo hit asks for the record's and
+        # each output's path, and Result.arrays() again, so the last _PATHS_MAX paths are kept.
+        path = self._paths.get(handle)
+        if path is None:
+            if len(self._paths) >= _PATHS_MAX:
+                self._paths.clear()
+            hexdigest = handle.hex
+            path = self._paths[handle] = os.path.join(self._objects_dir, hexdigest[:2],
+                                                      f"{hexdigest[2:]}.{handle.tag}")
+        return path
 
     # -- writing behind ---------------------------------------------------------------------------
     def put_behind(self, handle: Handle, chunks: Sequence[Buffer]) -> None:
