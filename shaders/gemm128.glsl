@@ -233,7 +233,8 @@ void main() {
     }
 
 #ifdef INTERIOR
-    // The K loop, its loads tested (false) or not (true): one copy of it for each.
+    // The K loop, its loads tested (false) or not (true): one copy of it for each. It is the plain loop
+    // below without MID_FETCH and STAGED; were INTERIOR promoted, the plain loop would become K_LOOP(false).
 #define K_LOOP(INSIDE) \
     fetch(0u, kbeg, kend, tid, row0, col0, INSIDE); \
     stash(0u, 0u, tid); \
