@@ -177,6 +177,26 @@ def test_extension_structs_follow_the_specification_layout():
     assert next_of(parts[-1][1]) == 0
 
 
+def test_cooperative_matrix2_properties_follow_the_specification_layout():
+    """The two VK_NV_cooperative_matrix2 property structs HLX reads through ctypes (the binding predates
+    them): sizes and offsets as in C, and a flexible entry described with its granularity as m, n, k."""
+    import ctypes
+
+    from hlx_vulkan_raw.devices import describe_cooperative_matrix
+    from hlx_vulkan_raw.loader import EXT_STRUCT_TYPES, EXT_STRUCTS
+    flex = EXT_STRUCTS["VkCooperativeMatrixFlexibleDimensionsPropertiesNV"]
+    props = EXT_STRUCTS["VkPhysicalDeviceCooperativeMatrix2PropertiesNV"]
+    assert ctypes.sizeof(flex) == 56 and flex.MGranularity.offset == 16 and flex.workgroupInvocations.offset == 52
+    assert ctypes.sizeof(props) == 32 and props.cooperativeMatrixFlexibleDimensionsMaxDimension.offset == 20
+    assert EXT_STRUCT_TYPES["VkCooperativeMatrixFlexibleDimensionsPropertiesNV"] == 1000593001
+    assert EXT_STRUCT_TYPES["VkPhysicalDeviceCooperativeMatrix2PropertiesNV"] == 1000593002
+    entry = flex(MGranularity=32, NGranularity=16, KGranularity=16, AType=0, BType=0, CType=1, ResultType=1,
+                 scope=2, workgroupInvocations=128)
+    got = describe_cooperative_matrix(entry, entry.MGranularity, entry.NGranularity, entry.KGranularity)
+    assert got == {"m": 32, "n": 16, "k": 16, "a": "float16", "b": "float16", "c": "float32", "result": "float32",
+                   "saturating": False, "scope": "workgroup"}
+
+
 def test_compute_queue_family():
     """An NVIDIA-like family list: graphics+compute (0), transfer only (1), compute+transfer (2)."""
     from hlx_vulkan_raw import list_devices
