@@ -622,7 +622,8 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
                 store.flush()
             now = time.perf_counter()
             timings = {"memo_ms": (now - looked) * 1e3, "total_ms": (now - start) * 1e3}
-            return Result.made(hit.outputs, name, device_name, timings, plan.key, None, True, memoized.key, store)
+            arrays = list(hit.arrays) if any(a is not None for a in hit.arrays) else None
+            return Result.made(hit.outputs, name, device_name, timings, plan.key, arrays, True, memoized.key, store)
     for ref in plan.input_refs.values():
         if ref.loaded is None and not slot.session.holds(ref.handle):
             ref.array  # on another device: downloaded now, outside this session's lock  # noqa: B018

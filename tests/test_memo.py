@@ -182,6 +182,26 @@ def test_a_hit_whose_output_was_removed_recomputes(plugins, rng):
     assert hlx.run(hlx.kernels.relu(a), backend="cpu").memo_hit
 
 
+def test_a_warm_hit_hands_over_the_arrays_it_checked(plugins, rng, monkeypatch):
+    """A hit whose outputs this process has read before carries their arrays: its arrays() asks the store
+    nothing more (the check just asked whether it still holds each output); the values are the run's."""
+    plugins("cpu")
+    a = _f32(rng, 64)
+    first = hlx.run(hlx.kernels.relu(a), backend="cpu")
+    hlx.flush()
+    assert hlx.run(hlx.kernels.relu(a), backend="cpu").memo_hit  # reads and verifies the output once
+    hit = hlx.run(hlx.kernels.relu(a), backend="cpu")
+    assert hit.memo_hit
+    store = hlx.get_default_store()
+    asked = []
+    real = type(store).contains
+    monkeypatch.setattr(type(store), "contains", lambda self, h: asked.append(h) or real(self, h))
+    (got,) = hit.arrays()
+    assert asked == [] and not got.flags.writeable
+    np.testing.assert_array_equal(got, np.maximum(a, 0))
+    assert hit.outputs == first.outputs
+
+
 def test_a_corrupt_output_is_a_miss_not_an_error(plugins, rng):
     plugins("cpu")
     store = hlx.get_default_store()

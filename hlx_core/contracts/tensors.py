@@ -45,6 +45,12 @@ def resolve_tensor(handle: Handle, store: Any) -> Any:
     return value
 
 
+def kept_tensor(handle: Handle, store: Any) -> np.ndarray | None:
+    """The tensor kept for ``handle`` from ``store``, or None, without asking the store whether it still
+    holds it: for a caller that has just asked (a memo hit's check of its outputs)."""
+    return _kept.get(store, handle) if isinstance(store, Store) else None
+
+
 def keep(handle: Handle, array: np.ndarray, store: Any, generation: int) -> None:
     """Keep a read-only copy of ``array``, just collapsed into ``store`` as ``handle`` (``generation`` read
     before), as the tensor ``resolve_tensor`` gives: the planner then binds it without reading the object

@@ -21,7 +21,7 @@ import numpy as np
 from hlx_core.cas import api as cas
 from hlx_core.cas.store import Store
 from hlx_core.codec.handle import Handle, is_handle
-from hlx_core.contracts.tensors import resolve_tensor, tensor_spec
+from hlx_core.contracts.tensors import kept_tensor, resolve_tensor, tensor_spec
 from hlx_core.device.lru import LRU
 from hlx_core.memo.index import index_for
 from hlx_core.memo.key import derive_key
@@ -38,10 +38,12 @@ _verified: LRU[tuple[Handle, Any, tuple[int, ...]], bool] = LRU(4096, locked=Tru
 
 @dataclass(frozen=True)
 class Hit:
-    """A record that checked: its handle and the output handles (their arrays resolve when asked for)."""
+    """A record that checked: its handle, the output handles, and each output's array where the check
+    found it already read in this process (None: resolved when asked for)."""
 
     record: Handle
     outputs: list[Handle]
+    arrays: tuple[np.ndarray | None, ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -90,6 +92,7 @@ def _check(store: Store, key: str, entry: str, plan: Plan) -> Hit | None:
     specs = plan.output_specs
     if len(outputs) != len(specs):
         return None
+    arrays: list[np.ndarray | None] = []
     for handle, spec in zip(outputs, specs):
         if not isinstance(handle, Handle):
             return None
@@ -97,17 +100,20 @@ def _check(store: Store, key: str, entry: str, plan: Plan) -> Hit | None:
         if _verified.get(seen):
             if not store.contains(handle):
                 return None
+            arrays.append(kept_tensor(handle, store))  # just asked: Result.arrays() need not ask again
             continue
         resident = tensor_spec(handle, store)  # an output still on its device: its record is checked
         if resident is not None:
             if resident != (spec.dtype, tuple(spec.shape)):
                 return None
+            arrays.append(None)
             continue
         array = resolve_tensor(handle, store)  # verified as it is read, and kept for Result.arrays()
         if not isinstance(array, np.ndarray) or array.dtype != spec.dtype or array.shape != tuple(spec.shape):
             return None
         _verified.put(seen, True)
-    return Hit(Handle(entry), list(outputs))
+        arrays.append(array)
+    return Hit(Handle(entry), list(outputs), tuple(arrays))
 
 
 def record(fields: dict[str, Any], outputs: list[Handle], device_name: str, device_uuid: str,
