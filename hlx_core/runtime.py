@@ -73,7 +73,8 @@ class Result:
 
     def arrays(self) -> list[np.ndarray]:
         """The outputs as (read-only) NumPy arrays: those the backend returned, downloaded on first use for
-        those it left on the device, or (a memo hit) read from the store on first use; kept once read."""
+        those it left on the device, or (a memo hit) those its check found already read in this process,
+        the others read from the store on first use; kept once read."""
         arrays = self._arrays
         if arrays is None:
             arrays = [None] * len(self.outputs)
