@@ -63,7 +63,7 @@ def as_bfloat16(spirv: bytes) -> bytes:
     needs; the Float16 capability goes (no float16 type is left)."""
     words = list(struct.unpack(f"<{len(spirv) // 4}I", spirv))
     out, i = words[:5], 5
-    last_cap = last_ext = None
+    last_cap = None
     while i < len(words):
         count, opcode = words[i] >> 16, words[i] & 0xFFFF
         inst = words[i:i + count]
@@ -75,21 +75,16 @@ def as_bfloat16(spirv: bytes) -> bytes:
         out.extend(inst)
         if opcode == _OP_CAPABILITY:
             last_cap = len(out)
-        elif opcode == _OP_EXTENSION:
-            last_ext = len(out)
-    if last_cap is None or last_ext is None:
-        raise ValueError("the module has no OpCapability or OpExtension to add to")
-    ext = _instruction(_OP_EXTENSION, _string_words(_BF16_EXTENSION))
-    caps = [w for cap in _BF16_CAPABILITIES for w in _instruction(_OP_CAPABILITY, [cap])]
-    out[last_ext:last_ext] = ext
-    out[last_cap:last_cap] = caps
-    return struct.pack(f"<{len(out)}I", *out)
+    if last_cap is None:
+        raise ValueError("the module has no OpCapability to add to")
+    out[last_cap:last_cap] = [w for cap in _BF16_CAPABILITIES for w in _instruction(_OP_CAPABILITY, [cap])]
+    return with_extension(struct.pack(f"<{len(out)}I", *out), _BF16_EXTENSION)
 
 
 def with_extension(spirv: bytes, name: str) -> bytes:
-    """The module with ``OpExtension name`` added after its last OpExtension: glslang 13.1.1 compiles
-    workgroup-scope cooperative matrices (``gl_ScopeWorkgroup``) but, predating SPV_NV_cooperative_matrix2,
-    does not declare the extension that allows them."""
+    """The module with ``OpExtension name`` added after its last OpExtension: SPV_KHR_bfloat16's, and
+    SPV_NV_cooperative_matrix2's, which glslang 13.1.1 does not declare for the workgroup-scope cooperative
+    matrices (``gl_ScopeWorkgroup``) it compiles."""
     words = list(struct.unpack(f"<{len(spirv) // 4}I", spirv))
     i, last_ext = 5, None
     while i < len(words):

@@ -20,9 +20,6 @@
 //   MID_FETCH     the next step's global loads issued halfway through the current step's k loop
 //   STAGED        (with BK 16) the next step's loads in two halves, the second issued halfway through the k
 //                 loop once the first is stashed, so that BK 16 holds as many registers in flight as BK 8
-//   INTERIOR      a workgroup whose block and every K step lie inside the matrices (N a multiple of 4) runs
-//                 a copy of the K loop whose global loads carry no bounds tests (not with WARP_TILES,
-//                 MID_FETCH or STAGED); the loads read the same values, so the sums are the same
 //   SPLIT_K       gl_NumWorkGroups.z = S slices of K (whole BK steps, in order), slice z written to C's
 //                 part z of an [S, M, N] output, summed in a fixed order by the sgemm_splitk_reduce candidate
 //                 (as the sgemm_* ones); S = 1 is the plain product: slice 0 is every step, k from 0 to K,
@@ -51,9 +48,6 @@
 #endif
 #if defined(WARP_TILES) && BN != 128
 #error "WARP_TILES lays out the 128x128 block"
-#endif
-#if defined(INTERIOR) && (defined(WARP_TILES) || defined(MID_FETCH) || defined(STAGED) || !defined(VEC4_B))
-#error "INTERIOR takes VEC4_B and none of WARP_TILES, MID_FETCH, STAGED"
 #endif
 #if A_LOADS == 0 || B_LOADS == 0 || (defined(STAGED) && defined(MID_FETCH))
 #error "STAGED needs BK 16 and excludes MID_FETCH"
@@ -90,31 +84,8 @@ shared vec4 Bs[2][BK][BN / 4];      // Bs[k][n/4] = B[k][n..n+3]
 vec4 ra[A_LOADS];
 vec4 rb[B_LOADS];
 
-// Part `part` of the PARTS into which a step's loads are cut, into ra and rb; `inside` (INTERIOR, workgroup-
-// uniform): every element is in the matrices, so no load is tested.
-#ifdef INTERIOR
-#define INSIDE_PARAM , bool inside
-#else
-#define INSIDE_PARAM
-#endif
-void fetch(uint part, uint k0, uint kend, uint tid, uint row0, uint col0 INSIDE_PARAM) {
-#ifdef INTERIOR
-    if (inside) {
-        [[unroll]] for (uint r = 0u; r < A_LOADS; ++r) {
-            uint e = tid + (part * A_LOADS + r) * NT;
-            uint m = row0 + (e / BK) * 4u;
-            uint gk = k0 + e % BK;
-            [[unroll]] for (uint q = 0u; q < 4u; ++q) {
-                ra[r][q] = A_AT((m + q) * p.K + gk);
-            }
-        }
-        [[unroll]] for (uint r = 0u; r < B_LOADS; ++r) {
-            uint e = tid + (part * B_LOADS + r) * NT;
-            rb[r] = b4[((k0 + e / (BN / 4)) * p.N + col0 + (e % (BN / 4)) * 4u) >> 2u];
-        }
-        return;
-    }
-#endif
+// Part `part` of the PARTS into which a step's loads are cut, into ra and rb.
+void fetch(uint part, uint k0, uint kend, uint tid, uint row0, uint col0) {
     [[unroll]] for (uint r = 0u; r < A_LOADS; ++r) {
         uint e = tid + (part * A_LOADS + r) * NT;
 #ifdef VEC4_A
@@ -232,46 +203,6 @@ void main() {
         }
     }
 
-#ifdef INTERIOR
-    // The K loop, its loads tested (false) or not (true): one copy of it for each. It is the plain loop
-    // below without MID_FETCH and STAGED; were INTERIOR promoted, the plain loop would become K_LOOP(false).
-#define K_LOOP(INSIDE) \
-    fetch(0u, kbeg, kend, tid, row0, col0, INSIDE); \
-    stash(0u, 0u, tid); \
-    barrier(); \
-    for (uint s = 0u; s < steps; ++s) { \
-        uint cur = s & 1u; \
-        bool more = s + 1u < steps; \
-        if (more) { \
-            fetch(0u, kbeg + (s + 1u) * BK, kend, tid, row0, col0, INSIDE); \
-        } \
-        [[unroll]] for (uint k = 0u; k < BK; ++k) { \
-            vec4 a0 = As[cur][k][am]; \
-            vec4 a1 = As[cur][k][am + ASTEP]; \
-            vec4 bf[TNV]; \
-            [[unroll]] for (uint j = 0u; j < TNV; ++j) { \
-                bf[j] = Bs[cur][k][bn + j * BSTEP]; \
-            } \
-            [[unroll]] for (uint q = 0u; q < 4u; ++q) { \
-                [[unroll]] for (uint j = 0u; j < TNV; ++j) { \
-                    acc[q][j] = fma(vec4(a0[q]), bf[j], acc[q][j]); \
-                } \
-                [[unroll]] for (uint j = 0u; j < TNV; ++j) { \
-                    acc[q + 4u][j] = fma(vec4(a1[q]), bf[j], acc[q + 4u][j]); \
-                } \
-            } \
-        } \
-        if (more) { \
-            stash(0u, cur ^ 1u, tid); \
-        } \
-        barrier(); \
-    }
-    if (row0 + BM <= p.M && col0 + BN <= p.N && (p.N & 3u) == 0u && kend - kbeg == steps * BK) {
-        K_LOOP(true)
-    } else {
-        K_LOOP(false)
-    }
-#else
     [[unroll]] for (uint h = 0u; h < PARTS; ++h) {
         fetch(h, kbeg, kend, tid, row0, col0);
         stash(h, 0u, tid);
@@ -318,7 +249,6 @@ void main() {
         }
         barrier();
     }
-#endif
 
 #ifdef VEC4_STORE
     bool whole = (p.N & 3u) == 0u;

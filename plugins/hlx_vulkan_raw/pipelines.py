@@ -395,17 +395,7 @@ class PipelineManager:
             spec: Iterable[tuple[int, Any]] = ()) -> Pipeline:
         """The pipeline for a shader at a workgroup size with specialization values (cached; the caller has
         checked them against the device's limits)."""
-        module, info = self.shaders.load(spirv, entry_point)
-        size, values = resolve_workgroup(info, workgroup, spec)
-        key = (module.id, entry_point, values)
-        pipe = self.pipelines.get(key)
-        if pipe is not None:
-            return pipe
-        handle, layout, types, push_size = self._create(module, info, values, 0)
-        self.cache.dirty = True
-        pipe = self.pipelines[key] = Pipeline(key, info, handle, layout, self._set_layout(types), types, size,
-                                              push_size)
-        return pipe
+        return self.get_many([(spirv, entry_point, workgroup, spec)])[0]
 
     def get_many(self, requests: Iterable[tuple[bytes, str, tuple[int, int, int] | None,
                                                 Iterable[tuple[int, Any]]]]) -> list[Pipeline]:
@@ -422,7 +412,10 @@ class PipelineManager:
             self._set_layout({b.binding: DESCRIPTOR_TYPES[b.kind] for b in info.bindings})
             wanted.append(((module.id, entry_point, values), module, info, size, values))
         missing = {key: rest for key, *rest in wanted if key not in self.pipelines}
-        if len(missing) > 1:
+        if len(missing) == 1:
+            ((key, (module, info, size, values)),) = missing.items()
+            self._keep(key, info, size, self._create(module, info, values, 0))
+        elif missing:
             with ThreadPoolExecutor(len(missing), thread_name_prefix="hlx-vulkan-pipeline") as pool:
                 futures = {key: pool.submit(self._create, module, info, values, 0)
                            for key, (module, info, _size, values) in missing.items()}
@@ -431,23 +424,18 @@ class PipelineManager:
                 if future.exception() is not None:
                     failed = failed or future.exception()
                     continue
-                handle, layout, types, push_size = future.result()
                 _module, info, size, _values = missing[key]
-                self.pipelines[key] = Pipeline(key, info, handle, layout, self._set_layout(types), types, size,
-                                               push_size)
-                self.cache.dirty = True
+                self._keep(key, info, size, future.result())
             if failed is not None:
                 raise failed
-        out = []
-        for key, module, info, size, values in wanted:
-            pipe = self.pipelines.get(key)
-            if pipe is None:
-                handle, layout, types, push_size = self._create(module, info, values, 0)
-                self.cache.dirty = True
-                pipe = self.pipelines[key] = Pipeline(key, info, handle, layout, self._set_layout(types), types, size,
-                                                      push_size)
-            out.append(pipe)
-        return out
+        return [self.pipelines[key] for key, *_ in wanted]
+
+    def _keep(self, key: tuple, info: EntryPoint, size: tuple[int, int, int],
+              built: tuple[Any, Any, dict[int, int], int]) -> None:
+        """Cache a pipeline ``_create`` built (the pipeline cache now has something to save)."""
+        handle, layout, types, push_size = built
+        self.pipelines[key] = Pipeline(key, info, handle, layout, self._set_layout(types), types, size, push_size)
+        self.cache.dirty = True
 
     def _create(self, module: ShaderModule, info: EntryPoint, values: tuple[tuple[int, Any], ...],
                 flags: int) -> tuple[Any, Any, dict[int, int], int]:

@@ -47,26 +47,24 @@ class VulkanOutput(DeviceOutput):
         if buf.host_visible:  # unified memory: the buffer is mapped
             return to_array(buf.view(nbytes), spec)
         core = session.core
+        # A large one goes into imported host memory the session reuses, as a run's large outputs are read
+        # back: the array is a view of the block, so no host copy into fresh pages (19 ms for 64 MB on the
+        # H200's host). Others go through a one-off readback buffer.
         pool = session.host_pool
-        if pool is not None and nbytes >= POOL_MIN_BYTES and pool.usable():
-            # Into imported host memory the session reuses, as a run's large outputs are read back: the array
-            # is a view of the block, so no host copy into fresh pages (19 ms for 64 MB on the H200's host).
-            block = pool.acquire([nbytes])[0]
-            r = Recorder(session.download_cb(), one_time=True)
-            r.barrier(COMPUTE, SHADER_WRITE, TRANSFER, TRANSFER_READ)
-            r.copy(buf.handle, 0, block.buffer, 0, nbytes)
-            r.barrier(TRANSFER, TRANSFER_WRITE, HOST, HOST_READ)
-            core.submitter.wait(core.submitter.submit([r.end()]))
-            array = block.array(spec)
-            pool.trim()  # nothing in flight uses a block now
-            return array
-        staging = core.allocator.create_buffer(max(nbytes, 16), host=True, readback=True)
+        pooled = pool is not None and nbytes >= POOL_MIN_BYTES and pool.usable()
+        block = pool.acquire([nbytes])[0] if pooled else None
+        staging = None if pooled else core.allocator.create_buffer(max(nbytes, 16), host=True, readback=True)
         try:
             r = Recorder(session.download_cb(), one_time=True)
             r.barrier(COMPUTE, SHADER_WRITE, TRANSFER, TRANSFER_READ)  # the run that wrote it was another submit
-            r.copy(buf.handle, 0, staging.handle, 0, nbytes)
+            r.copy(buf.handle, 0, block.buffer if pooled else staging.handle, 0, nbytes)
             r.barrier(TRANSFER, TRANSFER_WRITE, HOST, HOST_READ)
             core.submitter.wait(core.submitter.submit([r.end()]))
-            return to_array(staging.view(nbytes), spec)
+            if not pooled:
+                return to_array(staging.view(nbytes), spec)
+            array = block.array(spec)
+            pool.trim()  # nothing in flight uses a block now
+            return array
         finally:
-            core.allocator.free(staging)
+            if staging is not None:
+                core.allocator.free(staging)
