@@ -32,8 +32,8 @@ REDUCE = VARIANTS / "sgemm_splitk_reduce.spv"
 LIBRARY_TILES = {"gemm": (64, 64), "gemm128": (128, 128)}
 # (M, K, N): no dimension a multiple of 4 in the first, all but M in the second (the vec4 path), then the
 # degenerate ones, then one a row and a column past whole 128-blocks with many K steps and an odd tail, then
-# blocks wholly inside beside an edge block with whole K steps (the INTERIOR candidates' fast copy of the
-# loop); split K is checked with 2 and 3 slices and with more slices than K steps.
+# blocks wholly inside beside an edge block with whole K steps; split K is checked with 2 and 3 slices and
+# with more slices than K steps.
 CHECK_SHAPES = [(157, 93, 211), (130, 260, 68), (1, 1, 1), (67, 9, 5), (33, 0, 20), (129, 257, 1031),
                 (256, 136, 260)]
 CHECK_SPLITS = [1, 2, 3, 5]
