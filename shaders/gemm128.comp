@@ -10,8 +10,8 @@
 // otherwise). K advances in steps of 8, double-buffered: the global loads of step s+1 are in flight while
 // step s is multiplied, one barrier per step. Loads past the matrix edges read zero; stores past them are
 // skipped. Dispatch: [ceil(N/128), ceil(M/128), 1]; the gemm helper picks it when that grid has at least
-// 192 workgroups (enough to fill a large GPU). Workgroups are rastered in bands of 8 block-rows, so those
-// running together share tiles of A and B in L2.
+// 96 workgroups (below that gemm's 64x64 tiles win on the H200). Workgroups are rastered in bands of 8
+// block-rows, so those running together share tiles of A and B in L2.
 //
 // The code is gemm128.glsl built with VEC4_B and SPLIT_K, the same SPIR-V as the candidate
 // benchmarks/variants/sgemm128_vec4b_splitk. The library dispatches one slice of K (z = 1), where the slice

@@ -9,6 +9,9 @@
 // The including file may define (the default is gemm128's):
 //   BK 8          the K step (a multiple of 8: each invocation loads BK/8 vec4 of A and BN*BK/1024 of B)
 //   BN 128        the block's width; 256 gives a 128x256 block with an 8x16 tile per invocation
+//   BM 128        the block's height, a multiple of 32: the workgroup has BM/8 rows of invocations
+//   TX 16         invocations along the block's width; each owns BN/TX columns (TX 8 with BN 64: 8x8 per
+//                 invocation in a 64-wide block)
 //   WARP_TILES    lanes of each 32-invocation subgroup laid out 4x8 over a 32x64 sub-block of C (the
 //                 subgroups 4x2 over the block) instead of gemm128's rows of 16; per k a subgroup then reads
 //                 4 distinct vec4 of A and 8 consecutive of B from shared memory (4 wavefronts, not 6)
@@ -32,9 +35,15 @@
 #ifndef BN
 #define BN 128
 #endif
+#ifndef BM
 #define BM 128
-#define NT 256
-#define TNV (BN / 64)                // vec4 columns per invocation: 2 (128 wide) or 4 (256 wide)
+#endif
+#ifndef TX
+#define TX 16
+#endif
+#define TY (BM / 8)                  // invocations along the block's height: 8 rows each
+#define NT (TX * TY)
+#define TNV (BN / 4 / TX)            // vec4 columns per invocation: 2 (128 wide, TX 16) or 4 (256 wide)
 #ifdef STAGED
 #define PARTS 2
 #else
@@ -43,17 +52,17 @@
 #define A_LOADS (BM * BK / 4 / NT / PARTS)  // vec4 of A (4 rows at one k) an invocation loads per fetch
 #define B_LOADS (BK * BN / 4 / NT / PARTS)  // vec4 of B (4 columns of one row) an invocation loads per fetch
 
-#if BK % 8 != 0 || (BN != 128 && BN != 256)
-#error "BK must be a multiple of 8 and BN 128 or 256"
+#if BK % 8 != 0 || BN % (4 * TX) != 0 || BM % 32 != 0
+#error "BK must be a multiple of 8, BN a multiple of 4 TX and BM of 32"
 #endif
-#if defined(WARP_TILES) && BN != 128
+#if defined(WARP_TILES) && (BN != 128 || BM != 128 || TX != 16)
 #error "WARP_TILES lays out the 128x128 block"
 #endif
 #if A_LOADS == 0 || B_LOADS == 0 || (defined(STAGED) && defined(MID_FETCH))
 #error "STAGED needs BK 16 and excludes MID_FETCH"
 #endif
 
-layout(local_size_x = 16, local_size_y = 16) in;
+layout(local_size_x = TX, local_size_y = TY) in;
 
 #ifdef VEC4_A
 layout(std430, set = 0, binding = 0) readonly buffer InA { vec4 a4[]; };
@@ -152,7 +161,7 @@ void put(uint at, float v) {
 void main() {
     uint tx = gl_LocalInvocationID.x;
     uint ty = gl_LocalInvocationID.y;
-    uint tid = ty * 16u + tx;
+    uint tid = ty * uint(TX) + tx;
     // Raster the grid in bands of GROUP block-rows so consecutive workgroups share tiles of A and B in L2.
     uint gx = gl_NumWorkGroups.x;
     uint gy = gl_NumWorkGroups.y;
@@ -176,8 +185,8 @@ void main() {
 #else
     uint am = ty;
     uint bn = tx;
-    const uint ASTEP = 16u;
-    const uint BSTEP = 16u;
+    const uint ASTEP = uint(TY);
+    const uint BSTEP = uint(TX);
 #endif
 
 #ifdef SPLIT_K

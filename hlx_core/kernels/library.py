@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from hlx_core.kernels.spec import KernelRegistry
 
 WORD_DTYPES = ("float32", "int32", "uint32")  # the 4-byte dtypes: shaders on raw 32-bit words carry them
-GEMM128_MIN_GROUPS = 192  # 128x128 tiles of C at which gemm switches to the gemm128 shader
+GEMM128_MIN_GROUPS = 96  # 128x128 tiles of C at which gemm switches to the gemm128 shader
 SKINNY_MAX_ROWS = 64  # products of more rows never run the gemm_skinny shader
 SKINNY_ALWAYS_ROWS = 32  # ... and of at most this many always do
 SKINNY_GEMM_GROUPS = 16  # between the two, gemm_skinny runs where gemm's 64x64 grid has fewer workgroups
@@ -140,10 +140,11 @@ def _build_gemm(base: int, a: Operand, b: Operand) -> list[dict]:
     for what, count in (("M*K", m * k), ("K*N", k * n), ("M*N", m * n)):
         u32("gemm", what, count)
     # The 128x128 tile runs ~1.4x faster on a large GPU once its grid fills the chip; below that the
-    # 64x64 tile's 4x more workgroups win (docs/BENCHMARKS.md). A product of few rows fills a row of 64x64
-    # tiles at most, N/64 workgroups: gemm_skinny's 16x16 blocks give 4 to 16 times more, with the same
-    # summation order (batch invariance holds across the switch). The choice depends on shapes only, so
-    # the same product always gives the same contract.
+    # 64x64 tile's 4x more workgroups win (docs/BENCHMARKS.md: on the H200 gemm128 took 0.79x gemm's time
+    # at 1280^3, 100 tiles of 128x128, and 0.92x at 1536^3, 144; gemm 0.67x gemm128's at 1024^3, 64 tiles).
+    # A product of few rows fills a row of 64x64 tiles at most, N/64 workgroups: gemm_skinny's 16x16
+    # blocks give 4 to 16 times more, with the same summation order (batch invariance holds across the
+    # switch). The choice depends on shapes only, so the same product always gives the same contract.
     # On the H200 (docs/BENCHMARKS.md) gemm_skinny took 0.28-0.66x gemm's time up to 32 rows, and at 64 rows
     # 0.40x where N = 256 (gemm: 4 workgroups) but 1.18x where N = 1024 (gemm: 16).
     kernel, tile = "gemm", 64
