@@ -7,14 +7,17 @@ into a preallocated output, timed with CUDA events over back-to-back products, i
 shaders sum in the same order, so their outputs must be the same bits (checked, with gemm's bound of
 float64, on every product). Prints microseconds, gemm_skinny's ratio to gemm and to cuBLAS, and which shader
 the library builds at that M (SKINNY_MAX_ROWS in hlx_core/kernels/library.py): where gemm_skinny stops
-winning is the bound to pick. Without torch/CUDA the cuBLAS column is skipped.
+winning is the bound to pick. Without torch/CUDA the cuBLAS column is skipped. ``--variants`` adds candidate
+shaders with gemm's interface (FILE.spv:BMxBN, the block of C a workgroup covers), each timed and checked
+the same way (the same bits as gemm: every candidate built from shaders/gemm128.glsl sums in its order).
 
-    python3 bench_gemm_rows.py [--rows 1 2 4 ... 128] [--k 1024] [--n 1024 256] [--repeat 50]
+    python3 bench_gemm_rows.py [--rows 1 2 4 ... 128] [--k 1024] [--n 1024 256] [--repeat 50] [--variants ...]
     python3 bench_gemm_rows.py --quick        # small sizes, any Vulkan device (lavapipe)
 """
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 from _common import cuda_event_ms, cuda_torch, verdict
@@ -24,14 +27,14 @@ import hlx
 from hlx.kernels import gemm
 from hlx_core.kernels.library import SKINNY_BLOCK
 
-TILES = {"gemm": 64, "gemm_skinny": SKINNY_BLOCK}  # the square block of C a workgroup of each covers
+# shader -> the block of C (rows, columns) a workgroup of it covers
+TILES = {SHADERS / "gemm.spv": (64, 64), SHADERS / "gemm_skinny.spv": (SKINNY_BLOCK, SKINNY_BLOCK)}
 
 
-def shader_contract(name: str, a, b, m: int, k: int, n: int) -> dict:
+def shader_contract(spv: Path, tile: tuple[int, int], a, b, m: int, k: int, n: int) -> dict:
     """The product of the stored a [M, K] and b [K, N] on one shader with its builder's grid."""
-    tile = TILES[name]
-    grid = [max(1, -(-n // tile)), max(1, -(-m // tile)), 1]
-    return contract([stage(SHADERS / f"{name}.spv", grid, [a, b], [("float32", (m, n))], words(m, n, k))], name)
+    grid = [max(1, -(-n // tile[1])), max(1, -(-m // tile[0])), 1]
+    return contract([stage(spv, grid, [a, b], [("float32", (m, n))], words(m, n, k))], spv.stem)
 
 
 def cublas_us(torch, m: int, k: int, n: int, repeat: int) -> float | None:
@@ -50,16 +53,23 @@ def main() -> int:
     parser.add_argument("--n", type=int, nargs="+", default=[1024, 256])
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="K 256, N 256 and 64, rows 1 8 64 65, 3 repeats")
+    parser.add_argument("--variants", nargs="*", default=[], help="FILE.spv:BMxBN candidates with gemm's interface")
     args = parser.parse_args()
     if args.quick:
         args.rows, args.k, args.n, args.repeat = [1, 8, 64, 65], 256, [256, 64], 3
+    shaders = dict(TILES)
+    for given in args.variants:
+        path, _, tile = given.partition(":")
+        bm, _, bn = tile.partition("x")
+        shaders[Path(path)] = (int(bm), int(bn or bm))
+    names = [spv.stem for spv in shaders]
     torch = cuda_torch()
     rng = np.random.default_rng()
     failed: list[str] = []
     with sessions() as (session, poisoned):
         print(f"device: {session.device.name}")
-        print(f"\n{'M':>5s} {'K':>5s} {'N':>5s} {'gemm us':>9s} {'skinny us':>10s} {'cuBLAS us':>10s} "
-              f"{'skinny/gemm':>12s} {'skinny/cuBLAS':>14s}  library")
+        print(f"\n{'M':>5s} {'K':>5s} {'N':>5s} " + " ".join(f"{name[-14:]:>14s}" for name in names)
+              + f" {'cuBLAS us':>10s} {'skinny/gemm':>12s} {'best/cuBLAS':>12s}  library / best")
         for n in args.n:
             for m in args.rows:
                 a = rng.standard_normal((m, args.k), dtype=np.float32)
@@ -68,22 +78,22 @@ def main() -> int:
                 a64, b64 = a.astype(np.float64), b.astype(np.float64)
                 bound = (args.k + 2) * 2.0**-24 * (np.abs(a64) @ np.abs(b64)) + 2.0**-126
                 us, outs = {}, {}
-                for name in TILES:
-                    c = shader_contract(name, ha, hb, m, args.k, n)
-                    outs[name] = output(poisoned, c)
+                for spv, tile in shaders.items():
+                    c = shader_contract(spv, tile, ha, hb, m, args.k, n)
+                    outs[spv.stem] = output(poisoned, c)
                     _, ms = timed(session, c, args.repeat)
-                    us[name] = ms * 1e3
-                    if not np.all(np.abs(outs[name] - a64 @ b64) <= bound):
-                        failed.append(f"{name} {m}x{args.k}x{n}: beyond gemm's bound")
-                if outs["gemm"].tobytes() != outs["gemm_skinny"].tobytes():
-                    failed.append(f"{m}x{args.k}x{n}: the two shaders' bits differ")
+                    us[spv.stem] = ms * 1e3
+                    if not np.all(np.abs(outs[spv.stem] - a64 @ b64) <= bound):
+                        failed.append(f"{spv.stem} {m}x{args.k}x{n}: beyond gemm's bound")
+                    if outs[spv.stem].tobytes() != outs["gemm"].tobytes():
+                        failed.append(f"{spv.stem} {m}x{args.k}x{n}: not the same bits as gemm")
                 peer = cublas_us(torch, m, args.k, n, args.repeat)
                 picked = gemm(a, b)["901"]["kernel_name"]
-                ratio = us["gemm_skinny"] / us["gemm"]
-                peer_us, vs_peer = (f"{peer:10.1f}", f"{us['gemm_skinny'] / peer:14.2f}") if peer else \
-                    (f"{'-':>10s}", f"{'-':>14s}")
-                print(f"{m:5d} {args.k:5d} {n:5d} {us['gemm']:9.1f} {us['gemm_skinny']:10.1f} {peer_us} "
-                      f"{ratio:12.2f} {vs_peer}  {picked}")
+                best = min(us, key=us.get)
+                vs_peer = f"{us[best] / peer:12.2f}" if peer else f"{'-':>12s}"
+                print(f"{m:5d} {args.k:5d} {n:5d} " + " ".join(f"{us[name]:14.1f}" for name in names)
+                      + f" {peer or float('nan'):10.1f} {us['gemm_skinny'] / us['gemm']:12.2f} {vs_peer}  "
+                      f"{picked} / {best}")
     return verdict(failed)
 
 

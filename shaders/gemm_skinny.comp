@@ -1,7 +1,7 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : enable
 // gemm_skinny: C[M,N] = A[M,K] @ B[K,N], float32, row-major, any M, N, K: what gemm() builds for products of
-// at most 64 rows, where the 64x64 tiles of gemm.comp leave most of a large GPU idle (N/64 workgroups, each
+// at most 128 rows, where the 64x64 tiles of gemm.comp leave most of a large GPU idle (N/64 workgroups, each
 // walking all of K through a 16-deep pipeline).
 // A workgroup of 256 threads computes a 16x16 block of C, one element per thread (row tid/16, column
 // tid%16), so a product of one row already has N/16 workgroups; all 256 threads bring in K in chunks of

@@ -115,14 +115,16 @@ def test_same_bytes_every_run_and_on_both_gpu_backends(rng):
 
 @pytest.mark.parametrize("backend", GPU)
 def test_a_row_has_the_bits_of_the_64x64_tiles(backend, rng):
-    """Rows of a 128-row product (gemm.comp) against the same rows computed alone (gemm_skinny.comp), with
-    K over several chunks and off the 16-step, and K a multiple of it (no zero products past K)."""
+    """Rows of a product past SKINNY_MAX_ROWS (gemm.comp) against the same rows computed alone
+    (gemm_skinny.comp, up to its most rows), with K over several chunks and off the 16-step, and K a
+    multiple of it (no zero products past K)."""
     backend = backend_or_skip(backend)
+    rows_all = SKINNY_MAX_ROWS + 64
     for k in (1031, 512):
-        a, b = f32(rng, 128, k), f32(rng, k, 257)
+        a, b = f32(rng, rows_all, k), f32(rng, k, 257)
         assert K.gemm(a, b)["901"]["kernel_name"] == "gemm"
         full = _run(K.gemm(a, b), backend)
-        for start, m in ((0, 1), (5, 17), (64, 64), (127, 1)):
+        for start, m in ((0, 1), (5, 17), (64, SKINNY_MAX_ROWS), (rows_all - 1, 1)):
             rows = np.ascontiguousarray(a[start:start + m])
             assert K.gemm(rows, b)["901"]["kernel_name"] == "gemm_skinny"
             assert _run(K.gemm(rows, b), backend).tobytes() == full[start:start + m].tobytes(), (k, start, m)
@@ -149,9 +151,10 @@ def test_the_batch_benchmarks_mlp(backend, rng):
     backend = backend_or_skip(backend)
     w1, w2 = weights((256, 256, 64))
     h1, h2 = hlx.collapse(w1), hlx.collapse(w2)
-    for batch in (1, 64, 65):
+    for batch in (1, 64, SKINNY_MAX_ROWS, SKINNY_MAX_ROWS + 1):  # 256 and 64 columns: few 64x64 tiles
         x = f32(rng, batch, 256)
         contract = mlp(x, h1, h2)
         names = [s["901"]["kernel_name"] for s in contract["902"]["stages"]]
-        assert names == (["gemm_skinny", "relu", "gemm_skinny"] if batch <= 64 else ["gemm", "relu", "gemm"])
+        skinny = batch <= SKINNY_MAX_ROWS
+        assert names == (["gemm_skinny", "relu", "gemm_skinny"] if skinny else ["gemm", "relu", "gemm"])
         check(_run(contract, backend), x, w1, w2)

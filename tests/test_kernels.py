@@ -181,11 +181,12 @@ def test_add_contract_structure(rng: np.random.Generator) -> None:
     assert K.add(hlx.collapse(a), hlx.collapse(b)) == c
 
 
-# up to 64 rows: gemm_skinny's 16x16 blocks; more: gemm's 64x64 tiles
+# up to 32 rows, or 128 where 64x64 tiles would be fewer than 16: gemm_skinny's 16x16 blocks; more: gemm's tiles
 @pytest.mark.parametrize("m,k,n,kernel,grid", [(33, 65, 17, "gemm_skinny", [2, 3, 1]),
                                                (1, 1, 1, "gemm_skinny", [1, 1, 1]),
                                                (64, 3, 65, "gemm_skinny", [5, 4, 1]),
-                                               (130, 8, 64, "gemm", [1, 3, 1]), (65, 3, 65, "gemm", [2, 2, 1])])
+                                               (128, 3, 65, "gemm_skinny", [5, 8, 1]),
+                                               (130, 8, 64, "gemm", [1, 3, 1]), (65, 3, 1000, "gemm", [16, 2, 1])])
 def test_gemm_dispatch_and_params(m: int, k: int, n: int, kernel: str, grid: list[int],
                                   rng: np.random.Generator) -> None:
     body = K.gemm(f32(rng, m, k), f32(rng, k, n))["901"]

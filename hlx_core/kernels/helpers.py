@@ -199,7 +199,7 @@ def transpose(x: Any, *, store: Any = None) -> Union[dict, Deferred]:
 
 def gemm(a: Any, b: Any, *, store: Any = None) -> Union[dict, Deferred]:
     """a @ b for float32 a [M, K] and b [K, N], any sizes (64x64 tiles on the GPU, 128x128 tiles as kernel
-    "gemm128" when M and N are large, 16x16 blocks as kernel "gemm_skinny" up to 64 rows)."""
+    "gemm128" when M and N are large, 16x16 blocks as kernel "gemm_skinny" up to 128 rows)."""
     return _call(BY_NAME["gemm"], {"a": a, "b": b}, {}, store)
 
 

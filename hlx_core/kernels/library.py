@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 WORD_DTYPES = ("float32", "int32", "uint32")  # the 4-byte dtypes: shaders on raw 32-bit words carry them
 GEMM128_MIN_GROUPS = 96  # 128x128 tiles of C at which gemm switches to the gemm128 shader
-SKINNY_MAX_ROWS = 64  # products of more rows never run the gemm_skinny shader
+SKINNY_MAX_ROWS = 128  # products of more rows never run the gemm_skinny shader
 SKINNY_ALWAYS_ROWS = 32  # ... and of at most this many always do
 SKINNY_GEMM_GROUPS = 16  # between the two, gemm_skinny runs where gemm's 64x64 grid has fewer workgroups
 SKINNY_BLOCK = 16  # the square block of C a gemm_skinny workgroup computes (shaders/gemm_skinny.comp)
@@ -145,8 +145,9 @@ def _build_gemm(base: int, a: Operand, b: Operand) -> list[dict]:
     # A product of few rows fills a row of 64x64 tiles at most, N/64 workgroups: gemm_skinny's 16x16
     # blocks give 4 to 16 times more, with the same summation order (batch invariance holds across the
     # switch). The choice depends on shapes only, so the same product always gives the same contract.
-    # On the H200 (docs/BENCHMARKS.md) gemm_skinny took 0.28-0.66x gemm's time up to 32 rows, and at 64 rows
-    # 0.40x where N = 256 (gemm: 4 workgroups) but 1.18x where N = 1024 (gemm: 16).
+    # On the H200 (docs/BENCHMARKS.md) gemm_skinny took 0.28-0.66x gemm's time up to 32 rows; at 64 rows
+    # 0.40x where N = 256 (gemm: 4 workgroups) but 1.18x where N = 1024 (gemm: 16); at 96 and 128 rows 0.64x
+    # where N = 256 (gemm: 8) and 1.7-2.3x where N = 1024 (32); at 192 rows 1.17x where N = 256 (12).
     kernel, tile = "gemm", 64
     few_groups = groups(m, 64) * groups(n, 64) < SKINNY_GEMM_GROUPS
     if (m <= SKINNY_ALWAYS_ROWS or (m <= SKINNY_MAX_ROWS and few_groups)) and groups(n, SKINNY_BLOCK) <= MAX_GROUPS:
