@@ -515,15 +515,16 @@ def test_hand_written_library_contract_gets_its_params_from_the_push_constants(p
 def test_gemm_shaders_keep_their_own_dispatch_rule(plugins, rng):
     """gemm() picks the 64 or 128 tile by size; either shader may run a product with its own grid."""
     plugins("cpu")
-    a, b = _f32(rng, 70, 9), _f32(rng, 9, 130)
+    a, b = _f32(rng, 140, 9), _f32(rng, 9, 130)
     small = hlx.kernels.gemm(a, b)
+    assert small["901"]["kernel_name"] == "gemm"
     big_tile = hlx.kernels.gemm(_f32(rng, 1801, 2), _f32(rng, 2, 1799))["901"]["shader_handle"]
-    variant = {"901": dict(small["901"], shader_handle=big_tile, dispatch=[2, 1, 1])}
+    variant = {"901": dict(small["901"], shader_handle=big_tile, dispatch=[2, 2, 1])}
     got = hlx.run(variant, backend="cpu").arrays()[0]
     np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
     with pytest.raises(hlx.ContractError) as err:  # the 64 tile's rule still holds for its own shader
-        hlx.run({"901": dict(small["901"], dispatch=[2, 1, 1])}, backend="cpu")
-    assert err.value.path == "901.dispatch" and "[3, 2, 1]" in err.value.message
+        hlx.run({"901": dict(small["901"], dispatch=[2, 2, 1])}, backend="cpu")
+    assert err.value.path == "901.dispatch" and "[3, 3, 1]" in err.value.message
 
 
 def test_the_readme_tour_runs(plugins, capsys):

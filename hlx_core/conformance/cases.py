@@ -191,11 +191,11 @@ CASES: dict[str, Callable[[np.random.Generator], Case]] = {
     "gemm-33x65x17": _gemm(33, 65, 17),
     "gemm-1x1x1": _gemm(1, 1, 1),
     "gemm-64x64x64": _gemm(64, 64, 64),
-    "gemm-70x16x130": _gemm(70, 16, 130),
+    "gemm-140x16x130": _gemm(140, 16, 130),  # past 128 rows: the 64x64 tiles
     "gemm-8x0x5": _gemm(8, 0, 5),
     "gemm128-1801x7x1799": _gemm(1801, 7, 1799),  # 15x15 tiles of 128: the large-matrix shader
-    # up to 64 rows: the few-rows shader (the cases above of 64 rows or fewer run on it too); K over several
-    # 256-deep chunks and off its 16-step, M and N off the 16x16 blocks
+    # up to 32 rows, or 128 on a small grid: the few-rows shader (the cases above of 64 rows or fewer run on
+    # it too); K over several 256-deep chunks and off its 16-step, M and N off the 16x16 blocks
     "gemm_skinny-17x1031x257": _gemm(17, 1031, 257),
     "gemm_f16-67x37x131": _gemm(67, 37, 131, "float16"),  # odd K and N: halves straddle the words
     "gemm_bf16-130x19x65": _gemm(130, 19, 65, "bfloat16"),

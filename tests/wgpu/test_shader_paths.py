@@ -29,7 +29,7 @@ def _contracts(rng: np.random.Generator) -> dict[str, dict]:
     return {
         "add": K.add(f(1000), f(1000)), "mul": K.mul(f(1000), f(1000)), "saxpy": K.saxpy(1.5, f(1000), f(1000)),
         "relu": K.relu(f(1000)), "reduce_sum": K.reduce_sum(f(3000)), "softmax": K.softmax(f(7, 33)),
-        "transpose": K.transpose(f(19, 37)), "gemm": K.gemm(f(65, 17), f(17, 45)),
+        "transpose": K.transpose(f(19, 37)), "gemm": K.gemm(f(130, 17), f(17, 45)),
         "gemm128": K.gemm(f(1800, 3), f(3, 1800)), "gemm_skinny": K.gemm(f(33, 17), f(17, 45)),
         "gemm_f16": K.gemm(f(33, 17).astype(np.float16), f(17, 45).astype(np.float16)),
         "gemm_bf16": K.gemm(f(33, 17).astype(ml_dtypes.bfloat16), f(17, 45).astype(ml_dtypes.bfloat16)),
