@@ -34,9 +34,10 @@ class InputRef:
     ``dtype`` and ``shape`` are known at plan time; the array itself may be loaded on first use (``load``):
     a tensor that is still only on a device (a resident output, hlx_core/cas/resident.py) is planned from
     its record, and a backend holding its buffer never reads ``array``, so it is never downloaded. Equal
-    (and hashed) by handle, like the frozen record it replaces."""
+    (and hashed) by handle, like the frozen record it replaces. ``loaded`` is the array when it is in host
+    memory already, else None (a plain attribute: every warm run asks)."""
 
-    __slots__ = ("handle", "dtype", "shape", "_array", "_load")
+    __slots__ = ("handle", "dtype", "shape", "loaded", "_load")
 
     def __init__(self, handle: Handle, array: np.ndarray | None = None, *, dtype: Any = None,
                  shape: tuple[int, ...] | None = None, load: Callable[[], np.ndarray] | None = None) -> None:
@@ -46,7 +47,7 @@ class InputRef:
         set_(self, "handle", handle)
         set_(self, "dtype", np.dtype(array.dtype if array is not None else dtype))
         set_(self, "shape", tuple(array.shape) if array is not None else tuple(shape))
-        set_(self, "_array", array)
+        set_(self, "loaded", array)
         set_(self, "_load", load)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -55,14 +56,11 @@ class InputRef:
     @property
     def array(self) -> np.ndarray:
         """The tensor, loaded (downloaded, for a resident output) on first use and kept."""
-        if self._array is None:
-            object.__setattr__(self, "_array", self._load())
-        return self._array
-
-    @property
-    def loaded(self) -> np.ndarray | None:
-        """The array when it is in host memory already, else None (nothing is loaded)."""
-        return self._array
+        array = self.loaded
+        if array is None:
+            array = self._load()
+            object.__setattr__(self, "loaded", array)
+        return array
 
     @property
     def nbytes(self) -> int:

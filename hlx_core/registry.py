@@ -15,18 +15,17 @@ A plugin that fails to import, to register with pluggy, or whose hooks raise is 
 """
 from __future__ import annotations
 
-import importlib.metadata as metadata
 import logging
 import os
 import threading
 import traceback
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import pluggy
 
 from hlx_core.backend import Availability, Backend
+from hlx_core.distributions import DistributionRef, entry_points
 from hlx_core.errors import BackendError
 from hlx_core.hookspecs import ENTRY_POINT_GROUP, PROJECT, HLXSpec
 from hlx_core.kernels import library
@@ -48,31 +47,13 @@ class PluginFailure:
     error: str
 
 
-class Origin:
-    """The distribution a plugin came from. Its name and version are read from the distribution's metadata
-    only when asked: every run loads every plugin, and only listings and error messages show them."""
-
-    def __init__(self, dist: metadata.Distribution | None = None, name: str = "") -> None:
-        self._dist = dist
-        if dist is None:
-            self.name, self.version = name, ""
-
-    @cached_property
-    def name(self) -> str:
-        return (self._dist.metadata["Name"] or "") if self._dist is not None else ""
-
-    @cached_property
-    def version(self) -> str:
-        return (self._dist.version or "") if self._dist is not None else ""
-
-
 @dataclass
 class BackendEntry:
     """A registered backend with where it came from; ``availability()`` probes it once and remembers."""
 
     backend: Backend
     plugin: str
-    origin: Origin
+    origin: DistributionRef
     _availability: Availability | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -130,10 +111,6 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _origin_of(ep: metadata.EntryPoint) -> Origin:
-    return Origin(getattr(ep, "dist", None))
-
-
 def _allowlist() -> set[str] | None:
     raw = os.environ.get(ALLOWLIST_ENV)
     if raw is None:
@@ -142,13 +119,13 @@ def _allowlist() -> set[str] | None:
 
 
 def _load_entry_points() -> None:
-    _add(library, LIBRARY_PLUGIN, Origin(name="hlx"))
+    _add(library, LIBRARY_PLUGIN, DistributionRef(name="hlx"))
     allowed = _allowlist()
-    seen: dict[str, Origin] = {}  # entry-point name -> its distribution
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    seen: dict[str, DistributionRef] = {}  # entry-point name -> its distribution
+    for ep in entry_points(ENTRY_POINT_GROUP):
         if allowed is not None and ep.name not in allowed:
             continue
-        origin = _origin_of(ep)
+        origin = ep.dist
         if ep.name in seen:  # the same distribution found twice on sys.path is no conflict
             first = seen[ep.name].name
             if first != origin.name:
@@ -170,7 +147,7 @@ def _load_entry_points() -> None:
                                 f"{ENTRY_POINT_GROUP!r} has that name"))
 
 
-def _add(obj: Any, name: str, origin: Origin) -> bool:
+def _add(obj: Any, name: str, origin: DistributionRef) -> bool:
     """Register one plugin object and collect its backends and kernels; False when it failed."""
     try:
         _state.pm.register(obj, name=name)
@@ -188,7 +165,7 @@ def _call_own(hook_name: str, obj: Any, **kwargs: Any) -> list[Any]:
     return caller(**kwargs)
 
 
-def _collect_backends(obj: Any, name: str, origin: Origin) -> bool:
+def _collect_backends(obj: Any, name: str, origin: DistributionRef) -> bool:
     try:
         produced = [b for batch in _call_own("hlx_register_backends", obj) for b in (batch or [])]
         for backend in produced:
@@ -210,7 +187,7 @@ def _collect_backends(obj: Any, name: str, origin: Origin) -> bool:
     return True
 
 
-def _register_kernels(obj: Any, name: str, origin: Origin) -> bool:
+def _register_kernels(obj: Any, name: str, origin: DistributionRef) -> bool:
     registry = _kernels
     if id(obj) in registry.plugins or not _has_impl(obj, "hlx_register_kernels"):
         return True
@@ -260,7 +237,7 @@ def register_plugin(obj: Any, name: str | None = None, distribution: str = "") -
         name = name or _state.pm.get_canonical_name(obj)
         before = set(_state.backends)
         n_failures = len(_state.failures)
-        if not _add(obj, name, Origin(name=distribution)):
+        if not _add(obj, name, DistributionRef(name=distribution)):
             failure = _state.failures[n_failures] if len(_state.failures) > n_failures else None
             if _state.pm.is_registered(obj):
                 _state.pm.unregister(obj)

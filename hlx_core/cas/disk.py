@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -141,6 +140,8 @@ class DiskStore(Store):
             if not folder.is_dir():
                 folder.mkdir(parents=True, exist_ok=True)
                 _fsync_dir(folder.parent)
+            import tempfile  # here: a warm process that writes nothing new never needs it (~4 ms)
+
             fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
         except OSError as exc:
             raise _store_error("cannot create an object file in", folder, exc) from exc

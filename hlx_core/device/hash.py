@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import struct
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from hlx_core.errors import ContractError
 from hlx_core.plan import InputRef, OutputRef, Plan, Shader, Stage, StageRef
 from hlx_core.settings import env_bytes
 from hlx_core.spirv.reflect import reflect_entry
+from hlx_shaders import FOLDER
 
 #: The smallest output a GPU backend hashes on the device (and leaves there) unless its variable
 #: (HLX_VULKAN_DEVICE_HASH_BYTES, HLX_WGPU_DEVICE_HASH_BYTES) says otherwise.
@@ -97,7 +97,7 @@ def hash_passes(prefix_len: int, payload_len: int) -> tuple[HashPass, ...]:
 @functools.lru_cache(maxsize=1)
 def shader() -> dict:
     """The validated 900 of the hash shader (the committed SPIR-V)."""
-    return shader_contract(resources.files("hlx_shaders").joinpath(SHADER).read_bytes(), "main")
+    return shader_contract(FOLDER.joinpath(SHADER).read_bytes(), "main")
 
 
 def _tensor(tensor: Any, store: Any) -> tuple[Handle, np.ndarray]:

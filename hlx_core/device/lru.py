@@ -24,10 +24,16 @@ class LRU(Generic[K, V]):
         self.capacity = capacity
         self._on_evict = on_evict
         self._items: OrderedDict[K, V] = OrderedDict()
+        self._locked = locked
         self._lock = threading.Lock() if locked else nullcontext()
 
     def get(self, key: K) -> V | None:
         """The value under ``key``, now the most recently used; None when absent."""
+        if not self._locked:  # a session's caches, asked on every run: no context manager to enter
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
         with self._lock:
             value = self._items.get(key)
             if value is not None:

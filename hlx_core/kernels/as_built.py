@@ -9,7 +9,6 @@ contract that gives only ``push_constants`` gets the ``params`` the CPU referenc
 from __future__ import annotations
 
 import functools
-from importlib import resources
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,13 +17,14 @@ from hlx_core.errors import ContractError
 from hlx_core.kernels.build import Operand
 from hlx_core.kernels.library import BY_NAME, LIBRARY
 from hlx_core.kernels.spec import KernelSpec
+from hlx_shaders import FOLDER
 
 TensorSpec = tuple[np.dtype, tuple[int, ...], bool]  # dtype, shape, is an output
 
 
 @functools.lru_cache(maxsize=1)
 def _library_spirv() -> dict[bytes, KernelSpec]:
-    files = resources.files("hlx_shaders")
+    files = FOLDER
     return {(files / f"{spec.shader}.spv").read_bytes(): spec for spec in LIBRARY if spec.shader}
 
 

@@ -9,12 +9,12 @@ library kernel's name never gets the library's results on one backend and its ow
 from __future__ import annotations
 
 import functools
-from importlib import resources
 from typing import Any, Iterable
 
 from hlx_core.codec import encode_chunks
 from hlx_core.codec.handle import Buffer, Handle, blake3_digest, tag_of
 from hlx_core.contracts.shader import shader_contract
+from hlx_shaders import FOLDER
 
 _references: dict[str, Any] = {}  # library shader stem -> the NumPy reference of the kernel it runs
 _variants: dict[str, tuple[Any, ...]] = {}  # library shader stem -> its kernel's variants
@@ -23,7 +23,7 @@ _variants: dict[str, tuple[Any, ...]] = {}  # library shader stem -> its kernel'
 @functools.lru_cache(maxsize=None)
 def library_shader(stem: str) -> dict:
     """The validated 900 of a library shader: the committed SPIR-V, plus its WGSL twin where one exists."""
-    files = resources.files("hlx_shaders")
+    files = FOLDER
     wgsl = files / f"{stem}.wgsl"
     return shader_contract((files / f"{stem}.spv").read_bytes(), "main",
                            wgsl_source=wgsl.read_text(encoding="utf-8") if wgsl.is_file() else None)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import weakref
 from abc import ABC, abstractmethod
@@ -23,6 +21,7 @@ from typing import Iterator
 
 from hlx_core.cas.disk import DiskStore
 from hlx_core.cas.store import Store
+from hlx_core.codec.handle import Handle, is_handle
 from hlx_core.device.lru import LRU
 
 log = logging.getLogger("hlx.memo")
@@ -124,6 +123,8 @@ class DiskIndex(MemoIndex):
             return seen
         record = self._read(key)
         if record is not None:
+            if is_handle(record):  # kept as a Handle: the reader checks a str each time
+                record = Handle(record)
             self._seen.put(key, record)
         return record
 
@@ -175,6 +176,7 @@ class DiskIndex(MemoIndex):
 
     def clear(self) -> int:
         count = sum(1 for _ in self.entries())
+        import shutil  # here: only a clear needs it (~2 ms to import)
         shutil.rmtree(self.folder, ignore_errors=True)
         self._seen.clear()
         return count
@@ -200,6 +202,7 @@ def _write_atomically(path: Path, text: str) -> None:
     read-only or full disk) is logged, never raised: a missing entry only means a recomputation."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # here: a warm process that records nothing new never needs it (~4 ms)
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)
         try:
             with os.fdopen(fd, "w", encoding="ascii") as f:
@@ -217,8 +220,21 @@ _disk_indexes: dict[Path, DiskIndex] = {}  # by store folder (a few per process)
 _lock = threading.Lock()
 
 
+_last: tuple[weakref.ref, MemoIndex] | None = None  # the store asked about last and its index: every run asks
+
+
 def index_for(store: Store) -> MemoIndex:
     """The memo index of ``store``: beside a DiskStore's objects, else in memory for that store object."""
+    global _last
+    last = _last
+    if last is not None and last[0]() is store:
+        return last[1]
+    index = _index_for(store)
+    _last = (weakref.ref(store), index)
+    return index
+
+
+def _index_for(store: Store) -> MemoIndex:
     if isinstance(store, DiskStore):
         with _lock:  # one per folder: it remembers the entries this process has read
             found = _disk_indexes.get(store.path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from functools import lru_cache
-from importlib import metadata
 from typing import Any
 
 import blake3
@@ -19,6 +18,7 @@ from hlx_core.backend import DeviceInfo
 from hlx_core.codec import encode, pre_serialize
 from hlx_core.codec.handle import Handle
 from hlx_core.device.poison import ENV_POISON
+from hlx_core.settings import env_key, env_text
 
 KEY_VERSION = 1
 #: Variables that change the bytes of a run on every backend (a backend adds its own: Backend.byte_settings).
@@ -27,6 +27,7 @@ CORE_SETTINGS = (ENV_POISON,)
 
 @lru_cache(maxsize=1)
 def hlx_version() -> str:
+    from importlib import metadata  # here: a run with the memo off never asks (~10 ms to import)
     try:
         return metadata.version("hlx")
     except metadata.PackageNotFoundError:
@@ -43,7 +44,23 @@ def platform(backend: str, backend_version: str, device: DeviceInfo) -> dict[str
 
 def settings(names: Iterable[str]) -> dict[str, str]:
     """The values of ``names`` (and of CORE_SETTINGS) as the environment spells them now ("" when unset)."""
-    return {name: os.environ.get(name, "").strip() for name in (*CORE_SETTINGS, *names)}
+    return settings_of(tuple(names), settings_now(tuple(names)))
+
+
+@lru_cache(maxsize=64)
+def _encoded(names: tuple[str, ...]) -> tuple[bytes, ...]:
+    return tuple(os.fsencode(name) for name in (*CORE_SETTINGS, *names))
+
+
+def settings_now(names: tuple[str, ...]) -> tuple[object, ...]:
+    """What ``settings(names)`` reads, as the environment holds it now: a key to compare (``env_key``), so a
+    warm run reads its settings without decoding them."""
+    return env_key(_encoded(names))
+
+
+def settings_of(names: tuple[str, ...], now: tuple[object, ...]) -> dict[str, str]:
+    """``settings(names)`` from what ``settings_now(names)`` read."""
+    return {name: env_text(value) for name, value in zip((*CORE_SETTINGS, *names), now)}
 
 
 def key_fields(contract: Handle, platform: dict[str, Any], settings: dict[str, str], salt: str) -> dict[str, Any]:

@@ -7,51 +7,63 @@ keeps both records as evidence and raises E_NONDETERMINISTIC.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from hlx_core.backend import DeviceInfo
 from hlx_core.cas import api as cas
 from hlx_core.cas.store import Store
 from hlx_core.codec.handle import Handle
-from hlx_core.device.lru import LRU
 from hlx_core.errors import BackendError
 from hlx_core.memo.index import EVIDENCE, FOLDER
-from hlx_core.memo.key import derive_key, key_fields, platform, settings
+from hlx_core.memo.key import derive_key, key_fields, platform, settings_now, settings_of
 from hlx_core.memo.policy import Memo
 from hlx_core.memo.records import Hit, keep_evidence, lookup, record, remember
 from hlx_core.plan import Plan
 
-# (contract, backend, its version, id(device), settings, salt) -> (device, key, fields): a warm run's key
-# costs a dict lookup instead of an encoding and a hash. The device is kept so its id cannot be reused.
-_keys: LRU[tuple[Any, ...], tuple[DeviceInfo, str, dict[str, Any]]] = LRU(1024, locked=True)
+#: Keys an ``ExecutionKeys`` keeps before it starts again (each a few hundred bytes).
+MAX_KEYS = 1024
 
 
-def execution_key(contract: Handle, backend: str, backend_version: str, device: DeviceInfo,
-                  byte_settings: tuple[str, ...], salt: str) -> tuple[str, dict[str, Any]]:
-    """(key, the fields it hashes) of a run of ``contract`` on ``device`` of ``backend``."""
-    values = settings(byte_settings)
-    cache_key = (contract, backend, backend_version, id(device), tuple(values.items()), salt)
-    cached = _keys.get(cache_key)
-    if cached is not None and cached[0] is device:
-        return cached[1], cached[2]
-    fields = key_fields(contract, platform(backend, backend_version, device), values, salt)
-    key = derive_key(fields)
-    _keys.put(cache_key, (device, key, fields))
-    return key, fields
+class ExecutionKeys:
+    """The execution keys of runs on one device of one backend (at one version), by (contract, the backend's
+    byte settings as the environment holds them now, salt): a warm run's key costs reading its settings
+    and a dict lookup instead of an encoding and a hash. A changed variable is a new key, read on every
+    run. Safe for concurrent runs: two threads missing at once derive the same key."""
+
+    __slots__ = ("backend", "version", "device", "_keys")
+
+    def __init__(self, backend: str, version: str, device: DeviceInfo) -> None:
+        self.backend, self.version, self.device = backend, version, device
+        self._keys: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+
+    def get(self, contract: Handle, byte_settings: tuple[str, ...], salt: str) -> tuple[str, dict[str, Any]]:
+        """(key, the fields it hashes) of a run of ``contract`` under ``salt``."""
+        names = byte_settings if type(byte_settings) is tuple else tuple(byte_settings)
+        now = settings_now(names)
+        cache_key = (contract, names, now, salt)
+        found = self._keys.get(cache_key)
+        if found is None:
+            fields = key_fields(contract, platform(self.backend, self.version, self.device),
+                                settings_of(names, now), salt)
+            if len(self._keys) >= MAX_KEYS:
+                self._keys.clear()
+            found = self._keys[cache_key] = (derive_key(fields), fields)
+        return found
 
 
-@dataclass
 class MemoizedRun:
-    """The memo side of one run; ``prior`` is the record a "verify" run compares with."""
+    """The memo side of one run; ``prior`` is the record a "verify" run compares with (a plain slotted
+    class: one is made per memoized run)."""
 
-    mode: Memo
-    backend: str
-    store: Store
-    plan: Plan
-    key: str
-    fields: dict[str, Any]
-    prior: Hit | None = field(default=None, repr=False)
+    __slots__ = ("mode", "backend", "store", "plan", "key", "fields", "prior")
+
+    def __init__(self, mode: Memo, backend: str, store: Store, plan: Plan, key: str, fields: dict[str, Any],
+                 prior: Hit | None = None) -> None:
+        self.mode, self.backend, self.store, self.plan = mode, backend, store, plan
+        self.key, self.fields, self.prior = key, fields, prior
+
+    def __repr__(self) -> str:
+        return f"MemoizedRun(mode={self.mode!r}, backend={self.backend!r}, key={self.key!r})"
 
     def lookup(self) -> Hit | None:
         """The hit that answers this run instead of the backend, or None (always None for "verify",

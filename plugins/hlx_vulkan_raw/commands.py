@@ -167,7 +167,14 @@ class Submitter:
                                                            "vkWaitForFences: VK_TIMEOUT"), result=result)
         if result != 0:
             raise result_error(result, "vkWaitForFences")
-        self._retire(p, fences)
+        # Retire the batch: its fence reset for reuse, its one-time command buffers recycled.
+        result = lib.vkResetFences(self.device, 1, fences)
+        if result != 0:
+            raise result_error(result, "vkResetFences")
+        self.free_fences.append(p.fence)
+        if p.recycle:
+            self.free_cbs.extend(p.recycle)
+        self.pending.remove(p)
 
     def _poll(self, fence, budget_ns: int) -> int:
         """vkGetFenceStatus until the fence signals, fails, or ``budget_ns`` has passed (then NOT_READY). The
@@ -179,13 +186,6 @@ class Submitter:
             result = status(device, fence)
             if result != NOT_READY or time.perf_counter_ns() > deadline:
                 return result
-
-    def _retire(self, p: Pending, fences) -> None:
-        check(lib.vkResetFences(self.device, 1, fences), "vkResetFences")
-        self.free_fences.append(p.fence)
-        if p.recycle:
-            self.free_cbs.extend(p.recycle)
-        self.pending.remove(p)
 
     def sync(self) -> None:
         """Wait for every pending batch."""
@@ -214,7 +214,7 @@ class QueryPool:
     def __init__(self, device, count: int, valid_bits: int, period_ns: float) -> None:
         self.device = device
         self.count = count
-        self.mask = (1 << valid_bits) - 1 if valid_bits < 64 else (1 << 64) - 1
+        self.mask = (1 << valid_bits) - 1 if valid_bits < 64 else None  # None: every bit is valid
         self.period_ns = period_ns
         ci = new_struct("VkQueryPoolCreateInfo", vk.VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
                         queryType=vk.VK_QUERY_TYPE_TIMESTAMP, queryCount=count)
@@ -230,7 +230,9 @@ class QueryPool:
         if result != 0:
             return {}
         mask, ms = self.mask, self.period_ns * 1e-6
-        ticks = [t & mask for t in ffi.unpack(self._data, self.count)]
+        ticks = ffi.unpack(self._data, self.count)
+        if mask is not None:
+            ticks = [t & mask for t in ticks]
         out = {"gpu_ms": (ticks[-1] - ticks[0]) * ms}
         for key, start, end in zip(self._stage_keys, ticks, ticks[1:]):
             out[key] = (end - start) * ms

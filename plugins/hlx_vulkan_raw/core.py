@@ -9,6 +9,8 @@ recorded command buffers, query pools) is handed back first, through the callbac
 """
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, Callable, Iterable
 
 from hlx_core.device.selection import select_device
@@ -27,10 +29,12 @@ from hlx_vulkan_raw.devices import (
 )
 from hlx_vulkan_raw.errors import create, usage
 from hlx_vulkan_raw.instance import get_instance, register_for_exit, validation_requested
-from hlx_vulkan_raw.loader import NULL, ffi, lib, new_struct, vk
+from hlx_vulkan_raw.loader import NULL, ffi, lib, make_version, new_struct, vk
 from hlx_vulkan_raw.memory import MemoryAllocator, StagingRing
 from hlx_vulkan_raw.pipelines import STATISTICS_EXTENSION, PipelineCache, PipelineManager, ShaderCache
 from hlx_vulkan_raw.readback import HostImport
+
+log = logging.getLogger("hlx.vulkan")
 
 DEVICE_ENV = "HLX_VULKAN_DEVICE"
 HOST_IMPORT_EXTENSION = "VK_EXT_external_memory_host"
@@ -63,6 +67,22 @@ def compute_family(phys: PhysicalDevice) -> int:
     return compute[0]["index"]
 
 
+class _Steps:
+    """Milliseconds between marks, for the debug log of opening and closing a device (``HLX_LOG=debug``)."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self._parts: list[tuple[str, float]] = []
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self._parts.append((name, (now - self._last) * 1e3))
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {ms:.1f} ms" for name, ms in self._parts)
+
+
 class DeviceCore:
     """A Vulkan device opened for compute.
 
@@ -74,25 +94,36 @@ class DeviceCore:
     def __init__(self, selector: int | str | None = None, validation: bool = False) -> None:
         self.closed = True  # until everything below exists
         self.closing = False  # while close() runs (it may wait for a timed-out run on another thread)
+        steps = _Steps()
         self.validation = validation_requested(validation)
         self.instance = get_instance(self.validation)
         self.phys = select_device(list_devices(self.validation), selector, backend="vulkan", env=DEVICE_ENV)
         self.limits = self.phys.limits_for_plans()
-        self._teardown: list[Callable[[], None]] = []  # destroyers, in creation order
+        steps.mark("instance and devices")
+        self._teardown: list[tuple[str, Callable[[], None]]] = []  # (what, destroyer), in creation order
         self._on_close: list[Callable[[], None]] = []
         try:
             self._create_device()
+            steps.mark("vkCreateDevice")
             self.allocator = self._own(MemoryAllocator(self.device, self.phys), "destroy")
-            self.staging = self._own(StagingRing(self.allocator), "destroy")
+            self.staging = self._own(StagingRing(self.allocator), "destroy")  # its buffer: on first use
             self.shaders = self._own(ShaderCache(self.device, self.phys, self.features), "destroy")
             self.pipeline_cache = self._own(PipelineCache(self.device, self.phys), "destroy")
-            self.pipelines = self._own(PipelineManager(self.device, self.shaders, self.pipeline_cache), "destroy")
+            steps.mark("pipeline cache")
+            # Vulkan 1.3 (the instance's and the device's) reports whether each pipeline came from the cache.
+            feedback = min(self.instance.api_version, self.phys.api_version) >= make_version(1, 3)
+            self.pipelines = self._own(PipelineManager(self.device, self.shaders, self.pipeline_cache, feedback),
+                                       "destroy")
             spin = spin_budget(SPIN_SETTING, SPIN_MAX_SETTING, self.phys.kind == "cpu")
             self.submitter = self._own(Submitter(self.device, self.queue, self.queue_family, spin), "destroy")
         except BaseException:
             self._destroy()
             raise
-        self.host_import = self._host_import() if HOST_IMPORT_EXTENSION in self.extensions else None
+        # Only the readback path imports host memory: a zero-copy device reads its outputs in place.
+        self.host_import = (self._host_import() if HOST_IMPORT_EXTENSION in self.extensions and not self.zero_copy
+                            else None)
+        steps.mark("the rest")
+        log.debug("opened %s: %s", self.phys.name, steps)
         family = self.phys.queue_families[self.queue_family]
         self.timestamp_bits: int = family["timestamp_valid_bits"]
         # HLX_VULKAN_TIMESTAMPS=0: runs record no timestamps (no gpu_ms timings), which tells what they cost.
@@ -101,7 +132,7 @@ class DeviceCore:
         register_for_exit(self)
 
     def _own(self, obj: Any, method: str) -> Any:
-        self._teardown.append(getattr(obj, method))
+        self._teardown.append((type(obj).__name__, getattr(obj, method)))
         return obj
 
     def _create_device(self) -> None:
@@ -135,7 +166,7 @@ class DeviceCore:
                         enabledExtensionCount=len(ext_c), ppEnabledExtensionNames=ext_arr)
         self.device = create("VkDevice*", lib.vkCreateDevice, phys.handle, ci, NULL,
                              what=f"vkCreateDevice on {phys.name}")
-        self._teardown.append(lambda: lib.vkDestroyDevice(self.device, NULL))
+        self._teardown.append(("vkDestroyDevice", lambda: lib.vkDestroyDevice(self.device, NULL)))
         q = ffi.new("VkQueue*")
         lib.vkGetDeviceQueue(self.device, self.queue_family, 0, q)
         self.queue = q[0]
@@ -220,15 +251,21 @@ class DeviceCore:
         self._teardown.clear()
 
     def _destroy(self) -> None:
+        steps = _Steps()
         if self._teardown:
             lib.vkDeviceWaitIdle(self.device)
+            steps.mark("vkDeviceWaitIdle")
         while self._on_close:
             self._on_close.pop()()
+        steps.mark("owners' objects")
         while self._teardown:
+            what, destroy = self._teardown.pop()
             try:
-                self._teardown.pop()()
+                destroy()
             except HLXError:  # the pipeline cache's save on a lost device: destroy the rest regardless
                 pass
+            steps.mark(what)
+        log.debug("closed %s: %s", self.phys.name, steps)
 
     def __del__(self) -> None:
         try:

@@ -7,8 +7,10 @@ is the device HLX would choose; hlx_core.device.selection picks one by index, na
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,8 @@ from hlx_vulkan_raw.loader import (
     version_str,
     vk,
 )
+
+log = logging.getLogger("hlx.vulkan")
 
 KINDS = {
     vk.VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: "gpu-discrete",
@@ -388,5 +392,9 @@ def list_devices(validation: bool | None = None) -> list[PhysicalDevice]:
     validation = validation_requested() if validation is None else validation
     with _device_lock:
         if validation not in _device_lists:
-            _device_lists[validation] = enumerate_devices(get_instance(validation))
+            instance = get_instance(validation)
+            start = time.perf_counter()
+            _device_lists[validation] = enumerate_devices(instance)
+            log.debug("listed %d Vulkan device(s) in %.1f ms", len(_device_lists[validation]),
+                      (time.perf_counter() - start) * 1e3)
         return _device_lists[validation]

@@ -17,6 +17,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from collections import deque
 from typing import Callable
@@ -226,7 +227,9 @@ def get_instance(validation: bool = False) -> Instance:
     with _lock:
         inst = _instances.get(validation)
         if inst is None:
+            start = time.perf_counter()
             inst = _instances[validation] = Instance(validation)
+            log.debug("created the Vulkan instance in %.1f ms", (time.perf_counter() - start) * 1e3)
         return inst
 
 
@@ -239,6 +242,7 @@ def register_for_exit(obj) -> None:
 
 @atexit.register
 def _shutdown() -> None:
+    start = time.perf_counter()
     with _lock:
         for obj in list(_exit_hooks):
             try:
@@ -250,8 +254,11 @@ def _shutdown() -> None:
             # instance under it is undefined, so the instance is left to the end of the process.
             log.warning("a Vulkan device is still finishing work at exit; its instance is not destroyed")
         else:
+            closed = time.perf_counter()
             for inst in _instances.values():
                 inst.destroy()
+            log.debug("at exit: devices closed in %.1f ms, instances destroyed in %.1f ms",
+                      (closed - start) * 1e3, (time.perf_counter() - closed) * 1e3)
         _instances.clear()
 
 

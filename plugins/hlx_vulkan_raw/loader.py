@@ -1,27 +1,63 @@
-"""The one place the ``vulkan`` cffi package is imported.
+"""The one place the ``vulkan`` cffi package is loaded.
 
-The package dlopens libvulkan when imported and raises OSError when the loader is missing, so importing it
-is guarded here: a machine without Vulkan gets ``E_BACKEND_UNAVAILABLE`` with the reason, and ``import hlx``
-(which never imports this module) keeps working. Everything else in the plugin uses ``ffi`` and ``lib``
-from here: calling the C entry points directly keeps the hot path cheap and lets every VkResult go through
-one error mapping instead of the package's own exception classes.
+Only the package's cffi declarations (``vulkan._vulkancache``, its ``ffi``) are used, with libvulkan opened
+here: everything in the plugin calls the C entry points through ``lib`` and reads enum values from it (``vk``),
+which keeps the hot path cheap and lets every VkResult go through one error mapping instead of the package's
+own exception classes. The package's Python layer (``vulkan/_vulkan.py``, a 1 MB module of wrappers and
+constants, ~15 ms to import in every new process) is never imported. A missing binding or loader gives
+``E_BACKEND_UNAVAILABLE`` with the reason, and ``import hlx`` (which never imports this module) keeps working.
 """
 from __future__ import annotations
 
 import ctypes
+import importlib.util
+import os
+import sys
 from typing import Any
 
 from hlx_core.errors import BackendError
 
+BINDING_FFI = "vulkan._vulkancache"  # the binding's out-of-line cffi module: declarations only, no Python layer
+LIBRARY_NAMES = ("libvulkan.so.1", "vulkan-1.dll", "libvulkan.dylib")
+
+
+def _binding_ffi() -> Any:
+    """The binding's ``ffi``, loaded from its file without the package's ``__init__`` (which imports the
+    Python layer); registered under its own name, so a later ``import vulkan`` shares it."""
+    loaded = sys.modules.get(BINDING_FFI)
+    if loaded is not None:
+        return loaded.ffi
+    package = importlib.util.find_spec("vulkan")
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("the vulkan binding is not installed (pip install vulkan)")
+    spec = importlib.util.spec_from_file_location(
+        BINDING_FFI, os.path.join(list(package.submodule_search_locations)[0], "_vulkancache.py"))
+    if spec is None or spec.loader is None:
+        raise ImportError("the vulkan binding has no _vulkancache module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[BINDING_FFI] = module
+    return module.ffi
+
+
+def _open(ffi: Any) -> Any:
+    for name in LIBRARY_NAMES:
+        try:
+            return ffi.dlopen(name)
+        except OSError as exc:
+            error = exc
+    raise error
+
+
 try:
-    import vulkan as vk
+    ffi = _binding_ffi()
+    lib = _open(ffi)
 except (OSError, ImportError) as _exc:  # no libvulkan.so.1, or the binding is not installed
     raise BackendError("E_BACKEND_UNAVAILABLE",
                        f"the Vulkan loader could not be loaded ({type(_exc).__name__}: {_exc}); "
                        "install libvulkan1 and a driver (e.g. mesa-vulkan-drivers)") from None
 
-ffi = vk.ffi
-lib = vk.lib
+vk = lib  # enum values (vk.VK_SUCCESS): the C headers' own, as the declarations give them
 NULL = ffi.NULL
 
 

@@ -10,8 +10,6 @@ import contextlib
 import logging
 import os
 import struct
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -329,9 +327,9 @@ class PipelineCache:
         return data
 
     def save(self) -> None:
-        """Write the driver's cache data atomically (temp file + rename) when pipelines were added and the
-        data differs from the file's: a warm process, whose pipelines all came from the cache, writes
-        nothing."""
+        """Write the driver's cache data atomically (temp file + rename) when a pipeline was built that the
+        cache did not hold (``dirty``) and the data differs from the file's: a warm process, whose pipelines
+        all came from the cache, neither asks the driver for the data nor writes."""
         if not self.dirty:
             return
         size = ffi.new("size_t*")
@@ -344,6 +342,8 @@ class PipelineCache:
             return
         tmp = None
         try:
+            import tempfile  # here: a process whose pipelines all came from the cache never saves (~4 ms)
+
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
@@ -364,13 +364,26 @@ class PipelineCache:
             self.handle = None
 
 
-class PipelineManager:
-    """Builds and caches pipelines, set layouts and descriptor sets for one device."""
+def _cache_hit(flags: int) -> bool:
+    """Whether a pipeline's creation feedback says the pipeline cache held it (flags the driver set valid)."""
+    valid = vk.VK_PIPELINE_CREATION_FEEDBACK_VALID_BIT
+    hit = vk.VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT
+    return flags & (valid | hit) == valid | hit
 
-    def __init__(self, device, shaders: ShaderCache, cache: PipelineCache) -> None:
+
+class PipelineManager:
+    """Builds and caches pipelines, set layouts and descriptor sets for one device.
+
+    ``feedback`` (Vulkan 1.3: VkPipelineCreationFeedback): the driver says whether each pipeline came from
+    the pipeline cache, and only one that did not makes the cache ``dirty`` (worth saving at close). Without
+    it every build counts as new."""
+
+    def __init__(self, device, shaders: ShaderCache, cache: PipelineCache, feedback: bool = False) -> None:
         self.device = device
         self.shaders = shaders
         self.cache = cache
+        self.feedback = feedback
+        self.cache_hits = 0  # pipelines the driver found in the pipeline cache (with ``feedback``)
         self.set_layouts: dict[tuple, Any] = {}
         self.pipelines: dict[tuple, Pipeline] = {}
         self.pools: list[list] = []  # [pool handle, sets left]
@@ -416,6 +429,8 @@ class PipelineManager:
             ((key, (module, info, size, values)),) = missing.items()
             self._keep(key, info, size, self._create(module, info, values, 0))
         elif missing:
+            from concurrent.futures import ThreadPoolExecutor  # here: a warm single-pipeline start never needs it
+
             with ThreadPoolExecutor(len(missing), thread_name_prefix="hlx-vulkan-pipeline") as pool:
                 futures = {key: pool.submit(self._create, module, info, values, 0)
                            for key, (module, info, _size, values) in missing.items()}
@@ -431,16 +446,20 @@ class PipelineManager:
         return [self.pipelines[key] for key, *_ in wanted]
 
     def _keep(self, key: tuple, info: EntryPoint, size: tuple[int, int, int],
-              built: tuple[Any, Any, dict[int, int], int]) -> None:
-        """Cache a pipeline ``_create`` built (the pipeline cache now has something to save)."""
-        handle, layout, types, push_size = built
+              built: tuple[Any, Any, dict[int, int], int, bool]) -> None:
+        """Cache a pipeline ``_create`` built; one the pipeline cache did not hold gives it something to save."""
+        handle, layout, types, push_size, from_cache = built
         self.pipelines[key] = Pipeline(key, info, handle, layout, self._set_layout(types), types, size, push_size)
-        self.cache.dirty = True
+        if from_cache:
+            self.cache_hits += 1
+        else:
+            self.cache.dirty = True
 
     def _create(self, module: ShaderModule, info: EntryPoint, values: tuple[tuple[int, Any], ...],
-                flags: int) -> tuple[Any, Any, dict[int, int], int]:
-        """A new compute pipeline (created with ``flags``), its pipeline layout, descriptor types by binding
-        and push-constant size."""
+                flags: int) -> tuple[Any, Any, dict[int, int], int, bool]:
+        """A new compute pipeline (created with ``flags``), its pipeline layout, descriptor types by binding,
+        push-constant size, and whether the driver found it in the pipeline cache (never without
+        ``feedback``)."""
         entry_point = info.name
         types = {b.binding: DESCRIPTOR_TYPES[b.kind] for b in info.bindings}
         set_layout = self._set_layout(types)
@@ -465,13 +484,19 @@ class PipelineManager:
         ci[0].layout = layout
         # A pipeline captured for its statistics bypasses the cache, so the driver compiles it in full.
         cache = NULL if flags & vk.VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR else self.cache.handle
+        feedback = ffi.new("VkPipelineCreationFeedback*") if self.feedback and cache != NULL else None
+        if feedback is not None:
+            feedback_info = new_struct("VkPipelineCreationFeedbackCreateInfo",
+                                       vk.VK_STRUCTURE_TYPE_PIPELINE_CREATION_FEEDBACK_CREATE_INFO,
+                                       pPipelineCreationFeedback=feedback)
+            ci[0].pNext = feedback_info
         try:
             handle = create("VkPipeline*", lib.vkCreateComputePipelines, self.device, cache, 1, ci, NULL,
                             what=f"vkCreateComputePipelines for entry point {entry_point!r}")
         except VulkanError:
             lib.vkDestroyPipelineLayout(self.device, layout, NULL)
             raise
-        return handle, layout, types, int(push.size)
+        return handle, layout, types, int(push.size), feedback is not None and _cache_hit(int(feedback.flags))
 
     def statistics(self, spirv: bytes, entry_point: str, workgroup: tuple[int, int, int] | None = None,
                    spec: Iterable[tuple[int, Any]] = ()) -> dict[str, int | float | bool]:
@@ -482,7 +507,7 @@ class PipelineManager:
         pipelines runs use are never created with it."""
         module, info = self.shaders.load(spirv, entry_point)
         _size, values = resolve_workgroup(info, workgroup, spec)
-        handle, layout, _types, _push = self._create(module, info, values,
+        handle, layout, _types, _push, _hit = self._create(module, info, values,
                                                      vk.VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR)
         try:
             return executable_statistics(self.device, handle)
