@@ -27,6 +27,19 @@ class Shader:
     info: EntryPoint
     wgsl_source: str | None = field(default=None, repr=False)
 
+    @cached_property  # every new plan of this shader checks its bindings against these
+    def set0_bindings(self) -> tuple[int, ...] | str:
+        """The set 0 binding numbers the entry point declares, in order, or why a contract cannot bind it
+        (another descriptor set, a descriptor array: contracts bind one buffer per binding of set 0)."""
+        other_sets = sorted({b.set for b in self.info.bindings if b.set != 0})
+        if other_sets:
+            return (f"the shader uses descriptor set(s) {other_sets}; contracts bind set 0 only (binding i = "
+                    "set 0, binding i)")
+        arrays = [b for b in self.info.bindings if getattr(b, "count", 1) != 1]
+        if arrays:
+            return f"binding {arrays[0].binding} is a descriptor array; contracts bind one buffer per binding"
+        return tuple(sorted(b.binding for b in self.info.bindings))
+
 
 class InputRef:
     """A binding fed from the store: ``array`` is the resolved (read-only) tensor behind ``handle``.

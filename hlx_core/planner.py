@@ -16,7 +16,8 @@ A shader seen for the first time is validated with spirv-val (``hlx_core.spirv.v
 backend can hand it to a driver; the committed library shaders are trusted. Kept plans hold their input
 arrays, so they are bounded by those arrays' bytes (``PLAN_CACHE_BYTES``, each array counted once) as well
 as by count, and a store's plans go when objects leave it or it is garbage-collected
-(``hlx_core.contracts.store_cache``).
+(``hlx_core.contracts.store_cache``). ``persist=True`` (``hlx.run(..., persist=True)``) writes a plan's input
+tensors through too, since the kernel helpers store new ones behind.
 """
 from __future__ import annotations
 
@@ -79,10 +80,11 @@ def _contract_id(contract: dict) -> str:
     return next(iter(contract))
 
 
-def plan(contract: Any, store: Any = None, *, behind: bool = False) -> Plan:
+def plan(contract: Any, store: Any = None, *, behind: bool = False, persist: bool = False) -> Plan:
     """Plan a 901 or 902 contract (a dict) against ``store`` (default: the default store), storing its
     normalised form there; ``behind=True`` lets the store write it after returning (``cas.flush`` waits),
-    as ``hlx.run`` does with its outputs."""
+    as ``hlx.run`` does with its outputs; ``persist=True`` (``hlx.run(..., persist=True)``) writes the
+    plan's input tensors through as well, should any still be on its way to the store."""
     store = store if store is not None else cas.get_default_store()
     # Fast path: the contract exactly as given was planned before against this store. Hashing it is
     # cheaper than validating it, and equal bytes mean an equal contract.
@@ -90,7 +92,7 @@ def plan(contract: Any, store: Any = None, *, behind: bool = False) -> Plan:
     given = raw if raw is not None else _encoded_key(contract)
     cached = _plans.get(store, given) if given is not None else None
     if cached is not None:
-        return cached
+        return _written_through(cached, store) if persist else cached
     trusted = raw is not None and was_built(raw)
     # Exactly the bytes of a contract a helper built: already its own normalised form.
     normalised = contract if trusted else validate(contract)
@@ -104,7 +106,18 @@ def plan(contract: Any, store: Any = None, *, behind: bool = False) -> Plan:
     built = _plans.get(store, key) or _Planner(store, trusted).build(key, cid, normalised[cid])
     for k in {key, given} - {None}:
         _plans.put(store, k, built, generation)
-    return built
+    return _written_through(built, store) if persist else built
+
+
+def _written_through(planned: Plan, store: Any) -> Plan:
+    """``planned``, its input tensors now written to ``store`` if they were only on their way there (the
+    kernel helpers store new inputs behind): a run with ``persist=True`` leaves a contract whose every
+    object is durable. A tensor in the store already costs a lookup; one still only on a device is
+    the store's to download (``flush``)."""
+    for ref in planned.input_refs.values():
+        if ref.loaded is not None:
+            store.put(ref.handle, encode_chunks(ref.loaded))
+    return planned
 
 
 def _encoded_key(contract: Any) -> Handle | None:
@@ -172,7 +185,7 @@ class _Planner:
         info = shader.info
         spec = tuple(sorted((int(k), v) for k, v in (body.get("specialization_constants") or {}).items()))
         workgroup, spec = self.workgroup(body.get("workgroup_size"), info, dict(spec), path)
-        bindings = self.bindings(body["bindings"], info, path, earlier)
+        bindings = self.bindings(body["bindings"], shader, path, earlier)
         push = body.get("push_constants")
         if push is None and body.get("push_constants_layout"):
             push = _pack_params(body["push_constants_layout"], body.get("params") or {},
@@ -258,20 +271,14 @@ class _Planner:
                 raise _fail(f"{path}.workgroup_size[{dim}]", f"workgroup size {size[dim]} must be at least 1")
         return size, tuple(sorted(spec.items()))
 
-    def bindings(self, items: list, info: EntryPoint, path: str,
+    def bindings(self, items: list, shader: Shader, path: str,
                  earlier: tuple[Stage, ...]) -> tuple[Binding, ...]:
-        declared = sorted(b.binding for b in info.bindings if b.set == 0)
-        other_sets = sorted({b.set for b in info.bindings if b.set != 0})
-        if other_sets:
-            raise _fail(f"{path}.shader_handle", f"the shader uses descriptor set(s) {other_sets}; contracts "
-                                                 "bind set 0 only (binding i = set 0, binding i)")
-        arrays = [b for b in info.bindings if getattr(b, "count", 1) != 1]
-        if arrays:
-            raise _fail(f"{path}.shader_handle", f"binding {arrays[0].binding} is a descriptor array; "
-                                                 "contracts bind one buffer per binding")
-        if declared != list(range(len(items))):
+        declared = shader.set0_bindings
+        if isinstance(declared, str):
+            raise _fail(f"{path}.shader_handle", declared)
+        if declared != tuple(range(len(items))):
             raise _fail(f"{path}.bindings", f"the contract gives {len(items)} binding(s) but the shader "
-                                            f"declares set 0 bindings {declared}; binding i must be binding i")
+                                            f"declares set 0 bindings {list(declared)}; binding i must be binding i")
         return tuple(self.binding(item, f"{path}.bindings[{i}]", earlier) for i, item in enumerate(items))
 
     def binding(self, item: Any, path: str, earlier: tuple[Stage, ...]) -> Binding:
@@ -299,19 +306,19 @@ class _Planner:
         if handle not in self.inputs:
             if not is_handle(handle):
                 raise _fail(path, f"{handle!r:.90} is not a handle", "E_CONTRACT_FIELD_TYPE")
-            spec = tensor_spec(Handle(handle), self.store)
+            h, store = Handle(handle), self.store
+            spec = tensor_spec(h, store)
             if spec is not None:  # still on a device: planned from its record, loaded only if a backend asks
-                h, store = Handle(handle), self.store
                 self.inputs[handle] = InputRef(h, dtype=spec[0], shape=spec[1], load=lambda: resolve_tensor(h, store))
                 return self.inputs[handle]
             try:
-                value = resolve_tensor(Handle(handle), self.store)
+                value = resolve_tensor(h, store)
             except HandleError as exc:
                 raise _at(exc, path) from None
             if not isinstance(value, np.ndarray):
                 raise _fail(path, f"handle {handle} names a {_describe(value)}, not a tensor",
                             "E_CONTRACT_FIELD_TYPE")
-            self.inputs[handle] = InputRef(Handle(handle), value)
+            self.inputs[handle] = InputRef(h, value)
         return self.inputs[handle]
 
     @staticmethod

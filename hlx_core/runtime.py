@@ -601,11 +601,11 @@ def run(contract: Any, backend: str = AUTO, device: int | str | None = None, sto
     store = store if store is not None else cas.get_default_store()
     route = _known_route(backend, device)
     if route is not None:  # a warm run: the backend and session as the last run with these arguments had them
-        plan = make_plan(as_contract(contract, store), store, behind=not persist)
+        plan = make_plan(as_contract(contract, store), store, behind=not persist, persist=persist)
     else:
         generation = registry.generation()
         name, device_arg = _choose(backend, device)
-        plan = make_plan(as_contract(contract, store), store, behind=not persist)
+        plan = make_plan(as_contract(contract, store), store, behind=not persist, persist=persist)
         route = _new_route(backend, device, generation, name, device_arg, _session(name, device_arg))
     name, slot = route.name, route.slot
     device_name = slot.session.device.name

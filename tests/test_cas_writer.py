@@ -25,7 +25,8 @@ def _objects(store: hlx.DiskStore) -> set[str]:
 def test_run_output_resolves_before_and_after_it_is_written(rng):
     store = hlx.get_default_store()  # a DiskStore at this test's own HLX_HOME
     a, b = _f32(rng, 300), _f32(rng, 300)
-    contract = hlx.kernels.add(a, b)  # its inputs are stored now, written through
+    contract = hlx.kernels.add(a, b)
+    hlx.flush(store)  # its inputs (stored behind by the helper) written before the writer is replaced
     gate = threading.Event()
 
     def slow_put(handle, chunks):  # hold the writer until the checks below have run

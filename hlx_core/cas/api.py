@@ -23,7 +23,7 @@ from hlx_core.cas.disk import DiskStore
 from hlx_core.cas.resident import settle_all
 from hlx_core.cas.store import Snapshot, Store, Transaction
 from hlx_core.cas.writer import flush_all
-from hlx_core.codec.handle import Handle, blake3_digest, tag_of
+from hlx_core.codec.handle import Handle, tag_of
 from hlx_core.errors import HandleError
 from hlx_core.settings import hlx_home, home_env
 
@@ -67,7 +67,7 @@ def collapse(value: Any, store: Store | None = None, *, behind: bool = False, ha
     target = _resolve_store(store)
     chunks = codec.encode_chunks(value)
     if handle is None:
-        handle = Handle.from_digest(tag_of(value), blake3_digest(chunks))
+        handle = Handle.hashed(tag_of(value), chunks)
     if behind:
         target.put_behind(handle, chunks)
     else:

@@ -101,10 +101,10 @@ class DiskStore(Store):
 
     # -- writing behind ---------------------------------------------------------------------------
     def put_behind(self, handle: Handle, chunks: Sequence[Buffer]) -> None:
+        if self._recently_touched(handle):  # what a warm run's outputs are; ``put`` would do nothing either
+            return
         if self._journals() or not writes_behind():  # a transaction records its writes; see writes_behind
             self.put(handle, chunks)
-            return
-        if self._recently_touched(handle):
             return
         if self._writer is None:
             self._writer = BackgroundWriter(self._put)
@@ -200,7 +200,10 @@ class DiskStore(Store):
         return buf
 
     def _contains(self, handle: Handle) -> bool:
-        return self._pending(handle) is not None or os.path.isfile(self._file(handle))
+        # os.access asks the file system as os.path.isfile does, without building a stat result in Python
+        # (~1 µs of the ~2.4 a memo hit pays per object it checks); an object path is a file or nothing.
+        writer = self._writer
+        return (writer is not None and writer.pending(handle) is not None) or os.access(self._file(handle), os.F_OK)
 
     def _discard(self, handle: Handle) -> bool:
         self._touched.pop(handle, None)

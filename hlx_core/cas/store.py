@@ -239,7 +239,7 @@ class Store(ABC):
         return buf
 
     def contains(self, handle: Handle | str) -> bool:
-        h = as_handle(handle)
+        h = handle if type(handle) is Handle else as_handle(handle)  # a memo hit asks for each output
         if self._contains(h):
             return True
         found = self.__dict__.get("_resident_set")

@@ -38,6 +38,9 @@ _UINT_MAX = 2**64 - 1
 #: shape again, and building the header is most of a small tensor's encoding time. Cleared when full.
 _TENSOR_PREFIXES: dict[tuple[np.dtype, tuple[int, ...]], bytes] = {}
 _TENSOR_PREFIXES_MAX = 4096
+#: The same by a top-level array's own (dtype, shape), None for a dtype the general path encodes.
+_TOP_PREFIXES: dict[tuple[np.dtype, tuple[int, ...]], bytes | None] = {}
+_UNSEEN = object()
 
 
 class _Encoder:
@@ -265,13 +268,27 @@ def tensor_prefix(dtype: Any, shape: tuple[int, ...]) -> bytes:
     return prefix
 
 
+def _top_prefix(key: tuple[np.dtype, tuple[int, ...]]) -> bytes | None:
+    """``tensor_prefix`` of a top-level tensor's (dtype, shape), or None when its dtype takes the general
+    path (bool, whose bytes are checked; big-endian, which is swapped); remembered either way, so a warm
+    run's output asks one dict instead of its dtype's kind and byte order."""
+    dt, shape = key
+    prefix = None if dt.kind == "b" or dt.byteorder == ">" else tensor_prefix(dt, shape)
+    if len(_TOP_PREFIXES) >= _TENSOR_PREFIXES_MAX:
+        _TOP_PREFIXES.clear()
+    _TOP_PREFIXES[key] = prefix
+    return prefix
+
+
 def _tensor_chunks(arr: np.ndarray) -> list[bytes | memoryview] | None:
     """A top-level tensor in little-endian C order (what collapsing an output is): its prefix comes from
-    ``_TENSOR_PREFIXES``; None sends anything else (bool bytes to check, a copy to make) the general way."""
-    dt = arr.dtype
-    if dt.kind == "b" or dt.byteorder == ">" or not arr.flags.c_contiguous:
+    ``_TOP_PREFIXES``; None sends anything else (bool bytes to check, a copy to make) the general way."""
+    key = (arr.dtype, arr.shape)
+    prefix = _TOP_PREFIXES.get(key, _UNSEEN)
+    if prefix is _UNSEEN:
+        prefix = _top_prefix(key)
+    if prefix is None or not arr.flags.c_contiguous:
         return None
-    prefix = tensor_prefix(dt, arr.shape)
     nbytes = arr.nbytes
     if len(prefix) + nbytes > max_bytes():
         raise Fail("E_SIZE_EXCEEDED", f"encoding exceeds the {max_bytes()}-byte limit (set_limits)")

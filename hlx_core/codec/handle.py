@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Iterable, Union
+from typing import Any, Iterable, Sequence, Union
 
 import blake3
 import numpy as np
@@ -16,6 +16,7 @@ from hlx_core.errors import CodecError, HandleError
 
 Buffer = Union[bytes, bytearray, memoryview]
 TAGS = ("null", "bool", "int", "float", "str", "blob", "list", "map", "tensor", "contract", "ref")
+_TAG_SET = frozenset(TAGS)
 _HANDLE_RE = re.compile(r"&h_(" + "|".join(TAGS) + r")_([0-9a-f]{64})")  # fullmatch: "$" would allow a "\n"
 _CONTRACT_KEY_RE = re.compile(r"^[0-9]+$")
 
@@ -35,12 +36,25 @@ class Handle(str):
     @classmethod
     def from_digest(cls, tag: str, digest: bytes) -> "Handle":
         """The handle of a value of kind ``tag`` whose LC-B bytes hash to the 32-byte ``digest``."""
-        if tag not in TAGS:
+        if tag not in _TAG_SET:
             raise HandleError("E_HANDLE_INVALID", f"unknown handle tag {tag!r:.40}; one of {', '.join(TAGS)}")
         if not isinstance(digest, bytes) or len(digest) != 32:
             what = f"{len(digest)} bytes" if isinstance(digest, bytes) else f"a {type(digest).__name__}"
             raise HandleError("E_HANDLE_INVALID", f"a handle digest is 32 bytes, got {what}")
         return super().__new__(cls, f"&h_{tag}_{digest.hex()}")
+
+    @classmethod
+    def hashed(cls, tag: str, chunks: Sequence[Buffer]) -> "Handle":
+        """The handle of a value of kind ``tag`` whose LC-B encoding is the concatenation of ``chunks``:
+        ``from_digest(tag, blake3_digest(chunks))`` without the digest's checks and its bytes' round trip
+        (the hex digest is 64 lowercase hex digits by construction), which every warm run pays per output."""
+        if tag not in _TAG_SET:
+            raise HandleError("E_HANDLE_INVALID", f"unknown handle tag {tag!r:.40}; one of {', '.join(TAGS)}")
+        if len(chunks) == 1 and type(chunks[0]) is bytes and len(chunks[0]) < HASH_THREADS_MIN_BYTES:
+            hexdigest = blake3.blake3(chunks[0]).hexdigest()  # a small value: most warm runs' outputs
+        else:
+            hexdigest = blake3_digest(chunks).hex()
+        return str.__new__(cls, f"&h_{tag}_{hexdigest}")
 
     @property
     def tag(self) -> str:

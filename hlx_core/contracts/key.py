@@ -22,16 +22,17 @@ from hlx_core.codec.handle import Handle
 
 _HANDLE_EXT = 1
 _SALT = os.urandom(16)
-@lru_cache(maxsize=4096)
-def _handle_ext(value: Handle) -> msgpack.ExtType:
-    """A Handle's ExtType, built once: a warm run packs the same few handles every time, and building an
-    ExtType costs more than the rest of the packing."""
-    return msgpack.ExtType(_HANDLE_EXT, _SALT + value.encode())
 
 
+@lru_cache(maxsize=4096, typed=True)
 def _pack_handle(value: Any) -> msgpack.ExtType:
+    """A Handle's ExtType, the Packer's ``default`` for every value it cannot pack with exact types. Built
+    once per handle: a warm run packs the same few handles every time, and building an ExtType costs more
+    than the rest of the packing. Called from C on a cache hit, no Python frame: ``typed`` keys the cache
+    on the value's exact type as well, so a plain str or a str subclass with a handle's text never gets a
+    Handle's packing (their call reaches the check below, which refuses them)."""
     if type(value) is Handle:
-        return _handle_ext(value)
+        return msgpack.ExtType(_HANDLE_EXT, _SALT + value.encode())
     raise TypeError(type(value).__name__)
 
 
@@ -45,6 +46,6 @@ def raw_key(contract: Any) -> bytes | None:
         packer = _local.packer = msgpack.Packer(default=_pack_handle, strict_types=True)
     try:
         return packer.pack(contract)  # (a failed pack leaves the packer empty for the next)
-    except (TypeError, ValueError, OverflowError):
+    except Exception:  # whatever a value raises when packed or hashed (the cache's key): not carried
         return None
 

@@ -51,20 +51,23 @@ def kept_tensor(handle: Handle, store: Any) -> np.ndarray | None:
     return _kept.get(store, handle) if isinstance(store, Store) else None
 
 
-def keep(handle: Handle, array: np.ndarray, store: Any, generation: int) -> None:
-    """Keep a read-only copy of ``array``, just collapsed into ``store`` as ``handle`` (``generation`` read
-    before), as the tensor ``resolve_tensor`` gives: the planner then binds it without reading the object
-    back and hashing it again, what a contract of new inputs would otherwise cost each run. Only small
-    arrays (objects under ``KEEP_COPY_MAX_BYTES``), where that read costs more than the copy, and none a
-    DiskStore would give back as a file mapping (from its ``mmap_min_bytes`` on), which holds no memory
-    of the process."""
+def worth_keeping(array: np.ndarray, store: Any) -> bool:
+    """Whether ``keep`` keeps a copy of ``array`` for ``store``: only small arrays (objects under
+    ``KEEP_COPY_MAX_BYTES``), where reading the object back costs more than the copy, and none a DiskStore
+    would give back as a file mapping (from its ``mmap_min_bytes`` on), which holds no memory of the
+    process."""
     if not isinstance(store, Store):
-        return
+        return False
     limit = min(KEEP_COPY_MAX_BYTES, getattr(store, "mmap_min_bytes", KEEP_COPY_MAX_BYTES))
-    if len(tensor_prefix(array.dtype, array.shape)) + array.nbytes < limit:
-        copy = array.copy()
-        copy.flags.writeable = False
-        _kept.put(store, handle, copy, generation)
+    return len(tensor_prefix(array.dtype, array.shape)) + array.nbytes < limit
+
+
+def keep(handle: Handle, copy: np.ndarray, store: Any, generation: int) -> None:
+    """Keep ``copy``, a read-only array HLX owns that was just collapsed into ``store`` as ``handle``
+    (``generation`` read before) and is ``worth_keeping``, as the tensor ``resolve_tensor`` gives: the
+    planner then binds it without reading the object back and hashing it again, what a contract of new
+    inputs would otherwise cost each run."""
+    _kept.put(store, handle, copy, generation)
 
 
 def tensor_spec(handle: Handle, store: Any) -> tuple[np.dtype, tuple[int, ...]] | None:

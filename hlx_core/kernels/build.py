@@ -7,6 +7,7 @@ shaders (``hlx_core.kernels.as_built``).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence, Union
 
@@ -31,11 +32,29 @@ class Operand:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)  # (exact: a Python int, where an int64 product could wrap)
+
+
+_NAMES: dict[np.dtype, str] = {}
+_NAMES_MAX = 256
+
+
+def dtype_name(dtype: np.dtype) -> str:
+    """``dtype.name``, remembered per dtype: NumPy works the name out in Python on every access, and a
+    builder asks several times per contract. Equal dtypes have equal names, so a hit is never stale."""
+    try:
+        name = _NAMES.get(dtype)
+    except TypeError:  # an unhashable dtype-like (a structured dtype's field list)
+        return np.dtype(dtype).name
+    if name is None:
+        name = np.dtype(dtype).name
+        if len(_NAMES) < _NAMES_MAX:
+            _NAMES[dtype] = name
+    return name
 
 
 def check_dtype(kernel: str, name: str, op: Operand, allowed: Sequence[str]) -> None:
-    if op.dtype.name not in allowed:
+    if dtype_name(op.dtype) not in allowed:
         raise ContractError("E_DTYPE", f"{kernel}: {name} has dtype {op.dtype.name}; supported: "
                             f"{', '.join(allowed)}")
 
@@ -86,7 +105,7 @@ def body(spec: KernelSpec, dispatch: Sequence[int], inputs: Sequence[Operand],
         "kernel_name": spec.name,
         "dispatch": [int(d) for d in dispatch],
         "bindings": [op.binding for op in inputs]
-                    + [{"output": {"dtype": np.dtype(dt).name, "shape": [int(d) for d in shape]}}
+                    + [{"output": {"dtype": dtype_name(dt), "shape": [int(d) for d in shape]}}
                        for dt, shape in outputs],
         "push_constants": spec.pack_push_constants(params),
         "push_constants_layout": spec.push_constants_layout(),

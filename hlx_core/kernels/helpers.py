@@ -1,6 +1,7 @@
 """Helpers that build library-kernel contracts (``hlx.kernels.add``, ``gemm``, ``pipeline``, ...).
 
-A helper takes arrays (anything NumPy can view, hlx_core/arrays.py; collapsed into the store), tensor
+A helper takes arrays (anything NumPy can view, hlx_core/arrays.py; collapsed into the store: up to
+``BEHIND_MAX_BYTES`` from a copy, behind the caller, as ``hlx.run`` stores its outputs), tensor
 handles (resolved for their dtype and shape), or ``stage(i, j)`` markers, checks dtypes and shapes
 (``ContractError`` E_DTYPE / E_SHAPE before anything runs), and returns a contract: ``{"901": ...}``, or
 ``{"902": ...}`` for kernels that take several passes (reduce_sum of more than 8192 elements).
@@ -24,7 +25,7 @@ from hlx_core.cas.store import Store
 from hlx_core.codec.handle import Handle, is_handle
 from hlx_core.contracts.ids import COMPUTE_KERNEL, PIPELINE_CONFIG
 from hlx_core.contracts.schemas import is_output
-from hlx_core.contracts.tensors import keep, resolve_tensor, tensor_spec
+from hlx_core.contracts.tensors import keep, resolve_tensor, tensor_spec, worth_keeping
 from hlx_core.errors import ContractError
 from hlx_core.kernels.build import Operand
 from hlx_core.kernels.built import built_as_given, record
@@ -33,6 +34,7 @@ from hlx_core.kernels.shaders import library_shader, library_shader_object
 from hlx_core.kernels.spec import Builder, KernelSpec
 
 BARRIER_SCOPE = "device"  # stages are separate dispatches: their data meet in device memory
+BEHIND_MAX_BYTES = 16 << 20  # arrays up to this size are copied and stored behind; larger ones are written through
 
 
 @dataclass(frozen=True)
@@ -132,9 +134,19 @@ def _operand(value: Any, kernel: str, name: str, store: Any) -> Argument:
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
     target = _store(store)
-    generation = getattr(target, "generation", 0)
-    handle = collapse(array, store)
-    keep(handle, array, target, generation)  # the planner binds it without reading it back
+    if not isinstance(target, Store) or array.nbytes > BEHIND_MAX_BYTES:
+        # written through (or refused, E_STORE): the caller's memory is not held past the call
+        return Operand(collapse(array, store), array.dtype, tuple(array.shape))
+    # A copy HLX owns, never written, is stored behind the caller, as hlx.run stores its outputs: a new
+    # input costs a copy, not a file write with two fsyncs on a DiskStore, before the contract is returned.
+    # It resolves at once in this process and is durable after hlx.flush(), a run with persist=True,
+    # fork() or exit. A small one is kept for the planner too, which then binds it without reading it back.
+    generation = target.generation
+    copy = array.copy()
+    copy.flags.writeable = False
+    handle = collapse(copy, target, behind=True)
+    if worth_keeping(copy, target):
+        keep(handle, copy, target, generation)
     return Operand(handle, array.dtype, tuple(array.shape))
 
 

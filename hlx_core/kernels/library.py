@@ -22,6 +22,7 @@ from hlx_core.kernels.build import (
     check_dtype,
     check_ndim,
     check_same,
+    dtype_name,
     grid_stride,
     groups,
     tiles,
@@ -129,7 +130,7 @@ def _build_transpose(base: int, x: Operand) -> list[dict]:
 
 
 def _build_gemm(base: int, a: Operand, b: Operand) -> list[dict]:
-    if a.dtype.name in HALF_GEMMS:
+    if dtype_name(a.dtype) in HALF_GEMMS:
         return _build_gemm_half(a, b)
     for name, op in (("a", a), ("b", b)):
         check_dtype("gemm", name, op, ("float32",))

@@ -16,9 +16,18 @@ earlier run's data. With output poisoning on (read once per session) it fills ev
 with 0xFF bytes instead.
 
 A warm run of a plan whose inputs are all resident does only what changes between runs: the recorded plan
-is found by plan.key alone (``_hot``; it is still recorded, so none of its inputs was freed), the submit
-array was built when it was recorded, each small output is one copy out of a NumPy view made then, and the
-timestamps are one vkGetQueryPoolResults.
+is found by plan.key alone (``_hot``; it is still recorded, so none of its inputs was freed), before any
+kernel variant is chosen (a variant keeps the plan's key, and the recorded plan ran the one chosen then),
+the submit array was built when it was recorded, each small output is one copy out of a NumPy view made
+then, the residency is trimmed only by a run that put buffers in it, and the timestamps are one
+vkGetQueryPoolResults.
+
+A new plan of shaders the session has run before (new inputs at a new size) does only what is new about
+it: its stages' pipelines come from the session's record of pipeline requests (shader bytes, entry point,
+workgroup size and specialization constants: the whole request is the key) without the manager hashing and
+reflecting each module again, its buffer layout is worked out once, and a recorded plan released earlier
+(evicted, or dropped with a freed input) hands on its descriptor sets, rewritten for the new buffers, and
+its timestamp queries.
 
 The runtime serialises the calls on a session, so it takes no lock of its own; every submit of the session is
 waited for within its run, so nothing needs a queue-wide sync.
@@ -72,6 +81,13 @@ from hlx_vulkan_raw.resident import VulkanOutput
 HOST_OUTPUT_MAX_BYTES = 64 << 10
 MAX_RECORDED = 64
 MAX_PREPARED = 256
+MAX_STAGE_PIPES = 256  # pipeline requests remembered (cleared when full)
+MAX_SPARES = 64  # descriptor sets per set layout, and query pools per size, kept from released recorded plans
+
+
+def _module_bytes(spirv: Any) -> bytes:
+    """A module as bytes, which a request key needs (a hand-made Plan may carry a bytearray or a view)."""
+    return spirv if type(spirv) is bytes else bytes(spirv)
 
 
 def host_output_limit(core: DeviceCore) -> int:
@@ -93,7 +109,7 @@ class RecordedPlan:
     outputs: dict[int, DeviceBuffer] = field(default_factory=dict)  # slot -> buffer written by a stage
     readback: DeviceBuffer | None = None        # host copy target of the outputs that are not pooled
     readback_offsets: dict[int, int] = field(default_factory=dict)
-    sets: list = field(default_factory=list)    # (descriptor set, pool entry)
+    sets: list = field(default_factory=list)    # (descriptor set, pool entry, its set layout)
     queries: QueryPool | None = None
     barriers: int = 0                           # stage-to-stage barriers recorded
     views: list[np.ndarray | None] = field(default_factory=list)
@@ -103,6 +119,7 @@ class RecordedPlan:
     hashes: OutputHashes | None = None          # the outputs' handles, hashed on the device
     resident: dict[int, tuple[int, OutputRef]] = field(default_factory=dict)  # output k -> (slot, spec) kept
     host_bytes: int = 0                         # bytes of the outputs a run copies to the host
+    native_views: bool = False                  # every output a view in the host's byte order: copied as is
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,12 @@ class VulkanSession(Session):
             self.poison = poison_enabled()  # fixed for the session: recorded plans are keyed without it
             self.hash_min_bytes = min_bytes(ENV_DEVICE_HASH)  # likewise; 0: every output hashed on the host, read back
             self._hash_pipe: Pipeline | None = None  # the hash shader's pipeline, made on first use
+            self._stage_pipes: dict[tuple, Pipeline] = {}  # pipeline request -> the manager's pipeline
+            # What released recorded plans owned that a new one needs again (plans of many sizes, each new
+            # input a new plan): descriptor sets by set layout (every binding rewritten when reused), query
+            # pools by size (reset by the commands of each run).
+            self._spare_sets: dict[Any, list[tuple[Any, Any]]] = {}
+            self._spare_queries: dict[int, list[QueryPool]] = {}
             self.upload_cb = core.submitter.command_buffer()  # reused by every run that uploads through staging
             # Large outputs of the readback path go straight into reused host memory (readback.py).
             self.host_pool = HostPool(core.host_import) if core.host_import and not core.zero_copy else None
@@ -159,18 +182,22 @@ class VulkanSession(Session):
     # -- execution ------------------------------------------------------------------------------------------
     def _execute(self, plan: Plan) -> Execution:
         t0 = time.perf_counter()
-        plan = specialise(plan, self.core.shaders.support)  # kernel variants this device runs (coopmat gemm)
         submitter = self.core.submitter
         if self._stuck is not None:
             self._recover()
+        # Every input resident (a freed input takes its recorded plans with it): a warm run uploads nothing,
+        # and its plan was specialised when it was recorded (a variant keeps the plan's key).
+        rec = self._hot.get(plan.key)
+        if rec is not None and self.recorded.get(rec.key) is not rec:
+            rec = None
+        if rec is None:
+            plan = specialise(plan, self.core.shaders.support)  # kernel variants this device runs (coopmat gemm)
         fresh: list[tuple[str | None, DeviceBuffer]] = []  # new buffers; handle None: never kept resident
         blocks: list[HostBlock] = []
         pending: Pending | None = None
         committed = False
         try:
-            rec = self._hot.get(plan.key)
-            if rec is not None and self.recorded.get(rec.key) is rec:
-                # Every input resident (a freed input takes its recorded plans with it): upload nothing.
+            if rec is not None:
                 for handle in rec.handles:
                     self.residency.get(handle)  # a hit, and most recently used
                 batch = rec.batch
@@ -182,7 +209,8 @@ class VulkanSession(Session):
             submitter.wait(pending)
             self.runs += 1
             committed = True
-            arrays = self._arrays(rec, blocks)
+            # (every output a recorded view in the host's byte order: one copy each, no call)
+            arrays = [view.copy() for view in rec.views] if rec.native_views else self._arrays(rec, blocks)
             timings = rec.queries.timings() if rec.queries is not None else {}
             handles = rec.hashes.handles() if rec.hashes is not None else None
             if rec.host_bytes:
@@ -204,7 +232,8 @@ class VulkanSession(Session):
                         self.residency.put(handle, buf)
                     else:
                         self._discard(buf)
-                self.residency.trim()
+                if fresh or (rec is not None and rec.resident):  # (only these put buffers in the residency)
+                    self.residency.trim()
                 if blocks:
                     self.host_pool.trim()
         timings["host_ms"] = (time.perf_counter() - t0) * 1e3
@@ -214,7 +243,10 @@ class VulkanSession(Session):
         """The recorded plan for ``plan``'s input buffers (recorded now if new) and what the run submits:
         resident inputs are reused, the others get a buffer (appended to ``fresh``) and an upload."""
         core = self.core
-        prep = self.prepared.get(plan.key) or self._prepare(plan)
+        prep = self.prepared.get(plan.key)
+        layout = None
+        if prep is None:
+            prep, layout = self._prepare(plan)
         inputs: dict[int, DeviceBuffer] = {}
         uploads: list[tuple[DeviceBuffer, memoryview]] = []
         for index, handle, alloc_bytes, volatile in prep.inputs:  # volatile: a shader writes it
@@ -227,33 +259,52 @@ class VulkanSession(Session):
         key = (plan.key, tuple(buf.serial for buf in inputs.values()))
         rec = self.recorded.get(key)
         if rec is None:
-            rec = self._record(plan, prep, inputs, key)
+            rec = self._record(plan, prep, inputs, key, layout or buffer_layout(plan))
             self.recorded.put(key, rec)
         if rec.handles is not None:
             self._hot[plan.key] = rec
         upload = self._uploads(uploads)
         return rec, (upload + rec.cbs if upload else rec.batch)
 
-    def _prepare(self, plan: Plan) -> PreparedPlan:
+    def _prepare(self, plan: Plan) -> tuple[PreparedPlan, BufferLayout]:
         """The plan checked against the device's limits, then its pipelines and where its inputs and outputs
-        live; made on the first run of its key."""
+        live; made on the first run of its key. The layout comes back for this run's recording alone (its
+        slots refer to the plan's input arrays)."""
         layout = buffer_layout(plan)
         check_plan(plan, layout, self.core.limits, self.core.name)
-        requests = [(st.shader.spirv, st.shader.entry_point, st.workgroup_size, st.specialization_constants)
-                    for st in plan.stages]
         outputs = tuple((k, layout.slots[k].source) for k in layout.outputs)
         hashed = self._hash_pipe is None and any(0 < self.hash_min_bytes <= spec.nbytes for _, spec in outputs)
-        if hashed:  # the device hash's pipeline is built beside the stages' (its first use is this plan's run)
-            requests.append(hash_request())
-        pipes = tuple(self.core.pipelines.get_many(requests))
-        if hashed:
-            self._hash_pipe, pipes = pipes[-1], pipes[:-1]
+        pipes = self._pipelines(plan, hashed)
         prep = PreparedPlan(
             pipes,
             tuple((s.index, s.source.handle, s.alloc_bytes, s.index in layout.written) for s in layout.inputs),
             outputs)
         self.prepared.put(plan.key, prep)
-        return prep
+        return prep, layout
+
+    def _pipelines(self, plan: Plan, hashed: bool) -> tuple[Pipeline, ...]:
+        """Each stage's pipeline. A new plan of stages seen before (the same shaders at a new size) finds
+        them in ``_stage_pipes`` without asking the PipelineManager, which would hash and reflect each module
+        again; the key is the whole request (the module's bytes, hashed once per bytes object, included), and
+        the manager keeps every pipeline it built until the device closes, which takes this session along.
+        Otherwise the manager builds the missing ones at once, with the device hash's when ``hashed`` (its
+        first use is this plan's run)."""
+        requests = [(_module_bytes(st.shader.spirv), st.shader.entry_point, st.workgroup_size,
+                     st.specialization_constants) for st in plan.stages]
+        known = self._stage_pipes
+        if not hashed:
+            pipes = tuple(known.get(request) for request in requests)
+            if None not in pipes:
+                return pipes
+        if hashed:
+            requests.append(hash_request())
+        pipes = tuple(self.core.pipelines.get_many(requests))
+        if hashed:
+            self._hash_pipe, pipes = pipes[-1], pipes[:-1]
+        if len(known) + len(pipes) > MAX_STAGE_PIPES:
+            known.clear()
+        known.update(zip(requests, pipes))
+        return pipes
 
     def _recover(self) -> None:
         """Wait for the run whose wait failed (raising again if it still fails), then free its fresh inputs."""
@@ -310,9 +361,9 @@ class VulkanSession(Session):
         return arrays
 
     # -- recording ------------------------------------------------------------------------------------------
-    def _record(self, plan: Plan, prep: PreparedPlan, inputs: dict[int, DeviceBuffer], key: tuple) -> RecordedPlan:
+    def _record(self, plan: Plan, prep: PreparedPlan, inputs: dict[int, DeviceBuffer], key: tuple,
+                layout: BufferLayout) -> RecordedPlan:
         core = self.core
-        layout = buffer_layout(plan)  # not kept in the PreparedPlan: its slots refer to the input arrays
         handles = None if any(v for *_, v in prep.inputs) else tuple(h for _, h, _, _ in prep.inputs)
         rec = RecordedPlan(key, frozenset(b.serial for b in inputs.values()), handles)
         outputs = rec.outputs
@@ -343,11 +394,13 @@ class VulkanSession(Session):
                     total = align(total + layout.slots[i].nbytes, 16)
                 rec.readback = core.allocator.create_buffer(max(total, 16), host=True, readback=True)
             for s, pipe in enumerate(prep.pipes):
-                dset, entry = core.pipelines.allocate_set(pipe)
-                rec.sets.append((dset, entry))
+                spare = self._spare_sets.get(pipe.set_layout)
+                dset, entry = spare.pop() if spare else core.pipelines.allocate_set(pipe)
+                rec.sets.append((dset, entry, pipe.set_layout))
                 core.pipelines.write_set(dset, pipe, {b.binding: bufs[layout.bindings[s][b.binding]]
                                                       for b in pipe.info.bindings})
-            rec.queries = core.query_pool(len(plan.stages) + 1)
+            spare_queries = self._spare_queries.get(len(plan.stages) + 1)
+            rec.queries = spare_queries.pop() if spare_queries else core.query_pool(len(plan.stages) + 1)
             rec.cb = core.submitter.command_buffer()
             hashed = [(outputs[i], spec) if k in rec.resident else None for k, (i, spec) in enumerate(prep.outputs)]
             if any(hashed):
@@ -366,6 +419,7 @@ class VulkanSession(Session):
                 else:
                     start = rec.readback_offsets[i]
                     rec.views.append(output_view(rec.readback.view(start + spec.nbytes)[start:], spec))
+            rec.native_views = not rec.pooled and not rec.resident and all(v.dtype.isnative for v in rec.views)
             rec.cbs = [rec.cb, self.readback_cb] if rec.pooled else [rec.cb]
             rec.batch = core.submitter.batch(rec.cbs)
         except Exception:
@@ -474,14 +528,22 @@ class VulkanSession(Session):
             del self._hot[rec.key[0]]
         if rec.cb is not None:
             core.submitter.release(rec.cb)
-        for dset, entry in rec.sets:
-            core.pipelines.free_set(dset, entry)
+        for dset, entry, set_layout in rec.sets:
+            spare = self._spare_sets.setdefault(set_layout, [])
+            if len(spare) < MAX_SPARES and not self.closed:
+                spare.append((dset, entry))
+            else:
+                core.pipelines.free_set(dset, entry)
         for buf in rec.outputs.values():
             core.allocator.free(buf)
         if rec.readback is not None:
             core.allocator.free(rec.readback)
         if rec.queries is not None:
-            rec.queries.destroy()
+            spare = self._spare_queries.setdefault(rec.queries.count, [])
+            if len(spare) < MAX_SPARES and not self.closed:
+                spare.append(rec.queries)
+            else:
+                rec.queries.destroy()
         if rec.hashes is not None:
             rec.hashes.release(core)
 
@@ -511,6 +573,14 @@ class VulkanSession(Session):
         self.closed = True
         self.recorded.clear()
         self.residency.clear()
+        for sets in self._spare_sets.values():
+            for dset, entry in sets:
+                self.core.pipelines.free_set(dset, entry)
+        self._spare_sets.clear()
+        for pools in self._spare_queries.values():
+            for pool in pools:
+                pool.destroy()
+        self._spare_queries.clear()
         if self.host_pool is not None:
             self.host_pool.destroy()
         if self._stuck is not None:
