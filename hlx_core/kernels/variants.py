@@ -5,9 +5,10 @@ it names the shader that runs anywhere: ``hlx.kernels.gemm`` on float16 inputs b
 reads halves as packed words. A ``KernelSpec`` may list ``Variant``s, faster shaders of the same
 computation for devices that support more (``gemm_f16_coopmat``: cooperative matrices). Before a plan is
 prepared, a GPU backend calls ``specialise(plan, support)``: each stage of such a kernel's own 900 runs the
-first variant the device takes (``ShaderSupport.refusals`` is empty and the subgroup size fits), with the
-variant's workgroup size and dispatch for the stage's params; other stages are left alone. The choice
-depends on the device alone, so one contract gives one result per device class (which the memo keys on).
+first variant the device takes (``ShaderSupport.refusals`` is empty and the subgroup size fits) and whose
+``fits`` takes the stage's params (a tiling for small grids, say), with the variant's workgroup size and
+dispatch for those params; other stages are left alone. The choice depends on the device and the contract
+alone, so one contract gives one result per device class (which the memo keys on).
 Only stages of the library's own 900 are rewritten: its params are the builder's (the planner's as-built
 check holds them to the input shapes), so the variant's dispatch covers the output.
 """
@@ -29,11 +30,13 @@ from hlx_core.spirv.reflect import reflect_entry
 class Variant:
     """A committed shader (``shaders/<shader>.spv``) that computes what its kernel's shader does, bound the
     same way (bindings, push constants, outputs); ``dispatch`` gives its workgroups from the stage's params;
-    ``subgroup_size``, when set, is the one subgroup size its code assumes."""
+    ``subgroup_size``, when set, is the one subgroup size its code assumes; ``fits``, when set, the params
+    it is for (the next variant the device takes serves the others)."""
 
     shader: str
     dispatch: Callable[[dict[str, Any]], tuple[int, int, int]]
     subgroup_size: int | None = None
+    fits: Callable[[dict[str, Any]], bool] | None = None
 
 
 @functools.lru_cache(maxsize=None)
@@ -56,15 +59,18 @@ _table: dict[Handle, tuple[Variant, ...]] | None = None
 
 
 @functools.lru_cache(maxsize=256)
-def choose(handle: Handle, support: ShaderSupport) -> Variant | None:
-    """The variant a device with ``support`` runs for the library shader ``handle``, else None."""
-    for variant in _by_handle().get(handle, ()):
-        fixed = support.fixed_subgroup_size()
-        if variant.subgroup_size is not None and fixed != variant.subgroup_size:
-            continue
-        if not support.refusals(variant_shader(variant.shader).info):
-            return variant
-    return None
+def runnable(handle: Handle, support: ShaderSupport) -> tuple[Variant, ...]:
+    """The variants of the library shader ``handle`` a device with ``support`` runs, in declared order."""
+    fixed = support.fixed_subgroup_size()
+    return tuple(v for v in _by_handle().get(handle, ())
+                 if (v.subgroup_size is None or fixed == v.subgroup_size)
+                 and not support.refusals(variant_shader(v.shader).info))
+
+
+def choose(handle: Handle, support: ShaderSupport, params: dict[str, Any]) -> Variant | None:
+    """The variant a device with ``support`` runs for a stage of the library shader ``handle`` with
+    ``params``, else None."""
+    return next((v for v in runnable(handle, support) if v.fits is None or v.fits(params)), None)
 
 
 def specialise(plan: Plan, support: ShaderSupport) -> Plan:
@@ -86,7 +92,7 @@ def _specialised(plan: Plan, support: ShaderSupport) -> Plan:
         return plan
     stages: list[Stage] = []
     for st in plan.stages:
-        variant = choose(st.shader.handle, support) if st.shader.handle in table else None
+        variant = choose(st.shader.handle, support, st.params) if st.shader.handle in table else None
         if variant is None:
             stages.append(st)
             continue
