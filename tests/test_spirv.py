@@ -27,7 +27,7 @@ from hlx_core.spirv.types import EntryPoint
 ROOT = Path(__file__).resolve().parent.parent
 SRC = Path(__file__).resolve().parent / "spirv_src"
 # Debian 12's spirv-cross predates cooperative matrices: tests/test_coopmat_shaders.py reflects those modules.
-LIBRARY = sorted(p for p in (ROOT / "shaders").glob("*.spv") if not p.stem.endswith("_coopmat"))
+LIBRARY = sorted(p for p in (ROOT / "shaders").glob("*.spv") if "_coopmat" not in p.stem)
 TOOLS = ("glslangValidator", "spirv-cross", "spirv-dis", "spirv-as", "spirv-opt")
 needs_tools = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
                                  reason="SPIR-V tools (glslang-tools, spirv-cross, spirv-tools) not installed")
