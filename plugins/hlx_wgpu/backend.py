@@ -6,7 +6,9 @@ is dropped and the next run opens a new device, so a session survives device los
 (naga, limits) leaves the core as it was. A run past HLX_WGPU_TIMEOUT_S stays on the device and leaves the
 session ``broken`` (hlx_core.backend.Session): its next run waits for it first, and the runtime opens a new
 session instead. What a plan needs besides its data (the limits check, modules, pipelines, push-constant
-bytes) is made once per plan key, so a warm run only binds, encodes and transfers.
+bytes) is made once per plan key; what a run of it on given buffers encodes and reads back (bind groups,
+pass descriptors, readback ranges, output views: hlx_wgpu/recording.py) once per plan key and buffers, so a
+warm run (inputs resident, the same pooled buffers free) only encodes, submits and reads back.
 Outputs of at least HLX_WGPU_DEVICE_HASH_BYTES (default 1 MiB, as on Vulkan) are hashed on the device by
 the hash passes appended to the plan (hlx_core.device.hash.hashed_plan) and left there: their buffers go to
 the residency under their handles (``WgpuOutput``, downloaded on demand, spilled before eviction), and only
@@ -17,6 +19,7 @@ the device core is made) it copies 0xFF bytes over every buffer a stage writes i
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -48,9 +51,10 @@ from hlx_wgpu.buffers import (
     Readback,
     Upload,
 )
-from hlx_wgpu.commands import Commands
-from hlx_wgpu.errors import DeviceLost, Timeout, wgpu_call
+from hlx_wgpu.commands import Commands, Script
+from hlx_wgpu.errors import DeviceLost, Timeout, translate, wgpu_call
 from hlx_wgpu.pipelines import UNIFORM_LAYOUT, Pipeline, PipelineCache
+from hlx_wgpu.recording import HostOutput, Recording
 from hlx_wgpu.shaders import CompiledShader, PushMode, ShaderCache
 from hlx_wgpu.timestamps import Timestamps
 
@@ -78,8 +82,7 @@ class WgpuOutput(DeviceOutput):
             encoder = core.device.create_command_encoder(label="hlx-download")
             encoder.copy_buffer_to_buffer(self.buffer.buffer, 0, staging, 0, size)
             core.device.queue.submit([encoder.finish()])
-        with core.readback.mapped([(0, size)]) as data:
-            return to_array(data[0], spec)
+        return core.readback.read(size, lambda data: to_array(data, spec))
 
 
 @dataclass(frozen=True)
@@ -111,9 +114,9 @@ class DeviceCore:
         self.pipelines = PipelineCache(self.device, wgpu)
         usage = wgpu.BufferUsage
         self.storage = BufferPool(self.device, usage.STORAGE | usage.COPY_DST | usage.COPY_SRC, "hlx-storage",
-                                  on_destroy=self.pipelines.forget_buffer)
+                                  on_destroy=self._forget_buffer)
         self.uniforms = BufferPool(self.device, usage.UNIFORM | usage.COPY_DST, "hlx-push-constants",
-                                   max_free_bytes=1 << 20, on_destroy=self.pipelines.forget_buffer)
+                                   max_free_bytes=1 << 20, on_destroy=self._forget_buffer)
         # Inputs and the outputs left on the device, by handle; an output is spilled before its buffer goes.
         self.resident: Residency[PooledBuffer] = Residency(env_bytes(ENV_RESIDENT, DEFAULT_RESIDENT_BYTES),
                                                            self._release_resident)
@@ -128,6 +131,8 @@ class DeviceCore:
         self.timestamps = Timestamps(self.device, wgpu) if "timestamp-query" in self.features else None
         self.poison = PoisonSource(self.device, wgpu) if poison_enabled() else None
         self.prepared: LRU[Handle, PreparedPlan] = LRU(MAX_PREPARED)
+        # plan key -> its run on the buffers it last ran on (a dropped one gives its uniform buffers back)
+        self.recordings: LRU[Handle, Recording] = LRU(MAX_PREPARED, lambda _, rec: rec.release(self.uniforms))
 
     def prepare(self, plan: Plan) -> PreparedPlan:
         """The plan's ``PreparedPlan``, made (and the plan checked against the limits) on its first run; the
@@ -143,6 +148,91 @@ class DeviceCore:
         prep = PreparedPlan(layout, tuple(compiled), written, tuple(_push_bytes(stage) for stage in plan.stages))
         self.prepared.put(plan.key, prep)
         return prep
+
+    def record(self, plan: Plan, prep: PreparedPlan, buffers: list[PooledBuffer], on_device: set[int],
+               counted: int) -> Recording:
+        """The ``Recording`` of a run of ``plan`` on ``buffers`` (one per layout slot) that reads back every
+        output but those ``on_device``; outputs from ``counted`` on are digests, not counted as transfers.
+        It reserves the staging, poison and timestamp buffers its commands name."""
+        layout, stages, ts = prep.layout, len(plan.stages), self.timestamps
+        outputs: list[HostOutput | None] = []
+        downloads, copies, offset = [], [], 0
+        for k, slot_index in enumerate(layout.outputs):
+            spec = layout.slots[slot_index].source
+            assert isinstance(spec, OutputRef)
+            if k in on_device:
+                outputs.append(None)
+                continue
+            size = layout.slots[slot_index].alloc_bytes  # whole words already
+            outputs.append(HostOutput(offset, np.dtype(spec.dtype).newbyteorder("<"), math.prod(spec.shape),
+                                      tuple(spec.shape)))
+            copies.append((buffers[slot_index].buffer, offset, size))
+            if k < counted:
+                downloads.append(spec.nbytes)
+            offset = align(offset + size, BUFFER_ALIGN)
+        read_bytes = max((o.offset + layout.slots[s].alloc_bytes for o, s in zip(outputs, layout.outputs)
+                          if o is not None), default=0)
+        if ts is not None:
+            ts.prepare(stages)
+            read_bytes = offset + 16 * stages
+        staging = self.readback.reserve(read_bytes)
+        cleared = [buffers[slot] for slot in cleared_slots(plan, layout, self.poison is not None)]
+        poison = self.poison.reserve(max(buf.size for buf in cleared)) if self.poison and cleared else None
+        steps, keep, uniforms = [], [], []
+        try:
+            for s, stage in enumerate(plan.stages):
+                shader, pipe = prep.compiled[s]
+                bound = [(i, buffers[slot], layout.slots[slot].alloc_bytes)
+                         for i, slot in enumerate(layout.bindings[s])]
+                groups: tuple[Any, ...] = (self.pipelines.bind_group(pipe.storage_layout, pipe.storage_key,
+                                                                     bound),)
+                push = prep.pushes[s]
+                if shader.push_mode == "uniform":  # written once: the recording keeps the buffer
+                    ubuf = self.uniforms.acquire(len(push))
+                    uniforms.append(ubuf)
+                    self.device.queue.write_buffer(ubuf.buffer, 0, push)
+                    groups += (self.pipelines.bind_group(pipe.uniform_layout, UNIFORM_LAYOUT,
+                                                         [(0, ubuf, align(len(push), 16))]),)
+                step, held = self.commands.compute_pass(stage.kernel_name, pipe.pipeline, groups,
+                                                        push if shader.push_mode == "immediates" else None,
+                                                        stage.dispatch, ts.query_set if ts is not None else None, s)
+                steps.append(step)
+                keep.append(held)
+        except BaseException:
+            for ubuf in uniforms:
+                self.uniforms.release(ubuf)
+            raise
+        script_copies = [(buf._internal, 0, staging._internal, at, size) for buf, at, size in copies]
+        resolve = None
+        if ts is not None:
+            resolve, stamps = ts.commands(stages, staging, offset)
+            script_copies.append(stamps)
+        script = Script(tuple((buf.buffer._internal, buf.size) for buf in cleared if poison is None),
+                        tuple((poison._internal, buf.buffer._internal, buf.size) for buf in cleared
+                              if poison is not None),
+                        tuple(steps), resolve, tuple(script_copies), tuple(keep))
+        inputs, pooled, warm = [], [], True
+        for slot, buf in zip(layout.slots, buffers):
+            if isinstance(slot.source, InputRef) and slot.index not in prep.written:
+                inputs.append((slot.source.handle, buf))
+            else:
+                pooled.append(buf)
+                warm = warm and not isinstance(slot.source, InputRef)
+        return Recording(tuple(buffers), tuple(inputs), tuple(pooled), warm, self.shared(), tuple(uniforms),
+                         script, read_bytes, tuple(outputs), tuple(downloads), stages,
+                         offset if ts is not None else None,
+                         tuple((stage.kernel_name, shader) for stage, (shader, _) in zip(plan.stages, prep.compiled)),
+                         f"recording plan {plan.key}")
+
+    def shared(self) -> tuple[Any, ...]:
+        """The device-lifetime buffers a recording's commands name (each replaced when it grows)."""
+        return (self.readback.buffer, self.poison.buffer if self.poison is not None else None,
+                self.timestamps.query_set if self.timestamps is not None else None)
+
+    def _forget_buffer(self, serial: int) -> None:
+        """Drop what refers to the pooled buffer ``serial`` (it is being destroyed)."""
+        self.pipelines.forget_buffer(serial)
+        self.recordings.discard_where(lambda _, rec: rec.uses(serial))
 
     def _release_resident(self, buf: PooledBuffer) -> None:
         self.outputs.evict(buf.serial)
@@ -165,9 +255,10 @@ class DeviceCore:
 
     def close(self) -> None:
         """Destroy everything, once the device has finished its work (a timed-out run included)."""
-        for closer in (self.readback.drain, self.resident.clear, self.storage.clear, self.uniforms.clear,
-                       self.readback.close, self.upload.close, self.timestamps.close if self.timestamps else None,
-                       self.poison.close if self.poison else None, self.device.destroy):
+        for closer in (self.readback.drain, self.recordings.clear, self.resident.clear, self.storage.clear,
+                       self.uniforms.clear, self.readback.close, self.upload.close,
+                       self.timestamps.close if self.timestamps else None, self.poison.close if self.poison else None,
+                       self.device.destroy):
             if closer is None:
                 continue
             try:
@@ -199,8 +290,15 @@ class WgpuSession(Session):
             if self.broken:
                 core.readback.recover()  # the run that timed out first (E_TIMEOUT again while it still runs)
                 self.broken = False
-            hashed = core.with_hashes(plan)
-            arrays, timings = self._run(core, plan if hashed is None else hashed.plan, hashed)
+            # A plan recorded under its own key ran without hash passes (a hashed run is recorded under the
+            # hashed plan's key): a claimed recording is the whole warm run.
+            rec = core.recordings.get(plan.key)
+            if rec is not None and rec.claim(core.resident, core.storage, core.shared()):
+                hashed = None
+                arrays, timings = self._run_recorded(core, rec)
+            else:
+                hashed = core.with_hashes(plan)
+                arrays, timings = self._run(core, plan if hashed is None else hashed.plan, hashed)
         except DeviceLost:
             self.core = None
             self.broken = False  # the next device has none of this one's work
@@ -219,11 +317,11 @@ class WgpuSession(Session):
     def _run(self, core: DeviceCore, plan: Plan, hashed: HashedPlan | None = None
              ) -> tuple[list[np.ndarray | DeviceOutput], dict[str, float]]:
         """Run ``plan`` (``hashed.plan`` when outputs are hashed: those outputs stay on the device, and the
-        returned list holds them as ``WgpuOutput``s, then the digests)."""
+        returned list holds them as ``WgpuOutput``s, then the digests): find its buffers, upload what is not
+        resident, and record what it runs (or reuse the recording made on the same buffers)."""
+        rec = core.recordings.get(plan.key)
         prep = core.prepared.get(plan.key) or core.prepare(plan)
         layout = prep.layout
-        for stage, (shader, _) in zip(plan.stages, prep.compiled):
-            self.shader_paths[stage.kernel_name] = shader
         held: list[tuple[BufferPool, PooledBuffer]] = []
         uploads: list[tuple[PooledBuffer, np.ndarray]] = []
         keep: list[tuple[str, PooledBuffer]] = []  # uploaded inputs no stage writes: resident afterwards
@@ -234,7 +332,8 @@ class WgpuSession(Session):
                 volatile = slot.index in prep.written
                 buf = core.resident.get(source.handle) if isinstance(source, InputRef) and not volatile else None
                 if buf is None:
-                    buf = self._acquire(core.storage, slot.alloc_bytes, held)
+                    buf = core.storage.acquire(slot.alloc_bytes)
+                    held.append((core.storage, buf))
                     if isinstance(source, InputRef):
                         uploads.append((buf, plan.input_refs[source.handle].array))
                         core.transfers.uploaded(source.nbytes)
@@ -242,8 +341,16 @@ class WgpuSession(Session):
                             keep.append((source.handle, buf))
                 buffers.append(buf)
             on_device = {k for k, d in enumerate(hashed.digests) if d is not None} if hashed is not None else set()
-            counted = len(hashed.digests) if hashed is not None else len(plan.outputs)  # the rest: digests
-            result = self._record_and_run(core, plan, layout, prep, buffers, uploads, held, on_device, counted)
+            spans = core.upload.write([array for _, array in uploads])
+            if rec is None or rec.buffers != tuple(buffers) or rec.shared != core.shared():
+                counted = len(hashed.digests) if hashed is not None else len(plan.outputs)  # the rest: digests
+                with wgpu_call(f"recording plan {plan.key}"):
+                    rec = core.record(plan, prep, buffers, on_device, counted)
+                core.recordings.put(plan.key, rec)
+            self.shader_paths.update(rec.paths)
+            source = core.upload.buffer
+            result = self._submit(core, rec, [(source._internal, at, buf.buffer._internal, size)
+                                              for (buf, _), (at, size) in zip(uploads, spans)])
         except BaseException:
             for pool, buf in held:
                 pool.release(buf)
@@ -260,6 +367,32 @@ class WgpuSession(Session):
         core.resident.trim()
         return result
 
+    def _run_recorded(self, core: DeviceCore, rec: Recording) -> tuple[list[Any], dict[str, float]]:
+        """Run a claimed recording: its pooled buffers go back to the pool afterwards."""
+        self.shader_paths.update(rec.paths)
+        try:
+            return self._submit(core, rec, ())
+        finally:
+            for buf in rec.pooled:
+                core.storage.release(buf)
+
+    @staticmethod
+    def _submit(core: DeviceCore, rec: Recording, uploads: list[tuple[Any, int, Any, int]] | tuple[()]
+                ) -> tuple[list[Any], dict[str, float]]:
+        """Encode and submit ``rec`` after the uploads (native copies from the upload buffer), then read every
+        output back but those left on the device (None) and the timings."""
+        try:  # (what wgpu_call does, without a context manager on every run)
+            core.commands.run(rec.script, uploads)
+        except HLXError:
+            raise
+        except Exception as exc:
+            raise translate(exc, rec.where) from exc
+        arrays, stamps = core.readback.read(rec.read_bytes, rec.read)
+        for nbytes in rec.downloads:
+            core.transfers.downloaded(nbytes)
+        timings = core.timestamps.timings(stamps, rec.stages) if core.timestamps is not None and stamps else {}
+        return arrays, timings
+
     @staticmethod
     def _output(core: DeviceCore, hashed: HashedPlan, k: int, buf: PooledBuffer, arrays: list,
                 keep: list[tuple[str, PooledBuffer]]) -> DeviceOutput:
@@ -273,82 +406,6 @@ class WgpuSession(Session):
             keep.append((handle, buf))
         target = buf if held is None else held
         return core.outputs.of(target.serial, lambda: WgpuOutput(core, handle, spec, target))
-
-    @staticmethod
-    def _acquire(pool: BufferPool, nbytes: int, held: list[tuple[BufferPool, PooledBuffer]]) -> PooledBuffer:
-        buf = pool.acquire(nbytes)
-        held.append((pool, buf))
-        return buf
-
-    def _record_and_run(self, core: DeviceCore, plan: Plan, layout: BufferLayout, prep: PreparedPlan,
-                        buffers: list[PooledBuffer], uploads: list[tuple[PooledBuffer, np.ndarray]],
-                        held: list[tuple[BufferPool, PooledBuffer]], on_device: set[int], counted: int
-                        ) -> tuple[list[np.ndarray | None], dict[str, float]]:
-        """Record and submit the run, then read back every output but those ``on_device`` (left None);
-        outputs from ``counted`` on are digests, not counted as transfers."""
-        stages = len(plan.stages)
-        if core.timestamps is not None:
-            core.timestamps.prepare(stages)
-        out_ranges, offset = [], 0
-        for k, slot_index in enumerate(layout.outputs):
-            size = 0 if k in on_device else layout.slots[slot_index].alloc_bytes  # whole words already
-            out_ranges.append((offset, size))
-            offset = align(offset + size, BUFFER_ALIGN)
-        ts_offset = offset
-        staging = core.readback.reserve(offset + (16 * stages if core.timestamps is not None else 0))
-        spans = core.upload.write([array for _, array in uploads])
-        cleared = [buffers[slot] for slot in cleared_slots(plan, layout, core.poison is not None)]
-        poison = core.poison.reserve(max(buf.size for buf in cleared)) if core.poison and cleared else None
-        query_set = core.timestamps.query_set if core.timestamps is not None else None
-        commands = core.commands
-        with wgpu_call(f"recording plan {plan.key}"):
-            commands.begin()
-            try:
-                for (buf, _), (src, size) in zip(uploads, spans):
-                    commands.copy(core.upload.buffer, src, buf.buffer, 0, size)
-                for buf in cleared:
-                    if poison is None:
-                        commands.clear(buf.buffer, buf.size)
-                    else:
-                        commands.copy(poison, 0, buf.buffer, 0, buf.size)
-                for s, stage in enumerate(plan.stages):
-                    shader, pipe = prep.compiled[s]
-                    bound = [(i, buffers[slot], layout.slots[slot].alloc_bytes)
-                             for i, slot in enumerate(layout.bindings[s])]
-                    groups: tuple[Any, ...] = (core.pipelines.bind_group(pipe.storage_layout, pipe.storage_key,
-                                                                         bound),)
-                    push = prep.pushes[s]
-                    if shader.push_mode == "uniform":
-                        # A few bytes: queue.write_buffer costs far less than mapping the upload buffer.
-                        ubuf = self._acquire(core.uniforms, len(push), held)
-                        core.device.queue.write_buffer(ubuf.buffer, 0, push)
-                        groups += (core.pipelines.bind_group(pipe.uniform_layout, UNIFORM_LAYOUT,
-                                                             [(0, ubuf, align(len(push), 16))]),)
-                    commands.dispatch(stage.kernel_name, pipe.pipeline, groups,
-                                      push if shader.push_mode == "immediates" else None, stage.dispatch,
-                                      query_set, s)
-                for (dst, size), slot_index in zip(out_ranges, layout.outputs):
-                    if size:
-                        commands.copy(buffers[slot_index].buffer, 0, staging, dst, size)
-                ranges = list(out_ranges)
-                if core.timestamps is not None:
-                    ranges.append((ts_offset, core.timestamps.resolve(commands, stages, staging, ts_offset)))
-                commands.submit()
-            finally:
-                commands.end()
-        with core.readback.mapped(ranges) as data:
-            arrays: list[np.ndarray | None] = []
-            for k, slot_index in enumerate(layout.outputs):
-                spec = layout.slots[slot_index].source
-                assert isinstance(spec, OutputRef)
-                if k in on_device:
-                    arrays.append(None)
-                    continue
-                arrays.append(to_array(data[k], spec))  # the one host copy of each output
-                if k < counted:
-                    core.transfers.downloaded(spec.nbytes)
-            timings = core.timestamps.timings(data[-1], stages) if core.timestamps is not None else {}
-        return arrays, timings
 
     def holds(self, handle: str) -> bool:
         return self.core is not None and handle in self.core.resident

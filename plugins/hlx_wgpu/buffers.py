@@ -19,10 +19,9 @@ import itertools
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,8 +29,9 @@ from hlx_core.backend import timeout_message
 from hlx_core.device.layout import align, host_bytes
 from hlx_core.device.poison import poison_bytes
 from hlx_core.device.waiting import SpinBudget
+from hlx_core.errors import BackendError, HLXError
 
-from hlx_wgpu.errors import Timeout, wgpu_call
+from hlx_wgpu.errors import Timeout, translate, wgpu_call
 
 ENV_SPIN = "HLX_WGPU_SPIN_US"
 ENV_SPIN_MAX = "HLX_WGPU_SPIN_MAX_US"
@@ -40,6 +40,7 @@ BUFFER_ALIGN = 256  # pool size classes; also the offset alignment of copies int
 DEFAULT_MAX_FREE_BYTES = 1 << 30
 
 _serials = itertools.count(1)
+T = TypeVar("T")
 
 
 @dataclass(eq=False)
@@ -80,6 +81,14 @@ class BufferPool:
             buf = PooledBuffer(self._device.create_buffer(size=size, usage=self._usage, label=self._label), size)
         self.created += 1
         return buf
+
+    def take(self, buf: PooledBuffer) -> bool:
+        """Hand out ``buf`` itself if it is free (a recorded run asks for the buffers it was recorded with);
+        False when it is in use or was destroyed."""
+        if self._free.pop(buf.serial, None) is None:
+            return False
+        self._free_bytes -= buf.size
+        return True
 
     def release(self, buf: PooledBuffer) -> None:
         self._free[buf.serial] = buf
@@ -163,36 +172,37 @@ class Readback(HostBuffer):
         self._callback_info.mode = _api.lib.WGPUCallbackMode_AllowProcessEvents
         self._callback_info.callback = on_mapped
 
-    @contextmanager
-    def mapped(self, ranges: list[tuple[int, int]]) -> Iterator[list[memoryview]]:
-        """Map once (this waits for the submitted work) and yield a read-only view of each (offset, size)
-        range. The views are the mapped memory itself, valid only inside the ``with``: copy what you keep
-        (``to_array`` does), so each output is copied exactly once on the host."""
-        if not ranges:
-            yield []
-            return
+    def read(self, nbytes: int, convert: Callable[[memoryview], T]) -> T:
+        """Map the first ``nbytes`` once (this waits for the submitted work) and return ``convert`` of a
+        read-only view of them. The view is the mapped memory itself, released before the unmap: ``convert``
+        copies what it keeps (``to_array`` does), so each output is copied exactly once on the host."""
+        if not nbytes:
+            return convert(memoryview(b""))
         api = self._api
-        ffi, libf = api.ffi, api.libf
-        total = align(max(o + s for o, s in ranges), 8)
+        lib, state = api.lib, self._state
+        total = nbytes + (-nbytes & 7)  # (align(nbytes, 8), without a call on every run)
         internal = self.buffer._internal
-        with wgpu_call("mapping the readback buffer"):
-            self._state[0] = False
-            libf.wgpuBufferMapAsync(internal, api.lib.WGPUMapMode_Read, 0, total, self._callback_info[0])
+        try:  # (what wgpu_call does, without a context manager on every run)
+            state[0] = False
+            api.libf.wgpuBufferMapAsync(internal, lib.WGPUMapMode_Read, 0, total, self._callback_info[0])
             self._wait()
-            if self._state[1] != api.lib.WGPUMapAsyncStatus_Success:
-                raise RuntimeError(f"could not map the readback buffer (WGPUMapAsyncStatus {self._state[1]})")
-        views: list[memoryview] = []
-        lib = api.lib  # raw, from here on: the buffer is mapped, so neither call can fail but by a NULL range
+            if state[1] != lib.WGPUMapAsyncStatus_Success:
+                raise RuntimeError(f"could not map the readback buffer (WGPUMapAsyncStatus {state[1]})")
+        except HLXError:
+            raise
+        except Exception as exc:
+            raise translate(exc, "mapping the readback buffer") from exc
+        # raw, from here on: the buffer is mapped, so neither call can fail but by a NULL range
+        view = None
         try:
-            with wgpu_call("reading the readback buffer"):
-                address = lib.wgpuBufferGetConstMappedRange(internal, 0, total)
-                if address == ffi.NULL:
-                    raise RuntimeError("the mapped readback buffer has no mapped range")
-                mapped = memoryview(ffi.buffer(address, total))
-                views = [mapped[offset:offset + size].toreadonly() for offset, size in ranges]
-            yield views
+            address = lib.wgpuBufferGetConstMappedRange(internal, 0, total)
+            if address == api.ffi.NULL:
+                raise BackendError("E_WGPU_VALIDATION", "wgpu refused reading the readback buffer: the mapped "
+                                   "readback buffer has no mapped range")
+            view = memoryview(api.ffi.buffer(address, nbytes)).toreadonly()
+            return convert(view)
         finally:
-            for view in views:  # nothing may read the mapping once it is unmapped
+            if view is not None:  # nothing may read the mapping once it is unmapped
                 try:
                     view.release()
                 except BufferError:  # still exported by an array the caller kept: its own responsibility

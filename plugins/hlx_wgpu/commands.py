@@ -3,18 +3,49 @@
 wgpu-py wraps every entry point in an error capture of its own and every encoder, pass and command buffer in
 a Python object (made, then released by its ``__del__``), and builds each descriptor anew: a warm run of one
 small stage made about 18 wrapped calls and 3 such objects, most of what it cost the host. ``Commands``
-makes the same calls on the raw functions, with descriptors allocated once per device, under one capture
+makes the same calls on the raw functions, with descriptors allocated once, under one capture
 of wgpu-py's error handler for all of them: an error any command reports (a validation error, a lost
 device) is raised before the submit as the GPUError wgpu-py would have raised, so ``wgpu_call`` translates it
 as before, and no invalid command buffer reaches the queue.
-Objects created and cached elsewhere (pipelines, bind groups, buffers) are passed as wgpu-py objects; only
-their native handles are read.
+WebGPU has no reusable command buffers, so each run encodes its commands again; but what they are made of
+does not change between runs of one plan on the same buffers: a ``Script`` holds it (pass descriptors,
+native handles, push bytes), built once per recording (hlx_wgpu/recording.py), and ``run`` encodes it.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 _CAPTURE = "hlx-run"  # the name of the run's slot on wgpu-py's error-capture stack
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One stage's compute pass, as native handles: its descriptor (label, timestamp writes), the pipeline,
+    bind group i = ``groups[i]``, the push block as immediates (NULL: none) and the workgroup counts."""
+
+    descriptor: Any
+    pipeline: Any
+    groups: tuple[Any, ...]
+    immediates: Any
+    immediate_size: int
+    workgroups: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Script:
+    """Every command of one run but its uploads, in order: clears (buffer, size), fills (copies of the poison
+    bytes: source, destination, size), the passes, the timestamps' resolve (query set, first query, count,
+    destination, offset; None: no timestamps), then copies (source, source offset, destination, destination offset,
+    size). ``keep`` holds the objects the handles belong to, alive as long as the script."""
+
+    clears: tuple[tuple[Any, int], ...]
+    fills: tuple[tuple[Any, Any, int], ...]
+    passes: tuple[Pass, ...]
+    resolve: tuple[Any, int, int, Any, int] | None
+    copies: tuple[tuple[Any, int, Any, int, int], ...]
+    keep: tuple[Any, ...]
 
 
 class Commands:
@@ -36,8 +67,6 @@ class Commands:
         self._labels: dict[str, Any] = {}  # label -> its bytes, alive as long as the descriptors using them
         self._encoder_desc = ffi.new("WGPUCommandEncoderDescriptor *")
         self._set_label(self._encoder_desc, "hlx")
-        self._pass_desc = ffi.new("WGPUComputePassDescriptor *")
-        self._writes = ffi.new("WGPUPassTimestampWrites *")
         self._finish_desc = ffi.new("WGPUCommandBufferDescriptor *")
         self._submitted = ffi.new("WGPUCommandBuffer[1]")
         self._encoder: Any = None
@@ -51,6 +80,60 @@ class Commands:
         desc.label.data = data
         desc.label.length = len(data) - 1
 
+    def compute_pass(self, label: str, pipeline: Any, groups: tuple[Any, ...], immediates: bytes | None,
+                     workgroups: tuple[int, int, int], query_set: Any = None, stage: int = 0) -> tuple[Pass, Any]:
+        """A stage's ``Pass`` (with ``query_set``: timestamps 2*stage and 2*stage + 1 at its ends) and what
+        its handles belong to (keep it as long as the pass)."""
+        ffi = self._ffi
+        desc = ffi.new("WGPUComputePassDescriptor *")
+        self._set_label(desc, label)
+        writes = ffi.NULL
+        if query_set is not None:
+            writes = ffi.new("WGPUPassTimestampWrites *")
+            writes.querySet = query_set._internal
+            writes.beginningOfPassWriteIndex = 2 * stage
+            writes.endOfPassWriteIndex = 2 * stage + 1
+            desc.timestampWrites = writes
+        data = ffi.from_buffer(immediates) if immediates else ffi.NULL
+        step = Pass(desc, pipeline._internal, tuple(g._internal for g in groups), data,
+                    len(immediates) if immediates else 0, workgroups)
+        return step, (writes, pipeline, groups, immediates)
+
+    def run(self, script: Script, uploads: Iterable[tuple[Any, int, Any, int]] = ()) -> None:
+        """Encode the uploads (copies: source, source offset, destination, size), then ``script``, and submit;
+        an error any command reported is raised instead of the submit (``submit``)."""
+        lib = self._lib
+        self.begin()
+        try:
+            encoder = self._encoder
+            copy = lib.wgpuCommandEncoderCopyBufferToBuffer
+            for source, offset, destination, size in uploads:
+                copy(encoder, source, offset, destination, 0, size)
+            for destination, size in script.clears:
+                lib.wgpuCommandEncoderClearBuffer(encoder, destination, 0, size)
+            for source, destination, size in script.fills:
+                copy(encoder, source, 0, destination, 0, size)
+            null = self._ffi.NULL
+            for step in script.passes:
+                cpass = lib.wgpuCommandEncoderBeginComputePass(encoder, step.descriptor)
+                try:
+                    lib.wgpuComputePassEncoderSetPipeline(cpass, step.pipeline)
+                    for index, group in enumerate(step.groups):
+                        lib.wgpuComputePassEncoderSetBindGroup(cpass, index, group, 0, null)
+                    if step.immediate_size:
+                        lib.wgpuComputePassEncoderSetImmediates(cpass, 0, step.immediates, step.immediate_size)
+                    lib.wgpuComputePassEncoderDispatchWorkgroups(cpass, *step.workgroups)
+                    lib.wgpuComputePassEncoderEnd(cpass)
+                finally:
+                    lib.wgpuComputePassEncoderRelease(cpass)
+            if script.resolve is not None:
+                lib.wgpuCommandEncoderResolveQuerySet(encoder, *script.resolve)
+            for source, source_offset, destination, destination_offset, size in script.copies:
+                copy(encoder, source, source_offset, destination, destination_offset, size)
+            self.submit()
+        finally:
+            self.end()
+
     def begin(self) -> None:
         """Open the error capture and a command encoder."""
         self._errors.capture(_CAPTURE)
@@ -61,41 +144,6 @@ class Commands:
         """Copy ``size`` bytes (a multiple of 4) between two buffers."""
         self._lib.wgpuCommandEncoderCopyBufferToBuffer(self._encoder, source._internal, source_offset,
                                                        destination._internal, destination_offset, size)
-
-    def clear(self, buffer: Any, size: int) -> None:
-        """Zero the first ``size`` bytes (a multiple of 4) of ``buffer``."""
-        self._lib.wgpuCommandEncoderClearBuffer(self._encoder, buffer._internal, 0, size)
-
-    def dispatch(self, label: str, pipeline: Any, groups: tuple[Any, ...], immediates: bytes | None,
-                 workgroups: tuple[int, int, int], query_set: Any = None, stage: int = 0) -> None:
-        """One compute pass: ``pipeline`` with bind group i = ``groups[i]``, the push block as immediates
-        when given, the dispatch, and (with ``query_set``) timestamps 2*stage and 2*stage + 1 at its ends."""
-        lib, desc = self._lib, self._pass_desc
-        self._set_label(desc, label)
-        if query_set is None:
-            desc.timestampWrites = self._ffi.NULL
-        else:
-            writes = self._writes
-            writes.querySet = query_set._internal
-            writes.beginningOfPassWriteIndex = 2 * stage
-            writes.endOfPassWriteIndex = 2 * stage + 1
-            desc.timestampWrites = writes
-        cpass = lib.wgpuCommandEncoderBeginComputePass(self._encoder, desc)
-        try:
-            lib.wgpuComputePassEncoderSetPipeline(cpass, pipeline._internal)
-            for index, group in enumerate(groups):
-                lib.wgpuComputePassEncoderSetBindGroup(cpass, index, group._internal, 0, self._ffi.NULL)
-            if immediates:
-                lib.wgpuComputePassEncoderSetImmediates(cpass, 0, self._ffi.from_buffer(immediates), len(immediates))
-            lib.wgpuComputePassEncoderDispatchWorkgroups(cpass, *workgroups)
-            lib.wgpuComputePassEncoderEnd(cpass)
-        finally:
-            lib.wgpuComputePassEncoderRelease(cpass)
-
-    def resolve(self, query_set: Any, count: int, destination: Any, offset: int) -> None:
-        """Resolve the first ``count`` queries of ``query_set`` into ``destination`` at ``offset``."""
-        self._lib.wgpuCommandEncoderResolveQuerySet(self._encoder, query_set._internal, 0, count,
-                                                    destination._internal, offset)
 
     def submit(self) -> None:
         """Finish the encoder, raise the error any command reported (a command buffer with one must never

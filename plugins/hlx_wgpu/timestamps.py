@@ -6,13 +6,12 @@ no extra map. Raw values are in device ticks; wgpu-native's queue timestamp peri
 """
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from typing import Any
-
-import numpy as np
 
 from hlx_core.device.layout import align
 
-from hlx_wgpu.commands import Commands
 from hlx_wgpu.errors import wgpu_call
 from hlx_wgpu.native import timestamp_period_ns
 
@@ -23,9 +22,11 @@ class Timestamps:
     def __init__(self, device: Any, wgpu: Any) -> None:
         self._device = device
         self._usage = wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC
-        self._query_set: Any = None
+        self.query_set: Any = None  # stage i's compute pass writes 2i (beginning) and 2i + 1 (end)
         self._resolve: Any = None
         self._count = 0
+        # stage count -> the results' reader and the timing names
+        self._readers: dict[int, tuple[Callable[[Any], tuple[int, ...]], tuple[str, ...]]] = {}
         self.period_ns = timestamp_period_ns(device.queue)
 
     def prepare(self, stages: int) -> None:
@@ -34,34 +35,34 @@ class Timestamps:
         count = max(2 * stages, 2 * self._count, 16)
         self.close()
         with wgpu_call("creating a timestamp query set"):
-            self._query_set = self._device.create_query_set(type="timestamp", count=count)
+            self.query_set = self._device.create_query_set(type="timestamp", count=count)
             self._resolve = self._device.create_buffer(size=align(8 * count, 256), usage=self._usage,
                                                        label="hlx-timestamps")
         self._count = count
 
-    @property
-    def query_set(self) -> Any:
-        """The query set the compute pass of stage i writes at 2i (beginning) and 2i + 1 (end)."""
-        return self._query_set
-
-    def resolve(self, commands: Commands, stages: int, staging: Any, offset: int) -> int:
-        """Record the resolve and the copy into ``staging`` at ``offset``; return the bytes copied."""
-        nbytes = 16 * stages
-        commands.resolve(self._query_set, 2 * stages, self._resolve, 0)
-        commands.copy(self._resolve, 0, staging, offset, nbytes)
-        return nbytes
+    def commands(self, stages: int, staging: Any, offset: int
+                 ) -> tuple[tuple[Any, int, int, Any, int], tuple[Any, int, Any, int, int]]:
+        """The native resolve of a run's queries and the copy of the results into ``staging`` at ``offset``
+        (16 bytes per stage), in ``Script``'s forms."""
+        return ((self.query_set._internal, 0, 2 * stages, self._resolve._internal, 0),
+                (self._resolve._internal, 0, staging._internal, offset, 16 * stages))
 
     def timings(self, raw: bytes | memoryview, stages: int) -> dict[str, float]:
         """``stage<i>_gpu_ms`` per stage and ``gpu_ms`` from the first begin to the last end."""
-        ticks = np.frombuffer(raw, dtype="<u8", count=2 * stages).astype(np.float64)
+        reader = self._readers.get(stages)
+        if reader is None:
+            reader = self._readers[stages] = (struct.Struct(f"<{2 * stages}Q").unpack_from,
+                                              tuple(f"stage{i}_gpu_ms" for i in range(stages)))
+        unpack, names = reader
+        ticks = unpack(raw)
         ms = self.period_ns * 1e-6
-        out = {f"stage{i}_gpu_ms": (ticks[2 * i + 1] - ticks[2 * i]) * ms for i in range(stages)}
+        out = {name: (ticks[2 * i + 1] - ticks[2 * i]) * ms for i, name in enumerate(names)}
         out["gpu_ms"] = (ticks[-1] - ticks[0]) * ms
         return out
 
     def close(self) -> None:
-        for obj in (self._query_set, self._resolve):
+        for obj in (self.query_set, self._resolve):
             if obj is not None:
                 obj.destroy()
-        self._query_set = self._resolve = None
+        self.query_set = self._resolve = None
         self._count = 0
