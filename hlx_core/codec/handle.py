@@ -21,6 +21,11 @@ _HANDLE_RE = re.compile(r"&h_(" + "|".join(TAGS) + r")_([0-9a-f]{64})")  # fullm
 _CONTRACT_KEY_RE = re.compile(r"^[0-9]+$")
 
 
+def _check_tag(tag: str) -> None:
+    if tag not in _TAG_SET:
+        raise HandleError("E_HANDLE_INVALID", f"unknown handle tag {tag!r:.40}; one of {', '.join(TAGS)}")
+
+
 class Handle(str):
     """A content address. A ``str`` subclass so it prints, compares and hashes like its text."""
 
@@ -36,8 +41,7 @@ class Handle(str):
     @classmethod
     def from_digest(cls, tag: str, digest: bytes) -> "Handle":
         """The handle of a value of kind ``tag`` whose LC-B bytes hash to the 32-byte ``digest``."""
-        if tag not in _TAG_SET:
-            raise HandleError("E_HANDLE_INVALID", f"unknown handle tag {tag!r:.40}; one of {', '.join(TAGS)}")
+        _check_tag(tag)
         if not isinstance(digest, bytes) or len(digest) != 32:
             what = f"{len(digest)} bytes" if isinstance(digest, bytes) else f"a {type(digest).__name__}"
             raise HandleError("E_HANDLE_INVALID", f"a handle digest is 32 bytes, got {what}")
@@ -48,8 +52,7 @@ class Handle(str):
         """The handle of a value of kind ``tag`` whose LC-B encoding is the concatenation of ``chunks``:
         ``from_digest(tag, blake3_digest(chunks))`` without the digest's checks and its bytes' round trip
         (the hex digest is 64 lowercase hex digits by construction), which every warm run pays per output."""
-        if tag not in _TAG_SET:
-            raise HandleError("E_HANDLE_INVALID", f"unknown handle tag {tag!r:.40}; one of {', '.join(TAGS)}")
+        _check_tag(tag)
         if len(chunks) == 1 and type(chunks[0]) is bytes and len(chunks[0]) < HASH_THREADS_MIN_BYTES:
             hexdigest = blake3.blake3(chunks[0]).hexdigest()  # a small value: most warm runs' outputs
         else:

@@ -292,12 +292,12 @@ class VulkanSession(Session):
         requests = [(_module_bytes(st.shader.spirv), st.shader.entry_point, st.workgroup_size,
                      st.specialization_constants) for st in plan.stages]
         known = self._stage_pipes
-        if not hashed:
+        if hashed:
+            requests.append(hash_request())
+        else:
             pipes = tuple(known.get(request) for request in requests)
             if None not in pipes:
                 return pipes
-        if hashed:
-            requests.append(hash_request())
         pipes = tuple(self.core.pipelines.get_many(requests))
         if hashed:
             self._hash_pipe, pipes = pipes[-1], pipes[:-1]
